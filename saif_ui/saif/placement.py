@@ -59,12 +59,22 @@ def score_distribution(result: DiscoveryResult, bins: int = 30) -> dict[str, Any
 
 
 def placement_study(
-    engine: Engine, instruction: Instruction | str, sae_name: str, cfg: DiscoveryConfig | None = None
+    engine: Engine,
+    instruction: Instruction | str,
+    sae_name: str,
+    cfg: DiscoveryConfig | None = None,
+    *,
+    use_cache: bool = True,
 ) -> PlacementStudy:
-    """Run discovery under `pre` and `post` with otherwise equal settings and compare their top-k (Jaccard)."""
+    """Run discovery under `pre` and `post` with otherwise equal settings and compare their top-k (Jaccard).
+
+    Args:
+        cfg: settings of both runs; its `placement` is ignored.
+        use_cache: read discovery's disk cache (results are always written to it).
+    """
     base = cfg or DiscoveryConfig()
-    pre = discover(engine, instruction, sae_name, replace(base, placement="pre"))
-    post = discover(engine, instruction, sae_name, replace(base, placement="post"))
+    pre = discover(engine, instruction, sae_name, replace(base, placement="pre"), use_cache=use_cache)
+    post = discover(engine, instruction, sae_name, replace(base, placement="post"), use_cache=use_cache)
     return PlacementStudy(
         pre=pre,
         post=post,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import saif_ui.saif.umap_map as umap_map
+from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.sae import load_sae
 from saif_ui.saif.umap_map import SHIPPED_FILE, UmapConfig, cache_path, ship_umap, umap_coords
 from tests.conftest import random_sae
@@ -67,3 +68,17 @@ def test_other_settings_or_weights_do_not_reuse_a_map(computed, tmp_path, monkey
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="n_neighbors"):
         UmapConfig(n_neighbors=1)
+
+
+@pytest.mark.skipif(
+    not any((Path(s) / SHIPPED_FILE).is_file() for s in shipped_saes()), reason="no UMAP map shipped yet"
+)
+@pytest.mark.parametrize("folder", shipped_saes())
+def test_shipped_maps_are_used_without_refitting(folder, tmp_path, monkeypatch) -> None:
+    path = Path(folder) / SHIPPED_FILE
+    assert path.stat().st_size < 10 * 2**20
+    sae = load_sae(folder, d_model=576, n_layers=30)
+    monkeypatch.setattr(umap_map, "compute_umap", _no_fit)
+    coords = umap_coords(sae, tmp_path / "empty-cache")
+    assert coords.shape == (sae.d_sae, 2) and np.isfinite(coords).all()
+    assert not (tmp_path / "empty-cache").exists()  # read from the SAE's folder, nothing cached

@@ -1,0 +1,505 @@
+"""Latent cards from held-out chats: each latent's top activating contexts, activation histogram and density."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from saif_ui.engine import Engine, LoadedSAE
+from saif_ui.saif.diskcache import digest, load_npz, sae_fingerprint, save_npz
+
+if TYPE_CHECKING:
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    from saif_ui.fast.data import Conversation
+
+log = logging.getLogger(__name__)
+CARDS_VERSION = 1
+"""Bump when the statistics change meaning, so old cached or shipped cards are not reused."""
+SHIPPED_FILE = "cards.npz"
+"""Precomputed cards inside a shipped SAE's folder."""
+_U16_PAD = 0xFFFF
+_ARRAYS = ("values", "ids", "acts", "conv", "pos", "fired", "act_sum", "max_act", "hist")
+
+
+@dataclass(frozen=True)
+class CardsConfig:
+    """What the cards are computed from and what they keep. Every field but `batch_tokens` is part of the key."""
+
+    n_conversations: int = 200
+    """Held-out ShareGPT conversations (the FAST eval split, never seen in SAE training), shuffled by `seed`."""
+    max_len: int = 512
+    """Tokens kept per conversation. 200 x 512 gives ~92k tokens (position 0 excluded): measured 5.5 minutes for the
+    three shipped SAEs in one pass up to layer 24 on a shared 2-core CPU."""
+    system_prompt: bool = True
+    """Render with the template's default system prompt, as the FAST harvests that trained the SAEs did."""
+    top_n: int = 8
+    before: int = 12
+    """Tokens shown before the highlighted one."""
+    after: int = 4
+    chunk: int = 64
+    """At most one top context per latent from each `chunk` tokens of a conversation, so a latent that fires on a run
+    of neighbouring tokens does not fill its top list with copies of one passage."""
+    hist_bins: int = 40
+    hist_min: float = 1e-2
+    hist_max: float = 1e3
+    """Log-spaced histogram edges shared by all latents (8 bins a decade by default); the first and last bins also
+    hold the values below and above the range, so the counts always sum to the number of firings."""
+    seed: int = 0
+    batch_tokens: int = 4096
+    """Padded tokens per forward (not part of what is computed, so not part of the key)."""
+
+    def __post_init__(self) -> None:
+        if self.n_conversations < 1 or self.max_len < 2 or self.top_n < 1 or self.chunk < 1:
+            raise ValueError("n_conversations >= 1, max_len >= 2, top_n >= 1 and chunk >= 1 are required")
+        if self.before < 0 or self.after < 0:
+            raise ValueError("before and after must be >= 0 tokens")
+        if self.hist_bins < 1 or not 0 < self.hist_min < self.hist_max:
+            raise ValueError("hist_bins >= 1 and 0 < hist_min < hist_max are required")
+        if self.batch_tokens < self.max_len:
+            raise ValueError(f"batch_tokens ({self.batch_tokens}) must be >= max_len ({self.max_len})")
+
+    @property
+    def window(self) -> int:
+        return self.before + 1 + self.after
+
+    def key_settings(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "batch_tokens"}
+
+
+def hist_edges(cfg: CardsConfig) -> np.ndarray:
+    """The `hist_bins + 1` log-spaced bin edges of every latent's histogram."""
+    return np.logspace(math.log10(cfg.hist_min), math.log10(cfg.hist_max), cfg.hist_bins + 1)
+
+
+@dataclass(frozen=True)
+class Context:
+    """One top activating context: the tokens around the latent's maximum in a chunk, with its activations."""
+
+    value: float
+    tokens: list[str]
+    acts: list[float]
+    highlight: int
+    """Index in `tokens` of the token where the latent reached `value`."""
+    conversation: str
+    position: int
+    """Position of the highlighted token in the rendered conversation (0 is the first `<|im_start|>`)."""
+
+
+@dataclass
+class LatentCards:
+    """Cards of every latent of one SAE: arrays indexed by latent (L latents, N contexts, W window tokens)."""
+
+    sae: str
+    model: str
+    config: CardsConfig
+    n_tokens: int
+    """Tokens seen (position 0 of each conversation excluded)."""
+    conversation_ids: list[str]
+    values: np.ndarray = field(repr=False)
+    """[L, N] float32: top activations, descending; 0 marks an empty slot."""
+    ids: np.ndarray = field(repr=False)
+    """[L, N, W] int32 token ids of each window; -1 where the window runs past the conversation."""
+    acts: np.ndarray = field(repr=False)
+    """[L, N, W] float16: the latent's activation on each window token."""
+    conv: np.ndarray = field(repr=False)
+    """[L, N] int32 index into `conversation_ids`."""
+    pos: np.ndarray = field(repr=False)
+    """[L, N] int32 position of the highlighted token in its conversation."""
+    fired: np.ndarray = field(repr=False)
+    """[L] int64 tokens where the latent is > 0."""
+    act_sum: np.ndarray = field(repr=False)
+    """[L] float32 sum of activations where it fires."""
+    max_act: np.ndarray = field(repr=False)
+    hist: np.ndarray = field(repr=False)
+    """[L, hist_bins] int32 counts of positive activations in the log-spaced bins of `hist_edges(config)`."""
+    key: str = ""
+    sae_fingerprint: str = ""
+    seconds: float = 0.0
+    source: Literal["computed", "cache", "shipped", "file"] = "computed"
+
+    @property
+    def n_latents(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def density(self) -> np.ndarray:
+        """[L] fraction of tokens where each latent fires."""
+        return self.fired / max(self.n_tokens, 1)
+
+    def _check(self, latent: int) -> None:
+        if not 0 <= latent < self.n_latents:
+            raise ValueError(f"latent {latent} is out of range for {self.sae} (0..{self.n_latents - 1})")
+
+    def contexts(self, latent: int, tokenizer: PreTrainedTokenizerBase) -> list[Context]:
+        """The latent's top contexts, strongest first, with token ids decoded one by one (leading spaces kept)."""
+        self._check(latent)
+        out = []
+        for k in np.flatnonzero(self.values[latent] > 0):
+            ids = self.ids[latent, k]
+            valid = np.flatnonzero(ids >= 0)
+            lo, hi = int(valid[0]), int(valid[-1]) + 1
+            out.append(
+                Context(
+                    value=float(self.values[latent, k]),
+                    tokens=[str(tokenizer.decode([int(i)])) for i in ids[lo:hi]],
+                    acts=[round(float(a), 4) for a in self.acts[latent, k, lo:hi]],
+                    highlight=self.config.before - lo,
+                    conversation=self.conversation_ids[int(self.conv[latent, k])],
+                    position=int(self.pos[latent, k]),
+                )
+            )
+        return out
+
+    def summary(self, latent: int, tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:
+        """JSON-ready card of one latent: density, max, mean when firing, histogram and top contexts."""
+        self._check(latent)
+        fired = int(self.fired[latent])
+        return {
+            "source": self.source,
+            "n_tokens": self.n_tokens,
+            "n_conversations": len(self.conversation_ids),
+            "density": float(self.density[latent]),
+            "fired": fired,
+            "max": float(self.max_act[latent]),
+            "mean_when_firing": float(self.act_sum[latent]) / fired if fired else 0.0,
+            "histogram": {"edges": hist_edges(self.config).tolist(), "counts": self.hist[latent].tolist()},
+            "contexts": [asdict(c) for c in self.contexts(latent, tokenizer)],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write a compact npz atomically (~3 MB for 4,096 latents): token ids as uint16 when the vocabulary allows
+        (-1 padding becomes 0xFFFF), window activations as float16; decoded only when a card is read."""
+        path = Path(path)
+        arrays = {name: np.asarray(getattr(self, name)) for name in _ARRAYS}
+        if arrays["ids"].size and int(arrays["ids"].max()) < _U16_PAD:
+            arrays["ids"] = np.where(arrays["ids"] < 0, _U16_PAD, arrays["ids"]).astype(np.uint16)
+        arrays["acts"] = arrays["acts"].astype(np.float16)
+        meta = {
+            "format": "saif_ui.cards",
+            "version": CARDS_VERSION,
+            "sae": self.sae,
+            "model": self.model,
+            "key": self.key,
+            "sae_fingerprint": self.sae_fingerprint,
+            "config": asdict(self.config),
+            "n_tokens": self.n_tokens,
+            "conversation_ids": self.conversation_ids,
+            "seconds": round(self.seconds, 1),
+        }
+        save_npz(path, arrays, meta)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatentCards:
+        """Read cards written by `save`; a missing, corrupt or foreign file raises `ValueError` saying which."""
+        loaded = load_npz(Path(path))
+        if loaded is None:
+            raise ValueError(f"{path} is missing or not a readable npz file")
+        arrays, meta = loaded
+        if meta.get("format") != "saif_ui.cards" or meta.get("version") != CARDS_VERSION:
+            raise ValueError(f"{path} is not a version-{CARDS_VERSION} saif_ui cards file; regenerate it")
+        missing = [name for name in _ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"{path} lacks arrays {missing}; regenerate it")
+        ids = arrays["ids"].astype(np.int32)
+        if arrays["ids"].dtype == np.uint16:
+            ids[arrays["ids"] == _U16_PAD] = -1
+        try:
+            cfg = CardsConfig(**meta["config"])
+            n_tokens, conversation_ids = int(meta["n_tokens"]), list(meta["conversation_ids"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path} has unreadable settings ({e}); regenerate it") from None
+        n, top_n = arrays["values"].shape[0], cfg.top_n
+        if ids.shape != (n, top_n, cfg.window) or arrays["hist"].shape != (n, cfg.hist_bins):
+            raise ValueError(f"{path} has arrays of inconsistent shapes; regenerate it")
+        return cls(
+            sae=meta["sae"],
+            model=meta["model"],
+            config=cfg,
+            n_tokens=n_tokens,
+            conversation_ids=conversation_ids,
+            **{name: arrays[name] for name in _ARRAYS if name != "ids"},
+            ids=ids,
+            key=meta.get("key", ""),
+            sae_fingerprint=meta.get("sae_fingerprint", ""),
+            seconds=float(meta.get("seconds", 0.0)),
+            source="file",
+        )
+
+
+class _Accumulator:
+    """Streaming statistics of one SAE: a running top-N per latent merged with `torch.topk`, so memory stays at
+    O(L x N x W) however many tokens go through."""
+
+    def __init__(self, d_sae: int, cfg: CardsConfig) -> None:
+        n, w = cfg.top_n, cfg.window
+        self.cfg = cfg
+        self.n_tokens = 0
+        self.values = torch.zeros(d_sae, n)
+        self.ids = torch.full((d_sae, n, w), -1, dtype=torch.int32)
+        self.acts = torch.zeros(d_sae, n, w)
+        self.conv = torch.full((d_sae, n), -1, dtype=torch.int32)
+        self.pos = torch.full((d_sae, n), -1, dtype=torch.int32)
+        self.fired = torch.zeros(d_sae, dtype=torch.int64)
+        self.act_sum = torch.zeros(d_sae, dtype=torch.float64)
+        self.max_act = torch.zeros(d_sae)
+        self.hist = torch.zeros(d_sae * cfg.hist_bins, dtype=torch.int64)
+        self._offsets = torch.arange(-cfg.before, cfg.after + 1)
+        self._log_min, self._log_step = (
+            math.log10(cfg.hist_min),
+            math.log10(cfg.hist_max / cfg.hist_min) / cfg.hist_bins,
+        )
+
+    def add(self, acts: torch.Tensor, ids: torch.Tensor, conv: int) -> None:
+        """Fold in one conversation: latents `acts` [T, L] and token ids [T] at positions 1..T (position 0 dropped)."""
+        t, n_lat = acts.shape
+        self.n_tokens += t
+        tok, lat = (acts > 0).nonzero(as_tuple=True)
+        v = acts[tok, lat]
+        self.fired += torch.bincount(lat, minlength=n_lat)
+        self.act_sum.index_add_(0, lat, v.double())
+        self.max_act = torch.maximum(self.max_act, acts.max(0).values)
+        bins = ((v.log10() - self._log_min) / self._log_step).floor().long().clamp(0, self.cfg.hist_bins - 1)
+        self.hist += torch.bincount(lat * self.cfg.hist_bins + bins, minlength=self.hist.numel())
+        # Candidates: each latent's maximum in every chunk of the conversation, with its window of tokens.
+        size = self.cfg.chunk
+        n_chunks = -(-t // size)
+        padded = acts.new_full((n_chunks * size, n_lat), -1.0)
+        padded[:t] = acts
+        cand, arg = padded.view(n_chunks, size, n_lat).max(1)  # [C, L]
+        at = arg + torch.arange(n_chunks)[:, None] * size
+        idx = at[..., None] + self._offsets  # [C, L, W]
+        inside = (idx >= 0) & (idx < t)
+        idx = idx.clamp(0, t - 1)
+        win_acts = acts[idx, torch.arange(n_lat)[None, :, None]] * inside
+        win_ids = torch.where(inside, ids[idx], -1).int()
+        self._merge(cand.clamp(min=0), win_ids, win_acts, conv, at + 1)
+
+    def _merge(
+        self, cand: torch.Tensor, win_ids: torch.Tensor, win_acts: torch.Tensor, conv: int, pos: torch.Tensor
+    ) -> None:
+        top = torch.cat([self.values, cand.T], 1).topk(self.cfg.top_n, dim=1)
+        sel, sel_w = top.indices, top.indices[..., None].expand(-1, -1, self.cfg.window)
+        self.values = top.values
+        self.ids = torch.cat([self.ids, win_ids.transpose(0, 1)], 1).gather(1, sel_w)
+        self.acts = torch.cat([self.acts, win_acts.transpose(0, 1)], 1).gather(1, sel_w)
+        self.conv = torch.cat([self.conv, torch.full_like(cand.T, conv, dtype=torch.int32)], 1).gather(1, sel)
+        self.pos = torch.cat([self.pos, pos.T.int()], 1).gather(1, sel)
+
+    def finish(self, sae: LoadedSAE, model: str, conversation_ids: list[str], seconds: float) -> LatentCards:
+        return LatentCards(
+            sae=sae.name,
+            model=model,
+            config=self.cfg,
+            n_tokens=self.n_tokens,
+            conversation_ids=conversation_ids,
+            values=self.values.numpy(),
+            ids=self.ids.numpy(),
+            acts=self.acts.half().numpy(),  # as saved, so computed and loaded cards read the same
+            conv=self.conv.numpy(),
+            pos=self.pos.numpy(),
+            fired=self.fired.numpy(),
+            act_sum=self.act_sum.float().numpy(),
+            max_act=self.max_act.numpy(),
+            hist=self.hist.view(-1, self.cfg.hist_bins).int().numpy(),
+            seconds=seconds,
+        )
+
+
+def held_out_conversations(n: int, seed: int = 0) -> list[Conversation]:
+    """`n` conversations of the FAST eval split (hashed by id, disjoint from the train split every shipped SAE was
+    harvested from), shuffled by `seed`."""
+    from saif_ui.fast.harvest import default_dataset
+
+    pool = list(default_dataset().eval)
+    if n > len(pool):
+        raise ValueError(f"only {len(pool)} held-out conversations exist; ask for at most that many, not {n}")
+    random.Random(seed).shuffle(pool)
+    return pool[:n]
+
+
+def _tokenise(engine: Engine, conversations: Sequence[Conversation], cfg: CardsConfig) -> list[tuple[str, list[int]]]:
+    out = []
+    for c in conversations:
+        text = engine.chat.render(c.messages, add_generation_prompt=False, system_prompt=cfg.system_prompt)
+        ids = engine.chat.tokenize(text)[: cfg.max_len]
+        if len(ids) >= 2:  # position 0 is dropped, so a lone token gives nothing
+            out.append((c.id, ids))
+    return out
+
+
+def _batches(lengths: list[int], batch_tokens: int) -> Iterator[list[int]]:
+    """Indices grouped into forwards of at most `batch_tokens` padded tokens, sorted by length to waste little."""
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if batch and lengths[i] * (len(batch) + 1) > batch_tokens:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+def build_cards_many(
+    engine: Engine,
+    sae_names: Sequence[str],
+    cfg: CardsConfig = CardsConfig(),
+    *,
+    conversations: Sequence[Conversation] | None = None,
+    progress: bool = True,
+) -> dict[str, LatentCards]:
+    """Cards of several SAEs in one streaming pass: one forward per batch serves every SAE (it stops at the deepest
+    layer). Conversations are rendered through the chat template and position 0 (the attention sink, ~100x norm) is
+    left out, exactly as the FAST harvests that trained the SAEs did.
+
+    Args:
+        conversations: what to read; default: `cfg.n_conversations` held-out ShareGPT conversations.
+    """
+    names = list(dict.fromkeys(sae_names))
+    if not names:
+        raise ValueError("name at least one attached SAE")
+    saes = [engine.sae(n) for n in names]
+    chats = list(conversations) if conversations is not None else held_out_conversations(cfg.n_conversations, cfg.seed)
+    seqs = _tokenise(engine, chats, cfg)
+    if not seqs:
+        raise ValueError("no conversation has two or more tokens to read")
+    accs = {s.name: _Accumulator(s.d_sae, cfg) for s in saes}
+    layers = sorted({s.layer for s in saes})
+    start = time.perf_counter()
+    with tqdm(total=len(seqs), desc=f"cards {','.join(names)}", unit="chat", disable=not progress) as bar:
+        for batch in _batches([len(ids) for _, ids in seqs], cfg.batch_tokens):
+            store = engine.hidden_states([torch.tensor(seqs[i][1], dtype=torch.long) for i in batch], layers)
+            for row, i in enumerate(batch):
+                ids = seqs[i][1]
+                tail = torch.tensor(ids[1:], dtype=torch.long)
+                for s in saes:
+                    with torch.no_grad():
+                        acts = s.encode(store[s.layer][row, 1 : len(ids)]).float().cpu()
+                    accs[s.name].add(acts, tail, i)
+            bar.update(len(batch))
+    seconds = time.perf_counter() - start
+    conv_ids = [cid for cid, _ in seqs]
+    return {s.name: accs[s.name].finish(s, engine.loaded.model_id, conv_ids, seconds) for s in saes}
+
+
+def build_cards(
+    engine: Engine,
+    sae_name: str,
+    n_conversations: int | None = None,
+    cfg: CardsConfig | None = None,
+    *,
+    conversations: Sequence[Conversation] | None = None,
+    progress: bool = True,
+) -> LatentCards:
+    """Cards of one attached SAE from `n_conversations` held-out chats (default `cfg.n_conversations`). No caching:
+    `latent_cards` reads the shipped file or the disk cache first.
+
+    Example:
+        >>> cards = build_cards(engine, "L24_fast_topk64", 50)
+        >>> [c.tokens[c.highlight] for c in cards.contexts(991, engine.tokenizer)]
+    """
+    base = cfg or CardsConfig()
+    if n_conversations is not None:
+        base = replace(base, n_conversations=n_conversations)
+    return build_cards_many(engine, [sae_name], base, conversations=conversations, progress=progress)[sae_name]
+
+
+def cards_key(engine: Engine, sae: LoadedSAE, cfg: CardsConfig, fingerprint: str | None = None) -> str:
+    """Cache key of cards: model, SAE weights (`fingerprint`, computed if not given) and every setting."""
+    sae_hash = fingerprint or sae_fingerprint(sae)
+    return digest({"version": CARDS_VERSION, "model": engine.loaded.model_id, "sae": sae_hash, **cfg.key_settings()})
+
+
+def _stamp(cards: LatentCards, engine: Engine, sae: LoadedSAE, cfg: CardsConfig) -> LatentCards:
+    """Record which weights and settings made `cards`, so a reader can tell whether they still apply."""
+    cards.sae_fingerprint = sae_fingerprint(sae)
+    cards.key = cards_key(engine, sae, cfg, cards.sae_fingerprint)
+    return cards
+
+
+def cache_path(cache_dir: Path, key: str) -> Path:
+    return Path(cache_dir) / "cards" / f"{key}.npz"
+
+
+def shipped_path(sae: LoadedSAE) -> Path | None:
+    """Where a folder SAE's shipped cards live (None for registry SAEs)."""
+    folder = Path(sae.source).expanduser()
+    return folder / SHIPPED_FILE if folder.is_dir() else None
+
+
+def _read(path: Path | None) -> LatentCards | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return LatentCards.load(path)
+    except (ValueError, KeyError, TypeError) as e:
+        log.warning("ignoring unreadable cards %s: %s", path, e)
+        return None
+
+
+def find_cards(engine: Engine, sae_name: str, cfg: CardsConfig | None = None) -> LatentCards | None:
+    """Shipped or cached cards of an attached SAE, or None; never computes.
+
+    With `cfg` None, shipped cards of these exact weights and model are taken whatever settings made them, else the
+    disk cache of the default settings; with a `cfg`, only cards made with exactly those settings.
+    """
+    sae = engine.sae(sae_name)
+    fingerprint = sae_fingerprint(sae)
+    key = cards_key(engine, sae, cfg or CardsConfig(), fingerprint)
+    shipped = _read(shipped_path(sae))
+    if shipped is not None and (
+        shipped.key == key
+        if cfg is not None
+        else (shipped.sae_fingerprint, shipped.model) == (fingerprint, engine.loaded.model_id)
+    ):
+        shipped.source = "shipped"
+        return shipped
+    cached = _read(cache_path(engine.config.cache_dir, key))
+    if cached is not None and cached.key == key:
+        cached.source = "cache"
+        return cached
+    return None
+
+
+def latent_cards(
+    engine: Engine, sae_name: str, cfg: CardsConfig | None = None, *, progress: bool = True
+) -> LatentCards:
+    """Cards of an attached SAE: shipped, else cached under `cache_dir/cards/`, else computed now (minutes on a CPU
+    for the defaults) and cached, keyed by model, SAE weights and every setting."""
+    found = find_cards(engine, sae_name, cfg)
+    if found is not None:
+        return found
+    settings = cfg or CardsConfig()
+    log.info("computing cards of %s from %d held-out conversations", sae_name, settings.n_conversations)
+    cards = _stamp(
+        build_cards(engine, sae_name, cfg=settings, progress=progress), engine, engine.sae(sae_name), settings
+    )
+    cards.save(cache_path(engine.config.cache_dir, cards.key))
+    return cards
+
+
+def ship_cards(
+    engine: Engine, sae_names: Sequence[str], cfg: CardsConfig = CardsConfig(), *, progress: bool = True
+) -> dict[str, Path]:
+    """Compute cards of folder SAEs in one pass and write each into its SAE's folder (for SAEs this project ships)."""
+    folders = {}
+    for name in sae_names:
+        path = shipped_path(engine.sae(name))
+        if path is None:
+            raise ValueError(f"{name} was not loaded from a folder, so there is nowhere to ship its cards")
+        folders[name] = path
+    out = {}
+    for name, cards in build_cards_many(engine, list(folders), cfg, progress=progress).items():
+        out[name] = _stamp(cards, engine, engine.sae(name), cfg).save(folders[name])
+    return out
