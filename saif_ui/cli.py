@@ -122,7 +122,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- entry
 
 
-COMMAND_MODULES = ("saif_ui.fast.cli", "saif_ui.saif.cli")
+COMMAND_MODULES = ("saif_ui.fast.cli", "saif_ui.saif.cli", "saif_ui.saif.steer_cli")
 """Modules whose import registers more commands (kept out of this file so each room owns its CLI)."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -77,6 +78,8 @@ class Generation:
     """True when the model ended its turn (EOS) before max_new_tokens."""
     seconds: float
     """Wall time of the whole batch this generation was part of."""
+    cached: bool = False
+    """Served from the engine's generation cache (greedy decoding only) without running the model."""
 
 
 class Engine:
@@ -95,6 +98,8 @@ class Engine:
         self.chat = ChatTemplate(self.tokenizer, default_system_prompt=config.default_system_prompt)
         self.saes: dict[str, LoadedSAE] = {}
         self.cache: ByteLRU[torch.Tensor] = ByteLRU(config.encode_cache_bytes)
+        self.generations: ByteLRU[Generation] = ByteLRU(16 << 20)
+        """Greedy generations keyed by prompt, steering and settings: a repeated request skips the model."""
         self._lock = threading.RLock()
         self.forward_calls = 0
         """Model forwards run by `encode`; tests use it to prove a cache hit does not touch the model."""
@@ -341,6 +346,33 @@ class Engine:
         for s in steering or ():
             if s.vector.shape[0] != self.d_model:
                 raise ValueError(f"steering vector has size {s.vector.shape[0]}, the model's width is {self.d_model}")
+        if do_sample:  # a seeded sample depends on its batch-mates, so only greedy results are reusable
+            return self._generate(prompts, steering, max_new_tokens, do_sample, temperature, top_p, seed, use_cache)
+        setting = (tuple(s.key() for s in steering or ()), max_new_tokens)
+        found = {p: self.generations.get(("gen", p, setting)) for p in dict.fromkeys(prompts)}
+        missing = [p for p, g in found.items() if g is None]
+        if missing:
+            for g in self._generate(missing, steering, max_new_tokens, False, 1.0, 1.0, seed, use_cache):
+                self.generations.put(("gen", g.prompt, setting), g, 4 * len(g.token_ids) + 2 * len(g.text) + 256)
+                found[g.prompt] = g
+        return [
+            g if p in missing else dataclasses.replace(g, cached=True)
+            for p in prompts
+            for g in [found[p]]
+            if g is not None
+        ]
+
+    def _generate(
+        self,
+        prompts: Sequence[str],
+        steering: Sequence[Steering] | None,
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        use_cache: bool,
+    ) -> list[Generation]:
         enc = self.tokenizer(
             list(prompts), return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         )

@@ -71,6 +71,17 @@ class LoadedSAE:
             raise SAELoadError(f"latent {latent} is out of range for {self.name} (0..{self.d_sae - 1})")
         return self.sae.W_dec[latent].detach()
 
+    def write_vector(self, latent: int) -> torch.Tensor:
+        """What the decoder adds to the residual stream per unit of this latent's activation (fp32).
+
+        Usually the decoder row; TopK SAEs trained with `rescale_acts_by_decoder_norm` divide activations by the
+        row norm before decoding, so for them one unit of activation writes the unit direction.
+        """
+        row = self.direction(latent).float()
+        if getattr(self.sae.cfg, "rescale_acts_by_decoder_norm", False):
+            row = row / row.norm().clamp(min=1e-12)
+        return row
+
     def info(self) -> dict[str, object]:
         return {
             "name": self.name,

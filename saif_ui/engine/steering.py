@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +38,12 @@ class Steering:
             raise ValueError(f"a steering vector is 1-D [d_model], got shape {tuple(self.vector.shape)}")
         if self.decay < 0 or self.decay_power < 0:
             raise ValueError("decay and decay_power must be >= 0")
+
+    def key(self) -> str:
+        """A digest of everything that changes the steering's effect (caches key on it)."""
+        h = hashlib.sha256(self.vector.detach().float().cpu().contiguous().numpy().tobytes())
+        h.update(f"{self.layer}|{self.positions}|{self.decay!r}|{self.decay_power!r}".encode())
+        return h.hexdigest()[:24]
 
     def scales(self, positions: torch.Tensor, prompt_len: int) -> torch.Tensor:
         """Per-position multiplier (0 where this steering does not apply) for absolute `positions` [T]."""

@@ -131,6 +131,69 @@ def is_fenced_json(response: str) -> bool:
     return is_json_container(strip_code_fence(response))
 
 
+_FENCE_OPEN = re.compile(r"^```[a-zA-Z]*[ \t]*\n")
+
+
+def _close_json(prefix: str) -> str | None:
+    """Complete a truncated JSON text by closing its open string and brackets; None when it is not a prefix."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for ch in prefix:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]" and (not stack or stack.pop() != ch):
+            return None
+    text = prefix[:-1] if escaped else prefix
+    text += '"' if in_string else ""
+    text = text.rstrip()
+    if text.endswith(","):
+        text = text[:-1]
+    elif text.endswith(":"):
+        text += "null"
+    return text + "".join(reversed(stack))
+
+
+def is_json_start(response: str) -> bool:
+    """The response (after an optional ``` fence opener) is a JSON object or array, or a valid beginning of one.
+
+    Not an IFEval check: it exists because a small model asked for JSON often opens a JSON document and then nests
+    or repeats until the length limit, so `json` (must parse) is 0 even when prompted. This measures whether the
+    *format* switched to JSON, which is what steering can move.
+    """
+    text = _FENCE_OPEN.sub("", response.strip(), count=1).strip()
+    if text.endswith("```"):
+        text = text[:-3].rstrip()
+    if not text or text[0] not in "{[":
+        return False
+    closed = _close_json(text)
+    if closed is None:
+        return False
+    try:
+        json.loads(closed)
+        return True
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    # A key cut off before its colon (`{"a"`) or a literal cut short (`tru`) is still a prefix of valid JSON.
+    body = text.rstrip("}] \n")
+    for tail in (": null", "e", "ue", "rue", "lse", "ull", "0"):
+        fixed = _close_json(body + tail)
+        try:
+            if fixed is not None and json.loads(fixed) is not None:
+                return True
+        except (json.JSONDecodeError, RecursionError):
+            continue
+    return False
+
+
 def is_bullet_list(response: str) -> bool:
     """At least `MIN_BULLETS` lines start with `*`, `-`, `•`, `+` or `1.`/`1)` followed by a space and text.
 
@@ -221,6 +284,11 @@ CHECKERS: Mapping[str, Checker] = MappingProxyType(
                 "parses as a JSON object or array (loose: also inside a ``` fence)",
                 is_json_container,
                 is_fenced_json,
+            ),
+            Checker(
+                "json_start",
+                "a JSON object or array, or a valid beginning of one cut off by the length limit (not IFEval)",
+                is_json_start,
             ),
             Checker("uppercase", "all cased letters are upper case (at least 3)", is_uppercase),
             Checker("lowercase", "all cased letters are lower case (at least 3)", is_lowercase),

@@ -14,6 +14,7 @@ from saif_ui.saif.checkers import (
     detect_language,
     distinct_n,
     get_checker,
+    is_json_start,
     keyword_items,
     loose_variants,
     repetition_rate,
@@ -63,6 +64,9 @@ CASES = [
     ("json", "42", FAIL),
     ("json", '{"answer": "yes"', FAIL),
     ("json", "The answer is yes.", FAIL),
+    ("json_start", '{"answer": "yes"', PASS),
+    ("json_start", 'Here is the JSON:\n{"answer": "yes"}', LOOSE_ONLY),
+    ("json_start", "The answer is yes.", FAIL),
     ("uppercase", "THE CAT SLEEPS ON THE SOFA, 2 TIMES A DAY.", PASS),
     ("uppercase", "Sure! Here is the text:\nTHE CAT SLEEPS ON THE SOFA.", LOOSE_ONLY),
     ("uppercase", "The cat sleeps on the sofa.", FAIL),
@@ -192,3 +196,23 @@ def test_distinct_n() -> None:
 def test_compliance_rates() -> None:
     assert compliance_rates([Verdict(True, True), Verdict(False, True), Verdict(False, False), PASS]) == (0.5, 0.75)
     assert compliance_rates([]) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("response", "ok"),
+    [
+        ('{"a": 1}', True),
+        ('{\n  "type": "json",\n  "data": {\n    "type": "js', True),
+        ('```json\n{"items": [1, 2,', True),
+        ('[{"a": "x"}, {"b":', True),
+        ('{"a"', True),
+        ('{"a": tru', True),
+        ('{"a": 1}}', False),
+        ("Here is the JSON: {", False),
+        ('"just a string"', False),
+        ("", False),
+    ],
+)
+def test_json_start_accepts_valid_json_prefixes_only(response: str, ok: bool) -> None:
+    assert is_json_start(response) is ok
+    assert check("json_start", response).strict is ok
