@@ -134,8 +134,9 @@ def is_fenced_json(response: str) -> bool:
 _FENCE_OPEN = re.compile(r"^```[a-zA-Z]*[ \t]*\n")
 
 
-def _close_json(prefix: str) -> str | None:
-    """Complete a truncated JSON text by closing its open string and brackets; None when it is not a prefix."""
+def _json_prefix(prefix: str) -> tuple[str, str] | None:
+    """Split a truncated JSON text into (text with its open string closed, the brackets that close it);
+    None when a bracket closes the wrong thing, so it cannot be the start of valid JSON."""
     stack: list[str] = []
     in_string = escaped = False
     for ch in prefix:
@@ -152,14 +153,8 @@ def _close_json(prefix: str) -> str | None:
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and (not stack or stack.pop() != ch):
             return None
-    text = prefix[:-1] if escaped else prefix
-    text += '"' if in_string else ""
-    text = text.rstrip()
-    if text.endswith(","):
-        text = text[:-1]
-    elif text.endswith(":"):
-        text += "null"
-    return text + "".join(reversed(stack))
+    text = (prefix[:-1] if escaped else prefix) + ('"' if in_string else "")
+    return text.rstrip(), "".join(reversed(stack))
 
 
 def is_json_start(response: str) -> bool:
@@ -174,21 +169,16 @@ def is_json_start(response: str) -> bool:
         text = text[:-3].rstrip()
     if not text or text[0] not in "{[":
         return False
-    closed = _close_json(text)
-    if closed is None:
+    split = _json_prefix(text)
+    if split is None:
         return False
-    try:
-        json.loads(closed)
-        return True
-    except (json.JSONDecodeError, RecursionError):
-        pass
-    # A key cut off before its colon (`{"a"`) or a literal cut short (`tru`) is still a prefix of valid JSON.
-    body = text.rstrip("}] \n")
-    for tail in (": null", "e", "ue", "rue", "lse", "ull", "0"):
-        fixed = _close_json(body + tail)
+    body, closers = split
+    body = body[:-1] if body.endswith(",") else body
+    # Whatever was cut off mid-way: nothing, a value after a colon, a key's colon and value, or a literal's end.
+    for tail in ("", "null", ": null", "e", "ue", "rue", "lse", "ull", "0"):
         try:
-            if fixed is not None and json.loads(fixed) is not None:
-                return True
+            json.loads(body + tail + closers)
+            return True
         except (json.JSONDecodeError, RecursionError):
             continue
     return False
@@ -401,3 +391,19 @@ def repetition_rate(text: str, n: int = 3) -> float:
     """
     grams = _word_ngrams(text, n)
     return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def char_repetition_rate(text: str, n: int = 8) -> float:
+    """Fraction of character n-grams (whitespace collapsed) that repeat an earlier one.
+
+    Catches the loops word trigrams miss: one long "word" (`{"2222222...`, `photograp photograp`) or a loop of short
+    words counts as a single word to `repetition_rate` but repeats here. 0.0 for texts shorter than n characters.
+    """
+    flat = " ".join(text.split())
+    grams = [flat[i : i + n] for i in range(len(flat) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def degeneration(text: str) -> float:
+    """The larger of the word-trigram and character-8-gram repetition rates: how much of the text is a loop."""
+    return max(repetition_rate(text), char_repetition_rate(text))

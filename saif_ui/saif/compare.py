@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from saif_ui.engine import Engine, Steering
 from saif_ui.saif.catalogue import Instruction
-from saif_ui.saif.checkers import check, repetition_rate
+from saif_ui.saif.checkers import check, degeneration
 from saif_ui.saif.discovery import resolve_instruction
 from saif_ui.saif.fluency import perplexity
 from saif_ui.saif.prompts import Placement, build_prompt
@@ -50,6 +50,7 @@ class Output:
     loose: bool | None
     perplexity: float | None
     repetition: float
+    """`checkers.degeneration`: share of the text that repeats (word trigrams or character 8-grams)."""
     finished: bool
     id: str = ""
 
@@ -97,7 +98,7 @@ def judge(
                 strict=verdict.strict if verdict else None,
                 loose=verdict.loose if verdict else None,
                 perplexity=p,
-                repetition=repetition_rate(text),
+                repetition=degeneration(text),
                 finished=done,
                 id=cid,
             )

@@ -25,7 +25,7 @@ MEAN_ACT_ALPHAS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 """With `mean_act` scaling, α = 1 re-creates the latents' mean presence under the instruction; the sweep brackets
 it by 4x either way (the useful range measured on discovery-split contents was 0.5-2 at every shipped layer)."""
 REPETITION_LIMIT = 0.5
-"""Above this share of repeated word trigrams an output is a loop, not an answer."""
+"""Above this `degeneration` (repeated word trigrams or character 8-grams) an output is a loop, not an answer."""
 
 
 @dataclass(frozen=True)

@@ -239,3 +239,39 @@ def cmd_special_grid(args: argparse.Namespace) -> int:
     lines += [f"--- α={r['alpha']:g}\n{r['text']}" for r in data["rows"]]
     emit(args, data, "\n".join(lines))
     return 0
+
+
+# ---------------------------------------------------------------- findings
+
+
+def _findings_args(p: argparse.ArgumentParser) -> None:
+    _engine_args(p)
+    p.add_argument("--out", type=Path, help="output folder (default: the repo's docs/)")
+    p.add_argument("--instructions", default="french,json", help="comma-separated catalogue ids")
+    p.add_argument("--n-contents", type=int, default=16, help="held-out contents per evaluation")
+    p.add_argument("--alphas", type=_floats, default=(0.5, 1.0, 2.0, 4.0), help="α sweep")
+    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--no-cache", action="store_true", help="rerun every study even if its result is cached")
+
+
+@command("findings", "run the steering studies and write docs/FINDINGS.md with figures", _findings_args)
+def cmd_findings(args: argparse.Namespace) -> int:
+    from saif_ui.saif.findings import DOCS, run_studies, write_findings
+    from saif_ui.saif.studies import StudyConfig
+
+    instructions = tuple(i.strip() for i in args.instructions.split(",") if i.strip())
+    for i in instructions:
+        _check_instruction(i)
+    cfg = StudyConfig(
+        instructions=instructions,
+        n_contents=args.n_contents,
+        alphas=args.alphas,
+        max_new_tokens=args.max_new_tokens,
+    )
+    engine = engine_from_args(args, warmup=False)
+    if not engine.saes:
+        raise ValueError("no SAE is attached: the studies need at least one (pass --sae FOLDER)")
+    data = run_studies(engine, cfg, use_cache=not args.no_cache, log=lambda m: print(m, flush=True))
+    path = write_findings(data, args.out or DOCS)
+    print(f"wrote {path} ({data['seconds']:.0f} s)")
+    return 0

@@ -8,9 +8,11 @@ from saif_ui.saif.checkers import (
     CHECKERS,
     UnknownCheckerError,
     Verdict,
+    char_repetition_rate,
     check,
     checker_ids,
     compliance_rates,
+    degeneration,
     detect_language,
     distinct_n,
     get_checker,
@@ -216,3 +218,17 @@ def test_compliance_rates() -> None:
 def test_json_start_accepts_valid_json_prefixes_only(response: str, ok: bool) -> None:
     assert is_json_start(response) is ok
     assert check("json_start", response).strict is ok
+
+
+def test_json_start_handles_a_key_cut_inside_its_quotes() -> None:
+    assert is_json_start('{"a": 1, "ty')
+    assert is_json_start('```json\n{\n  "type": "json",\n  "data": {\n    "name"')
+    assert is_json_start('[1, {"x": ')
+
+
+def test_degeneration_catches_loops_that_word_trigrams_miss() -> None:
+    assert repetition_rate('{"2222222222222222222222222222222') == 0.0
+    assert char_repetition_rate('{"2222222222222222222222222222222') > 0.8
+    assert degeneration("pour pour pour pour pour pour pour") > 0.8
+    assert degeneration("The robot vacuum cleans the floor while the family is at work.") == 0.0
+    assert char_repetition_rate("short") == 0.0
