@@ -168,7 +168,9 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         raise ValueError(f"{source}: expected an object with 'version' and an 'instructions' list")
     instructions = tuple(_parse_instruction(entry, index, source) for index, entry in enumerate(data["instructions"]))
     _check_unique_ids(instructions, source)
-    digest = hashlib.sha256(raw).hexdigest()[:12]
+    # Measured rates are not part of the version: re-measuring them must not invalidate discovery caches.
+    wordings = [{k: v for k, v in e.items() if k != "prompted_compliance"} for e in data["instructions"]]
+    digest = hashlib.sha256(json.dumps(wordings, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
     return Catalogue(instructions=instructions, version=f"v{data['version']}-{digest}", path=source)
 
 

@@ -275,3 +275,37 @@ def cmd_findings(args: argparse.Namespace) -> int:
     path = write_findings(data, args.out or DOCS)
     print(f"wrote {path} ({data['seconds']:.0f} s)")
     return 0
+
+
+# ---------------------------------------------------------------- prompted compliance
+
+
+def _compliance_args(p: argparse.ArgumentParser) -> None:
+    _engine_args(p)
+    p.add_argument("--instructions", help="comma-separated catalogue ids (default: all)")
+    p.add_argument("--n-contents", type=int, default=16, help="held-out contents per instruction")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--write", action="store_true", help="store the strict rates in assets/instructions.json")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("compliance", "measure how often the model follows each instruction when told (prompted)", _compliance_args)
+def cmd_compliance(args: argparse.Namespace) -> int:
+    from saif_ui.saif.compare import Decoding
+    from saif_ui.saif.compliance import prompted_compliance, write_compliance
+
+    ids = [i.strip() for i in args.instructions.split(",") if i.strip()] if args.instructions else None
+    for i in ids or ():
+        _check_instruction(i)
+    engine = engine_from_args(args, warmup=False)
+    rates = prompted_compliance(engine, ids, args.n_contents, Decoding(max_new_tokens=args.max_new_tokens))
+    if args.write:
+        about = (
+            f"strict rate of {engine.config.model} on {args.n_contents} held-out contents, canonical wording after "
+            f"the content, greedy, {args.max_new_tokens} new tokens (python -m saif_ui compliance --write)"
+        )
+        write_compliance(rates, about)
+    lines = [f"{'instruction':>12} {'strict':>7} {'loose':>7}  example"]
+    lines += [f"{i:>12} {r['strict']:>7.0%} {r['loose']:>7.0%}  {r['example'][:60]!r}" for i, r in rates.items()]
+    emit(args, rates, "\n".join(lines))
+    return 0

@@ -90,6 +90,10 @@ def test_version_is_a_content_hash(tmp_path: Path) -> None:
     assert first.version.startswith("v1-")
     assert load_catalogue(path).version == first.version
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert load_catalogue(path).version == first.version  # formatting is not content
+    _write(tmp_path, [{**_entry(), "prompted_compliance": 0.5}])
+    assert load_catalogue(path).version == first.version  # a measured rate does not change the wordings
+    _write(tmp_path, [{**_entry(), "canonical": "Something else entirely."}])
     assert load_catalogue(path).version != first.version
     assert load_catalogue().path == DEFAULT_CATALOGUE_PATH
 
