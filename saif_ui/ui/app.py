@@ -1,8 +1,9 @@
-"""Build and launch the Gradio app around the shared engine."""
+"""Build and launch the Gradio app around the shared engine: a header with the SAE choice, five tabs, a share bar."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # Before gradio is imported: no analytics calls from an offline machine or a Space.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -11,24 +12,81 @@ import gradio as gr
 
 from saif_ui.engine import Engine
 from saif_ui.engine.shared import get_engine
+from saif_ui.ui.backend import Backend
+from saif_ui.ui.findings import DOCS, build_findings_tab
+from saif_ui.ui.instructions import build_instructions_tab, wire_discovery
+from saif_ui.ui.latents import build_latents_tab
 from saif_ui.ui.playground import build_playground_tab
+from saif_ui.ui.saes import build_saes_tab
+from saif_ui.ui.share import build_share_bar, wire_share
+from saif_ui.ui.state import Session
+from saif_ui.ui.steering import build_steering_tab, wire_steering
 
 TITLE = "saif_ui — instruction-following latents"
+CSS = """
+.saif-context { margin: 3px 0; font-family: var(--font-mono); font-size: 0.9em; line-height: 1.7; }
+#compliance p { margin: 0.2em 0; }
+"""
+
+
+def header(backend: Backend) -> gr.Dropdown:
+    info = backend.engine.info()
+    with gr.Row(equal_height=True):
+        gr.Markdown(
+            f"# {TITLE}\nFind the SAE latents that carry an instruction, see why, and steer with them. "
+            f"Model **{info['model']}** ({info['n_layers']} layers) on {info['device']} / {info['dtype']}.",
+            elem_id="title",
+        )
+        sae = gr.Dropdown(
+            backend.sae_choices(),
+            value=backend.default_sae(),
+            label="SAE (layer) used by every tab",
+            elem_id="sae",
+            scale=0,
+            min_width=280,
+        )
+    return sae
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
     """The app's Blocks for an already loaded engine (nothing is built at import)."""
+    backend = Backend(engine)
+    gr.set_static_paths([DOCS])  # the Findings tab's figures
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nSee which SAE latents carry an instruction in an instruct model, and steer with them.")
-        with gr.Tab("Playground"):
-            build_playground_tab(engine)
+        state = gr.State(Session())
+        sae = header(backend)
+        with gr.Tabs():
+            with gr.Tab("1 · Instructions", id="instructions", elem_id="tab-instructions"):
+                ins = build_instructions_tab(backend, state, engine.chat.default_system_prompt)
+            with gr.Tab("2 · Latents", id="latents", elem_id="tab-latents"):
+                lat = build_latents_tab(backend, state, sae, ins)
+            with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
+                steer = build_steering_tab(backend, backend.default_sae())
+            with gr.Tab("4 · SAEs", id="saes", elem_id="tab-saes"):
+                build_saes_tab(backend, sae)
+            with gr.Tab("5 · Findings", id="findings", elem_id="tab-findings"):
+                build_findings_tab()
+            with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
+                build_playground_tab(engine)
+        bar = build_share_bar()
+        discovery = wire_discovery(backend, ins, sae, state, lat.table, lat.flagged)
+        assert lat.follow_discovery is not None
+        lat.follow_discovery(discovery)
+        wire_steering(backend, steer, ins, sae, state, discovery)
+        wire_share(backend, bar, ins, lat, steer, sae, state, demo)
     return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Theme, CSS and served paths (in gradio 6 these go to `launch()`, not `Blocks()`)."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "allowed_paths": [str(DOCS)]}
 
 
 def launch(port: int | None = None) -> None:
     """Load the engine from `SAIF_*` settings and serve (127.0.0.1:7860 unless GRADIO_SERVER_* say otherwise)."""
     demo = build_demo(get_engine())
-    demo.queue(default_concurrency_limit=4).launch(
+    demo.queue(default_concurrency_limit=8).launch(
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         show_error=True,
+        **launch_kwargs(),
     )

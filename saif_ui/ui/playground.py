@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 
 from saif_ui.engine import Engine
+from saif_ui.ui.widgets import MODEL_EVENT
 
 
 def info_markdown(info: dict[str, Any]) -> str:
@@ -45,4 +46,11 @@ def build_playground_tab(engine: Engine) -> None:
         gen = engine.generate([full], max_new_tokens=int(max_new_tokens))[0]
         return full, gen.text
 
-    gr.on([run.click, prompt.submit], generate, [prompt, max_new, system], [rendered, answer], api_name="generate")
+    gr.on(
+        [run.click, prompt.submit],
+        generate,
+        [prompt, max_new, system],
+        [rendered, answer],
+        api_name="generate",
+        **MODEL_EVENT,
+    )

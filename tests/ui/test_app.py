@@ -1,43 +1,268 @@
-"""The app served on a free localhost port with the real engine, called through gradio_client."""
+"""The app served on a free localhost port with the real embedded model and the shipped SAEs, every api_name called
+through gradio_client, asserting on the data that comes back (rows, texts, figure traces)."""
 
-import socket
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
-from saif_ui.ui.app import build_demo
 from saif_ui.ui.playground import info_markdown
+from tests.conftest import random_sae
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+ENDPOINTS = {
+    "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
+    "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_link", "/load_registry_sae",
+    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/stop_sweep",
+    "/sweep", "/umap", "/upload_sae",
+}  # fmt: skip
+SMALL = {"n_contents": 8, "top_k": 10}
+"""Discovery on 8 prompt pairs: a few seconds on a CPU."""
+TOKENS = 16
 
 
 @pytest.fixture(scope="module")
-def client(engine):
-    demo = build_demo(engine)
-    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+def client(served):
+    return Client(served[1].local_url, verbose=False)
 
 
-def test_generate_endpoint(client):
-    rendered, answer = client.predict("What is the capital of France?", 12, False, api_name="/generate")
-    assert rendered == "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
-    assert "Paris" in answer
+@pytest.fixture(scope="module")
+def discovered(client):
+    """One discovery run (french, L24) shared by the tests that need ranked latents; the client keeps the session."""
+    status, table, flagged = client.predict(instruction="french", **SMALL, api_name="/discover")
+    return status, table, flagged
 
 
-def test_empty_prompt_is_a_clear_error_and_the_server_keeps_serving(client):
+def plot_data(value: dict) -> list[dict]:
+    assert value["type"] == "plotly"
+    return json.loads(value["plot"])["data"]
+
+
+def test_every_event_has_a_documented_api_name(client) -> None:
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert set(named) == ENDPOINTS
+
+
+def test_instruction_info_for_catalogue_and_custom_instructions(client) -> None:
+    _, _, about, note = client.predict("spanish", "", "none", api_name="/instruction_info")
+    assert "Translate the text into Spanish." in about and "*fr*:" in about and "not measured" in note
+    _, _, about, note = client.predict(
+        "custom", "Talk like a pirate.\nBe a pirate.", "none", api_name="/instruction_info"
+    )
+    assert "- Talk like a pirate." in about and "- Be a pirate." in about and "Checker: none" in about
+
+
+def test_content_and_rendered_prompts(client) -> None:
+    text = client.predict("c001", api_name="/content_text")
+    assert text.startswith("Water boils at a lower temperature")
+    pos, neg = client.predict("french", "", "none", text, "post", False, api_name="/render_prompts")
+    assert pos == f"<|im_start|>user\n{text}\n\nTranslate the text into French.<|im_end|>\n<|im_start|>assistant\n"
+    assert neg == f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
+    pre, _ = client.predict("french", "", "none", text, "pre", True, api_name="/render_prompts")
+    assert "Translate the text into French.\n\nWater boils" in pre and "<|im_start|>system" in pre
+
+
+def test_answers_with_and_without_the_instruction_are_judged(client) -> None:
+    out = client.predict(instruction="french", max_new_tokens=TOKENS, api_name="/answer")
+    pos, neg, without, without_verdict, with_, with_verdict = out
+    assert "Translate the text into French." in pos and "Translate" not in neg
+    assert without and with_ and without != with_
+    assert "**french**: strict" in without_verdict and "perplexity" in with_verdict
+
+
+def test_discovery_ranks_latents_apart_from_special_ones(discovered) -> None:
+    status, table, flagged = discovered
+    assert "carry `french` at **L24_fast_topk64** (layer 24), from 8 prompt pairs" in status
+    assert table["headers"][:3] == ["rank", "latent", "score"] and 1 <= len(table["data"]) <= 10
+    scores = [row[2] for row in table["data"]]
+    assert scores == sorted(scores, reverse=True) and all("special" not in row[7] for row in table["data"])
+    assert all(row[7] for row in flagged["data"])  # everything ranked apart carries a flag
+
+
+def test_heatmap_of_positive_and_negative(client, discovered) -> None:
+    fig = client.predict(n_latents=5, include_special=True, api_name="/heatmap")
+    data = plot_data(fig)
+    assert {t["type"] for t in data} == {"heatmap"}
+    assert {t["coloraxis"] for t in data} <= {"coloraxis", "coloraxis2"}
+    top5 = [f"#{row[1]}" for row in discovered[1]["data"][:5]]
+    assert data[0]["y"][:5] == top5
+
+
+def test_latent_card_with_contexts_histogram_and_neighbours(client, discovered) -> None:
+    top = discovered[1]["data"][0][1]
+    # (the "compute cards" button's visibility is an output too, but buttons return nothing to API clients)
+    card, lens, words, contexts, hist, neighbours = client.predict(sae="L24_fast_topk64", latent=top,
+                                                                   api_name="/latent_card")  # fmt: skip
+    assert f"Latent #{top}" in card and "Discovery: score" in card and "held-out chats" in card
+    assert lens["headers"] == ["promotes", "cos +", "suppresses", "cos −"] and len(lens["data"]) == 10
+    assert words["data"] and 'class="saif-context"' in contexts
+    assert plot_data(hist)[0]["type"] == "bar"
+    assert len(neighbours["data"]) == 11 and top not in [row[0] for row in neighbours["data"]]
+    fig, status = client.predict(sae="L24_fast_topk64", latent=top, api_name="/umap")
+    data = plot_data(fig)
+    assert "4096 latents" in status and data[0]["name"] == "all latents"
+    assert any(t["name"] == f"selected #{top}" for t in data)
+
+
+def test_steer_side_by_side_and_a_repeat_skips_the_model(client, served, discovered, monkeypatch) -> None:
+    engine = served[0]
+    top = [str(row[1]) for row in discovered[1]["data"][:5]]
+    kw = {"latents": top, "alpha": 1.0, "max_new_tokens": TOKENS, "prompted_steered": True}
+    out = client.predict(**kw, api_name="/steer")
+    original, v_orig, steered, v_steer, prompted, v_prompt, both, v_both, spec = out
+    assert original and steered and prompted and both and steered != original
+    assert all("**french**: strict" in v for v in (v_orig, v_steer, v_prompt, v_both))
+    parsed = json.loads(spec)
+    assert [e["latent"] for e in parsed["latents"]] == [int(i) for i in top] and parsed["scale"] == "mean_act"
+    assert all(e["mean_act"] > 0 for e in parsed["latents"])
+
+    def untouchable(*args, **kwargs):
+        raise AssertionError("a repeated request reached the model")
+
+    for name in ("generate", "encode", "lm_loss", "hidden_states"):
+        monkeypatch.setattr(engine, name, untouchable)
+    assert client.predict(**kw, api_name="/steer") == out
+
+
+def test_strengths_change_the_spec(client, discovered) -> None:
+    top = [str(row[1]) for row in discovered[1]["data"][:2]]
+    out = client.predict(latents=top, strength_1=0.5, strength_2=-1.0, alpha=2.0, scale="unit",
+                         max_new_tokens=8, api_name="/steer")  # fmt: skip
+    spec = json.loads(out[-1])
+    assert [e["strength"] for e in spec["latents"]] == [0.5, -1.0] and spec["alpha"] == 2.0 and spec["scale"] == "unit"
+    # Any latent can be typed in: discovery's statistics cover them all (a latent silent under the instruction has
+    # mean activation 0, so only the unit scale moves the model with it; the UI warns).
+    spec = json.loads(client.predict(latents=["5"], scale="unit", max_new_tokens=8, api_name="/steer")[-1])
+    assert spec["latents"][0]["latent"] == 5 and spec["latents"][0]["mean_act"] == 0.0
+
+
+def test_sweep_plots_accuracy_and_fluency_against_alpha(client, discovered) -> None:
+    top = [str(row[1]) for row in discovered[1]["data"][:5]]
+    fig, table, note = client.predict(latents=top, alphas="0, 1", n_contents=2, max_new_tokens=8, api_name="/sweep")
+    assert "Prompted compliance in your sweep" in note and "of 2 held-out contents" in note
+    names = [t["name"] for t in plot_data(fig)]
+    assert "steered fluent strict" in names and "perplexity" in names
+    assert [row[0] for row in table["data"]] == [0.0, 1.0, "original", "prompted"]
+    assert client.predict(api_name="/stop_sweep") in (None, ())
+
+
+def test_a_running_sweep_can_be_stopped(client, served, discovered, monkeypatch) -> None:
+    engine = served[0]
+    top = [str(row[1]) for row in discovered[1]["data"][:5]]
+    calls: list[float] = []
+    generate = engine.generate
+
+    def counted(*args, **kwargs):
+        calls.append(time.time())
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "generate", counted)
+    job = client.submit(latents=top, alphas="0.3, 0.6, 0.9, 1.2", n_contents=6, max_new_tokens=12, api_name="/sweep")
+    deadline = time.time() + 60
+    while not calls and time.time() < deadline:
+        time.sleep(0.1)
+    client.predict(api_name="/stop_sweep")
+    stopped_at = time.time()
+    with pytest.raises(Exception):  # noqa: B017 - a cancelled job raises CancelledError or AppError("Stopped ...")
+        job.result(timeout=120)
+    time.sleep(3)
+    # The library's loop stopped at its next progress report: at most the batch in flight ran after the stop,
+    # far from the 6 batches (2 baselines + 4 α) of the whole sweep.
+    assert len([t for t in calls if t > stopped_at]) <= 1 and len(calls) < 6
+
+
+def test_special_token_grid(client) -> None:
+    table = client.predict(sae="L24_fast_topk64", latent="", alphas="0, 50", max_new_tokens=8, api_name="/special_grid")
+    assert table["headers"] == ["α", "answer", "strict", "loose"] and [r[0] for r in table["data"]] == [0.0, 50.0]
+
+
+def test_export_import_and_share(client, discovered, tmp_path) -> None:
+    top = [str(row[1]) for row in discovered[1]["data"][:3]]
+    [path] = client.predict(latents=top, alpha=1.5, strength_2=0.25, api_name="/export_json")
+    record = json.loads(Path(path).read_text())
+    assert record["format"] == "saif_ui.exploration" and record["instruction"]["id"] == "french"
+    assert record["latents"] == [int(i) for i in top] and record["strengths"][top[1]] == 0.25 and record["layer"] == 24
+    assert record["outputs"]["discovery"]["instruction"] == "french"
+    csvs = client.predict(api_name="/export_csv")
+    assert {"latents.csv", "flagged_latents.csv"} <= {Path(p).name for p in csvs}
+    assert Path(next(p for p in csvs if p.endswith("/latents.csv"))).read_text().startswith("rank,latent,score")
+    record["alpha"] = 3.0
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(record))
+    out = client.predict(handle_file(str(edited)), api_name="/import_json")
+    assert out[-1].startswith("Imported") and {"__type__": "update", "value": 3.0} in out
+    link = client.predict(instruction="french", sae="L24_fast_topk64", latents=top, alpha=1.5, strength_2=0.25,
+                          api_name="/share_link")  # fmt: skip
+    assert link.endswith(f"/?instruction=french&layer=24&latents={','.join(top)}&strengths=1,0.25,1&alpha=1.5")
+    assert client.predict(api_name="/load_link")[-1] == ""  # no query parameters: nothing changes
+
+
+def test_saes_tab_reports_and_uploads(client, served, tmp_path) -> None:
+    details, quality, curves, special = client.predict("L24_fast_topk64", api_name="/sae_details")
+    assert "Trained with **FAST**" in details and "366 steps" in details
+    assert [row[0] for row in quality["data"]] == ["L08_fast_topk64", "L15_fast_topk64", "L24_fast_topk64"]
+    assert {row[0] for row in special["data"]} >= {"<|im_start|>", "<|im_end|>", "assistant"}
+    assert "No training curve" in json.dumps(plot_data(curves) or json.loads(curves["plot"])["layout"])
+    folder = tmp_path / "sae"
+    random_sae(576, 64, "blocks.20.hook_resid_post").save_model(str(folder))
+    files = [handle_file(str(folder / "cfg.json")), handle_file(str(folder / "sae_weights.safetensors"))]
+    _, table, status = client.predict(files, api_name="/upload_sae")
+    assert status.startswith("Attached **upload_") and any(row[1] == 20 for row in table["data"])
+    with pytest.raises(Exception, match="exactly two files"):
+        client.predict([files[0]], api_name="/upload_sae")
+    with pytest.raises(Exception, match="offline"):
+        client.predict("gemma-scope-2-270m-it-res/layer_12_width_16k_l0_medium", api_name="/load_registry_sae")
+    assert "shipped" in client.predict("L24_fast_topk64", api_name="/compute_cards")
+
+
+def test_findings_document(client) -> None:
+    assert "FINDINGS" in client.predict(api_name="/findings") or "findings" in client.predict(api_name="/findings")
+
+
+def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(client) -> None:
+    with pytest.raises(Exception, match="write your instruction"):
+        client.predict(instruction="custom", custom_text="  ", api_name="/discover")
+    with pytest.raises(Exception, match="'x7' is not one"):
+        client.predict(latents=["x7"], api_name="/steer")
+    with pytest.raises(Exception, match="choose at least one latent"):
+        client.predict(latents=[], api_name="/steer")
+    with pytest.raises(Exception, match="out of range"):
+        client.predict(latents=["99999"], scale="unit", api_name="/steer")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("nope", api_name="/content_text")
     with pytest.raises(Exception, match="Write a prompt first"):
         client.predict("   ", 8, True, api_name="/generate")
     _, answer = client.predict("Say hello.", 8, True, api_name="/generate")
     assert answer
 
 
-def test_info_markdown_lists_model_and_saes(engine):
+def test_generate_endpoint(client) -> None:
+    rendered, answer = client.predict("What is the capital of France?", 12, False, api_name="/generate")
+    assert rendered == "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    assert "Paris" in answer
+
+
+@pytest.mark.slow
+def test_readme_api_example_runs(served) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("\n## API\n") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("```", start)]
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    scope: dict = {}
+    exec(code.replace('Client("http://127.0.0.1:7860/")', f'Client("{served[1].local_url}", verbose=False)'), scope)
+    assert scope["steered"] and "strict" in scope["steered_verdict"] and len(scope["table"]["data"]) == 4
+
+
+@pytest.mark.slow
+def test_measure_quality_of_an_sae_without_report(client) -> None:
+    details, quality, *_ = client.predict("L24_fast_topk64", api_name="/measure_quality")
+    assert "L24_fast_topk64" in details and quality["data"]
+
+
+def test_info_markdown_lists_model_and_saes(engine) -> None:
     md = info_markdown(engine.info())
     assert "embedded:smollm2-135m-instruct" in md and "30 layers" in md and "| SAEs |" in md

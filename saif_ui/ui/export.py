@@ -1,0 +1,298 @@
+"""Export and import of an exploration (JSON), CSV files of its tables, and shareable links (URL query parameters)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from saif_ui.ui.state import MAX_STEER_LATENTS, Session, parse_latent_ids
+
+FORMAT = "saif_ui.exploration"
+VERSION = 1
+CONTROL_KEYS = (
+    "instruction",
+    "custom_text",
+    "checker",
+    "content",
+    "placement",
+    "system_prompt",
+    "sae",
+    "latents",
+    "strengths",
+    "alpha",
+    "positions",
+    "scale",
+    "decay",
+    "decay_power",
+    "prompted_steered",
+    "max_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "seed",
+)
+"""The controls an exploration records, in the order the app lists their components."""
+
+
+def exploration(controls: Mapping[str, Any], session: Session, model: str, layer: int | None) -> dict[str, Any]:
+    """One JSON-able record of what a visitor set up and what came back.
+
+    Args:
+        controls: values of the components named in `CONTROL_KEYS` (strengths: latent id -> strength).
+        session: the results.
+        model: engine model id, so a file from another model is recognised on import.
+        layer: layer of the chosen SAE.
+    """
+    unknown = set(controls) - set(CONTROL_KEYS)
+    if unknown:
+        raise ValueError(f"unknown controls: {sorted(unknown)}")
+    latents = parse_latent_ids(controls.get("latents"))
+    strengths = {str(k): float(v) for k, v in (controls.get("strengths") or {}).items()}
+    spec = (session.comparison or {}).get("spec")
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": model,
+        "instruction": {
+            "id": controls.get("instruction"),
+            "custom_text": controls.get("custom_text") or "",
+            "checker": controls.get("checker"),
+        },
+        "content": controls.get("content"),
+        "placement": controls.get("placement"),
+        "system_prompt": controls.get("system_prompt"),
+        "sae": controls.get("sae"),
+        "layer": layer,
+        "latents": latents,
+        "strengths": {str(i): strengths.get(str(i), 1.0) for i in latents},
+        "alpha": controls.get("alpha"),
+        "steering": {k: controls.get(k) for k in ("positions", "scale", "decay", "decay_power", "prompted_steered")},
+        "decoding": {k: controls.get(k) for k in ("max_new_tokens", "do_sample", "temperature", "top_p", "seed")},
+        "spec": spec,
+        "outputs": session.to_dict(),
+    }
+
+
+def to_json(record: Mapping[str, Any]) -> str:
+    """Strict JSON (NaN and infinities become null, which other tools can read) of an exploration."""
+    return json.dumps(_finite(record), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+@dataclass
+class Imported:
+    """An exploration read back: control values to set, the session to restore, and what could not be used."""
+
+    controls: dict[str, Any]
+    session: Session
+    model: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_exploration(text: str) -> Imported:
+    """Read an exploration written by `exploration` + `to_json`; raises `ValueError` saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not a JSON file: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f'not a saif_ui exploration (expected "format": "{FORMAT}")')
+    if data.get("version") != VERSION:
+        raise ValueError(f"exploration version {data.get('version')} is not supported (this app reads {VERSION})")
+    instr = data.get("instruction") or {}
+    if not isinstance(instr, dict):
+        raise ValueError("'instruction' must be an object")
+    controls: dict[str, Any] = {
+        "instruction": instr.get("id"),
+        "custom_text": instr.get("custom_text", ""),
+        "checker": instr.get("checker"),
+        "content": data.get("content"),
+        "placement": data.get("placement"),
+        "system_prompt": data.get("system_prompt"),
+        "sae": data.get("sae"),
+        "alpha": data.get("alpha"),
+        **(data.get("steering") or {}),
+        **(data.get("decoding") or {}),
+    }
+    latents = parse_latent_ids(data.get("latents") or [])
+    raw = data.get("strengths") or {}
+    if not isinstance(raw, dict):
+        raise ValueError("'strengths' must map latent ids to numbers")
+    controls["latents"] = latents
+    controls["strengths"] = {int(k): float(v) for k, v in raw.items() if str(k).isdigit()}
+    controls = {k: v for k, v in controls.items() if k in CONTROL_KEYS and v is not None}
+    outputs = data.get("outputs") or {}
+    if not isinstance(outputs, dict):
+        raise ValueError("'outputs' must be an object")
+    warnings = []
+    if len(latents) > MAX_STEER_LATENTS:
+        warnings.append(f"only the first {MAX_STEER_LATENTS} of {len(latents)} latents get a strength slider")
+    return Imported(controls=controls, session=Session.from_dict(outputs), model=data.get("model"), warnings=warnings)
+
+
+def write_json(record: Mapping[str, Any], folder: Path | None = None) -> Path:
+    """Write the exploration to a fresh file named after its instruction and time (for a download button)."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="saif_export_"))
+    name = _slug(str((record.get("instruction") or {}).get("id") or "exploration"))
+    path = folder / f"saif_{name}_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(to_json(record), encoding="utf-8")
+    return path
+
+
+def write_csvs(session: Session, folder: Path | None = None) -> list[Path]:
+    """One CSV file per non-empty table of the session."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="saif_csv_"))
+    paths = []
+    for name, table in session.tables().items():
+        path = folder / f"{name}.csv"
+        path.write_text(table.csv(), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:40] or "exploration"
+
+
+# ---------------------------------------------------------------- shareable links
+
+LINK_KEYS = ("instruction", "text", "layer", "sae", "latents", "strengths", "alpha", "placement")
+
+
+def share_query(
+    instruction: str | None,
+    custom_text: str | None,
+    layer: int | None,
+    latents: Sequence[int],
+    alpha: float | None,
+    strengths: Mapping[int, float] | None = None,
+    placement: str | None = None,
+) -> str:
+    """The query string (without `?`) that preloads an exploration: instruction (or custom wordings), layer,
+    latents, their strengths and α."""
+    params: dict[str, str] = {}
+    if instruction == "custom":
+        lines = [line.strip() for line in (custom_text or "").splitlines() if line.strip()]
+        if lines:
+            params["text"] = "|".join(lines)
+    elif instruction:
+        params["instruction"] = instruction
+    if layer is not None:
+        params["layer"] = str(layer)
+    if latents:
+        params["latents"] = ",".join(str(i) for i in latents)
+        if strengths and any(float(strengths.get(i, 1.0)) != 1.0 for i in latents):
+            params["strengths"] = ",".join(f"{float(strengths.get(i, 1.0)):g}" for i in latents)
+    if alpha is not None:
+        params["alpha"] = f"{float(alpha):g}"
+    if placement and placement != "post":
+        params["placement"] = placement
+    return urlencode(params, safe=",|")
+
+
+@dataclass
+class LinkParams:
+    """What a shared link asks for, validated: None where the link says nothing; `errors` for what was refused."""
+
+    instruction: str | None = None
+    custom_text: str | None = None
+    layer: int | None = None
+    sae: str | None = None
+    latents: list[int] = field(default_factory=list)
+    strengths: dict[int, float] = field(default_factory=dict)
+    alpha: float | None = None
+    placement: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            getattr(self, k) in (None, [], {}) for k in ("instruction", "custom_text", "layer", "sae", "latents")
+        )
+
+
+def parse_query(
+    params: Mapping[str, str],
+    instruction_ids: Sequence[str],
+    layers: Mapping[int, str],
+    sae_names: Sequence[str] = (),
+) -> LinkParams:
+    """Validate query parameters against what the app has: catalogue ids and the attached SAEs' layers.
+
+    Args:
+        params: the request's query parameters.
+        instruction_ids: valid catalogue ids.
+        layers: layer -> name of the SAE that reads it.
+        sae_names: attached SAE names (a link may name the SAE instead of the layer).
+    """
+    out = LinkParams()
+    if params.get("instruction"):
+        value = params["instruction"].strip()
+        if value in instruction_ids:
+            out.instruction = value
+        else:
+            out.errors.append(f"unknown instruction {value!r}; valid: {', '.join(instruction_ids)}")
+    if params.get("text"):
+        texts = [t.strip() for t in params["text"].split("|") if t.strip()]
+        if texts:
+            out.instruction, out.custom_text = "custom", "\n".join(texts)
+    if params.get("sae"):
+        if params["sae"] in sae_names:
+            out.sae = params["sae"]
+        else:
+            out.errors.append(f"no SAE named {params['sae']!r} is attached")
+    if params.get("layer"):
+        raw = params["layer"].strip()
+        if raw.lstrip("-").isdigit() and int(raw) in layers:
+            out.layer = int(raw)
+            out.sae = out.sae or layers[int(raw)]
+        else:
+            have = ", ".join(str(k) for k in sorted(layers)) or "none"
+            out.errors.append(f"no attached SAE reads layer {raw!r}; layers with an SAE: {have}")
+    if params.get("latents"):
+        try:
+            out.latents = parse_latent_ids(params["latents"])[:MAX_STEER_LATENTS]
+        except ValueError as err:
+            out.errors.append(str(err))
+    if params.get("strengths") and out.latents:
+        values = [v for v in params["strengths"].split(",") if v.strip()]
+        try:
+            floats = [float(v) for v in values]
+        except ValueError:
+            out.errors.append(f"strengths must be numbers, got {params['strengths']!r}")
+        else:
+            out.strengths = {i: s for i, s in zip(out.latents, floats, strict=False) if math.isfinite(s)}
+    if params.get("alpha"):
+        try:
+            alpha = float(params["alpha"])
+        except ValueError:
+            out.errors.append(f"alpha must be a number, got {params['alpha']!r}")
+        else:
+            if math.isfinite(alpha):
+                out.alpha = alpha
+            else:
+                out.errors.append("alpha must be finite")
+    if params.get("placement"):
+        if params["placement"] in ("post", "pre"):
+            out.placement = params["placement"]
+        else:
+            out.errors.append("placement must be post or pre")
+    return out

@@ -1,0 +1,312 @@
+"""Export / import / share bar: an exploration as JSON, every table as CSV, and a link whose query parameters preload
+instruction, layer, latents, strengths and α (read on page load)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import gradio as gr
+
+from saif_ui.saif.discovery import DiscoveryConfig
+from saif_ui.ui.backend import CUSTOM, Backend
+from saif_ui.ui.export import (
+    exploration,
+    parse_exploration,
+    parse_query,
+    share_query,
+    write_csvs,
+    write_json,
+)
+from saif_ui.ui.instructions import InstructionsTab, discovery_status
+from saif_ui.ui.latents import LatentsTab
+from saif_ui.ui.state import MAX_STEER_LATENTS, Session, parse_latent_ids
+from saif_ui.ui.steering import MODES, SteeringTab, lens_labels, log_alpha, slider_updates
+from saif_ui.ui.tables import grid_table, latent_table, sweep_table
+from saif_ui.ui.widgets import user_errors, verdict_md
+
+STRENGTHS = [f"strength_{k + 1}" for k in range(MAX_STEER_LATENTS)]
+
+
+@dataclass
+class ShareBar:
+    export_json_btn: gr.Button
+    export_csv_btn: gr.Button
+    files: gr.File
+    import_file: gr.File
+    import_btn: gr.Button
+    link_btn: gr.Button
+    link: gr.Textbox
+    status: gr.Markdown
+
+
+def build_share_bar() -> ShareBar:
+    with gr.Accordion("Export · import · share", open=False, elem_id="share-bar"):
+        with gr.Row():
+            export_json_btn = gr.Button("Export exploration (JSON)", size="sm", elem_id="export-json")
+            export_csv_btn = gr.Button("Export tables (CSV)", size="sm", elem_id="export-csv")
+            link_btn = gr.Button("Shareable link", size="sm", elem_id="share-link")
+        with gr.Row():
+            files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+            import_file = gr.File(label="Import an exploration (JSON)", file_types=[".json"], elem_id="import-file")
+        import_btn = gr.Button("Import", size="sm")
+        link = gr.Textbox(label="Link (opens this instruction, layer, latents and α)", buttons=["copy"], elem_id="link")
+        status = gr.Markdown()
+    return ShareBar(export_json_btn, export_csv_btn, files, import_file, import_btn, link_btn, link, status)
+
+
+def control_components(ins: InstructionsTab, steer: SteeringTab, sae: gr.Dropdown) -> dict[str, Any]:
+    """Every control an exploration records, by the name `export.CONTROL_KEYS` uses (strengths one by one)."""
+    return {
+        "instruction": ins.instruction,
+        "custom_text": ins.custom_text,
+        "checker": ins.checker,
+        "content": ins.content,
+        "placement": ins.placement,
+        "system_prompt": ins.system_prompt,
+        "sae": sae,
+        "latents": steer.picker,
+        "alpha": steer.alpha,
+        **dict(zip(STRENGTHS, steer.strengths, strict=True)),
+        "positions": steer.positions,
+        "scale": steer.scale,
+        "decay": steer.decay,
+        "decay_power": steer.decay_power,
+        "prompted_steered": steer.prompted_steered,
+        "max_new_tokens": steer.max_new_tokens,
+        "do_sample": steer.do_sample,
+        "temperature": steer.temperature,
+        "top_p": steer.top_p,
+        "seed": steer.seed,
+    }
+
+
+def named(names: Sequence[str], fn: Callable[[dict[str, Any]], Any], name: str) -> Callable[..., Any]:
+    """A handler whose parameters are `names` — so the API page and gradio_client show each control by name — and
+    which hands them to `fn` as one dict."""
+
+    def handler(*args: Any) -> Any:
+        return fn(dict(zip(names, args, strict=True)))
+
+    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    )
+    handler.__name__ = handler.__qualname__ = name
+    return user_errors(handler)
+
+
+def _controls(values: dict[str, Any]) -> dict[str, Any]:
+    """Component values -> `export.exploration` controls (the strength sliders folded into one mapping)."""
+    latents = parse_latent_ids(values.get("latents"))
+    out = {k: v for k, v in values.items() if k not in STRENGTHS and k != "state"}
+    out["strengths"] = {i: values[STRENGTHS[k]] for k, i in enumerate(latents[:MAX_STEER_LATENTS])}
+    return out
+
+
+def wire_share(
+    backend: Backend,
+    bar: ShareBar,
+    ins: InstructionsTab,
+    lat: LatentsTab,
+    steer: SteeringTab,
+    sae: gr.Dropdown,
+    state: gr.State,
+    demo: gr.Blocks,
+) -> None:
+    comps = control_components(ins, steer, sae)
+    names = [*comps, "state"]
+    inputs = [*comps.values(), state]
+
+    def export_json(values: dict[str, Any]) -> list[str]:
+        record = exploration(_controls(values), values["state"], backend.model_id, backend.layer_of(values["sae"]))
+        return [str(write_json(record))]
+
+    def export_csv(values: dict[str, Any]) -> list[str]:
+        paths = write_csvs(values["state"])
+        if not paths:
+            raise gr.Error("No table to export yet: run discovery, a steer or a sweep first.")
+        return [str(p) for p in paths]
+
+    bar.export_json_btn.click(named(names, export_json, "export_json"), inputs, bar.files, api_name="export_json")
+    bar.export_csv_btn.click(named(names, export_csv, "export_csv"), inputs, bar.files, api_name="export_csv")
+
+    # ---------------------------------------------------------------- import
+    restored = [
+        lat.table,
+        lat.flagged,
+        ins.status,
+        *[c for m in MODES for c in steer.answers[m]],
+        steer.spec_json,
+        steer.sweep_table,
+        steer.grid_table,
+    ]
+
+    @user_errors
+    def import_json(file: str | None) -> list[Any]:
+        if not file:
+            raise gr.Error("Choose an exploration file (.json) first.")
+        imported = parse_exploration(Path(file).read_text(encoding="utf-8"))
+        c, session = imported.controls, imported.session
+        notes = list(imported.warnings)
+        if imported.model and imported.model != backend.model_id:
+            notes.append(f"it was made with {imported.model}; this app runs {backend.model_id}")
+        if c.get("sae") and c["sae"] not in backend.engine.saes:
+            notes.append(f"SAE {c.pop('sae')!r} is not attached here")
+        if c.get("instruction") not in (*backend.catalogue.ids, CUSTOM):
+            notes.append(f"instruction {c.pop('instruction', None)!r} is not in this catalogue")
+        latents = c.pop("latents", [])
+        strengths = c.pop("strengths", {})
+        updates = {n: gr.update(value=c[n]) if n in c else gr.update() for n in comps}
+        choices = session.latent_choices() or [(f"#{i}", str(i)) for i in latents]
+        updates["latents"] = gr.update(choices=choices, value=[str(i) for i in latents])
+        for k, u in enumerate(slider_updates(latents, lens_labels(session), strengths)):
+            updates[STRENGTHS[k]] = u
+        instr_id = (session.comparison or {}).get("instruction")
+        checker = backend.catalogue.get(str(instr_id)).checker if instr_id in backend.catalogue else None
+        shown = _restored_outputs(session, checker)
+        note = "Imported." + (f" Note: {'; '.join(notes)}." if notes else "")
+        alpha = c.get("alpha")
+        alpha_log = gr.update(value=log_alpha(alpha)) if isinstance(alpha, int | float) and alpha > 0 else gr.update()
+        return [*updates.values(), alpha_log, session, *shown, note]
+
+    bar.import_btn.click(
+        import_json,
+        bar.import_file,
+        [*comps.values(), steer.alpha_log, state, *restored, bar.status],
+        api_name="import_json",
+    )
+
+    # ---------------------------------------------------------------- share link
+    @user_errors
+    def link(
+        instruction: str,
+        custom_text: str,
+        sae: str,
+        latents: list[str],
+        alpha: float,
+        placement: str,
+        strength_1: float,
+        strength_2: float,
+        strength_3: float,
+        strength_4: float,
+        strength_5: float,
+        strength_6: float,
+        strength_7: float,
+        strength_8: float,
+        request: gr.Request,
+    ) -> str:
+        ids = parse_latent_ids(latents)
+        values = [strength_1, strength_2, strength_3, strength_4, strength_5, strength_6, strength_7, strength_8]
+        strengths = {i: float(v) for i, v in zip(ids, values, strict=False) if v is not None}
+        query = share_query(instruction, custom_text, backend.layer_of(sae), ids, alpha, strengths, placement)
+        return f"{page_address(request)}?{query}"
+
+    bar.link_btn.click(
+        link,
+        [ins.instruction, ins.custom_text, sae, steer.picker, steer.alpha, ins.placement, *steer.strengths],
+        bar.link,
+        api_name="share_link",
+    )
+
+    # ---------------------------------------------------------------- page load with a link
+    load_outputs = [
+        ins.instruction,
+        ins.custom_text,
+        sae,
+        ins.placement,
+        steer.picker,
+        steer.alpha,
+        steer.alpha_log,
+        *steer.strengths,
+        lat.table,
+        lat.flagged,
+        ins.status,
+        state,
+        bar.status,
+    ]
+    n_out = len(load_outputs)
+
+    @user_errors
+    def load_link(state: Session, request: gr.Request) -> list[Any]:
+        params = dict(request.query_params) if request is not None else {}
+        link = parse_query(params, backend.catalogue.ids, backend.layers(), backend.sae_names())
+        if link.empty and link.alpha is None:
+            return [gr.update()] * (n_out - 2) + [state, _link_note(link)]
+        out: list[Any] = [
+            gr.update(value=link.instruction) if link.instruction else gr.update(),
+            gr.update(value=link.custom_text) if link.custom_text else gr.update(),
+            gr.update(value=link.sae) if link.sae else gr.update(),
+            gr.update(value=link.placement) if link.placement else gr.update(),
+        ]
+        sae_name = link.sae or backend.default_sae()
+        if link.latents and link.instruction and sae_name:
+            # Steering needs each latent's mean activation under the instruction: rerun discovery (disk-cached).
+            instr = backend.instruction(link.instruction, link.custom_text)
+            cfg = DiscoveryConfig(placement=link.placement or "post")  # type: ignore[arg-type]
+            state.discovery = backend.discover(instr, sae_name, cfg).to_dict()
+        choices = state.latent_choices() + [(f"#{i}", str(i)) for i in link.latents if i not in state.ranked_ids()]
+        out.append(gr.update(choices=choices, value=[str(i) for i in link.latents]) if link.latents else gr.update())
+        alpha = link.alpha
+        out.append(gr.update(value=alpha) if alpha is not None else gr.update())
+        out.append(gr.update(value=log_alpha(alpha)) if alpha and alpha > 0 else gr.update())
+        out += (
+            slider_updates(link.latents, lens_labels(state), link.strengths)
+            if link.latents
+            else [gr.update()] * (MAX_STEER_LATENTS)
+        )
+        if state.discovery:
+            out += [
+                latent_table(state.discovery).frame(),
+                latent_table(state.discovery, flagged=True).frame(),
+                discovery_status(state.discovery),
+            ]
+        else:
+            out += [gr.update()] * 3
+        return [*out, state, _link_note(link)]
+
+    demo.load(load_link, [state], load_outputs, api_name="load_link")
+
+
+def _link_note(link: Any) -> str:
+    """A note for the share bar, also raised as a toast (the bar is folded away) when the link was refused."""
+    if link.errors:
+        note = "The link asked for something this app cannot do: " + "; ".join(link.errors)
+        gr.Warning(note)
+        return "⚠ " + note
+    return "" if link.empty else "Loaded from the link."
+
+
+def _restored_outputs(session: Session, checker: str | None) -> list[Any]:
+    """Values of the tables and answers an imported session shows again."""
+    comp = session.comparison or {}
+    answers: list[Any] = []
+    for mode in MODES:
+        o = comp.get(mode)
+        answers += [o["text"] if o else "", verdict_md(o, checker) if o else ""]
+    spec = comp.get("spec")
+    return [
+        latent_table(session.discovery).frame(),
+        latent_table(session.discovery, flagged=True).frame(),
+        discovery_status(session.discovery),
+        *answers,
+        json.dumps(spec, indent=2) if spec else "",
+        sweep_table(session.evaluation).frame(),
+        grid_table(session.grid).frame(),
+    ]
+
+
+def page_address(request: gr.Request | None) -> str:
+    """The page's own address (scheme, host, path) as the browser sees it, from the Referer or the Host header."""
+    headers = dict(getattr(request, "headers", {}) or {})
+    referer = headers.get("referer")
+    if referer:
+        parts = urlsplit(referer)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    host = headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860"
+    scheme = headers.get("x-forwarded-proto") or "http"
+    return f"{scheme}://{host}/"

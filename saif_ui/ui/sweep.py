@@ -1,0 +1,142 @@
+"""The Steering tab's long jobs: the α sweep on held-out contents (cancellable) and the special-token grid."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from saif_ui.ui import figures
+from saif_ui.ui.backend import Backend, Cancelled
+from saif_ui.ui.instructions import InstructionsTab
+from saif_ui.ui.state import Session, parse_latent_ids
+from saif_ui.ui.tables import grid_table, sweep_table
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, private, user_errors
+
+if TYPE_CHECKING:
+    from saif_ui.ui.steering import SteeringTab
+
+
+def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:
+    from saif_ui.ui.steering import parse_alphas, spec_kwargs
+
+    @user_errors
+    def sweep(
+        latents: list[str],
+        alpha: float,
+        strength_1: float,
+        strength_2: float,
+        strength_3: float,
+        strength_4: float,
+        strength_5: float,
+        strength_6: float,
+        strength_7: float,
+        strength_8: float,
+        positions: str,
+        scale: str,
+        decay: float,
+        decay_power: float,
+        instruction: str,
+        custom_text: str,
+        checker: str,
+        placement: str,
+        sae: str,
+        alphas: str,
+        n_contents: float,
+        max_new_tokens: float,
+        prompted_steered: bool,
+        state: Session,
+        request: gr.Request,
+        progress: gr.Progress = PROGRESS,
+    ) -> tuple[Any, Any, str, Session]:
+        strengths = [strength_1, strength_2, strength_3, strength_4, strength_5, strength_6, strength_7, strength_8]
+        instr = backend.instruction(instruction, custom_text, checker)
+        spec = backend.spec(
+            state.discovery, sae, **spec_kwargs(latents, alpha, strengths, positions, scale, decay, decay_power)
+        )
+        values = parse_alphas(alphas)
+        stop = backend.stops.token(_session(request))
+        progress(0, desc=f"{len(values)} α values × {int(n_contents)} held-out contents")
+
+        def report(done: int, total: int) -> None:
+            if stop.is_set():
+                raise Cancelled(f"the sweep was stopped after {done} of {total} generations")
+            progress(done / max(total, 1), desc=f"{done}/{total} generations")
+
+        evaluation, _ = backend.evaluate(
+            instr,
+            spec,
+            values,
+            int(n_contents),
+            placement,
+            int(max_new_tokens),
+            bool(prompted_steered),
+            report,
+        )
+        state.evaluation = evaluation
+        note = compliance_md(instr, evaluation["baselines"]["prompted"])
+        return figures.sweep_figure(evaluation), sweep_table(evaluation).frame(), note, state
+
+    event = tab.sweep_btn.click(
+        sweep,
+        [
+            *tab.spec_inputs,
+            *ins.instruction_inputs,
+            ins.placement,
+            sae,
+            tab.sweep_alphas,
+            tab.sweep_n,
+            tab.max_new_tokens,
+            tab.prompted_steered,
+            state,
+        ],
+        [tab.sweep_plot, tab.sweep_table, ins.compliance, state],
+        api_name="sweep",
+        **MODEL_EVENT,
+    )
+
+    def stop_sweep(request: gr.Request) -> None:
+        # Gradio stops waiting for the event; the flag stops the library's loop at its next progress report.
+        if backend.stops.cancel(_session(request)):
+            gr.Info("Stopping the sweep…")
+
+    tab.sweep_stop.click(stop_sweep, None, None, cancels=[event], api_name="stop_sweep")
+
+    @user_errors
+    def special_grid(
+        sae: str,
+        latent: str | None,
+        content: str,
+        alphas: str,
+        max_new_tokens: float,
+        instruction: str,
+        state: Session,
+    ) -> tuple[Any, Session]:
+        ids = parse_latent_ids(latent)
+        if len(ids) > 1:
+            raise gr.Error("Choose one special-token latent.")
+        # Verdicts need a catalogue checker; a custom instruction's outputs are shown unjudged.
+        judge = instruction if instruction in backend.catalogue else None
+        grid, _ = backend.special_grid(
+            sae, ids[0] if ids else None, content, parse_alphas(alphas), int(max_new_tokens), judge
+        )
+        state.grid = grid
+        return grid_table(grid).frame(), state
+
+    tab.grid_btn.click(
+        special_grid,
+        [sae, tab.grid_latent, ins.content, tab.grid_alphas, tab.max_new_tokens, ins.instruction, state],
+        [tab.grid_table, state],
+        api_name="special_grid",
+        **MODEL_EVENT,
+    )
+
+    def grid_choices(sae: str) -> Any:
+        choices = backend.shelf.special_choices(sae) if sae else []
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    sae.change(grid_choices, sae, tab.grid_latent, **private("grid_choices"))
+
+
+def _session(request: gr.Request | None) -> str:
+    return str(getattr(request, "session_hash", None) or "anonymous")

@@ -1,0 +1,136 @@
+"""Shared pieces of the tabs: turning library errors into `gr.Error`, verdict badges, compliance notes, contexts."""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import gradio as gr
+
+from saif_ui.saif.catalogue import Instruction
+from saif_ui.ui.backend import LOW_COMPLIANCE, Cancelled
+
+log = logging.getLogger(__name__)
+MODEL_EVENT: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 2}
+"""Event kwargs of a model-bound handler (generation, discovery, sweeps): at most two such events run at once across
+all sessions; the engine's lock serialises the model calls themselves, so a quick steer slips between a sweep's
+batches instead of waiting for the whole sweep."""
+PROGRESS = gr.Progress()
+TRACK_TQDM = gr.Progress(track_tqdm=True)
+"""Progress defaults for handlers: gradio recognises the parameter by its default and feeds it the event's
+tracker (the instance itself holds no per-call state, so one module-level instance serves every call)."""
+F = TypeVar("F", bound=Callable[..., Any])
+
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, LookupError, FileNotFoundError)
+"""What bad input raises in the library (ValueError subclasses: SpecError, SAELoadError, ContentFormatError;
+KeyError subclasses: UnknownInstructionError, UnknownCheckerError)."""
+
+
+def user_errors(fn: F) -> F:
+    """Show the library's message for bad input as a `gr.Error` (the server keeps serving); a Stop shows as such."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Cancelled as err:
+            raise gr.Error(f"Stopped: {err}", title="Stopped") from err
+        except USER_ERRORS as err:
+            message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+            raise gr.Error(message) from err
+
+    return cast(F, wrapper)
+
+
+def private(name: str) -> dict[str, Any]:
+    """Event kwargs of an internal UI handler: an explicit api_name, kept off the documented API."""
+    return {"api_name": name, "api_visibility": "private"}
+
+
+def mark(value: bool | None) -> str:
+    """A verdict in words and a plain symbol (no emoji: they vanish in browsers without an emoji font)."""
+    return "–" if value is None else ("**pass** ✓" if value else "**fail** ✗")
+
+
+def verdict_md(output: Mapping[str, Any] | None, checker: str | None) -> str:
+    """One line under an answer: the checker's strict/loose verdicts and the fluency signals."""
+    if not output:
+        return ""
+    parts = []
+    if checker:
+        parts.append(f"**{checker}**: strict {mark(output.get('strict'))} · loose {mark(output.get('loose'))}")
+    else:
+        parts.append("no checker for this instruction")
+    ppl = output.get("perplexity")
+    if ppl is not None:
+        parts.append(f"perplexity {ppl:.1f}")
+    if output.get("repetition") is not None:
+        parts.append(f"repeated (loops) {100 * output['repetition']:.0f}%")
+    if output.get("finished") is False:
+        parts.append("cut at max tokens")
+    return " · ".join(parts)
+
+
+def instruction_md(instr: Instruction) -> str:
+    """What the instruction is: its wordings (the set discovery samples from) and its checker."""
+    lines = [f"**{instr.id}** ({instr.category}) — {instr.description}", ""]
+    lines.append(f"Checker: `{instr.checker}`" if instr.checker else "Checker: none (verdicts are not judged)")
+    lines.append("")
+    lines.append(f"Wordings ({len(instr.variants())}), sampled in turn by discovery:")
+    lines += [f"- {w}" for w in (instr.canonical, *instr.rewordings)]
+    lines += [f"- *{t.lang}*: {t.text}" for t in instr.translations]
+    return "\n".join(lines)
+
+
+def compliance_md(instr: Instruction, measured: Mapping[str, Any] | None = None) -> str:
+    """The instruction's prompted compliance (the catalogue's, or `measured` by a sweep's prompted baseline), with a
+    warning when the model does not follow it even when told."""
+    if measured is not None:
+        rate = float(measured["strict"])
+        text = (
+            f"Prompted compliance in your sweep: **{100 * rate:.0f}%** of {measured.get('n', '?')} held-out contents "
+            "follow the instruction when told (strict)."
+        )
+    else:
+        if instr.prompted_compliance is None:
+            return "Prompted compliance: **not measured** (a sweep in the Steering tab measures the prompted baseline)."
+        rate = instr.prompted_compliance
+        text = f"Prompted compliance: **{100 * rate:.0f}%** of held-out contents follow the instruction when told."
+    if rate < LOW_COMPLIANCE:
+        text += (
+            "\n\n⚠ **The model does not follow this instruction even when told** — steering with its latents is "
+            "unlikely to do better than the prompt (AxBench: prompting beats steering)."
+        )
+    return text
+
+
+def contexts_html(contexts: Sequence[Mapping[str, Any]], limit: int = 8) -> str:
+    """Top activating contexts as token runs shaded by activation, the maximum token outlined. Colours are
+    translucent, so the text keeps the theme's own colour in light and dark mode."""
+    if not contexts:
+        return "<p><em>No contexts: the latent never fired on the cards' held-out chats.</em></p>"
+    rows = []
+    for ctx in contexts[:limit]:
+        peak = max(max(ctx["acts"]), 1e-6)
+        spans = []
+        for k, (tok, act) in enumerate(zip(ctx["tokens"], ctx["acts"], strict=True)):
+            alpha = max(0.0, min(1.0, act / peak)) * 0.75
+            style = f"background: rgba(242,153,74,{alpha:.2f}); border-radius: 3px;"
+            if k == ctx["highlight"]:
+                style += " outline: 2px solid #eb5757; font-weight: 600;"
+            shown = html.escape(tok.replace("\n", "⏎"))
+            spans.append(f'<span title="{act:.2f}" style="{style}">{shown}</span>')
+        rows.append(
+            f'<div class="saif-context"><code>{ctx["value"]:.2f}</code> '
+            f'<span style="white-space: pre-wrap;">{"".join(spans)}</span></div>'
+        )
+    return "\n".join(rows)
+
+
+def dropdown_update(choices: Sequence[tuple[str, str]], value: Any) -> Any:
+    return gr.update(choices=list(choices), value=value)

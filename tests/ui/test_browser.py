@@ -1,0 +1,175 @@
+"""The newcomer's walk through the app in a real browser (Debian's chromium driven by Playwright): pick `french`, run
+discovery, open a latent, move a slider, steer, export, share; screenshots of every tab go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LONG = 180_000
+"""ms: discovery on 48 prompt pairs plus a 48-token steer on a 2-core CPU."""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium: scripts/test.sh installs Debian's package when run as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def url(served):
+    ARTIFACTS.mkdir(exist_ok=True)
+    return served[1].local_url
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def textarea(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea").first
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def wait_text(page, selector: str, pattern: str, timeout: int = LONG) -> str:
+    """Wait until the element's text matches `pattern` and return it."""
+    loc = page.locator(selector).first
+    loc.wait_for(state="visible", timeout=timeout)
+    page.wait_for_function(
+        "([sel, pat]) => { const e = document.querySelector(sel); return e && new RegExp(pat).test(e.innerText); }",
+        arg=[selector, pattern],
+        timeout=timeout,
+    )
+    return str(loc.inner_text())
+
+
+def wait_value(page, elem_id: str, pattern: str, timeout: int = LONG) -> str:
+    """Wait until a textbox's value matches `pattern` and return it."""
+    selector = f"#{elem_id} textarea, #{elem_id} input"
+    page.wait_for_function(
+        "([sel, pat]) => { const e = document.querySelector(sel); return e && new RegExp(pat).test(e.value); }",
+        arg=[selector, pattern],
+        timeout=timeout,
+    )
+    return str(page.locator(selector).first.input_value())
+
+
+def test_from_french_to_a_steered_french_answer(page, url) -> None:
+    page.goto(url)
+    page.locator("#instruction").wait_for(timeout=60_000)
+    assert "french" in page.locator("#instruction input").input_value()
+    page.get_by_role("button", name="Show the prompts").click()
+    assert "Translate the text into French." in wait_value(page, "positive", ".+")
+    page.get_by_role("button", name="Answer with and without the instruction").click()
+    wait_value(page, "answer-with", r"\S")
+    wait_text(page, "#tab-instructions", "strict")
+    page.locator("#discover").click()
+    status = wait_text(page, "#discovery-status", "latents.* carry")
+    assert "L24_fast_topk64" in status and "48 prompt pairs" in status
+    shot(page, "1-instructions")
+
+    open_tab(page, "2 · Latents")
+    rows = page.locator("#latent-table .virtual-row")  # gradio 6 draws data rows as divs with gridcells
+    rows.first.wait_for(timeout=LONG)
+    assert rows.count() >= 5
+    second = page.locator('#latent-table [data-testid="cell-1-1"]')
+    latent = second.inner_text().strip()
+    second.click()
+    wait_text(page, "#card", f"Latent #{latent}")
+    page.locator("#heatmap .js-plotly-plot").wait_for(timeout=LONG)
+    assert page.locator("#contexts .saif-context").count() >= 1
+    page.locator("#umap .js-plotly-plot").wait_for(timeout=LONG)
+    shot(page, "2-latents")
+
+    open_tab(page, "3 · Steering")
+    page.locator("#strength-0").wait_for(state="visible", timeout=LONG)
+    assert page.locator("#strength-4").is_visible() and not page.locator("#strength-5").is_visible()
+    page.locator("#steer").click()
+    steered = wait_value(page, "out-steered", r"\S")
+    verdict = wait_text(page, "#verdict-steered", "strict")
+    original = textarea(page, "out-original").input_value()
+    assert steered != original and re.search(r"strict pass", verdict), (steered, verdict)  # the French answer
+    shot(page, "3-steering")
+
+    # Move a slider with the keyboard (10 steps of 0.05: strength 1 -> 0.5) and steer again.
+    page.locator("#strength-0 input[type=range]").focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")
+    assert page.locator("#strength-0 input[type=number]").input_value() == "0.5"
+    page.locator("#steer").click()
+    page.get_by_role("button", name="Steering spec (JSON)").click()
+    wait_text(page, "#spec-json", r'"strength": 0\.5')
+
+    page.get_by_role("button", name="Export · import · share").click()
+    page.locator("#export-json").click()
+    wait_text(page, "#downloads", r"saif_french_[\s\S]*json")
+    page.locator("#share-link").click()
+    link = wait_value(page, "link", "instruction=french")
+    assert re.search(r"layer=24&latents=\d+(,\d+){4}&strengths=0\.5,1,1,1,1&alpha=1", link), link
+    shot(page, "6-share")
+
+    open_tab(page, "4 · SAEs")
+    wait_text(page, "#quality-table", "L24_fast_topk64")
+    shot(page, "4-saes")
+    open_tab(page, "5 · Findings")
+    page.locator("#findings").wait_for(timeout=30_000)
+    shot(page, "5-findings")
+
+
+def test_dark_theme_renders(page, url) -> None:
+    page.goto(f"{url}?__theme=dark")
+    page.locator("#instruction").wait_for(timeout=60_000)
+    assert page.evaluate("document.body.classList.contains('dark')")
+    shot(page, "7-dark-instructions")
+
+
+def test_a_shared_link_preloads_instruction_layer_latents_and_alpha(page, url) -> None:
+    page.goto(f"{url}?instruction=spanish&layer=15&alpha=0.5")
+    wait_value(page, "instruction", "spanish")
+    wait_value(page, "sae", "L15_fast_topk64")
+    open_tab(page, "3 · Steering")  # gradio renders a tab's content when it is first shown
+    wait_value(page, "alpha", r"^0\.5$")
+    # With latents the link reruns discovery (cached) so they steer at their mean activation under the instruction.
+    page.goto(f"{url}?instruction=french&layer=24&latents=436,3798&strengths=1,0.5&alpha=2")
+    wait_value(page, "instruction", "french")
+    open_tab(page, "3 · Steering")
+    wait_value(page, "alpha", "^2$")
+    wait_text(page, "#steer-latents", "#436")
+    assert "#3798" in page.locator("#steer-latents").inner_text()
+    assert page.locator("#strength-1 input[type=number]").input_value() == "0.5"
+    assert not page.locator("#strength-2").is_visible()
+    shot(page, "8-link")

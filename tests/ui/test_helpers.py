@@ -1,0 +1,213 @@
+"""Pure helpers of the dashboard (no model, no server): tables, figures, exports, links, state, parsing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from saif_ui.ui import figures
+from saif_ui.ui.backend import ResultCache, as_placement
+from saif_ui.ui.export import exploration, parse_exploration, parse_query, share_query, to_json, write_csvs
+from saif_ui.ui.findings import findings_markdown
+from saif_ui.ui.saes import markdown_section
+from saif_ui.ui.state import Session, parse_latent_ids
+from saif_ui.ui.steering import parse_alphas, spec_kwargs
+from saif_ui.ui.tables import grid_table, latent_table, quality_table, sweep_table
+
+ROW = {"score": 3.0, "freq_pos": 1.0, "freq_neg": 0.1, "mean_pos": 5.0, "mean_neg": 0.5, "t": 3.0}
+DISCOVERY = {
+    "instruction": "french",
+    "sae": "L24",
+    "layer": 24,
+    "cache_key": "k",
+    "latents": [
+        {"id": 7, "flags": [], "logit_tokens": [" le", " la"], **ROW},
+        {"id": 3, "flags": [], "logit_tokens": [" de"], **ROW},
+    ],
+    "flagged": [{"id": 9, "flags": ["special"], "logit_tokens": ["<|im_end|>"], **ROW, "mean_pos": 80.0}],
+}
+
+
+def heat(values: list[list[float]], latents: list[int], span: tuple[int, int] | None) -> dict:
+    n = len(values)
+    return {
+        "tokens": [f"t{i}" for i in range(n)],
+        "special": [i == 0 for i in range(n)],
+        "latents": latents,
+        "values": values,
+        "instruction_tokens": span,
+    }
+
+
+def test_latent_table_ranks_rows_and_keeps_flagged_apart() -> None:
+    table = latent_table(DISCOVERY)
+    assert [r[:2] for r in table.rows] == [[1, 7], [2, 3]]
+    assert latent_table(DISCOVERY, flagged=True).rows[0][1] == 9
+    assert latent_table(None).rows == []
+    assert table.csv().splitlines()[0].startswith("rank,latent,score")
+
+
+def test_session_views_and_choices() -> None:
+    s = Session(discovery=DISCOVERY)
+    assert s.ranked_ids() == [7, 3] and s.flagged_ids("special") == [9] and s.flagged_ids("dense") == []
+    assert s.row(9)["mean_pos"] == 80.0 and s.row(100) is None
+    assert [v for _, v in s.latent_choices()] == ["7", "3", "9"]
+    assert "[special]" in s.latent_choices()[2][0]
+    assert Session.from_dict({**s.to_dict(), "unknown": 1}).discovery == DISCOVERY
+
+
+def test_parse_latent_ids() -> None:
+    assert parse_latent_ids("436, #3798 436") == [436, 3798]
+    assert parse_latent_ids(["1", 2]) == [1, 2] and parse_latent_ids(None) == []
+    with pytest.raises(ValueError, match="'x1'"):
+        parse_latent_ids("x1")
+    with pytest.raises(ValueError):
+        parse_latent_ids("-3")
+
+
+def test_parse_alphas_and_spec_kwargs() -> None:
+    assert parse_alphas("4, 0 1,1") == [0.0, 1.0, 4.0]
+    for bad in ("", "a", "inf"):
+        with pytest.raises(ValueError):
+            parse_alphas(bad)
+    kw = spec_kwargs(["7", "3"], 2.0, [0.5, None, 9, 9, 9, 9, 9, 9], "all", "unit", None, None)
+    assert kw["strengths"] == {7: 0.5, 3: 1.0} and kw["alpha"] == 2.0 and kw["decay_power"] == 1.0
+    with pytest.raises(ValueError, match="α"):
+        spec_kwargs(["7"], float("nan"), [], "all", "unit", 0, 1)
+
+
+def test_placement_is_validated() -> None:
+    assert as_placement("pre") == "pre"
+    with pytest.raises(ValueError, match="post or pre"):
+        as_placement("none")
+
+
+def test_result_cache_hits_and_evicts() -> None:
+    cache = ResultCache(max_items=2)
+    calls: list[int] = []
+
+    def compute(x: int) -> int:
+        calls.append(x)
+        return x * 10
+
+    assert cache.get_or_compute("k", {"a": 1}, lambda: compute(1)) == (10, False)
+    assert cache.get_or_compute("k", {"a": 1}, lambda: compute(1)) == (10, True)
+    cache.get_or_compute("k", {"a": 2}, lambda: compute(2))
+    cache.get_or_compute("k", {"a": 3}, lambda: compute(3))
+    assert cache.peek("k", {"a": 1}) is None and cache.peek("k", {"a": 3}) == 30
+    assert calls == [1, 2, 3] and cache.hits == 1
+
+
+def test_share_query_round_trips_through_parse_query() -> None:
+    q = share_query("french", "", 24, [436, 3798], 2.0, {436: 1.0, 3798: 0.5}, "pre")
+    assert q == "instruction=french&layer=24&latents=436,3798&strengths=1,0.5&alpha=2&placement=pre"
+    params = dict(p.split("=", 1) for p in q.split("&"))
+    link = parse_query(params, ["french", "json"], {24: "L24"})
+    assert (link.instruction, link.layer, link.sae, link.latents, link.alpha) == ("french", 24, "L24", [436, 3798], 2.0)
+    assert link.strengths == {436: 1.0, 3798: 0.5} and link.placement == "pre" and not link.errors
+
+
+def test_share_query_of_a_custom_instruction() -> None:
+    q = share_query("custom", "Talk like a pirate.\nBe a pirate.", None, [], None)
+    link = parse_query({"text": "Talk like a pirate.|Be a pirate."}, ["french"], {})
+    assert q.startswith("text=Talk+like+a+pirate.|Be") and link.instruction == "custom"
+    assert link.custom_text == "Talk like a pirate.\nBe a pirate."
+
+
+def test_parse_query_refuses_bad_values_with_reasons() -> None:
+    link = parse_query(
+        {"instruction": "klingon", "layer": "99", "latents": "1,x", "alpha": "big"}, ["french"], {24: "L"}
+    )
+    assert len(link.errors) == 4 and link.instruction is None and link.layer is None
+    assert "valid: french" in link.errors[0] and "layers with an SAE: 24" in link.errors[1]
+    assert parse_query({}, ["french"], {}).empty
+
+
+def test_exploration_round_trip(tmp_path) -> None:
+    session = Session(discovery=DISCOVERY, comparison={"spec": {"alpha": 2.0}, "steered": {"text": "Bonjour"}})
+    controls = {"instruction": "french", "content": "Hi.", "sae": "L24", "latents": ["7", "3"], "alpha": 2.0,
+                "strengths": {7: 0.5, 3: 1.0}, "max_new_tokens": 32}  # fmt: skip
+    record = exploration(controls, session, "embedded:x", 24)
+    assert record["latents"] == [7, 3] and record["strengths"] == {"7": 0.5, "3": 1.0} and record["spec"]["alpha"] == 2
+    back = parse_exploration(to_json(record))
+    assert back.controls["latents"] == [7, 3] and back.controls["strengths"] == {7: 0.5, 3: 1.0}
+    assert back.controls["max_new_tokens"] == 32 and back.session.discovery == DISCOVERY and back.model == "embedded:x"
+    paths = write_csvs(back.session, tmp_path)
+    assert sorted(p.name for p in paths) == ["comparison.csv", "flagged_latents.csv", "latents.csv"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{", "not a JSON"), ("[]", "not a saif_ui exploration"), ('{"format": "saif_ui.exploration"}', "version")],
+)
+def test_parse_exploration_refuses_foreign_files(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_exploration(text)
+
+
+def test_heatmap_puts_special_latents_on_their_own_colour_scale() -> None:
+    pos = heat([[1.0, 90.0], [2.0, 80.0], [0.5, 85.0]], [7, 9], (1, 2))  # [tokens][latents]
+    neg = heat([[0.0, 70.0], [0.2, 60.0]], [7, 9], None)
+    fig = figures.token_heatmap(pos, neg, special_latents=[9])
+    kinds = sorted({(t.type, t.coloraxis) for t in fig.data})
+    assert kinds == [("heatmap", "coloraxis"), ("heatmap", "coloraxis2")] and len(fig.data) == 4
+    assert fig.layout.coloraxis.cmax == 2.0 and fig.layout.coloraxis2.cmax == 90.0  # 45x apart, scales separate
+    assert fig.layout.shapes[0].x0 == 0.5  # the instruction span is outlined on the positive panel
+    assert list(fig.data[0].y) == ["#7", "#9 ★"]
+
+
+def test_umap_sweep_histogram_and_empty_figures() -> None:
+    coords = np.random.default_rng(0).normal(size=(50, 2))
+    fig = figures.umap_scatter(coords, ranked=[1, 2], special=[3], selected=1, neighbours=[1, 4, 5])
+    names = [t.name for t in fig.data]
+    assert names == ["all latents", "instruction-relevant", "special-token", "neighbour links", "neighbours",
+                     "selected #1"]  # fmt: skip
+    assert len(fig.data[0].x) == 50 and list(fig.data[4].customdata) == [4, 5]
+    ev = {
+        "results": [{"alpha": a, "strict": s, "loose": s, "fluent_strict": s, "fluency": {"perplexity": 9.0,
+                     "repetition": 0.1}} for a, s in ((0.0, 0.0), (1.0, 0.75))],
+        "baselines": {"prompted": {"strict": 0.8, "fluent_strict": 0.8}},
+    }  # fmt: skip
+    sweep = figures.sweep_figure(ev)
+    assert [t.name for t in sweep.data][:3] == ["steered fluent strict", "steered strict", "steered loose"]
+    assert sweep.layout.shapes[0].y0 == 0.8
+    assert sweep_table(ev).rows[-1][0] == "prompted" and len(sweep_table(ev).rows) == 3
+    hist = figures.activation_histogram([0.1, 1.0, 10.0], [3, 4])
+    assert list(hist.data[0].y) == [3, 4] and hist.layout.xaxis.type == "log"
+    assert figures.empty_figure("hint").layout.annotations[0].text == "hint"
+
+
+def test_grid_and_quality_tables() -> None:
+    grid = {"rows": [{"alpha": 0.0, "text": "a", "strict": False, "loose": True}]}
+    assert grid_table(grid).headers == ["α", "answer", "strict", "loose"] and grid_table(None).rows == []
+    q = quality_table({"A": {"log2_mse": 1.23456, "l0": 64.0}, "B": None})
+    assert q.rows[0][:2] == ["A", 1.235] and q.rows[1][1] == "–"
+
+
+def test_markdown_section_and_findings_image_links(tmp_path) -> None:
+    doc = "# T\n## FAST vs BT\nbody *here*\n## Next\nrest"
+    assert markdown_section(doc, "FAST vs BT") == "body *here*" and markdown_section(doc, "Missing") == ""
+    (tmp_path / "FINDINGS.md").write_text("![plot](figures/a.png) ![web](https://x.org/b.png)")
+    text = findings_markdown(tmp_path / "FINDINGS.md")
+    assert f"/gradio_api/file={tmp_path}/figures/a.png" in text and "(https://x.org/b.png)" in text
+    assert "not been generated" in findings_markdown(tmp_path / "missing.md")
+
+
+def test_exploration_json_is_plain_json() -> None:
+    record = exploration({"alpha": float("inf")}, Session(), "m", None)
+    assert json.loads(to_json(record))["alpha"] is None
+
+
+def test_compliance_note_warns_when_the_prompt_is_not_followed() -> None:
+    from saif_ui.saif.catalogue import Instruction
+    from saif_ui.ui.widgets import compliance_md, verdict_md
+
+    told = Instruction.custom(["Answer in French."], checker="french")
+    assert "not measured" in compliance_md(told)
+    low = compliance_md(told, {"strict": 0.25, "n": 8})
+    assert "**25%** of 8 held-out contents" in low and "does not follow this instruction even when told" in low
+    assert "⚠" not in compliance_md(told, {"strict": 0.75, "n": 8})
+    line = verdict_md({"strict": True, "loose": False, "perplexity": 9.0, "repetition": 0.1}, "french")
+    assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated trigrams 10%"
