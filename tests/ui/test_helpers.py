@@ -210,4 +210,4 @@ def test_compliance_note_warns_when_the_prompt_is_not_followed() -> None:
     assert "**25%** of 8 held-out contents" in low and "does not follow this instruction even when told" in low
     assert "⚠" not in compliance_md(told, {"strict": 0.75, "n": 8})
     line = verdict_md({"strict": True, "loose": False, "perplexity": 9.0, "repetition": 0.1}, "french")
-    assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated trigrams 10%"
+    assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated (loops) 10%"
