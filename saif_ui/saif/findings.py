@@ -147,12 +147,14 @@ def claims(data: dict[str, Any]) -> list[str]:
     for instruction, per_layer in data["layers"].items():
         s = per_layer[top]
         best = _best(s)
-        gain = best["fluent_strict"] - s["baselines"]["original"]["fluent_strict"]
-        verdict = "confirmed" if gain >= 0.2 else ("partly" if gain > 0 else "not reproduced")
+        base = s["baselines"]["original"]
+        gain = best["fluent_strict"] - base["fluent_strict"]
+        verdict = "confirmed" if gain >= 0.2 else ("weak (under 20 points)" if gain > 0 else "not reproduced")
         lines.append(
             f"- **SAIF: adding instruction-relevant latents makes the model follow an instruction it was not given** — "
-            f"`{instruction}` at layer {top}: fluent compliance {_pct(s['baselines']['original']['fluent_strict'])} "
-            f"→ {_pct(best['fluent_strict'])} at α={best['alpha']:g} (+{100 * gain:.0f} points): **{verdict}**; "
+            f"`{instruction}` ({s['checker']}) at layer {top}: fluent compliance {_pct(base['fluent_strict'])} "
+            f"→ {_pct(best['fluent_strict'])} at α={best['alpha']:g} (+{100 * gain:.0f} points; strict "
+            f"{_pct(base['strict'])} → {_pct(best['strict'])}, n={base['n']}): **{verdict}**; "
             f"prompting reaches {_pct(s['baselines']['prompted']['fluent_strict'])}."
         )
     ranks = {
@@ -167,15 +169,15 @@ def claims(data: dict[str, Any]) -> list[str]:
         + f": {'confirmed' if order[0] == late else 'not reproduced'} (best: layer {order[0]})."
     )
     pl = data["placement"]
-    post_better = [
-        i
-        for i, p in pl.items()
-        if max(r["fluent_strict"] for r in p["post"]["results"]) >= max(r["fluent_strict"] for r in p["pre"]["results"])
-    ]
+    gaps = {i: _best(p["post"])["fluent_strict"] - _best(p["pre"])["fluent_strict"] for i, p in pl.items()}
     lines.append(
-        "- **SAIF: placing the instruction after the content gives better steering latents** — post ≥ pre for "
-        f"{len(post_better)}/{len(pl)} instructions ({', '.join(post_better) or 'none'}); top-{data['config']['k']} "
-        "Jaccard pre/post: " + ", ".join(f"{i} {p['jaccard_top_k']:.2f}" for i, p in pl.items()) + "."
+        "- **SAIF: placing the instruction after the content gives better steering latents** — best fluent "
+        "compliance post minus pre: "
+        + ", ".join(f"{i} {100 * g:+.0f} points" for i, g in gaps.items())
+        + f" ({sum(g > 0 for g in gaps.values())} better, {sum(g == 0 for g in gaps.values())} tied, "
+        f"{sum(g < 0 for g in gaps.values())} worse); top-{data['config']['k']} Jaccard pre/post: "
+        + ", ".join(f"{i} {p['jaccard_top_k']:.2f}" for i, p in pl.items())
+        + "."
     )
     tk = data["topk"]
     more = [i for i, per_k in tk.items() if _best(per_k["5"])["fluent_strict"] > _best(per_k["1"])["fluent_strict"]]
@@ -228,7 +230,15 @@ def write_findings(data: dict[str, Any], out_dir: Path = DOCS) -> Path:
         "**Fluent strict** counts an answer only if it passes the strict check and repeats < 50% of its word "
         "trigrams or character 8-grams — at high α the model loops on one word, which a language detector still calls "
         "French. "
-        f"Run time: {data['seconds']:.0f} s.",
+        f"This run: {data['seconds']:.0f} s (studies found in the cache are not recomputed).",
+        "",
+        *(
+            f"`{i}` is judged with `{c}` (the answer is, or validly begins, a JSON object or array): told to return "
+            "JSON, the model opens a JSON document and then nests or repeats until the length limit, so strict JSON "
+            "parsing (`python -m saif_ui compliance`) gives 0% even when prompted and cannot show a change."
+            for i, c in cfg["checkers"].items()
+            if i in cfg["instructions"] and c == "json_start"
+        ),
         "",
         "## Claims and what this model showed",
         "",

@@ -45,6 +45,12 @@ class StudyConfig:
         "What should I pack for a weekend hike?",
     )
 
+    n_discovery: int = 48
+    """Discovery-split contents per discovery run (the discovery default)."""
+
+    def discovery(self, placement: str = "post") -> DiscoveryConfig:
+        return DiscoveryConfig(placement=placement, n_contents=self.n_discovery)  # type: ignore[arg-type]
+
     def eval_config(self, instruction: str) -> EvalConfig:
         return EvalConfig(
             alphas=self.alphas,
@@ -114,7 +120,7 @@ def layer_study(engine: Engine, cfg: StudyConfig, cache: StudyCache, log: Log = 
             key = {"study": "layer", "i": instruction, "sae": sae_fingerprint(engine.sae(name))}
 
             def run(name: str = name, instruction: str = instruction) -> dict[str, Any]:
-                return _summary(_sweep(engine, cfg, discover(engine, instruction, name, DiscoveryConfig())))
+                return _summary(_sweep(engine, cfg, discover(engine, instruction, name, cfg.discovery())))
 
             out[instruction][str(layer)] = cache.get_or_run("layer", key, run)
     return out
@@ -140,7 +146,7 @@ def placement_study(
         key = {"study": "placement", "i": instruction, "sae": sae_fingerprint(engine.sae(name))}
 
         def run(instruction: str = instruction) -> dict[str, Any]:
-            found = {p: discover(engine, instruction, name, DiscoveryConfig(placement=p)) for p in ("post", "pre")}
+            found = {p: discover(engine, instruction, name, cfg.discovery(p)) for p in ("post", "pre")}
             top = {p: set(r.ids[: cfg.k]) for p, r in found.items()}
             top20 = {p: set(r.ids[:20]) for p, r in found.items()}
             return {
@@ -161,7 +167,7 @@ def topk_study(
     out: dict[str, Any] = {}
     for instruction in cfg.instructions:
         out[instruction] = {}
-        result = discover(engine, instruction, name, DiscoveryConfig())
+        result = discover(engine, instruction, name, cfg.discovery())
         for k in ks:
             log(f"top-k: {instruction} @ {name}, k={k}")
             key = {"study": "topk", "i": instruction, "k": k, "sae": sae_fingerprint(engine.sae(name))}
@@ -185,7 +191,7 @@ def drop_one_study(
         key = {"study": "drop", "i": instruction, "a": alpha, "sae": sae_fingerprint(engine.sae(name))}
 
         def run(instruction: str = instruction, alpha: float = alpha) -> dict[str, Any]:
-            result = discover(engine, instruction, name, DiscoveryConfig())
+            result = discover(engine, instruction, name, cfg.discovery())
             spec = spec_from_discovery(result, k=cfg.k, positions=cfg.positions)  # type: ignore[arg-type]
             contents = pick_contents(load_contents("heldout"), cfg.n_contents)
             ecfg = replace(cfg.eval_config(instruction), alphas=(alpha,))

@@ -11,7 +11,9 @@ from saif_ui.engine.config import shipped_saes
 from saif_ui.saif.findings import run_studies, write_findings
 from saif_ui.saif.studies import StudyConfig
 
-TINY = StudyConfig(instructions=("french",), n_contents=2, alphas=(1.0, 8.0), max_new_tokens=6, grid_contents=("Hi.",))
+TINY = StudyConfig(
+    instructions=("french",), n_contents=2, alphas=(1.0, 8.0), max_new_tokens=6, grid_contents=("Hi.",), n_discovery=4
+)
 
 
 @pytest.fixture
