@@ -78,7 +78,7 @@ def main() -> None:
             best = float("inf")
             n_new = 0
             for _ in range(2):
-                gens = engine.generate(ps, st, max_new_tokens=32)
+                gens = engine.generate(ps, st, max_new_tokens=32, reuse=False)
                 best = min(best, gens[0].seconds)
                 # Every row runs until the longest finishes, so count the batch's positions, not just kept tokens.
                 n_new = batch * max(len(g.token_ids) + (1 if g.finished else 0) for g in gens)

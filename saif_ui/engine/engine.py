@@ -326,6 +326,7 @@ class Engine:
         top_p: float = 1.0,
         seed: int = 0,
         use_cache: bool = True,
+        reuse: bool = True,
     ) -> list[Generation]:
         """Generate continuations of rendered prompts in one left-padded batch.
 
@@ -336,6 +337,8 @@ class Engine:
             do_sample, temperature, top_p, seed: greedy by default; sampling is seeded and does not disturb the
                 global RNG.
             use_cache: the KV cache; steered output is identical with and without it.
+            reuse: serve greedy results from the engine's generation cache (keyed by prompt, steering and length);
+                False always runs the model (tests of the model's own behaviour need that).
         """
         if isinstance(prompts, str):
             raise TypeError("generate takes a list of rendered prompts; wrap a single prompt in a list")
@@ -346,7 +349,7 @@ class Engine:
         for s in steering or ():
             if s.vector.shape[0] != self.d_model:
                 raise ValueError(f"steering vector has size {s.vector.shape[0]}, the model's width is {self.d_model}")
-        if do_sample:  # a seeded sample depends on its batch-mates, so only greedy results are reusable
+        if do_sample or not reuse:  # a seeded sample depends on its batch-mates: only greedy results are reusable
             return self._generate(prompts, steering, max_new_tokens, do_sample, temperature, top_p, seed, use_cache)
         setting = (tuple(s.key() for s in steering or ()), max_new_tokens)
         found = {p: self.generations.get(("gen", p, setting)) for p in dict.fromkeys(prompts)}

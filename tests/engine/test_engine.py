@@ -93,14 +93,12 @@ def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
     handle = engine.model.lm_head.register_forward_hook(explode)  # fails mid-generate, with steering hooks attached
     try:
         with pytest.raises(Boom):
-            engine.generate(prompts, [Steering(5, torch.ones(576), "all")], max_new_tokens=2)
+            engine.generate(prompts, [Steering(5, torch.ones(576), "all")], max_new_tokens=2, reuse=False)
     finally:
         handle.remove()
     assert hook_count(engine.model) == 0
-    assert (
-        engine.generate(prompts, max_new_tokens=3)[0].token_ids
-        == engine.generate(prompts, max_new_tokens=3)[0].token_ids
-    )
+    first = engine.generate(prompts, max_new_tokens=3, reuse=False)[0].token_ids
+    assert first == engine.generate(prompts, max_new_tokens=3, reuse=False)[0].token_ids
 
 
 @pytest.mark.parametrize("positions", ["generated", "all"])
@@ -109,8 +107,8 @@ def test_kv_cache_steering_equals_full_recompute(engine, positions):
     prompts = [engine.render(p) for p in PROMPTS]
     push = torch.randn(576, generator=torch.Generator().manual_seed(1))
     steering = [Steering(12, push * 60 / push.norm(), positions, decay=0.1)]
-    cached = engine.generate(prompts, steering, max_new_tokens=16, use_cache=True)
-    full = engine.generate(prompts, steering, max_new_tokens=16, use_cache=False)
+    cached = engine.generate(prompts, steering, max_new_tokens=16, use_cache=True, reuse=False)
+    full = engine.generate(prompts, steering, max_new_tokens=16, use_cache=False, reuse=False)
     plain = engine.generate(prompts, max_new_tokens=16)
     assert [g.token_ids for g in cached] == [g.token_ids for g in full]
     assert [g.token_ids for g in cached] != [g.token_ids for g in plain]  # the steering did something
@@ -127,7 +125,7 @@ def test_concurrent_steered_and_plain_requests_do_not_mix(engine):
 
     def run(kind: str) -> None:
         for _ in range(3):
-            gen = engine.generate(prompt, steer if kind == "steered" else None, max_new_tokens=16)
+            gen = engine.generate(prompt, steer if kind == "steered" else None, max_new_tokens=16, reuse=False)
             results[kind].append(gen[0].text)
 
     threads = [threading.Thread(target=run, args=(k,)) for k in ("plain", "steered")]
@@ -153,3 +151,18 @@ def test_bad_requests_are_clear_errors(engine):
         engine.generate(engine.render("x"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no SAE named"):
         engine.encode([engine.render("x")], saes=["missing"])
+
+
+def test_repeated_greedy_request_is_served_without_the_model(engine):
+    prompts = [engine.render("Name a colour.")]
+    first = engine.generate(prompts, max_new_tokens=4, reuse=False)[0]
+    engine.generate(prompts, max_new_tokens=4)  # fills the cache
+    calls = []
+    handle = engine.model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        again = engine.generate(prompts, max_new_tokens=4)[0]
+        assert again.cached and again.token_ids == first.token_ids and not calls
+        engine.generate(prompts, max_new_tokens=5)  # another length is another request
+        assert calls
+    finally:
+        handle.remove()

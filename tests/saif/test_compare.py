@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from saif_ui.engine.config import shipped_saes
 from saif_ui.saif.compare import Decoding, compare, run_modes
 from saif_ui.saif.contents import load_contents
 from saif_ui.saif.discovery import DiscoveryConfig, discover
@@ -14,17 +13,6 @@ from saif_ui.saif.special import PAPER_ALPHAS, default_special_latent, special_t
 from saif_ui.saif.steer import SteeringSpec, SteerLatent, spec_from_discovery
 
 SHORT = Decoding(max_new_tokens=8)
-
-
-@pytest.fixture(scope="module")
-def l24(engine, tmp_path_factory):
-    source = next(s for s in shipped_saes() if "L24" in s)
-    old = engine.config.cache_dir
-    engine.config.cache_dir = tmp_path_factory.mktemp("cache")
-    name = engine.add_sae(source).name
-    yield name
-    engine.remove_sae(name)
-    engine.config.cache_dir = old
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,8 @@ import json
 import pytest
 import torch
 
-from saif_ui.engine.config import shipped_saes
 from saif_ui.saif.discovery import DiscoveryConfig, discover
 from saif_ui.saif.steer import SpecError, SteeringSpec, SteerLatent, SteerVector, spec_from_discovery
-
-
-@pytest.fixture(scope="module")
-def l24(engine, tmp_path_factory):
-    """The shipped late-layer SAE attached to the real engine, with a private discovery cache."""
-    source = next(s for s in shipped_saes() if "L24" in s)
-    old = engine.config.cache_dir
-    engine.config.cache_dir = tmp_path_factory.mktemp("cache")
-    name = engine.add_sae(source).name
-    yield name
-    engine.remove_sae(name)
-    engine.config.cache_dir = old
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +103,8 @@ def test_kv_cache_exact_with_decay(engine, french) -> None:
     prompt = engine.render("Rivers carry sediment to the sea.")
     spec = spec_from_discovery(french, k=5, alpha=1.0, positions="generated", decay=0.2, decay_power=1.5)
     st = spec.steerings(engine)
-    with_cache = engine.generate([prompt], st, max_new_tokens=10, use_cache=True)[0].token_ids
-    engine.generations.clear()
-    without = engine.generate([prompt], st, max_new_tokens=10, use_cache=False)[0].token_ids
+    with_cache = engine.generate([prompt], st, max_new_tokens=10, use_cache=True, reuse=False)[0].token_ids
+    without = engine.generate([prompt], st, max_new_tokens=10, use_cache=False, reuse=False)[0].token_ids
     assert with_cache == without
 
 

@@ -48,11 +48,15 @@ def test_every_event_has_a_documented_api_name(client) -> None:
 
 def test_instruction_info_for_catalogue_and_custom_instructions(client) -> None:
     _, _, about, note = client.predict("spanish", "", "none", api_name="/instruction_info")
-    assert "Translate the text into Spanish." in about and "*fr*:" in about and "not measured" in note
+    assert "Translate the text into Spanish." in about and "*fr*:" in about
+    assert "Prompted compliance: **" in note and "%" in note and "even when told" not in note
+    _, _, _, note = client.predict("uppercase", "", "none", api_name="/instruction_info")
+    assert "does not follow this instruction even when told" in note  # measured 0% in the shipped catalogue
     _, _, about, note = client.predict(
         "custom", "Talk like a pirate.\nBe a pirate.", "none", api_name="/instruction_info"
     )
     assert "- Talk like a pirate." in about and "- Be a pirate." in about and "Checker: none" in about
+    assert "not measured" in note
 
 
 def test_content_and_rendered_prompts(client) -> None:
