@@ -1,8 +1,9 @@
 """The inference engine: model and SAE loading, scoped hooks, cached encoding and steered generation."""
 
 from saif_ui.engine.config import EngineConfig
-from saif_ui.engine.engine import Encoding, Engine, Generation
+from saif_ui.engine.engine import Engine
 from saif_ui.engine.model import ModelLoadError
+from saif_ui.engine.results import Encoding, Generation
 from saif_ui.engine.sae import LoadedSAE, SAELoadError
 from saif_ui.engine.steering import Steering
 

@@ -28,7 +28,6 @@ _KEYWORD_LABEL = re.compile(r"^\s*(?:the\s+)?(?:three\s+|3\s+)?key\s?(?:words?|t
 _KEYWORD_ITEM = re.compile(r"^[\w'&/ -]+$")
 _CODE_FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -360,50 +359,3 @@ def compliance_rates(verdicts: Iterable[Verdict]) -> tuple[float, float]:
     if not items:
         return 0.0, 0.0
     return sum(v.strict for v in items) / len(items), sum(v.loose for v in items) / len(items)
-
-
-# ---- fluency --------------------------------------------------------------------------------------------------------
-
-
-def _word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    words = _WORD.findall(text.lower())
-    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-
-
-def distinct_n(text: str, n: int = 2) -> float:
-    """Unique word n-grams / all word n-grams (Li et al. 2016); 0.0 when the text has fewer than n words.
-
-    Example:
-        >>> distinct_n("the cat the cat", n=2)
-        0.6666666666666666
-    """
-    grams = _word_ngrams(text, n)
-    return len(set(grams)) / len(grams) if grams else 0.0
-
-
-def repetition_rate(text: str, n: int = 3) -> float:
-    """Fraction of word n-grams that repeat an earlier one: 0 for diverse text, towards 1 for degenerate loops.
-
-    Steering at high strength often collapses into loops ("the the the ..."); this flags it without a model. Returns 0.0
-    when the text has fewer than n words (nothing can repeat).
-    """
-    grams = _word_ngrams(text, n)
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
-
-
-def char_repetition_rate(text: str, n: int = 8) -> float:
-    """Fraction of character n-grams (whitespace collapsed) that repeat an earlier one.
-
-    Catches the loops word trigrams miss: one long "word" (`{"2222222...`, `photograp photograp`) or a loop of short
-    words counts as a single word to `repetition_rate` but repeats here. 0.0 for texts shorter than n characters.
-    """
-    flat = " ".join(text.split())
-    grams = [flat[i : i + n] for i in range(len(flat) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
-
-
-def degeneration(text: str) -> float:
-    """The larger of the word-trigram and character-8-gram repetition rates: how much of the text is a loop."""
-    return max(repetition_rate(text), char_repetition_rate(text))

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from saif_ui.engine import Engine, Steering
 from saif_ui.saif.catalogue import Instruction
-from saif_ui.saif.checkers import check, degeneration
+from saif_ui.saif.checkers import check
 from saif_ui.saif.discovery import resolve_instruction
-from saif_ui.saif.fluency import perplexity
+from saif_ui.saif.fluency import degeneration, perplexity
 from saif_ui.saif.prompts import Placement, build_prompt
 from saif_ui.saif.steer import SteeringSpec
 
@@ -50,7 +50,7 @@ class Output:
     loose: bool | None
     perplexity: float | None
     repetition: float
-    """`checkers.degeneration`: share of the text that repeats (word trigrams or character 8-grams)."""
+    """`fluency.degeneration`: share of the text that repeats (word trigrams or character 8-grams)."""
     finished: bool
     id: str = ""
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import saif_ui.saif.cards as cards_mod
+import saif_ui.saif.cards_build as cards_build
 import saif_ui.saif.cli as saif_cli
 from saif_ui.cli import main
 from saif_ui.engine.config import shipped_saes
@@ -19,13 +19,12 @@ from saif_ui.saif.cards import (
     SHIPPED_FILE,
     CardsConfig,
     LatentCards,
-    _Accumulator,
-    build_cards,
     cache_path,
     find_cards,
     hist_edges,
     latent_cards,
 )
+from saif_ui.saif.cards_build import _Accumulator, build_cards
 from tests.conftest import random_sae
 
 SMALL = CardsConfig(n_conversations=2, max_len=48, top_n=4, before=3, after=2, chunk=16)
@@ -179,12 +178,12 @@ def test_latent_cards_computes_once_then_reads_the_cache(engine, rand_sae) -> No
 def test_held_out_conversations_are_the_eval_split() -> None:
     from saif_ui.fast.harvest import default_dataset
 
-    picked = cards_mod.held_out_conversations(5, seed=0)
+    picked = cards_build.held_out_conversations(5, seed=0)
     train_ids = {c.id for c in default_dataset().train}
     assert len(picked) == 5 and not {c.id for c in picked} & train_ids
-    assert [c.id for c in picked] == [c.id for c in cards_mod.held_out_conversations(5, seed=0)]
+    assert [c.id for c in picked] == [c.id for c in cards_build.held_out_conversations(5, seed=0)]
     with pytest.raises(ValueError, match="held-out conversations exist"):
-        cards_mod.held_out_conversations(10**6)
+        cards_build.held_out_conversations(10**6)
 
 
 def test_cli_latent_card_shows_contexts(engine, rand_sae, monkeypatch, capsys) -> None:

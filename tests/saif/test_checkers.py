@@ -8,20 +8,17 @@ from saif_ui.saif.checkers import (
     CHECKERS,
     UnknownCheckerError,
     Verdict,
-    char_repetition_rate,
     check,
     checker_ids,
     compliance_rates,
-    degeneration,
     detect_language,
-    distinct_n,
     get_checker,
     is_json_start,
     keyword_items,
     loose_variants,
-    repetition_rate,
     strip_code_fence,
 )
+from saif_ui.saif.fluency import char_repetition_rate, degeneration, distinct_n, repetition_rate
 
 FRENCH = "Le chat dort sur le canapé pendant que la pluie tombe sur la ville."
 SPANISH = "El gato duerme en el sofá mientras la lluvia cae sobre la ciudad."
