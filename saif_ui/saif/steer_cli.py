@@ -37,6 +37,11 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=5, help="steer with the top-k discovered latents")
     p.add_argument("--latents", type=_ints, help="hand-picked latent ids instead of the top-k, e.g. 2969,871")
     p.add_argument("--spec", type=Path, help="a saved steering spec (JSON) instead of discovery; --alpha overrides α")
+    p.add_argument(
+        "--mean-diff",
+        action="store_true",
+        help="steer with the raw mean difference of residuals with/without the instruction (no SAE; a baseline)",
+    )
     p.add_argument("--positions", choices=_POSITIONS, default="all", help="where the vector is added")
     p.add_argument("--scale", choices=_SCALES, default="mean_act", help="per-latent base vector (see SteeringSpec)")
     p.add_argument("--decay", type=float, default=0.0, help="token-wise decay ω: α_t = α / (1 + ω t)^k")
@@ -62,6 +67,12 @@ def build_spec(engine: Any, args: argparse.Namespace, alpha: float) -> Any:
         except OSError as e:
             raise ValueError(f"cannot read spec {args.spec}: {e.strerror}") from None
         return SteeringSpec.from_json(text).with_alpha(alpha)
+    if args.mean_diff:
+        from saif_ui.saif.baselines import mean_difference_spec
+
+        layer = args.layer if args.layer is not None else engine.sae(sae_at_layer(engine, None)).layer
+        cfg = DiscoveryConfig(placement=args.placement)
+        return mean_difference_spec(engine, args.instruction, layer, cfg, alpha=alpha, positions=args.positions)
     name = sae_at_layer(engine, args.layer)
     result = discover(engine, args.instruction, name, DiscoveryConfig(placement=args.placement))
     return spec_from_discovery(
@@ -134,7 +145,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
         prompted_steered=args.prompted_steered,
         decoding=decoding,
     ).to_dict()
-    latents = ", ".join(f"{e.latent}@L{e.layer}" for e in spec.latents) or "none"
+    latents = ", ".join([f"{e.latent}@L{e.layer}" for e in spec.latents] + [v.label for v in spec.vectors]) or "none"
     lines = [f"{args.instruction}: α {spec.alpha} × latents {latents} ({spec.scale}, positions {spec.positions})"]
     for mode in ("original", "steered", "prompted", "prompted_steered"):
         if mode in result:

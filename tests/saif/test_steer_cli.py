@@ -76,3 +76,11 @@ def test_prompted_compliance_is_measured_and_written(engine, tmp_path) -> None:
     assert cat.get("french").prompted_compliance == 0.75
     assert cat.version == load_catalogue().version  # rates do not change the catalogue's version
     assert json.loads(copy.read_text())["prompted_compliance_about"] == "test run"
+
+
+def test_steer_with_the_mean_difference_baseline(l24, capsys) -> None:
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "Snow fell all night.", "--mean-diff"]
+    assert main([*args, "--layer", "24", "--alpha", "1", "--max-new-tokens", "6", "--json"]) == 0
+    spec = _json(capsys)["spec"]
+    assert spec["latents"] == [] and len(spec["vectors"]) == 1 and spec["vectors"][0]["layer"] == 24
+    assert spec["meta"]["baseline"] == "mean_difference"
