@@ -19,7 +19,7 @@ import torch
 
 from saif_ui.engine import Engine, EngineConfig, Steering
 from saif_ui.engine.model import load_model
-from saif_ui.saif.contents import load_contents
+from saif_ui.saif.inputs.contents import load_contents
 
 
 def _best_of(fn, repeats: int = 3) -> float:

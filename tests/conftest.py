@@ -49,3 +49,57 @@ def random_sae(d_in: int, d_sae: int, hook_name: str, seed: int = 0):
         sae.W_dec.normal_(0, 0.1)
     sae.cfg.metadata.hook_name = hook_name
     return sae
+
+
+@pytest.fixture(scope="module")
+def l24(engine, tmp_path_factory):
+    """The shipped late-layer SAE attached to the real engine, with a private discovery cache, for one module."""
+    from saif_ui.engine.config import shipped_saes
+
+    source = next(s for s in shipped_saes() if "L24" in s)
+    old = engine.config.cache_dir
+    engine.config.cache_dir = tmp_path_factory.mktemp("cache")
+    name = engine.add_sae(source).name
+    yield name
+    engine.remove_sae(name)
+    engine.config.cache_dir = old
+
+
+SHIPPED_SAE_NAMES = ("L08_fast_topk64", "L15_fast_topk64", "L24_fast_topk64")
+"""The SAEs the repository ships in assets/saes/, each with its cards.npz and umap.npz."""
+
+
+def shipped_sae_folders() -> list[str]:
+    """Folders of the shipped SAEs to parametrize over: the expected ones and any other found in assets/saes/.
+
+    Named, not only globbed, so that a missing asset fails its tests (its folder does not load) instead of leaving an
+    empty parameter list that pytest skips.
+    """
+    from saif_ui.engine.config import ASSETS_DIR, shipped_saes
+
+    return sorted({*shipped_saes(), *(str(ASSETS_DIR / "saes" / name) for name in SHIPPED_SAE_NAMES)})
+
+
+@pytest.fixture
+def rand_saes(engine, tmp_path, monkeypatch):
+    """Random SAEs `rand8` and `rand24` (256 latents) on the real engine, and a private cache folder, for one test."""
+    monkeypatch.setattr(engine.config, "cache_dir", tmp_path / "cache")
+    names = []
+    for layer, seed in ((8, 1), (24, 2)):
+        folder = tmp_path / f"rand{layer}"
+        random_sae(engine.d_model, 256, f"blocks.{layer}.hook_resid_post", seed=seed).save_model(str(folder))
+        names.append(engine.add_sae(str(folder)).name)
+    yield names
+    for name in names:
+        engine.remove_sae(name)
+
+
+@pytest.fixture
+def rand_sae(engine, tmp_path, monkeypatch):
+    """A random SAE `rand2` (32 latents) at layer 2 (a cheap forward) and a private cache folder, for one test."""
+    monkeypatch.setattr(engine.config, "cache_dir", tmp_path / "cache")
+    folder = tmp_path / "rand2"
+    random_sae(engine.d_model, 32, "blocks.2.hook_resid_post", seed=3).save_model(str(folder))
+    name = engine.add_sae(str(folder)).name
+    yield name
+    engine.remove_sae(name)

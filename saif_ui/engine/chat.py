@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from saif_ui.engine.errors import SaifError
+
 Message = dict[str, str]
 ROLE_WORDS = frozenset({"system", "user", "assistant", "model"})
 # A string no real prompt contains, used to find where the template puts the system turn.
@@ -29,7 +31,7 @@ class ChatTemplate:
 
     def __post_init__(self) -> None:
         if not getattr(self.tokenizer, "chat_template", None):
-            raise ValueError("the tokenizer has no chat template; saif_ui needs an instruct (chat) model")
+            raise SaifError("the tokenizer has no chat template; saif_ui needs an instruct (chat) model")
         specials = set(self.tokenizer.all_special_tokens)
         specials.update(t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special)
         self._special_strings = sorted(specials, key=len, reverse=True)

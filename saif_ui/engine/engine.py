@@ -13,9 +13,10 @@ import torch
 from transformers import GenerationConfig
 
 from saif_ui.engine import hooks
-from saif_ui.engine.cache import ByteLRU, tensor_bytes
+from saif_ui.engine.cache import ByteLRU, ResultCache, tensor_bytes
 from saif_ui.engine.chat import ChatTemplate, Message
 from saif_ui.engine.config import EngineConfig
+from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
 from saif_ui.engine.results import Encoding, Generation, pad_stack
 from saif_ui.engine.sae import LoadedSAE, SAELoadError, check_source, load_sae
@@ -38,8 +39,11 @@ class Engine:
         self.chat = ChatTemplate(self.tokenizer, default_system_prompt=config.default_system_prompt)
         self.saes: dict[str, LoadedSAE] = {}
         self.cache: ByteLRU[torch.Tensor] = ByteLRU(config.encode_cache_bytes)
-        self.generations: ByteLRU[Generation] = ByteLRU(16 << 20)
+        self.generations: ByteLRU[Generation] = ByteLRU(config.generation_cache_bytes)
         """Greedy generations keyed by prompt, steering and settings: a repeated request skips the model."""
+        self.results = ResultCache(config.result_cache_bytes)
+        """JSON-able results (comparisons, evaluations, cards...) keyed by every setting: the one result cache all
+        requests of an app share."""
         self._lock = threading.RLock()
         self.forward_calls = 0
         """Model forwards run by `encode`; tests use it to prove a cache hit does not touch the model."""
@@ -85,6 +89,24 @@ class Engine:
         except KeyError:
             raise SAELoadError(f"no SAE named {name!r}; attached: {sorted(self.saes) or 'none'}") from None
 
+    def sae_names(self) -> list[str]:
+        """Attached SAEs, shallowest layer first (ties by name)."""
+        return [s.name for s in sorted(self.saes.values(), key=lambda s: (s.layer, s.name))]
+
+    def sae_at_layer(self, layer: int | None = None) -> str:
+        """Name of the attached SAE reading `layer` (None: the deepest: SAIF finds steering works best in the last
+        quarter of the layers); the error lists what is attached."""
+        names = self.sae_names()
+        if not names:
+            raise SAELoadError("no SAE is attached: pass --sae FOLDER (or set SAIF_SAES)")
+        if layer is None:
+            return names[-1]
+        at = [n for n in names if self.saes[n].layer == layer]
+        if not at:
+            have = ", ".join(f"{n} (layer {self.saes[n].layer})" for n in names)
+            raise SAELoadError(f"no attached SAE reads layer {layer}; attached: {have}")
+        return at[0]
+
     # ------------------------------------------------------------ facts
 
     @property
@@ -112,6 +134,8 @@ class Engine:
             "converted_on_load": self.loaded.converted,
             "saes": [s.info() for s in self.saes.values()],
             "encode_cache": self.cache.stats(),
+            "generation_cache": self.generations.stats(),
+            "result_cache": self.results.stats(),
         }
 
     # ------------------------------------------------------------ prompts
@@ -154,12 +178,12 @@ class Engine:
         layer_list = sorted(set(layers))
         for layer in layer_list:
             if not -1 <= layer < self.n_layers:
-                raise ValueError(f"layer {layer} is out of range -1..{self.n_layers - 1}")
+                raise SaifError(f"layer {layer} is out of range -1..{self.n_layers - 1}")
         out: list[Encoding] = []
         for text in prompts:
             ids, toks, special = self.tokens(text)
             if not ids:
-                raise ValueError("cannot encode an empty prompt")
+                raise SaifError("cannot encode an empty prompt")
             out.append(
                 Encoding(
                     prompt=text,
@@ -285,10 +309,10 @@ class Engine:
         if not prompts:
             return []
         if max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
+            raise SaifError("max_new_tokens must be >= 1")
         for s in steering or ():
             if s.vector.shape[0] != self.d_model:
-                raise ValueError(f"steering vector has size {s.vector.shape[0]}, the model's width is {self.d_model}")
+                raise SaifError(f"steering vector has size {s.vector.shape[0]}, the model's width is {self.d_model}")
         if do_sample or not reuse:  # a seeded sample depends on its batch-mates: only greedy results are reusable
             return self._generate(prompts, steering, max_new_tokens, do_sample, temperature, top_p, seed, use_cache)
         setting = (tuple(s.key() for s in steering or ()), max_new_tokens)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import decoder_layers
 from saif_ui.engine.steering import Steering
 
@@ -58,9 +59,9 @@ def capture(model: nn.Module, layers: Sequence[int], stop: bool = True) -> Itera
     blocks = decoder_layers(model)
     wanted = sorted(set(layers))
     if not wanted:
-        raise ValueError("capture needs at least one layer")
+        raise SaifError("capture needs at least one layer")
     if wanted[0] < -1 or wanted[-1] >= len(blocks):
-        raise ValueError(f"layers must be in -1..{len(blocks) - 1}, got {wanted}")
+        raise SaifError(f"layers must be in -1..{len(blocks) - 1}, got {wanted}")
     deepest = wanted[-1]
     store: dict[int, torch.Tensor] = {}
 
@@ -110,7 +111,7 @@ def steer(model: nn.Module, steerings: Sequence[Steering], prompt_len: int) -> I
     state = _StepState(prompt_len=prompt_len)
     for s in steerings:
         if not 0 <= s.layer < len(blocks):
-            raise ValueError(f"steering layer {s.layer} is out of range 0..{len(blocks) - 1}")
+            raise SaifError(f"steering layer {s.layer} is out of range 0..{len(blocks) - 1}")
         state.vectors.setdefault(s.layer, []).append(s)
 
     @_tagged
@@ -148,7 +149,7 @@ def splice(
     """
     blocks = decoder_layers(model)
     if not 0 <= layer < len(blocks):
-        raise ValueError(f"splice layer {layer} is out of range 0..{len(blocks) - 1}")
+        raise SaifError(f"splice layer {layer} is out of range 0..{len(blocks) - 1}")
 
     @_tagged
     def hook(module: nn.Module, args: Any, output: Any) -> Any:

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from saif_ui.engine.errors import SaifError
+
 if TYPE_CHECKING:  # sae_lens imports transformer_lens and wandb (~6 s): only on first load, never at import
     from sae_lens import SAE
 
 
-class SAELoadError(ValueError):
+class SAELoadError(SaifError):
     """An SAE could not be loaded or does not fit the model; the message says which and why."""
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 import torch
 
+from saif_ui.engine.errors import SaifError
+
 Positions = Literal["prompt", "generated", "all"]
 POSITIONS: tuple[Positions, ...] = ("prompt", "generated", "all")
 
@@ -33,11 +35,11 @@ class Steering:
 
     def __post_init__(self) -> None:
         if self.positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, not {self.positions!r}")
+            raise SaifError(f"positions must be one of {POSITIONS}, not {self.positions!r}")
         if self.vector.ndim != 1:
-            raise ValueError(f"a steering vector is 1-D [d_model], got shape {tuple(self.vector.shape)}")
+            raise SaifError(f"a steering vector is 1-D [d_model], got shape {tuple(self.vector.shape)}")
         if self.decay < 0 or self.decay_power < 0:
-            raise ValueError("decay and decay_power must be >= 0")
+            raise SaifError("decay and decay_power must be >= 0")
 
     def key(self) -> str:
         """A digest of everything that changes the steering's effect (caches key on it)."""

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from saif_ui.engine.errors import SaifError
 from saif_ui.fast.dedup import NgramDeduper, exact_key
 from saif_ui.fast.jsonstream import ParseReport, iter_json_array
 
@@ -74,15 +75,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be a positive number of records or None, got {self.limit}")
+            raise SaifError(f"limit must be a positive number of records or None, got {self.limit}")
         if self.ngram_n < 1:
-            raise ValueError(f"ngram_n must be >= 1 word, got {self.ngram_n}")
+            raise SaifError(f"ngram_n must be >= 1 word, got {self.ngram_n}")
         if not 0.0 < self.ngram_threshold <= 1.0:
-            raise ValueError(f"ngram_threshold must be in (0, 1], got {self.ngram_threshold}")
+            raise SaifError(f"ngram_threshold must be in (0, 1], got {self.ngram_threshold}")
         if self.ngram_sample < 1:
-            raise ValueError(f"ngram_sample must be >= 1 (1 keeps every n-gram), got {self.ngram_sample}")
+            raise SaifError(f"ngram_sample must be >= 1 (1 keeps every n-gram), got {self.ngram_sample}")
         if not 0.0 <= self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+            raise SaifError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
 
 
 @dataclass
@@ -208,7 +209,7 @@ def split(
         >>> train, held_out = split(conversations, 0.05)
     """
     if not 0.0 <= eval_fraction < 1.0:
-        raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
+        raise SaifError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
     train: list[Conversation] = []
     held_out: list[Conversation] = []
     for conversation in conversations:
@@ -247,7 +248,7 @@ def load_ifbench(path: str | Path | None = None) -> list[Conversation]:
             row = json.loads(line)
             prompt = row.get("prompt")
             if not isinstance(prompt, str) or not prompt.strip():
-                raise ValueError(f"IFBench line {line_no} has no non-empty 'prompt' string")
+                raise SaifError(f"IFBench line {line_no} has no non-empty 'prompt' string")
             conversations.append(
                 Conversation(
                     id=f"ifbench-{row.get('key', line_no)}",

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from saif_ui.engine import Engine
+from saif_ui.engine.errors import SaifError
 from saif_ui.fast.data import Conversation, DataConfig, PreparedData, build_dataset
 from saif_ui.fast.sources import Sequence, block_sequences, fast_sequences
 
@@ -49,11 +50,11 @@ class HarvestConfig:
 
     def __post_init__(self) -> None:
         if not self.layers:
-            raise ValueError("harvest needs at least one layer")
+            raise SaifError("harvest needs at least one layer")
         if self.method not in ("fast", "bt"):
-            raise ValueError(f"method must be fast or bt, not {self.method!r}")
+            raise SaifError(f"method must be fast or bt, not {self.method!r}")
         if self.tokens < 1 or self.max_len < 2 or self.block_len < 2 or self.batch_tokens < self.max_len:
-            raise ValueError("tokens >= 1, max_len and block_len >= 2, and batch_tokens >= max_len are required")
+            raise SaifError("tokens >= 1, max_len and block_len >= 2, and batch_tokens >= max_len are required")
         self.layers = sorted(set(self.layers))
 
 
@@ -81,7 +82,7 @@ class Harvest:
     def activations(self, layer: int) -> np.ndarray:
         """[N, d_model] fp16 memmap of one layer."""
         if layer not in self.layers:
-            raise ValueError(f"layer {layer} was not harvested in {self.path}; harvested: {self.layers}")
+            raise SaifError(f"layer {layer} was not harvested in {self.path}; harvested: {self.layers}")
         return np.load(self.path / f"L{layer}.npy", mmap_mode="r")[: self.n_tokens]
 
     @classmethod

@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
+from saif_ui.engine.errors import SaifError
+
 
 @dataclass
 class ParseReport:
@@ -52,21 +54,21 @@ def iter_json_array(
         char = buf[pos]
         if expect == "[":
             if char != "[":
-                raise ValueError(f"expected a JSON array ('[') at char {consumed + pos}, found {char!r}")
+                raise SaifError(f"expected a JSON array ('[') at char {consumed + pos}, found {char!r}")
             pos, expect = pos + 1, "value"
         elif char == "]":
             report.complete, report.tail_chars = True, 0
             return
         elif expect == "sep":
             if char != ",":
-                raise ValueError(f"expected ',' or ']' between array elements at char {consumed + pos}, found {char!r}")
+                raise SaifError(f"expected ',' or ']' between array elements at char {consumed + pos}, found {char!r}")
             pos, expect = pos + 1, "value"
         else:
             try:
                 value, end = decoder.raw_decode(buf, pos)
             except json.JSONDecodeError as err:
                 if not (err.msg.startswith("Unterminated string") or err.pos >= len(buf) - _TAIL_SLACK):
-                    raise ValueError(f"malformed JSON at char {consumed + err.pos}: {err.msg}") from err
+                    raise SaifError(f"malformed JSON at char {consumed + err.pos}: {err.msg}") from err
                 if eof:
                     report.tail_chars = len(buf) - pos
                     return

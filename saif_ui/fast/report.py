@@ -168,9 +168,11 @@ def _update_special_max(store: dict[str, torch.Tensor], z: torch.Tensor, labels:
 def _top_special(store: dict[str, torch.Tensor], k: int) -> dict[str, list[dict[str, float]]]:
     out = {}
     for label, acc in sorted(store.items()):
-        avg = acc[:-1] / acc[-1]
-        vals, idx = avg.topk(min(k, avg.numel()))
-        out[label] = [{"id": int(i), "avg_max": round(float(v), 3)} for v, i in zip(vals, idx, strict=True) if v > 0]
+        # Ranked by the value as reported (3 decimals), ties by id: `topk` leaves the order of equal values
+        # unspecified, and float noise between CPUs would reorder values that print the same.
+        avg = torch.round(acc[:-1] / acc[-1], decimals=3)
+        idx = torch.sort(-avg, stable=True).indices[:k]
+        out[label] = [{"id": int(i), "avg_max": float(avg[i])} for i in idx.tolist() if avg[i] > 0]
     return out
 
 
@@ -229,3 +231,35 @@ def explained_variance(sae: SAE, harvest: Harvest, layer: int) -> float:
     x = torch.from_numpy(np.asarray(harvest.activations(layer), dtype=np.float32))
     recon = sae.decode(sae.encode(x.to(sae.W_enc.dtype))).float()
     return float(1 - (recon - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum())
+
+
+EVAL_TOKENS = 100_000
+"""Held-out activations for reports: enough for stable MSE/EV/L0 and thousands of special tokens."""
+
+
+def measure_folder(
+    engine: Engine, folder: str | Path, layer: int, eval_tokens: int | None = None, max_len: int = 1024
+) -> dict[str, Any]:
+    """Measure the SAE saved in `folder` on `eval_tokens` held-out FAST activations (written beside it as
+    report.json) plus the explained variance on the small fixed check sample; returns both as one dict."""
+    eval_tokens = eval_tokens or EVAL_TOKENS
+    folder = Path(folder)
+    from sae_lens import SAE
+
+    from saif_ui.fast.harvest import HarvestConfig, harvest, harvest_dir
+
+    # The held-out harvest is FAST-formatted for every SAE, BT ones included: that is how the model reads chats.
+    ecfg = HarvestConfig(layers=[layer], method="fast", split="eval", tokens=eval_tokens, max_len=max_len)
+    eval_h = harvest(engine, ecfg, harvest_dir(engine.config.cache_dir, ecfg, engine.loaded.model_id))
+    sae = SAE.load_from_disk(folder, device="cpu", dtype="float32")
+    report = evaluate_sae(sae, eval_h, layer, engine=engine)
+    write_report(report, folder)
+    check = check_sample(engine, [layer], engine.config.cache_dir)
+    return {
+        **report.to_dict(),
+        "check_sample": {
+            "tokens": CHECK_TOKENS,
+            "max_len": CHECK_MAX_LEN,
+            "explained_variance": round(explained_variance(sae, check, layer), 6),
+        },
+    }

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from saif_ui.engine.errors import SaifError
 from saif_ui.fast.data import Conversation
 
 log = logging.getLogger(__name__)
@@ -129,4 +130,4 @@ def _require_at_least(**checks: tuple[int, int]) -> None:
     """Raise ValueError for the first `name=(value, minimum)` below its minimum (lengths need position 0 plus one)."""
     for name, (value, minimum) in checks.items():
         if value < minimum:
-            raise ValueError(f"{name} must be at least {minimum}, got {value}")
+            raise SaifError(f"{name} must be at least {minimum}, got {value}")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from saif_ui.engine.errors import SaifError
 from saif_ui.fast.harvest import Harvest
 
 if TYPE_CHECKING:
@@ -56,11 +57,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.arch not in ("standard", "jumprelu", "topk"):
-            raise ValueError(f"arch must be standard, jumprelu or topk, not {self.arch!r}")
+            raise SaifError(f"arch must be standard, jumprelu or topk, not {self.arch!r}")
         if min(self.d_sae, self.tokens, self.batch_size) < 1 or self.lr <= 0:
-            raise ValueError("d_sae, tokens, batch_size and lr must be positive")
+            raise SaifError("d_sae, tokens, batch_size and lr must be positive")
         if self.tokens < self.batch_size:
-            raise ValueError(f"tokens ({self.tokens}) must be at least one batch ({self.batch_size})")
+            raise SaifError(f"tokens ({self.tokens}) must be at least one batch ({self.batch_size})")
 
     @property
     def steps(self) -> int:
@@ -85,7 +86,7 @@ class ActivationBatches(Iterator[torch.Tensor]):
         self.acts = torch.from_numpy(np.array(harvest.activations(layer)))  # a writable copy in RAM
         self.n = self.acts.shape[0]
         if self.n < batch_size:
-            raise ValueError(f"the harvest holds {self.n} activations, fewer than one batch of {batch_size}")
+            raise SaifError(f"the harvest holds {self.n} activations, fewer than one batch of {batch_size}")
         self.batch_size, self.seed, self.device = batch_size, seed, device
         self.per_epoch = self.n // batch_size
         self.index = skip

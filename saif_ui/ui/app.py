@@ -10,9 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from saif_ui.engine import Engine
-from saif_ui.engine.shared import get_engine
-from saif_ui.ui.backend import Backend
+from saif_ui.ui.backend import Backend, Engine, get_engine
 from saif_ui.ui.findings import DOCS, build_findings_tab
 from saif_ui.ui.instructions import build_instructions_tab, wire_discovery
 from saif_ui.ui.latents import build_latents_tab
@@ -20,7 +18,9 @@ from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
 from saif_ui.ui.share import build_share_bar, wire_share
 from saif_ui.ui.state import Session
-from saif_ui.ui.steering import build_steering_tab, wire_steering
+from saif_ui.ui.steer import wire_steer
+from saif_ui.ui.steering import build_steering_tab
+from saif_ui.ui.sweep import wire_sweep
 
 TITLE = "saif_ui — instruction-following latents"
 CSS = """
@@ -30,7 +30,7 @@ CSS = """
 
 
 def header(backend: Backend) -> gr.Dropdown:
-    info = backend.engine.info()
+    info = backend.engine_info()
     with gr.Row(equal_height=True):
         gr.Markdown(
             f"# {TITLE}\nFind the SAE latents that carry an instruction, see why, and steer with them. "
@@ -57,22 +57,23 @@ def build_demo(engine: Engine) -> gr.Blocks:
         sae = header(backend)
         with gr.Tabs():
             with gr.Tab("1 · Instructions", id="instructions", elem_id="tab-instructions"):
-                ins = build_instructions_tab(backend, state, engine.chat.default_system_prompt)
+                ins = build_instructions_tab(backend, state, backend.default_system_prompt)
             with gr.Tab("2 · Latents", id="latents", elem_id="tab-latents"):
                 lat = build_latents_tab(backend, state, sae, ins)
             with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
-                steer = build_steering_tab(backend, backend.default_sae())
+                steer = build_steering_tab(backend, backend.default_sae(), state)
             with gr.Tab("4 · SAEs", id="saes", elem_id="tab-saes"):
                 build_saes_tab(backend, sae)
             with gr.Tab("5 · Findings", id="findings", elem_id="tab-findings"):
                 build_findings_tab()
             with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
-                build_playground_tab(engine)
+                build_playground_tab(backend)
         bar = build_share_bar()
         discovery = wire_discovery(backend, ins, sae, state, lat.table, lat.flagged)
         assert lat.follow_discovery is not None
         lat.follow_discovery(discovery)
-        wire_steering(backend, steer, ins, sae, state, discovery)
+        wire_steer(backend, steer, ins, sae, state, discovery)
+        wire_sweep(backend, steer, ins, sae, state)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo)
     return demo
 

@@ -1,8 +1,9 @@
-"""What the dashboard asks of the library, in one place: each call takes plain values, calls `saif_ui.saif` /
-`saif_ui.fast` on the shared engine, and returns JSON-able data. No gradio here, no torch.
+"""The dashboard's only door to the library: each action takes the UI's typed controls (`ui.controls`), calls
+`saif_ui.saif` / `saif_ui.fast` on the shared engine, and returns the library's typed results or JSON-able data.
+No gradio here, no torch, no science: what a spec, a card or a map is made of is the library's business.
 
-Repeated requests are answered from a bounded result cache keyed by every setting (as Neuronpedia keys its steering
-cache by input + settings), so a demo that re-runs the same steer gets it back without touching the model.
+Repeated requests are answered from the engine's byte-bounded result cache keyed by every setting (as Neuronpedia
+keys its steering cache by input + settings), so a demo that re-runs the same steer gets it back without the model.
 """
 
 from __future__ import annotations
@@ -10,50 +11,143 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from saif_ui.engine import Engine
-from saif_ui.saif.catalogue import Catalogue, Instruction, load_catalogue
-from saif_ui.saif.checkers import checker_ids
-from saif_ui.saif.contents import Content, load_contents
-from saif_ui.saif.discovery import DiscoveryConfig, DiscoveryResult, discover
-from saif_ui.saif.prompts import Placement, build_pairs, build_prompt
-from saif_ui.saif.steer import SteeringSpec, SteerLatent, spec_from_discovery
-from saif_ui.ui.results import CancelFlags, Cancelled, ResultCache
-from saif_ui.ui.sae_shelf import SaeShelf
+from saif_ui.engine.cache import sae_identity
+from saif_ui.engine.errors import SaifError
+from saif_ui.engine.model import ModelLoadError
+from saif_ui.engine.shared import get_engine
+from saif_ui.fast.shelf import SaeShelf
+from saif_ui.fast.summary import COLUMNS as QUALITY_COLUMNS
+from saif_ui.saif.discovery.discover import (
+    DEFAULT_POSITIONS,
+    DEFAULT_SCORE,
+    DiscoveryConfig,
+    DiscoveryResult,
+    discover,
+    pick_contents,
+)
+from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
+from saif_ui.saif.inputs.catalogue import Catalogue, Instruction, load_catalogue
+from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.prompts import Placement, build_pairs, build_prompt
+from saif_ui.saif.interpret.cards_store import find_cards, latent_cards
+from saif_ui.saif.interpret.heatmap import pair_heatmaps
+from saif_ui.saif.interpret.latent_card import LatentCard, latent_card
+from saif_ui.saif.interpret.umap_map import umap_available, umap_coords
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
+from saif_ui.saif.steering.build import Application, spec_for_latents
+from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output, compare
+from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, Summary, evaluate
+from saif_ui.saif.steering.spec import SCALES, SteeringSpec
+from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
+from saif_ui.ui.controls import ControlError, PromptChoice, SteerControls
+from saif_ui.ui.jobs import CancelFlags, Cancelled
 
-__all__ = ["CUSTOM", "LOW_COMPLIANCE", "Backend", "Cancelled", "as_placement"]
+__all__ = [
+    "CUSTOM",
+    "DEFAULT_POSITIONS",
+    "DEFAULT_SCORE",
+    "LOW_COMPLIANCE",
+    "MODES",
+    "POSITIONS",
+    "QUALITY_COLUMNS",
+    "SCALES",
+    "SCORES",
+    "USER_ERRORS",
+    "Backend",
+    "Cancelled",
+    "Comparison",
+    "Decoding",
+    "DiscoveryResult",
+    "Engine",
+    "Evaluation",
+    "Instruction",
+    "LatentCard",
+    "Output",
+    "SpecialGrid",
+    "Steered",
+    "Summary",
+    "get_engine",
+]
 
 CUSTOM = "custom"
 """Value of the instruction dropdown's entry for a user-written instruction."""
 LOW_COMPLIANCE = 0.5
 """Below this prompted compliance the model mostly ignores the instruction even when told: steering is then
 unlikely to do better (AxBench: prompting beats steering), and the UI says so."""
+USER_ERRORS: tuple[type[Exception], ...] = (SaifError, ControlError, ModelLoadError, Cancelled)
+"""What bad input raises: the project's own error classes only (`SaifError` covers SpecError, SAELoadError,
+ContentFormatError, UnknownInstructionError, UnknownCheckerError and every validation of the library; `ControlError`
+the UI's parsing of its controls). Any other exception, a KeyError or a plain ValueError included, is a bug: the UI
+must not present it as the user's fault."""
 
 
 def as_placement(value: str) -> Placement:
     """A placement from a UI value; positives need the instruction before (`pre`) or after (`post`) the content."""
     if value not in ("post", "pre"):
-        raise ValueError(f"placement must be post or pre, not {value!r}")
+        raise SaifError(f"placement must be post or pre, not {value!r}")
     return value  # type: ignore[return-value]
 
 
+def _application(controls: SteerControls) -> Application:
+    return Application(
+        positions=controls.positions,  # type: ignore[arg-type]
+        scale=controls.scale,  # type: ignore[arg-type]
+        decay=controls.decay,
+        decay_power=controls.decay_power,
+    )
+
+
+@dataclass(frozen=True)
+class Steered:
+    """A steer's answers (one output per mode, with the spec that made them) and whether they came from the result
+    cache."""
+
+    comparison: Comparison
+    cached: bool
+
+    @property
+    def spec(self) -> SteeringSpec:
+        return self.comparison.spec
+
+    @property
+    def silent(self) -> list[int]:
+        """Latents that add nothing at the mean_act scale (they never fire under the instruction)."""
+        return [e.latent for e in self.spec.latents if self.spec.scale == "mean_act" and not e.mean_act]
+
+
 class Backend:
-    """The engine plus the few shared, read-mostly things the app needs: catalogue, contents, caches."""
+    """The engine plus the few shared, read-mostly things the app needs: catalogue, contents, the SAE shelf."""
 
     def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
         self.engine = engine
         self.catalogue = catalogue or load_catalogue()
         self.contents: tuple[Content, ...] = load_contents()
-        self.results = ResultCache()
+        self.results = engine.results
         self.shelf = SaeShelf(engine, self.results)
         self.stops = CancelFlags()
         self._discoveries: OrderedDict[str, DiscoveryResult] = OrderedDict()
+        """Recent discovery results with every latent's statistics, by cache key: a session keeps only the rows,
+        and a spec of an unlisted latent needs its mean activation."""
         self._lock = threading.Lock()
+        self._identities: dict[tuple[str, str, int], dict[str, str]] = {}
+
+    def _sae_key(self, sae: str) -> dict[str, str]:
+        """The SAE's source and weight fingerprint, for result keys (hashing the weights once per attached SAE)."""
+        obj = self.engine.sae(sae)
+        ident = (sae, obj.source, id(obj))
+        with self._lock:
+            found = self._identities.get(ident)
+        if found is None:
+            found = sae_identity(obj)
+            with self._lock:
+                self._identities[ident] = found
+        return found
 
     # ---------------------------------------------------------------- facts
 
@@ -61,9 +155,22 @@ class Backend:
     def model_id(self) -> str:
         return str(self.engine.loaded.model_id)
 
+    def engine_info(self) -> dict[str, Any]:
+        return self.engine.info()
+
+    @property
+    def default_system_prompt(self) -> bool:
+        return bool(self.engine.chat.default_system_prompt)
+
     def sae_names(self) -> list[str]:
         """Attached SAEs, shallowest layer first."""
-        return [s.name for s in sorted(self.engine.saes.values(), key=lambda s: (s.layer, s.name))]
+        return self.engine.sae_names()
+
+    def has_sae(self, sae: str | None) -> bool:
+        return bool(sae) and sae in self.engine.saes
+
+    def sae_info(self, sae: str) -> dict[str, Any]:
+        return self.engine.sae(sae).info()
 
     def sae_choices(self) -> list[tuple[str, str]]:
         return [(f"{n} · layer {self.engine.sae(n).layer}", n) for n in self.sae_names()]
@@ -87,6 +194,15 @@ class Backend:
         items = [(f"{i.id} — {i.canonical}", i.id) for i in self.catalogue]
         return [*items, ("✎ write your own…", CUSTOM)]
 
+    def catalogue_ids(self) -> tuple[str, ...]:
+        return tuple(self.catalogue.ids)
+
+    def in_catalogue(self, instruction: str | None) -> bool:
+        return instruction in self.catalogue
+
+    def checker_of(self, instruction: str | None) -> str | None:
+        return self.catalogue.get(str(instruction)).checker if instruction in self.catalogue else None
+
     @staticmethod
     def checker_choices() -> list[str]:
         return ["none", *checker_ids()]
@@ -100,218 +216,183 @@ class Backend:
         for c in self.contents:
             if c.id == content_id:
                 return c.text
-        raise ValueError(f"unknown content {content_id!r}")
+        raise SaifError(f"unknown content {content_id!r}")
 
     def heldout(self, n: int) -> list[tuple[str, str]]:
         """The first `n` held-out passages (statements and paragraphs alternating) for sweeps."""
-        from saif_ui.saif.discovery import pick_contents
-
         return [(c.id, c.text) for c in pick_contents([c for c in self.contents if c.split == "heldout"], n)]
 
     # ---------------------------------------------------------------- instructions and prompts
 
-    def instruction(self, choice: str | None, custom_text: str | None = "", checker: str | None = None) -> Instruction:
+    def instruction(self, choice: PromptChoice) -> Instruction:
         """A catalogue instruction, or a custom one from `custom_text` (one wording per line, first canonical)."""
-        if not choice:
-            raise ValueError("pick an instruction first")
-        if choice != CUSTOM:
-            return self.catalogue.get(choice)
-        lines = [line.strip() for line in (custom_text or "").splitlines() if line.strip()]
+        if not choice.instruction:
+            raise SaifError("pick an instruction first")
+        if choice.instruction != CUSTOM:
+            return self.catalogue.get(choice.instruction)
+        lines = [line.strip() for line in (choice.custom_text or "").splitlines() if line.strip()]
         if not lines:
-            raise ValueError("write your instruction (one wording per line) or pick one from the catalogue")
-        return Instruction.custom(lines, checker=None if checker in (None, "", "none") else checker)
+            raise SaifError("write your instruction (one wording per line) or pick one from the catalogue")
+        checker = None if choice.checker in (None, "", "none") else choice.checker
+        return Instruction.custom(lines, checker=checker)
 
-    def prompts(
-        self, instr: Instruction, content: str, placement: str, system_prompt: bool, wording: str | None = None
-    ) -> dict[str, str]:
+    def prompts(self, choice: PromptChoice, wording: str | None = None) -> tuple[str, str]:
         """The exact rendered positive (content + instruction) and negative (content alone)."""
+        instr = self.instruction(choice)
         said = wording or instr.canonical
-        pos = build_prompt(self.engine.chat, content, said, as_placement(placement), system_prompt=system_prompt)
-        neg = build_prompt(self.engine.chat, content, None, "none", system_prompt=system_prompt)
-        return {"positive": pos.text, "negative": neg.text}
+        chat, system = self.engine.chat, choice.system_prompt
+        pos = build_prompt(chat, choice.content, said, as_placement(choice.placement), system_prompt=system)
+        neg = build_prompt(chat, choice.content, None, "none", system_prompt=system)
+        return pos.text, neg.text
 
-    def answers(
-        self,
-        instr: Instruction,
-        content: str,
-        placement: str,
-        system_prompt: bool,
-        max_new_tokens: int,
-        wording: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        """The model's answer without and with the instruction, each judged by the instruction's checker."""
-        from saif_ui.saif.compare import Decoding, compare
-
-        decoding = Decoding(max_new_tokens=max_new_tokens)
-        settings = {**self._base(instr, content, placement, system_prompt), "wording": wording, "max": max_new_tokens}
-
-        def run() -> dict[str, Any]:
-            empty = SteeringSpec()
-            c = compare(
-                self.engine,
-                instr,
-                content,
-                empty,
-                placement=as_placement(placement),
-                wording=wording,
-                decoding=decoding,
-                system_prompt=system_prompt,
-            )
-            data = c.to_dict()
-            data.pop("steered", None)  # with an empty spec the steered answer is the original one
-            return data
-
-        return self.results.get_or_compute("answers", settings, run)
-
-    def _base(self, instr: Instruction, content: str, placement: str, system_prompt: bool) -> dict[str, Any]:
+    def _settings(self, choice: PromptChoice, instr: Instruction) -> dict[str, Any]:
         return {
             "model": self.model_id,
             "instruction": instr.fingerprint,
-            "content": content,
-            "placement": placement,
-            "system": system_prompt,
+            "checkers": CHECKERS_VERSION,
+            "content": choice.content,
+            "placement": choice.placement,
+            "system": choice.system_prompt,
         }
+
+    def answers(self, choice: PromptChoice, max_new_tokens: int) -> Comparison:
+        """The model's answer without and with the instruction, each judged by the instruction's checker (no steered
+        mode: with an empty spec it is the original answer)."""
+        instr = self.instruction(choice)
+        decoding = Decoding(max_new_tokens=max_new_tokens)
+
+        def run() -> dict[str, Any]:
+            c = compare(
+                self.engine,
+                instr,
+                choice.content,
+                SteeringSpec(),
+                placement=as_placement(choice.placement),
+                decoding=decoding,
+                system_prompt=choice.system_prompt,
+            )
+            data = c.to_dict()
+            data.pop("steered", None)
+            return data
+
+        settings = {**self._settings(choice, instr), "max": max_new_tokens}
+        return Comparison.from_dict(self.results.get_or_compute("answers", settings, run)[0])
 
     # ---------------------------------------------------------------- discovery
 
-    def discover(self, instr: Instruction, sae: str, cfg: DiscoveryConfig) -> DiscoveryResult:
-        """SAIF Stage 1 (disk-cached by the library); the result object is kept for building steering specs."""
+    def discover(
+        self, choice: PromptChoice, sae: str, *, positions: str, score: str, top_k: int, n_contents: int
+    ) -> DiscoveryResult:
+        """SAIF Stage 1 (disk-cached by the library). The session gets the rows; the statistics of every latent are
+        kept here (a bounded LRU) for steering with latents the rows do not list."""
+        instr = self.instruction(choice)
+        cfg = DiscoveryConfig(  # validates positions and score, naming the valid ones
+            placement=as_placement(choice.placement),
+            positions=positions,  # type: ignore[arg-type]
+            score=score,  # type: ignore[arg-type]
+            top_k=top_k,
+            n_contents=n_contents,
+            system_prompt=choice.system_prompt,
+        )
         result = discover(self.engine, instr, sae, cfg)
         with self._lock:
             self._discoveries[result.cache_key] = result
             self._discoveries.move_to_end(result.cache_key)
             while len(self._discoveries) > 32:
                 self._discoveries.popitem(last=False)
-        return result
+        return replace(result, stats=None)
 
-    def spec(
-        self,
-        discovery: dict[str, Any] | None,
-        sae: str,
-        latents: Sequence[int],
-        strengths: dict[int, float],
-        alpha: float,
-        *,
-        scale: str = "mean_act",
-        positions: str = "all",
-        decay: float = 0.0,
-        decay_power: float = 1.0,
-    ) -> SteeringSpec:
-        """The steering spec for the chosen latents: from the discovery run that found them when there is one (each
-        latent's mean activation on the positives sets its scale), else unit directions of the chosen SAE."""
-        if not latents:
-            raise ValueError("choose at least one latent to steer with (run discovery, or type latent ids)")
-        sae_obj = self.engine.sae(sae)
-        bad = [i for i in latents if not 0 <= i < sae_obj.d_sae]
-        if bad:
-            raise ValueError(f"latent ids out of range for {sae} (0..{sae_obj.d_sae - 1}): {bad}")
-        same_sae = bool(discovery) and discovery.get("sae") == sae  # type: ignore[union-attr]
-        how: dict[str, Any] = {"scale": scale, "positions": positions, "decay": decay, "decay_power": decay_power}
-        result = self._discoveries.get(discovery["cache_key"]) if same_sae and discovery else None
-        if result is not None:
-            spec = spec_from_discovery(result, alpha=alpha, latents=list(latents), **how)
-        else:  # e.g. after an import or a link: the discovery rows still carry each latent's mean activation
-            rows = (
-                {int(r["id"]): r for r in [*discovery.get("latents", []), *discovery.get("flagged", [])]}
-                if (same_sae and discovery)
-                else {}
-            )
-            missing = [i for i in latents if i not in rows]
-            if scale == "mean_act" and missing:
-                raise ValueError(
-                    f"latents {missing} have no mean activation from a discovery run on {sae}: run discovery, "
-                    "or switch the scale to 'unit'"
-                )
-            entries = tuple(
-                SteerLatent(sae, sae_obj.layer, i, mean_act=float(rows[i]["mean_pos"]) if i in rows else None)
-                for i in latents
-            )
-            spec = SteeringSpec(latents=entries, alpha=alpha, **how)
-        return spec.with_strengths({int(k): float(v) for k, v in strengths.items()})
+    def _full(self, discovery: DiscoveryResult | None) -> DiscoveryResult | None:
+        if discovery is None:
+            return None
+        with self._lock:
+            return self._discoveries.get(discovery.cache_key, discovery)
+
+    def spec(self, discovery: DiscoveryResult | None, sae: str, controls: SteerControls) -> SteeringSpec:
+        """The steering spec of the chosen latents: each latent's base is its mean activation in the discovery run
+        that found it (same SAE), or its unit direction with the `unit` scale."""
+        return spec_for_latents(
+            self.engine,
+            self._full(discovery),
+            sae,
+            controls.latents,
+            controls.strength_of(),
+            controls.alpha,
+            _application(controls),
+        )
 
     # ---------------------------------------------------------------- interpretation
 
-    def heatmaps(
-        self,
-        instr: Instruction,
-        content: str,
-        placement: str,
-        system_prompt: bool,
-        sae: str,
-        latents: Sequence[int],
-    ) -> dict[str, Any]:
+    def heatmaps(self, choice: PromptChoice, sae: str, latents: Sequence[int]) -> dict[str, Any]:
         """Activations of `latents` on every token of the positive and the negative prompt of one content."""
-        from saif_ui.saif.interpret import pair_heatmaps
-
+        instr = self.instruction(choice)
         [pair] = build_pairs(
             self.engine.chat,
-            [("content", content)],
+            [("content", choice.content)],
             [instr.canonical],
-            as_placement(placement),
-            system_prompt=system_prompt,
+            as_placement(choice.placement),
+            system_prompt=choice.system_prompt,
         )
         maps = pair_heatmaps(self.engine, sae, pair, list(latents))
         return {name: h.to_dict() for name, h in maps.items()}
 
-    def card(self, sae: str, latent: int) -> dict[str, Any]:
-        """What the weights say about a latent (logit lens, neighbours, instruction words) and, when cards of the
-        SAE exist (shipped or cached), its activations on held-out chats: top contexts and histogram."""
-        from saif_ui.saif.cards import find_cards
-        from saif_ui.saif.cli import latent_card
-
-        settings = {"model": self.model_id, "sae": sae, "source": self.engine.sae(sae).source, "latent": latent}
-        card, _ = self.results.get_or_compute(
-            "card", settings, lambda: latent_card(self.engine, sae, latent, lens=10, n_neighbours=12)
-        )
-        card = dict(card)
+    def card(self, sae: str, latent: int) -> LatentCard:
+        """The latent's card: what its weights say and, when its SAE has activation cards (shipped or cached), its
+        top contexts and histogram on held-out chats."""
         cards = find_cards(self.engine, sae)
-        card["activations"] = cards.summary(latent, self.engine.tokenizer) if cards is not None else None
-        return card
+        settings = {
+            "model": self.model_id,
+            **self._sae_key(sae),
+            "latent": latent,
+            "cards": cards.key if cards is not None else None,
+        }
+
+        def run() -> dict[str, Any]:
+            return latent_card(self.engine, sae, latent, lens=10, n_neighbours=12, cards=cards).to_dict()
+
+        return LatentCard.from_dict(self.results.get_or_compute("card", settings, run)[0])
 
     def cards_status(self, sae: str) -> str | None:
         """Where the SAE's latent cards come from ("shipped", "cache"), or None when they were never computed."""
-        from saif_ui.saif.cards import find_cards
-
         found = find_cards(self.engine, sae)
         return found.source if found is not None else None
 
     def compute_cards(self, sae: str) -> str:
-        from saif_ui.saif.cards import latent_cards
-
         return latent_cards(self.engine, sae).source
 
     def umap_ready(self, sae: str) -> bool:
         """True when the SAE's UMAP map is shipped or cached (showing it is then instant)."""
-        from saif_ui.saif.umap_map import SHIPPED_FILE, UmapConfig, cache_path
-
-        obj = self.engine.sae(sae)
-        folder = Path(obj.source).expanduser()
-        shipped = folder.is_dir() and (folder / SHIPPED_FILE).is_file()
-        return shipped or cache_path(self.engine.config.cache_dir, obj, UmapConfig()).is_file()
+        return umap_available(self.engine.sae(sae), self.engine.config.cache_dir)
 
     def umap(self, sae: str) -> np.ndarray:
-        from saif_ui.saif.umap_map import umap_coords
-
         return umap_coords(self.engine.sae(sae), self.engine.config.cache_dir)
 
     # ---------------------------------------------------------------- steering
 
+    @staticmethod
+    def decoding(max_new_tokens: Any, do_sample: Any, temperature: Any, top_p: Any, seed: Any) -> Decoding:
+        """Generation settings from the Decoding controls (validated by the library's `Decoding`)."""
+        return Decoding(int(max_new_tokens), bool(do_sample), float(temperature), float(top_p), int(seed or 0))
+
     def steer(
         self,
-        instr: Instruction,
-        content: str,
-        spec: SteeringSpec,
-        placement: str,
-        system_prompt: bool,
-        prompted_steered: bool,
-        decoding: dict[str, Any],
-    ) -> tuple[dict[str, Any], bool]:
+        choice: PromptChoice,
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
+        decoding: Decoding,
+        prompted_steered: bool = False,
+    ) -> Steered:
         """Original / steered / prompted (and optionally prompted + steered) answers, judged."""
-        from saif_ui.saif.compare import Decoding, compare
-
-        dec = Decoding(**decoding)
+        instr = self.instruction(choice)
+        how = _application(controls)
+        spec = spec_for_latents(  # α's one validation: SteeringSpec.__post_init__
+            self.engine, self._full(discovery), sae, controls.latents, controls.strength_of(), controls.alpha, how
+        )
+        dec = decoding
         settings = {
-            **self._base(instr, content, placement, system_prompt),
+            **self._settings(choice, instr),
+            **self._sae_key(sae),
             "spec": spec.to_dict(),
             "prompted_steered": prompted_steered,
             "decoding": asdict(dec),
@@ -321,42 +402,46 @@ class Backend:
             c = compare(
                 self.engine,
                 instr,
-                content,
+                choice.content,
                 spec,
-                placement=as_placement(placement),
+                placement=as_placement(choice.placement),
                 prompted_steered=prompted_steered,
                 decoding=dec,
-                system_prompt=system_prompt,
+                system_prompt=choice.system_prompt,
             )
             return c.to_dict()
 
-        return self.results.get_or_compute("steer", settings, run)
+        data, cached = self.results.get_or_compute("steer", settings, run)
+        return Steered(comparison=Comparison.from_dict(data), cached=cached)
 
     def evaluate(
         self,
-        instr: Instruction,
-        spec: SteeringSpec,
+        choice: PromptChoice,
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
         alphas: Sequence[float],
         n_contents: int,
-        placement: str,
         max_new_tokens: int,
         prompted_steered: bool = False,
         progress: Callable[[int, int], None] | None = None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> Evaluation:
         """Compliance and fluency of the spec at each α on `n_contents` held-out passages, with both baselines."""
-        from saif_ui.saif.compare import Decoding
-        from saif_ui.saif.evaluate import EvalConfig, evaluate
-
+        instr = self.instruction(choice)
+        spec = self.spec(discovery, sae, controls)
         cfg = EvalConfig(
             alphas=tuple(float(a) for a in alphas),
             n_contents=n_contents,
-            placement=as_placement(placement),
+            placement=as_placement(choice.placement),
             decoding=Decoding(max_new_tokens=max_new_tokens),
             prompted_steered=prompted_steered,
         )
         settings = {
             "model": self.model_id,
             "instruction": instr.fingerprint,
+            "checkers": CHECKERS_VERSION,
+            **self._sae_key(sae),
+            "contents": contents_version(),
             "spec": spec.to_dict(),
             "cfg": asdict(cfg),
         }
@@ -364,7 +449,19 @@ class Backend:
         def run() -> dict[str, Any]:
             return dict(evaluate(self.engine, instr, spec, cfg=cfg, progress=progress).to_dict())
 
-        return self.results.get_or_compute("evaluate", settings, run)
+        return Evaluation.from_dict(self.results.get_or_compute("evaluate", settings, run)[0])
+
+    def special_choices(self, sae: str | None) -> list[tuple[str, str]]:
+        """The SAE's special-token latents (from its report), strongest first, labelled with their token."""
+        if not sae:
+            return []
+        rows = [
+            (r["avg_max"], r["id"], token) for token, items in special_latents(self.engine, sae).items() for r in items
+        ]
+        seen: dict[int, str] = {}
+        for avg, i, token in sorted(rows, key=lambda r: (-r[0], r[1])):
+            seen.setdefault(int(i), f"#{i} {token} (avg max {avg:.0f})")
+        return [(label, str(i)) for i, label in seen.items()]
 
     def special_grid(
         self,
@@ -374,21 +471,19 @@ class Backend:
         alphas: Sequence[float],
         max_new_tokens: int,
         instruction: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> SpecialGrid:
         """FAST's special-token intervention: one special-token latent added at growing α, the answer at each
-        (judged by `instruction`'s checker when one is given); latent None takes the strongest from the report."""
-        from saif_ui.saif.compare import Decoding
-        from saif_ui.saif.special import special_token_grid
-
+        (judged by `instruction`'s checker when it is a catalogue id); latent None takes the strongest."""
+        judge = instruction if instruction in self.catalogue else None
         settings = {
             "model": self.model_id,
-            "sae": sae,
-            "source": self.engine.sae(sae).source,
+            **self._sae_key(sae),
+            "checkers": CHECKERS_VERSION,
             "latent": latent,
             "content": content,
             "alphas": list(alphas),
             "max": max_new_tokens,
-            "instruction": instruction,
+            "instruction": judge,
         }
 
         def run() -> dict[str, Any]:
@@ -399,7 +494,37 @@ class Backend:
                 latent,
                 tuple(alphas),
                 decoding=Decoding(max_new_tokens=max_new_tokens),
-                instruction=instruction,
-            )
+                instruction=judge,
+            ).to_dict()
 
-        return self.results.get_or_compute("grid", settings, run)
+        return SpecialGrid.from_dict(self.results.get_or_compute("grid", settings, run)[0])
+
+    # ---------------------------------------------------------------- the SAE shelf
+
+    def report(self, sae: str) -> dict[str, Any] | None:
+        return self.shelf.report(sae)
+
+    def manifest(self, sae: str) -> dict[str, Any] | None:
+        return self.shelf.manifest(sae)
+
+    def training_curves(self, sae: str) -> dict[str, list[tuple[float, float]]]:
+        return self.shelf.training_curves(sae)
+
+    def measure_quality(self, sae: str) -> dict[str, Any]:
+        return self.shelf.measure_quality(sae)
+
+    def add_registry_sae(self, source: str) -> str:
+        return self.shelf.add_registry_sae(source)
+
+    def add_uploaded_sae(self, files: Sequence[str]) -> str:
+        return self.shelf.add_uploaded_sae(files)
+
+    # ---------------------------------------------------------------- playground
+
+    def generate(self, text: str, max_new_tokens: int, system_prompt: bool) -> tuple[str, str]:
+        """The rendered prompt and the model's greedy answer to a plain user message."""
+        if not text or not text.strip():
+            raise SaifError("Write a prompt first.")
+        full = self.engine.render(text, system_prompt=system_prompt)
+        gen = self.engine.generate([full], max_new_tokens=max_new_tokens)[0]
+        return full, gen.text

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from saif_ui.ui.state import MAX_STEER_LATENTS, Session, parse_latent_ids
+from saif_ui.ui.controls import MAX_LATENTS, ControlError, parse_latent_ids
+from saif_ui.ui.state import Session
 
 FORMAT = "saif_ui.exploration"
 VERSION = 1
@@ -56,7 +57,7 @@ def exploration(controls: Mapping[str, Any], session: Session, model: str, layer
         raise ValueError(f"unknown controls: {sorted(unknown)}")
     latents = parse_latent_ids(controls.get("latents"))
     strengths = {str(k): float(v) for k, v in (controls.get("strengths") or {}).items()}
-    spec = (session.comparison or {}).get("spec")
+    spec = session.comparison.spec.to_dict() if session.comparison else None
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -112,14 +113,14 @@ def parse_exploration(text: str) -> Imported:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"not a JSON file: {err}") from err
+        raise ControlError(f"not a JSON file: {err}") from err
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f'not a saif_ui exploration (expected "format": "{FORMAT}")')
+        raise ControlError(f'not a saif_ui exploration (expected "format": "{FORMAT}")')
     if data.get("version") != VERSION:
-        raise ValueError(f"exploration version {data.get('version')} is not supported (this app reads {VERSION})")
+        raise ControlError(f"exploration version {data.get('version')} is not supported (this app reads {VERSION})")
     instr = data.get("instruction") or {}
     if not isinstance(instr, dict):
-        raise ValueError("'instruction' must be an object")
+        raise ControlError("'instruction' must be an object")
     controls: dict[str, Any] = {
         "instruction": instr.get("id"),
         "custom_text": instr.get("custom_text", ""),
@@ -135,16 +136,16 @@ def parse_exploration(text: str) -> Imported:
     latents = parse_latent_ids(data.get("latents") or [])
     raw = data.get("strengths") or {}
     if not isinstance(raw, dict):
-        raise ValueError("'strengths' must map latent ids to numbers")
+        raise ControlError("'strengths' must map latent ids to numbers")
     controls["latents"] = latents
     controls["strengths"] = {int(k): float(v) for k, v in raw.items() if str(k).isdigit()}
     controls = {k: v for k, v in controls.items() if k in CONTROL_KEYS and v is not None}
     outputs = data.get("outputs") or {}
     if not isinstance(outputs, dict):
-        raise ValueError("'outputs' must be an object")
-    warnings = []
-    if len(latents) > MAX_STEER_LATENTS:
-        warnings.append(f"only the first {MAX_STEER_LATENTS} of {len(latents)} latents get a strength slider")
+        raise ControlError("'outputs' must be an object")
+    warnings: list[str] = []
+    if len(latents) > MAX_LATENTS:
+        raise ControlError(f"the exploration steers with {len(latents)} latents; at most {MAX_LATENTS} at once")
     return Imported(controls=controls, session=Session.from_dict(outputs), model=data.get("model"), warnings=warnings)
 
 
@@ -269,7 +270,7 @@ def parse_query(
             out.errors.append(f"no attached SAE reads layer {raw!r}; layers with an SAE: {have}")
     if params.get("latents"):
         try:
-            out.latents = parse_latent_ids(params["latents"])[:MAX_STEER_LATENTS]
+            out.latents = parse_latent_ids(params["latents"])[:MAX_LATENTS]
         except ValueError as err:
             out.errors.append(str(err))
     if params.get("strengths") and out.latents:

@@ -245,35 +245,39 @@ def umap_scatter(
     return _style(fig, 460, title)
 
 
-def sweep_figure(evaluation: Mapping[str, Any]) -> go.Figure:
-    """Accuracy (fluent strict, strict, loose) and fluency (perplexity, repetition) against α, with the unsteered
-    and prompted baselines as dashed lines: over-steering shows as fluency collapsing while accuracy rises."""
-    results = sorted(evaluation.get("results", []), key=lambda r: r["alpha"])
-    if not results:
+def sweep_figure(
+    alphas: Sequence[float],
+    compliance: Mapping[str, Sequence[float | None]],
+    perplexity: Sequence[float | None],
+    repetition: Sequence[float | None],
+    baselines: Mapping[str, float | None],
+) -> go.Figure:
+    """Accuracy (`compliance`: fluent strict, strict, loose, one value per α) and fluency (perplexity, repetition)
+    against α, with the baselines (original, prompted) as dashed lines: over-steering shows as fluency collapsing
+    while accuracy rises."""
+    if not alphas:
         return empty_figure("Run a sweep to plot accuracy and fluency against α.")
-    alphas = [float(r["alpha"]) for r in results]
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=("compliance (share of held-out contents)", "fluency"), horizontal_spacing=0.12
     )
-    for key, dash, width in (("fluent_strict", "solid", 3), ("strict", "dot", 1.5), ("loose", "dash", 1.5)):
-        values = [r.get(key) for r in results]
-        if any(v is not None for v in values):
-            fig.add_trace(
-                go.Scatter(
-                    x=alphas,
-                    y=values,
-                    mode="lines+markers",
-                    name=f"steered {key.replace('_', ' ')}",
-                    line=dict(dash=dash, width=width),
-                ),
-                row=1,
-                col=1,
-            )
-    base = evaluation.get("baselines", {})
-    for name, colour in (("original", FONT), ("prompted", NEIGHBOUR)):
-        b = base.get(name) or {}
-        level = b.get("fluent_strict", b.get("strict"))
+    styles = {"fluent_strict": ("solid", 3), "strict": ("dot", 1.5), "loose": ("dash", 1.5)}
+    for key, values in compliance.items():
+        dash, width = styles.get(key, ("solid", 1.5))
+        fig.add_trace(
+            go.Scatter(
+                x=list(alphas),
+                y=list(values),
+                mode="lines+markers",
+                name=f"steered {key.replace('_', ' ')}",
+                line=dict(dash=dash, width=width),
+            ),
+            row=1,
+            col=1,
+        )
+    colours = {"original": FONT, "prompted": NEIGHBOUR}
+    for name, level in baselines.items():
         if level is not None:
+            colour = colours.get(name, FONT)
             fig.add_hline(
                 y=level,
                 line=dict(color=colour, dash="dash"),
@@ -282,12 +286,13 @@ def sweep_figure(evaluation: Mapping[str, Any]) -> go.Figure:
                 row=1,
                 col=1,
             )
-    ppl = [(r.get("fluency") or {}).get("perplexity") for r in results]
-    rep = [(r.get("fluency") or {}).get("repetition") for r in results]
-    fig.add_trace(go.Scatter(x=alphas, y=ppl, mode="lines+markers", name="perplexity"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=list(alphas), y=list(perplexity), mode="lines+markers", name="perplexity"), row=1, col=2)
     fig.add_trace(
         go.Scatter(
-            x=alphas, y=[None if v is None else 100 * v for v in rep], mode="lines+markers", name="repetition %"
+            x=list(alphas),
+            y=[None if v is None else 100 * v for v in repetition],
+            mode="lines+markers",
+            name="repetition %",
         ),
         row=1,
         col=2,

@@ -8,12 +8,20 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.saif.discovery import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryConfig
-from saif_ui.saif.scoring import POSITIONS, SCORES
-from saif_ui.ui.backend import CUSTOM, Backend, as_placement
+from saif_ui.ui.backend import CUSTOM, DEFAULT_POSITIONS, DEFAULT_SCORE, POSITIONS, SCORES, Backend, DiscoveryResult
+from saif_ui.ui.controls import PromptChoice
 from saif_ui.ui.state import Session
 from saif_ui.ui.tables import latent_table
-from saif_ui.ui.widgets import MODEL_EVENT, TRACK_TQDM, compliance_md, instruction_md, private, user_errors, verdict_md
+from saif_ui.ui.widgets import (
+    MODEL_EVENT,
+    TRACK_TQDM,
+    answer_and_verdict,
+    compliance_md,
+    handler,
+    instruction_md,
+    private,
+    user_errors,
+)
 
 DEFAULT_INSTRUCTION = "french"
 DEFAULT_N_CONTENTS = 48
@@ -59,8 +67,10 @@ class InstructionsTab:
 def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prompt: bool) -> InstructionsTab:
     """Layout and the tab's own events (everything but discovery, which feeds other tabs: `wire_discovery`)."""
     first_content = backend.content_choices()[0][1]
-    start = backend.prompts(
-        backend.catalogue.get(DEFAULT_INSTRUCTION), backend.content_text(first_content), "post", engine_system_prompt
+    start_positive, start_negative = backend.prompts(
+        PromptChoice(
+            DEFAULT_INSTRUCTION, content=backend.content_text(first_content), system_prompt=engine_system_prompt
+        )
     )
     with gr.Row():
         with gr.Column(scale=1):
@@ -76,8 +86,9 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
                 elem_id="custom-text",
             )
             checker = gr.Dropdown(backend.checker_choices(), value="none", label="Checker", visible=False)
-            about = gr.Markdown(instruction_md(backend.catalogue.get(DEFAULT_INSTRUCTION)))
-            compliance = gr.Markdown(compliance_md(backend.catalogue.get(DEFAULT_INSTRUCTION)), elem_id="compliance")
+            default = backend.instruction(PromptChoice(DEFAULT_INSTRUCTION))
+            about = gr.Markdown(instruction_md(default))
+            compliance = gr.Markdown(compliance_md(default), elem_id="compliance")
         with gr.Column(scale=1):
             content_pick = gr.Dropdown(backend.content_choices(), value=first_content, label="Content (shipped)")
             content = gr.Textbox(
@@ -94,14 +105,14 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
             show = gr.Button("Show the prompts", size="sm")
     with gr.Row():
         positive = gr.Textbox(
-            start["positive"],
+            start_positive,
             label="Positive prompt (rendered, as the model reads it)",
             lines=6,
             buttons=["copy"],
             elem_id="positive",
         )
         negative = gr.Textbox(
-            start["negative"], label="Negative prompt (content alone)", lines=6, buttons=["copy"], elem_id="negative"
+            start_negative, label="Negative prompt (content alone)", lines=6, buttons=["copy"], elem_id="negative"
         )
     with gr.Row():
         answer_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens", scale=3)
@@ -159,7 +170,7 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
         if custom and not (custom_text or "").strip():
             about, note = "Write one wording per line; the first is used in prompts.", ""
         else:
-            instr = backend.instruction(instruction, custom_text, checker)
+            instr = backend.instruction(PromptChoice(instruction, custom_text, checker))
             about, note = instruction_md(instr), compliance_md(instr)
         return gr.update(visible=custom), gr.update(visible=custom), about, note
 
@@ -175,13 +186,9 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
     def content_text(content_id: str) -> str:
         return backend.content_text(content_id)
 
-    @user_errors
-    def render_prompts(
-        instruction: str, custom_text: str, checker: str, content: str, placement: str, system_prompt: bool
-    ) -> tuple[str, str]:
-        instr = backend.instruction(instruction, custom_text, checker)
-        prompts = backend.prompts(instr, content, placement, system_prompt)
-        return prompts["positive"], prompts["negative"]
+    @handler
+    def render_prompts(choice: PromptChoice) -> tuple[str, str]:
+        return backend.prompts(choice)
 
     gr.on(
         [show.click, tab.placement.change, tab.system_prompt.change, tab.instruction.change, tab.content.blur],
@@ -195,28 +202,16 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
         render_prompts, tab.prompt_inputs, [tab.positive, tab.negative], **private("prompts_after_content")
     )
 
-    @user_errors
-    def answer(
-        instruction: str,
-        custom_text: str,
-        checker: str,
-        content: str,
-        placement: str,
-        system_prompt: bool,
-        max_new_tokens: float,
-        state: Session,
-    ) -> tuple[str, str, str, str, str, str, Session]:
-        instr = backend.instruction(instruction, custom_text, checker)
-        data, _ = backend.answers(instr, content, placement, system_prompt, int(max_new_tokens))
-        prompts = data["prompts"]
+    @handler
+    def answer(choice: PromptChoice, max_new_tokens: float, state: Session) -> tuple[Any, ...]:
+        instr = backend.instruction(choice)
+        data = backend.answers(choice, int(max_new_tokens))
         state.answers = data
         return (
-            prompts["prompted"],
-            prompts["original"],
-            data["original"]["text"],
-            verdict_md(data["original"], instr.checker),
-            data["prompted"]["text"],
-            verdict_md(data["prompted"], instr.checker),
+            data.prompts["prompted"],
+            data.prompts["original"],
+            *answer_and_verdict(data, "original", instr.checker),
+            *answer_and_verdict(data, "prompted", instr.checker),
             state,
         )
 
@@ -239,13 +234,9 @@ def wire_discovery(
 ) -> Any:
     """Discovery fills the Latents tab's tables; returns the event so other tabs can follow it with `.success`."""
 
-    @user_errors
+    @handler
     def discover(
-        instruction: str,
-        custom_text: str,
-        checker: str,
-        placement: str,
-        system_prompt: bool,
+        choice: PromptChoice,
         sae: str,
         n_contents: float,
         top_k: float,
@@ -256,18 +247,10 @@ def wire_discovery(
     ) -> tuple[str, Any, Any, Session]:
         if not sae:
             raise gr.Error("No SAE is attached: add one in the SAEs tab first.")
-        instr = backend.instruction(instruction, custom_text, checker)
         progress(0, desc=f"encoding {int(n_contents)} prompt pairs")
-        cfg = DiscoveryConfig(  # validates positions and score, naming the valid ones
-            placement=as_placement(placement),
-            positions=positions,  # type: ignore[arg-type]
-            score=score,  # type: ignore[arg-type]
-            top_k=int(top_k),
-            n_contents=int(n_contents),
-            system_prompt=system_prompt,
+        state.discovery = backend.discover(
+            choice, sae, positions=positions, score=score, top_k=int(top_k), n_contents=int(n_contents)
         )
-        result = backend.discover(instr, sae, cfg)
-        state.discovery = result.to_dict()
         state.heatmap = state.card = None
         return (
             discovery_status(state.discovery),
@@ -279,9 +262,7 @@ def wire_discovery(
     event = tab.discover_btn.click(
         discover,
         [
-            *tab.instruction_inputs,
-            tab.placement,
-            tab.system_prompt,
+            *tab.prompt_inputs,
             sae,
             tab.n_contents,
             tab.top_k,
@@ -297,14 +278,15 @@ def wire_discovery(
     return event
 
 
-def discovery_status(d: dict[str, Any] | None) -> str:
+def discovery_status(d: DiscoveryResult | None) -> str:
     """One line about the latest discovery run."""
     if not d:
         return "Run discovery to rank the latents that carry the instruction."
-    cached = " · from the cache" if d.get("cached") else ""
+    cached = " · from the cache" if d.cached else ""
+    cfg = d.config
     return (
-        f"**{len(d['latents'])} latents** carry `{d['instruction']}` at **{d['sae']}** (layer {d['layer']}), "
-        f"from {d['n_pairs']} prompt pairs ({d['placement']}, positions {d['positions']}, score {d['score']}) · "
-        f"{len(d['flagged'])} special-token or dense latents ranked apart · {d['seconds']:.1f} s{cached}. "
+        f"**{len(d.latents)} latents** carry `{d.instruction}` at **{d.sae}** (layer {d.layer}), "
+        f"from {d.n_pairs} prompt pairs ({cfg.placement}, positions {cfg.positions}, score {cfg.score}) · "
+        f"{len(d.flagged)} special-token or dense latents ranked apart · {d.seconds:.1f} s{cached}. "
         "See the **Latents** tab."
     )

@@ -10,11 +10,12 @@ from typing import Any
 import gradio as gr
 
 from saif_ui.ui import figures
-from saif_ui.ui.backend import Backend
+from saif_ui.ui.backend import Backend, LatentCard
+from saif_ui.ui.controls import PromptChoice
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
 from saif_ui.ui.tables import LATENT_HEADERS, lens_table, neighbour_table, word_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, contexts_html, private, user_errors
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, contexts_html, handler, private, user_errors
 
 
 @dataclass
@@ -125,14 +126,9 @@ def build_latents_tab(backend: Backend, state: gr.State, sae: gr.Dropdown, ins: 
 
 
 def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, ins: InstructionsTab) -> None:
-    @user_errors
+    @handler
     def heatmap(
-        instruction: str,
-        custom_text: str,
-        checker: str,
-        content: str,
-        placement: str,
-        system_prompt: bool,
+        choice: PromptChoice,
         sae: str,
         n_latents: float,
         include_special: bool,
@@ -142,12 +138,11 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         special = state.flagged_ids("special")[:5] if include_special else []
         if not ranked and not special:
             raise gr.Error("Run discovery first: the heatmap shows the latents it ranks.")
-        if state.discovery and state.discovery["sae"] != sae:
-            raise gr.Error(f"The ranked latents belong to {state.discovery['sae']}; run discovery for {sae}.")
-        instr = backend.instruction(instruction, custom_text, checker)
-        maps = backend.heatmaps(instr, content, placement, system_prompt, sae, ranked + special)
+        if state.discovery and state.discovery.sae != sae:
+            raise gr.Error(f"The ranked latents belong to {state.discovery.sae}; run discovery for {sae}.")
+        maps = backend.heatmaps(choice, sae, ranked + special)
         state.heatmap = {**maps, "special": special}
-        title = f"{instr.id} · {sae}"
+        title = f"{backend.instruction(choice).id} · {sae}"
         return figures.token_heatmap(maps["positive"], maps["negative"], special, title), state
 
     heat_inputs = [*ins.prompt_inputs, sae, tab.n_latents, tab.include_special, state]
@@ -155,11 +150,12 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
 
     def pick(table_kind: str) -> Any:
         def select(state: Session, evt: gr.SelectData) -> int:
-            rows = (state.discovery or {}).get("flagged" if table_kind == "flagged" else "latents", [])
+            d = state.discovery
+            rows = (d.flagged if table_kind == "flagged" else d.latents) if d else []
             row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
             if not isinstance(row, int) or not 0 <= row < len(rows):
                 raise gr.Error("Pick a row of the table.")
-            return int(rows[row]["id"])
+            return rows[row].id
 
         return select
 
@@ -171,7 +167,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
             raise gr.Error("Type a latent id or click a row of the table.")
         card = backend.card(sae, int(latent))
         state.card = card
-        acts = card.get("activations")
+        acts = card.activations
         hist = (
             figures.activation_histogram(acts["histogram"]["edges"], acts["histogram"]["counts"])
             if acts
@@ -212,9 +208,9 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         return _umap_figure(coords, latent, state), f"{coords.shape[0]} latents of {sae}."
 
     def _umap_figure(coords: Any, latent: float | None, state: Session) -> Any:
-        card = state.card or {}
+        card = state.card
         sel = int(latent) if latent is not None else None
-        near = [n["id"] for n in card.get("neighbours", [])] if card.get("id") == sel else []
+        near = [n.id for n in card.neighbours] if card is not None and card.id == sel else []
         return figures.umap_scatter(coords, state.ranked_ids(), state.flagged_ids("special"), sel, near)
 
     card_ev = gr.on(
@@ -258,18 +254,18 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
     tab.follow_discovery = follow
 
 
-def card_markdown(card: dict[str, Any], state: Session) -> str:
+def card_markdown(card: LatentCard, state: Session) -> str:
     """The card's header: which latent, how it ranked for the instruction, and how it behaves on held-out chats."""
-    lines = [f"#### Latent #{card['id']} · {card['sae']} (layer {card['layer']})"]
-    lines.append(f"Decoder norm {card['decoder_norm']:.3f}.")
-    row = state.row(int(card["id"]))
+    lines = [f"#### Latent #{card.id} · {card.sae} (layer {card.layer})"]
+    lines.append(f"Decoder norm {card.decoder_norm:.3f}.")
+    row = state.discovery.row(card.id) if state.discovery else None
     if row is not None:
-        flags = f" · flags: {', '.join(row['flags'])}" if row["flags"] else ""
+        flags = f" · flags: {', '.join(row.flags)}" if row.flags else ""
         lines.append(
-            f"Discovery: score {row['score']:.2f} · active on {100 * row['freq_pos']:.0f}% of positives vs "
-            f"{100 * row['freq_neg']:.0f}% of negatives · mean {row['mean_pos']:.2f} vs {row['mean_neg']:.2f}{flags}."
+            f"Discovery: score {row.score:.2f} · active on {100 * row.freq_pos:.0f}% of positives vs "
+            f"{100 * row.freq_neg:.0f}% of negatives · mean {row.mean_pos:.2f} vs {row.mean_neg:.2f}{flags}."
         )
-    acts = card.get("activations")
+    acts = card.activations
     if acts:
         lines.append(
             f"On {acts['n_conversations']} held-out chats ({acts['n_tokens']:,} tokens, cards {acts['source']}): "

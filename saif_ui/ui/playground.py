@@ -6,8 +6,8 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.engine import Engine
-from saif_ui.ui.widgets import MODEL_EVENT
+from saif_ui.ui.backend import Backend
+from saif_ui.ui.widgets import MODEL_EVENT, user_errors
 
 
 def info_markdown(info: dict[str, Any]) -> str:
@@ -25,26 +25,23 @@ def info_markdown(info: dict[str, Any]) -> str:
     return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
-def build_playground_tab(engine: Engine) -> None:
+def build_playground_tab(backend: Backend) -> None:
     """Add the tab's components and events to the current Blocks."""
     with gr.Row():
         with gr.Column(scale=3):
             prompt = gr.Textbox(label="Prompt", lines=4, placeholder="Translate into French: The cat sleeps.")
             with gr.Row():
                 max_new = gr.Slider(1, 256, value=64, step=1, label="Max new tokens")
-                system = gr.Checkbox(value=engine.chat.default_system_prompt, label="Default system prompt")
+                system = gr.Checkbox(value=backend.default_system_prompt, label="Default system prompt")
             run = gr.Button("Generate", variant="primary")
         with gr.Column(scale=2):
-            gr.Markdown(info_markdown(engine.info()))
+            gr.Markdown(info_markdown(backend.engine_info()))
     rendered = gr.Textbox(label="Rendered prompt (exactly what the model reads)", lines=4, interactive=False)
     answer = gr.Textbox(label="Answer", lines=6, interactive=False)
 
+    @user_errors
     def generate(text: str, max_new_tokens: float, system_prompt: bool) -> tuple[str, str]:
-        if not text or not text.strip():
-            raise gr.Error("Write a prompt first.")
-        full = engine.render(text, system_prompt=system_prompt)
-        gen = engine.generate([full], max_new_tokens=int(max_new_tokens))[0]
-        return full, gen.text
+        return backend.generate(text, int(max_new_tokens), system_prompt)
 
     gr.on(
         [run.click, prompt.submit],

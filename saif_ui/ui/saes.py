@@ -67,7 +67,7 @@ def details_markdown(info: dict[str, Any], manifest: dict[str, Any] | None, repo
 def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     attached = gr.Dataframe(
-        sae_table(backend.engine.info()["saes"]).frame(),
+        sae_table(backend.engine_info()["saes"]).frame(),
         label="Attached SAEs (click to use)",
         interactive=False,
         elem_id="sae-table",
@@ -124,13 +124,13 @@ def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
 def details_values(backend: Backend, sae: str | None) -> tuple[str, Any, Any, Any, bool]:
     """Details markdown, quality table (every attached SAE), training figure, special-token latents of `sae`, and
     whether the Measure button is needed (no report yet)."""
-    reports = {name: backend.shelf.report(name) for name in backend.sae_names()}
+    reports = {name: backend.report(name) for name in backend.sae_names()}
     if not sae:
         return "No SAE is attached.", quality_table(reports).frame(), figures.training_curves({}), None, False
-    info = backend.engine.sae(sae).info()
+    info = backend.sae_info(sae)
     report = reports.get(sae)
-    curves = backend.shelf.training_curves(sae)
-    manifest = backend.shelf.manifest(sae)
+    curves = backend.training_curves(sae)
+    manifest = backend.manifest(sae)
     if curves:
         fig = figures.training_curves(curves, f"training of {sae}")
     else:
@@ -156,19 +156,19 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
     sae.change(sae_details, sae, detail_outputs, api_name="sae_details")
 
     def attached_update(new: str) -> tuple[Any, Any, str]:
-        table = sae_table(backend.engine.info()["saes"]).frame()
+        table = sae_table(backend.engine_info()["saes"]).frame()
         return gr.update(choices=backend.sae_choices(), value=new), table, f"Attached **{new}**."
 
     @user_errors
     def load_registry_sae(source: str, progress: gr.Progress = PROGRESS) -> tuple[Any, Any, str]:
         progress(0, desc=f"loading {source}")
-        return attached_update(backend.shelf.add_registry_sae(source))
+        return attached_update(backend.add_registry_sae(source))
 
     @user_errors
     def upload_sae(files: list[str] | None) -> tuple[Any, Any, str]:
         if not files:
             raise gr.Error("Choose the SAE's cfg.json and .safetensors first.")
-        return attached_update(backend.shelf.add_uploaded_sae(files))
+        return attached_update(backend.add_uploaded_sae(files))
 
     load_outputs = [sae, tab.attached, tab.load_status]
     tab.registry_btn.click(load_registry_sae, tab.registry, load_outputs, api_name="load_registry_sae", **MODEL_EVENT)
@@ -185,7 +185,7 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
         if not sae:
             raise gr.Error("No SAE is chosen.")
         progress(0, desc="harvesting the check sample and measuring")
-        backend.shelf.measure_quality(sae)
+        backend.measure_quality(sae)
         return sae_details(sae)
 
     tab.measure_btn.click(measure_quality, sae, detail_outputs, api_name="measure_quality", **MODEL_EVENT)

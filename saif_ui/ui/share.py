@@ -4,7 +4,6 @@ instruction, layer, latents, strengths and α (read on page load)."""
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,8 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
-from saif_ui.saif.discovery import DiscoveryConfig
-from saif_ui.ui.backend import CUSTOM, Backend
+from saif_ui.ui.backend import CUSTOM, DEFAULT_POSITIONS, DEFAULT_SCORE, Backend
+from saif_ui.ui.controls import PromptChoice, parse_latent_ids, parse_strengths
 from saif_ui.ui.export import (
     exploration,
     parse_exploration,
@@ -25,12 +24,10 @@ from saif_ui.ui.export import (
 )
 from saif_ui.ui.instructions import InstructionsTab, discovery_status
 from saif_ui.ui.latents import LatentsTab
-from saif_ui.ui.state import MAX_STEER_LATENTS, Session, parse_latent_ids
-from saif_ui.ui.steering import MODES, SteeringTab, lens_labels, log_alpha, slider_updates
+from saif_ui.ui.state import Session
+from saif_ui.ui.steering import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
-from saif_ui.ui.widgets import user_errors, verdict_md
-
-STRENGTHS = [f"strength_{k + 1}" for k in range(MAX_STEER_LATENTS)]
+from saif_ui.ui.widgets import answer_and_verdict, user_errors
 
 
 @dataclass
@@ -61,7 +58,7 @@ def build_share_bar() -> ShareBar:
 
 
 def control_components(ins: InstructionsTab, steer: SteeringTab, sae: gr.Dropdown) -> dict[str, Any]:
-    """Every control an exploration records, by the name `export.CONTROL_KEYS` uses (strengths one by one)."""
+    """Every control an exploration records, by the name `export.CONTROL_KEYS` uses."""
     return {
         "instruction": ins.instruction,
         "custom_text": ins.custom_text,
@@ -71,8 +68,8 @@ def control_components(ins: InstructionsTab, steer: SteeringTab, sae: gr.Dropdow
         "system_prompt": ins.system_prompt,
         "sae": sae,
         "latents": steer.picker,
+        "strengths": steer.strength_list,
         "alpha": steer.alpha,
-        **dict(zip(STRENGTHS, steer.strengths, strict=True)),
         "positions": steer.positions,
         "scale": steer.scale,
         "decay": steer.decay,
@@ -101,10 +98,10 @@ def named(names: Sequence[str], fn: Callable[[dict[str, Any]], Any], name: str) 
 
 
 def _controls(values: dict[str, Any]) -> dict[str, Any]:
-    """Component values -> `export.exploration` controls (the strength sliders folded into one mapping)."""
+    """Component values -> `export.exploration` controls (the strengths list as a latent -> strength mapping)."""
     latents = parse_latent_ids(values.get("latents"))
-    out = {k: v for k, v in values.items() if k not in STRENGTHS and k != "state"}
-    out["strengths"] = {i: values[STRENGTHS[k]] for k, i in enumerate(latents[:MAX_STEER_LATENTS])}
+    out = {k: v for k, v in values.items() if k != "state"}
+    out["strengths"] = dict(zip(latents, parse_strengths(values.get("strengths"), len(latents)), strict=True))
     return out
 
 
@@ -132,8 +129,12 @@ def wire_share(
             raise gr.Error("No table to export yet: run discovery, a steer or a sweep first.")
         return [str(p) for p in paths]
 
-    bar.export_json_btn.click(named(names, export_json, "export_json"), inputs, bar.files, api_name="export_json")
-    bar.export_csv_btn.click(named(names, export_csv, "export_csv"), inputs, bar.files, api_name="export_csv")
+    strengths_then(bar.export_json_btn.click, steer, "export_json").success(
+        named(names, export_json, "export_json"), inputs, bar.files, api_name="export_json"
+    )
+    strengths_then(bar.export_csv_btn.click, steer, "export_csv").success(
+        named(names, export_csv, "export_csv"), inputs, bar.files, api_name="export_csv"
+    )
 
     # ---------------------------------------------------------------- import
     restored = [
@@ -146,6 +147,8 @@ def wire_share(
         steer.grid_table,
     ]
 
+    import_targets = [c for n, c in comps.items() if n != "strengths"]
+
     @user_errors
     def import_json(file: str | None) -> list[Any]:
         if not file:
@@ -155,29 +158,27 @@ def wire_share(
         notes = list(imported.warnings)
         if imported.model and imported.model != backend.model_id:
             notes.append(f"it was made with {imported.model}; this app runs {backend.model_id}")
-        if c.get("sae") and c["sae"] not in backend.engine.saes:
+        if c.get("sae") and not backend.has_sae(c["sae"]):
             notes.append(f"SAE {c.pop('sae')!r} is not attached here")
-        if c.get("instruction") not in (*backend.catalogue.ids, CUSTOM):
+        if c.get("instruction") not in (*backend.catalogue_ids(), CUSTOM):
             notes.append(f"instruction {c.pop('instruction', None)!r} is not in this catalogue")
         latents = c.pop("latents", [])
         strengths = c.pop("strengths", {})
-        updates = {n: gr.update(value=c[n]) if n in c else gr.update() for n in comps}
+        updates = {n: gr.update(value=c[n]) if n in c else gr.update() for n in comps if n != "strengths"}
         choices = session.latent_choices() or [(f"#{i}", str(i)) for i in latents]
         updates["latents"] = gr.update(choices=choices, value=[str(i) for i in latents])
-        for k, u in enumerate(slider_updates(latents, lens_labels(session), strengths)):
-            updates[STRENGTHS[k]] = u
-        instr_id = (session.comparison or {}).get("instruction")
-        checker = backend.catalogue.get(str(instr_id)).checker if instr_id in backend.catalogue else None
-        shown = _restored_outputs(session, checker)
+        shown = strength_updates(latents, strengths, session.lens_labels())
+        checker = backend.checker_of(session.comparison.instruction if session.comparison else None)
+        restored_values = _restored_outputs(session, checker)
         note = "Imported." + (f" Note: {'; '.join(notes)}." if notes else "")
         alpha = c.get("alpha")
         alpha_log = gr.update(value=log_alpha(alpha)) if isinstance(alpha, int | float) and alpha > 0 else gr.update()
-        return [*updates.values(), alpha_log, session, *shown, note]
+        return [*updates.values(), *shown, alpha_log, session, *restored_values, note]
 
     bar.import_btn.click(
         import_json,
         bar.import_file,
-        [*comps.values(), steer.alpha_log, state, *restored, bar.status],
+        [*import_targets, *steer.strength_outputs, steer.alpha_log, state, *restored, bar.status],
         api_name="import_json",
     )
 
@@ -188,27 +189,19 @@ def wire_share(
         custom_text: str,
         sae: str,
         latents: list[str],
+        strengths: list[float] | None,
         alpha: float,
         placement: str,
-        strength_1: float,
-        strength_2: float,
-        strength_3: float,
-        strength_4: float,
-        strength_5: float,
-        strength_6: float,
-        strength_7: float,
-        strength_8: float,
         request: gr.Request,
     ) -> str:
         ids = parse_latent_ids(latents)
-        values = [strength_1, strength_2, strength_3, strength_4, strength_5, strength_6, strength_7, strength_8]
-        strengths = {i: float(v) for i, v in zip(ids, values, strict=False) if v is not None}
-        query = share_query(instruction, custom_text, backend.layer_of(sae), ids, alpha, strengths, placement)
+        by_id = dict(zip(ids, parse_strengths(strengths, len(ids)), strict=True))
+        query = share_query(instruction, custom_text, backend.layer_of(sae), ids, alpha, by_id, placement)
         return f"{page_address(request)}?{query}"
 
-    bar.link_btn.click(
+    strengths_then(bar.link_btn.click, steer, "share_link").success(
         link,
-        [ins.instruction, ins.custom_text, sae, steer.picker, steer.alpha, ins.placement, *steer.strengths],
+        [ins.instruction, ins.custom_text, sae, steer.picker, steer.strength_list, steer.alpha, ins.placement],
         bar.link,
         api_name="share_link",
     )
@@ -222,7 +215,7 @@ def wire_share(
         steer.picker,
         steer.alpha,
         steer.alpha_log,
-        *steer.strengths,
+        *steer.strength_outputs,
         lat.table,
         lat.flagged,
         ins.status,
@@ -234,7 +227,7 @@ def wire_share(
     @user_errors
     def load_link(state: Session, request: gr.Request) -> list[Any]:
         params = dict(request.query_params) if request is not None else {}
-        link = parse_query(params, backend.catalogue.ids, backend.layers(), backend.sae_names())
+        link = parse_query(params, backend.catalogue_ids(), backend.layers(), backend.sae_names())
         if link.empty and link.alpha is None:
             return [gr.update()] * (n_out - 2) + [state, _link_note(link)]
         out: list[Any] = [
@@ -246,18 +239,24 @@ def wire_share(
         sae_name = link.sae or backend.default_sae()
         if link.latents and link.instruction and sae_name:
             # Steering needs each latent's mean activation under the instruction: rerun discovery (disk-cached).
-            instr = backend.instruction(link.instruction, link.custom_text)
-            cfg = DiscoveryConfig(placement=link.placement or "post")  # type: ignore[arg-type]
-            state.discovery = backend.discover(instr, sae_name, cfg).to_dict()
+            choice = PromptChoice(
+                link.instruction,
+                link.custom_text or "",
+                placement=link.placement or "post",
+                system_prompt=backend.default_system_prompt,
+            )
+            state.discovery = backend.discover(
+                choice, sae_name, positions=DEFAULT_POSITIONS, score=DEFAULT_SCORE, top_k=20, n_contents=48
+            )
         choices = state.latent_choices() + [(f"#{i}", str(i)) for i in link.latents if i not in state.ranked_ids()]
         out.append(gr.update(choices=choices, value=[str(i) for i in link.latents]) if link.latents else gr.update())
         alpha = link.alpha
         out.append(gr.update(value=alpha) if alpha is not None else gr.update())
         out.append(gr.update(value=log_alpha(alpha)) if alpha and alpha > 0 else gr.update())
         out += (
-            slider_updates(link.latents, lens_labels(state), link.strengths)
+            strength_updates(link.latents, link.strengths, state.lens_labels())
             if link.latents
-            else [gr.update()] * (MAX_STEER_LATENTS)
+            else [gr.update()] * len(steer.strength_outputs)
         )
         if state.discovery:
             out += [
@@ -283,18 +282,14 @@ def _link_note(link: Any) -> str:
 
 def _restored_outputs(session: Session, checker: str | None) -> list[Any]:
     """Values of the tables and answers an imported session shows again."""
-    comp = session.comparison or {}
-    answers: list[Any] = []
-    for mode in MODES:
-        o = comp.get(mode)
-        answers += [o["text"] if o else "", verdict_md(o, checker) if o else ""]
-    spec = comp.get("spec")
+    comp = session.comparison
+    answers = [x for mode in MODES for x in answer_and_verdict(comp, mode, checker)]
     return [
         latent_table(session.discovery).frame(),
         latent_table(session.discovery, flagged=True).frame(),
         discovery_status(session.discovery),
         *answers,
-        json.dumps(spec, indent=2) if spec else "",
+        comp.spec.to_json() if comp else "",
         sweep_table(session.evaluation).frame(),
         grid_table(session.grid).frame(),
     ]

@@ -1,4 +1,4 @@
-"""Per-session state: the results one visitor has produced (plain JSON-able data), held in `gr.State`.
+"""Per-session state: the results one visitor has produced (the library's typed results), held in `gr.State`.
 
 Controls (instruction, content, α ...) live in the components themselves; the state keeps what the library returned,
 so tabs can read each other's results and an exploration can be exported and re-imported.
@@ -6,9 +6,11 @@ so tabs can read each other's results and an exploration can be exported and re-
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from saif_ui.ui.backend import Comparison, DiscoveryResult, Evaluation, LatentCard, SpecialGrid
+from saif_ui.ui.controls import ControlError
 from saif_ui.ui.tables import (
     Table,
     compare_table,
@@ -20,52 +22,48 @@ from saif_ui.ui.tables import (
     word_table,
 )
 
-MAX_STEER_LATENTS = 8
-"""Strength sliders shown in the Steering tab (one per selected latent)."""
+STRENGTH_SLIDERS = 8
+"""Strength sliders shown in the Steering tab, one per chosen latent; any further latents get a row in the strengths
+table (steering takes any number of latents)."""
 
 
 @dataclass
 class Session:
-    """What one visitor's requests returned; every field is JSON-able (dicts from the library's `to_dict()`)."""
+    """What one visitor's requests returned, as the library's typed results (`to_dict()` makes it JSON)."""
 
-    discovery: dict[str, Any] | None = None
-    """`DiscoveryResult.to_dict()` of the latest discovery run."""
-    answers: dict[str, Any] | None = None
-    """The Instructions tab's answers with and without the instruction (`Comparison.to_dict()`)."""
+    discovery: DiscoveryResult | None = None
+    """The latest discovery run (its rows; the backend keeps every latent's statistics)."""
+    answers: Comparison | None = None
+    """The Instructions tab's answers with and without the instruction."""
     heatmap: dict[str, Any] | None = None
-    """{"positive": Heatmap dict, "negative": Heatmap dict, "special": [ids]}."""
-    card: dict[str, Any] | None = None
-    """The latent card shown (weights part; plus "activations" when cards exist)."""
-    comparison: dict[str, Any] | None = None
-    evaluation: dict[str, Any] | None = None
-    grid: dict[str, Any] | None = None
-    """`special_token_grid` result: sae, layer, latent, token, rows of {alpha, text, ...}."""
+    """{"positive": Heatmap dict, "negative": Heatmap dict, "special": [ids]}: figure input, not read back."""
+    card: LatentCard | None = None
+    comparison: Comparison | None = None
+    evaluation: Evaluation | None = None
+    grid: SpecialGrid | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- derived views
 
     def ranked_ids(self) -> list[int]:
-        return [int(r["id"]) for r in (self.discovery or {}).get("latents", [])]
+        return self.discovery.ids if self.discovery else []
 
     def flagged_ids(self, flag: str | None = None) -> list[int]:
-        rows = (self.discovery or {}).get("flagged", [])
-        return [int(r["id"]) for r in rows if flag is None or flag in r["flags"]]
-
-    def row(self, latent: int) -> dict[str, Any] | None:
-        """The discovery row of a latent (ranked or flagged), if discovery found it."""
-        for r in [*(self.discovery or {}).get("latents", []), *(self.discovery or {}).get("flagged", [])]:
-            if int(r["id"]) == latent:
-                return dict(r)
-        return None
+        rows = self.discovery.flagged if self.discovery else []
+        return [r.id for r in rows if flag is None or flag in r.flags]
 
     def latent_choices(self) -> list[tuple[str, str]]:
         """(label, value) pairs for the steering picker: ranked latents, then flagged ones, with their lens tokens."""
         out = []
-        for r in [*(self.discovery or {}).get("latents", []), *(self.discovery or {}).get("flagged", [])]:
-            flags = f" [{','.join(r['flags'])}]" if r["flags"] else ""
-            lens = " ".join(t.strip() or repr(t) for t in r["logit_tokens"][:3])
-            out.append((f"#{r['id']}{flags} {lens}", str(r["id"])))
+        for r in [*self.discovery.latents, *self.discovery.flagged] if self.discovery else []:
+            flags = f" [{','.join(r.flags)}]" if r.flags else ""
+            lens = " ".join(t.strip() or repr(t) for t in r.logit_tokens[:3])
+            out.append((f"#{r.id}{flags} {lens}", str(r.id)))
         return out
+
+    def lens_labels(self) -> dict[int, str]:
+        """Latent id -> its flags and first logit-lens tokens (slider labels)."""
+        return {int(v): label.split(" ", 1)[1] if " " in label else "" for label, v in self.latent_choices()}
 
     def tables(self) -> dict[str, Table]:
         """Every non-empty table of the session, by file stem (for CSV export)."""
@@ -84,27 +82,33 @@ class Session:
     # ---------------------------------------------------------------- (de)serialisation
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _TYPED:
+            value = getattr(self, name)
+            out[name] = value.to_dict() if value is not None else None
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
+        """A session from `to_dict()` (an imported exploration); a malformed result is a ValueError naming it."""
+        if not isinstance(data, dict):
+            raise ControlError("'outputs' must be an object")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for name, kind in _TYPED.items():
+            if values.get(name):
+                values[name] = kind.from_dict(values[name])
+            else:
+                values[name] = None
+        return cls(**values)
 
 
-def parse_latent_ids(values: Any) -> list[int]:
-    """Latent ids from a dropdown value, a list, or text like "436, 3798 2070"; rejects anything that is not a
-    non-negative integer with a message naming it."""
-    if values is None:
-        return []
-    items = values.replace(",", " ").split() if isinstance(values, str) else list(values)
-    out: list[int] = []
-    for item in items:
-        text = str(item).strip().lstrip("#")
-        if not text:
-            continue
-        if not text.isdigit():
-            raise ValueError(f"latent ids are non-negative integers; {item!r} is not one")
-        if int(text) not in out:
-            out.append(int(text))
-    return out
+_TYPED: dict[str, Any] = {
+    "discovery": DiscoveryResult,
+    "answers": Comparison,
+    "card": LatentCard,
+    "comparison": Comparison,
+    "evaluation": Evaluation,
+    "grid": SpecialGrid,
+}
+"""Session fields that hold a library result, and its type (each has `to_dict` / `from_dict`)."""

@@ -1,5 +1,6 @@
-"""Steering tab (SAIF Stage 2): a strength per chosen latent and a global α, original / steered / prompted answers
-side by side with verdicts, an α sweep on held-out contents, and the special-token intervention grid (FAST)."""
+"""Steering tab (SAIF Stage 2), its layout: the chosen latents with a strength each (sliders for the first ones, a
+table for the rest), a global α, original / steered / prompted answers side by side, an α sweep on held-out contents
+and the special-token intervention grid (FAST). The events are wired by `steer.py` and `sweep.py`."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
-from saif_ui.saif.steer import SCALES
 from saif_ui.ui import figures
-from saif_ui.ui.backend import Backend
-from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import MAX_STEER_LATENTS, Session, parse_latent_ids
+from saif_ui.ui.backend import SCALES, Backend
+from saif_ui.ui.controls import ControlError, parse_latent_ids
+from saif_ui.ui.state import STRENGTH_SLIDERS, Session
 from saif_ui.ui.tables import SWEEP_HEADERS
-from saif_ui.ui.widgets import MODEL_EVENT, private, user_errors, verdict_md
+from saif_ui.ui.widgets import private, user_errors
 
 DEFAULT_K = 5
 DEFAULT_ALPHA = 1.0
@@ -24,6 +25,7 @@ DEFAULT_ALPHA = 1.0
 model, the top 5 French latents at layer 24 turn held-out English passages into French at α = 1 (all positions)."""
 SWEEP_ALPHAS = "0, 0.5, 1, 2, 4"
 GRID_ALPHAS = "0, 15, 25, 50, 100, 150, 200"
+MORE_HEADERS = ["latent", "strength"]
 MODES = ("original", "steered", "prompted", "prompted_steered")
 MODE_LABELS = {
     "original": "Original (content only)",
@@ -37,6 +39,13 @@ MODE_LABELS = {
 class SteeringTab:
     picker: gr.Dropdown
     strengths: list[gr.Slider]
+    more_strengths: gr.Dataframe
+    """Strengths of the latents beyond the sliders, one row each."""
+    strength_list: gr.JSON
+    """Every chosen latent's strength in picker order: what steer, sweep, export and links read (and the API's
+    `strengths`). Filled from the sliders and the table when a button is pressed."""
+    shown: gr.State
+    """The latent ids the sliders and the table show, in order (to keep their strengths when the choice changes)."""
     alpha: gr.Number
     alpha_log: gr.Slider
     positions: gr.Radio
@@ -65,15 +74,26 @@ class SteeringTab:
 
     @property
     def spec_inputs(self) -> list[Any]:
-        """What the steering spec is made of (after the SAE): latents, α, strengths and how they are applied."""
-        return [self.picker, self.alpha, *self.strengths, self.positions, self.scale, self.decay, self.decay_power]
+        """What the steering spec is made of (after the SAE): latents, strengths, α and how they are applied."""
+        return [self.picker, self.strength_list, self.alpha, self.positions, self.scale, self.decay, self.decay_power]
+
+    @property
+    def strength_sources(self) -> list[Any]:
+        """The components the strengths are read from: the picker, the sliders and the table."""
+        return [self.picker, *self.strengths, self.more_strengths]
+
+    @property
+    def strength_outputs(self) -> list[Any]:
+        """What showing a set of strengths updates (`strength_updates`): the list, the shown ids, the sliders and the
+        table."""
+        return [self.strength_list, self.shown, *self.strengths, self.more_strengths]
 
     @property
     def decoding_inputs(self) -> list[Any]:
         return [self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.seed]
 
 
-def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
+def build_steering_tab(backend: Backend, sae: str | None, state: gr.State) -> SteeringTab:
     """The tab's layout; `wire_steering` adds the events once the other tabs exist."""
     gr.Markdown(
         "Add the chosen latents' decoder directions to the residual stream: α × Σ strengthᵢ × (mean activation of "
@@ -86,7 +106,6 @@ def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
                 value=[],
                 multiselect=True,
                 allow_custom_value=True,
-                max_choices=MAX_STEER_LATENTS,
                 label="Latents to steer with (from discovery, or type an id)",
                 elem_id="steer-latents",
             )
@@ -94,8 +113,16 @@ def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
                 gr.Slider(
                     -3, 3, value=1.0, step=0.05, label=f"strength {k + 1}", visible=False, elem_id=f"strength-{k}"
                 )
-                for k in range(MAX_STEER_LATENTS)
+                for k in range(STRENGTH_SLIDERS)
             ]
+            more_strengths = gr.Dataframe(
+                pd.DataFrame(columns=MORE_HEADERS),
+                headers=MORE_HEADERS,
+                label=f"Strengths of the latents beyond the first {STRENGTH_SLIDERS}",
+                interactive=True,
+                visible=False,
+                elem_id="more-strengths",
+            )
         with gr.Column(scale=1):
             alpha = gr.Number(DEFAULT_ALPHA, label="α (global)", elem_id="alpha")
             alpha_log = gr.Slider(
@@ -126,6 +153,8 @@ def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
                     lambda on: gr.update(visible=on), prompted_steered, col, **private("toggle_prompted_steered")
                 )
     with gr.Accordion("Steering spec (JSON)", open=False):
+        strength_list = gr.JSON([], label="Strengths used, one per latent", elem_id="strength-list")
+        shown = gr.State([])
         spec_json = gr.Code(language="json", label="spec", elem_id="spec-json")
     gr.Markdown("### Sweep α on held-out contents")
     with gr.Row():
@@ -137,7 +166,7 @@ def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
     sweep_tbl = gr.Dataframe(headers=SWEEP_HEADERS, interactive=False, elem_id="sweep-table")
     gr.Markdown("### Special-token intervention grid (FAST): one special-token latent at growing α")
     with gr.Row():
-        specials = backend.shelf.special_choices(sae) if sae else []
+        specials = backend.special_choices(sae)
         grid_latent = gr.Dropdown(
             specials,
             value=specials[0][1] if specials else None,
@@ -147,9 +176,12 @@ def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
         grid_alphas = gr.Textbox(GRID_ALPHAS, label="α values")
         grid_btn = gr.Button("Run the grid", variant="secondary")
     grid_tbl = gr.Dataframe(headers=["α", "answer"], interactive=False, wrap=True, elem_id="grid-table")
-    return SteeringTab(
+    tab = SteeringTab(
         picker,
         strengths,
+        more_strengths,
+        strength_list,
+        shown,
         alpha,
         alpha_log,
         positions,
@@ -176,6 +208,8 @@ def build_steering_tab(backend: Backend, sae: str | None) -> SteeringTab:
         grid_btn,
         grid_tbl,
     )
+    _wire_own(tab, state)
+    return tab
 
 
 def log_alpha(alpha: float) -> float:
@@ -183,61 +217,64 @@ def log_alpha(alpha: float) -> float:
     return round(max(-1.0, min(3.0, math.log10(alpha))), 2)
 
 
-def parse_alphas(text: str, limit: int = 24) -> list[float]:
-    """α values from text like "0, 1, 2.5 4"; at most `limit`, each finite."""
-    items = [t for t in (text or "").replace(",", " ").split() if t]
-    if not items:
-        raise ValueError("give at least one α value, e.g. 0, 1, 2, 4")
-    try:
-        values = [float(t) for t in items]
-    except ValueError as err:
-        raise ValueError(f"α values must be numbers: {err}") from err
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError("α values must be finite")
-    if len(values) > limit:
-        raise ValueError(f"at most {limit} α values per sweep")
-    return sorted(dict.fromkeys(values))
+def _rows(table: Any) -> list[list[Any]]:
+    if table is None:
+        return []
+    if isinstance(table, pd.DataFrame):
+        return table.values.tolist()
+    if isinstance(table, dict):
+        return list(table.get("data") or [])
+    return [list(r) for r in table]
 
 
-def slider_updates(latents: Sequence[int], labels: dict[int, str], strengths: dict[int, float]) -> list[Any]:
-    """One update per strength slider: visible and labelled for each chosen latent, hidden beyond."""
-    out = []
-    for k in range(MAX_STEER_LATENTS):
-        if k < len(latents):
-            i = latents[k]
-            out.append(gr.update(visible=True, label=f"#{i} {labels.get(i, '')}".strip(), value=strengths.get(i, 1.0)))
-        else:
-            out.append(gr.update(visible=False, value=1.0))
+def collect_strengths(latents: Any, *values: Any) -> list[float]:
+    """Every chosen latent's strength in picker order: the first ones from the sliders, the rest from the table
+    (`values` = the slider values, then the table); a latent the table does not list gets 1."""
+    ids = parse_latent_ids(latents)
+    *sliders, table = values
+    out = [1.0 if v is None else float(v) for v in sliders[: min(len(ids), STRENGTH_SLIDERS)]]
+    rows = {}
+    for row in _rows(table):
+        try:
+            rows[int(float(row[0]))] = float(row[1])
+        except (TypeError, ValueError, IndexError):
+            raise ControlError(f"each row of the strengths table is a latent id and a number, not {row!r}") from None
+    out += [rows.get(i, 1.0) for i in ids[STRENGTH_SLIDERS:]]
     return out
 
 
-def lens_labels(state: Session) -> dict[int, str]:
-    return {int(v): label.split(" ", 1)[1] if " " in label else "" for label, v in state.latent_choices()}
+def strength_updates(latents: Sequence[int], strengths: dict[int, float], labels: dict[int, str]) -> list[Any]:
+    """Updates of `strength_outputs` showing `strengths` (latent -> strength; missing ones are 1) of `latents`: the
+    list, one slider per latent up to `STRENGTH_SLIDERS` (visible and labelled), the table for the rest."""
+    values = [float(strengths.get(i, 1.0)) for i in latents]
+    sliders = []
+    for k in range(STRENGTH_SLIDERS):
+        if k < len(latents):
+            i = latents[k]
+            label = f"#{i} {labels.get(i, '')}".strip()
+            sliders.append(gr.update(visible=True, label=label, value=values[k]))
+        else:
+            sliders.append(gr.update(visible=False, value=1.0))
+    more = [[i, v] for i, v in zip(latents[STRENGTH_SLIDERS:], values[STRENGTH_SLIDERS:], strict=True)]
+    table = gr.update(value=pd.DataFrame(more, columns=MORE_HEADERS), visible=bool(more))
+    return [values, list(latents), *sliders, table]
 
 
-def wire_steering(
-    backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State, discovery: Any
-) -> None:
-    """Events of the Steering tab; `discovery` is the discovery event, after which the top latents are preselected."""
-    from saif_ui.ui.sweep import wire_sweep
-
-    def after_discovery(state: Session) -> list[Any]:
-        top = [str(i) for i in state.ranked_ids()[:DEFAULT_K]]
-        return [
-            gr.update(choices=state.latent_choices(), value=top),
-            *slider_updates([int(i) for i in top], lens_labels(state), {}),
-        ]
-
-    discovery.success(after_discovery, [state], [tab.picker, *tab.strengths], **private("steer_after_discovery"))
+def _wire_own(tab: SteeringTab, state: gr.State) -> None:
+    """The tab's own events: picking latents shows their strengths; the two α controls follow each other."""
 
     @user_errors
-    def on_pick(latents: list[str], state: Session) -> list[Any]:
-        ids = parse_latent_ids(latents)
-        if len(ids) > MAX_STEER_LATENTS:
-            raise gr.Error(f"At most {MAX_STEER_LATENTS} latents at once.")
-        return slider_updates(ids, lens_labels(state), {})
+    def on_pick(latents: list[str], shown: list[int], state: Session, *values: Any) -> list[Any]:
+        kept = dict(zip(shown, collect_strengths(shown, *values), strict=True))
+        return strength_updates(parse_latent_ids(latents), kept, state.lens_labels())
 
-    tab.picker.input(on_pick, [tab.picker, state], tab.strengths, **private("pick_latents"))
+    # `.input` fires on user edits only, so updates made by other events never loop back.
+    tab.picker.input(
+        on_pick,
+        [tab.picker, tab.shown, state, *tab.strengths, tab.more_strengths],
+        tab.strength_outputs,
+        **private("pick_latents"),
+    )
 
     def alpha_from_log(x: float) -> float:
         return float(f"{10 ** float(x):.3g}")
@@ -245,99 +282,13 @@ def wire_steering(
     def log_from_alpha(a: float | None) -> Any:
         return gr.update(value=log_alpha(a)) if a and a > 0 else gr.update()
 
-    # `.input` fires on user edits only, so the two controls never trigger each other in a loop.
     tab.alpha_log.input(alpha_from_log, tab.alpha_log, tab.alpha, **private("alpha_from_log"))
     tab.alpha.input(log_from_alpha, tab.alpha, tab.alpha_log, **private("log_from_alpha"))
 
-    @user_errors
-    def steer(
-        latents: list[str],
-        alpha: float,
-        strength_1: float,
-        strength_2: float,
-        strength_3: float,
-        strength_4: float,
-        strength_5: float,
-        strength_6: float,
-        strength_7: float,
-        strength_8: float,
-        positions: str,
-        scale: str,
-        decay: float,
-        decay_power: float,
-        instruction: str,
-        custom_text: str,
-        checker: str,
-        content: str,
-        placement: str,
-        system_prompt: bool,
-        sae: str,
-        prompted_steered: bool,
-        max_new_tokens: float,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: float,
-        state: Session,
-    ) -> list[Any]:
-        strengths = [strength_1, strength_2, strength_3, strength_4, strength_5, strength_6, strength_7, strength_8]
-        instr = backend.instruction(instruction, custom_text, checker)
-        spec = backend.spec(
-            state.discovery, sae, **spec_kwargs(latents, alpha, strengths, positions, scale, decay, decay_power)
-        )
-        silent = [e.latent for e in spec.latents if spec.scale == "mean_act" and not e.mean_act]
-        if silent:
-            gr.Warning(
-                f"Latents {silent} never fire under the instruction (mean activation 0): at the mean_act scale "
-                "they add nothing. Use the unit scale to push along their directions."
-            )
-        decoding = {
-            "max_new_tokens": int(max_new_tokens),
-            "do_sample": bool(do_sample),
-            "temperature": float(temperature),
-            "top_p": float(top_p),
-            "seed": int(seed or 0),
-        }
-        data, cached = backend.steer(instr, content, spec, placement, system_prompt, prompted_steered, decoding)
-        state.comparison = {**data, "cached": cached}
-        out: list[Any] = []
-        for mode in MODES:
-            o = data.get(mode)
-            out += [o["text"] if o else "", verdict_md(o, instr.checker) if o else ""]
-        return [*out, spec.to_json(), state]
 
-    outputs = [c for mode in MODES for c in tab.answers[mode]]
-    tab.steer_btn.click(
-        steer,
-        [*tab.spec_inputs, *ins.prompt_inputs, sae, tab.prompted_steered, *tab.decoding_inputs, state],
-        [*outputs, tab.spec_json, state],
-        api_name="steer",
-        **MODEL_EVENT,
+def strengths_then(event_source: Any, tab: SteeringTab, name: str) -> Any:
+    """Fill the strengths list from the sliders and the table, then (`.success`) run what follows: a button's
+    event reads the strengths as they are on screen when it is pressed, however fast it follows a slider."""
+    return event_source(
+        user_errors(collect_strengths), tab.strength_sources, tab.strength_list, **private(f"strengths_{name}")
     )
-    wire_sweep(backend, tab, ins, sae, state)
-
-
-def spec_kwargs(
-    latents: Any,
-    alpha: float | None,
-    strengths: Sequence[float | None],
-    positions: str,
-    scale: str,
-    decay: float | None,
-    decay_power: float | None,
-) -> dict[str, Any]:
-    """`Backend.spec` keywords from the Steering tab's controls (strength k belongs to the k-th chosen latent)."""
-    ids = parse_latent_ids(latents)
-    if len(ids) > MAX_STEER_LATENTS:
-        raise ValueError(f"at most {MAX_STEER_LATENTS} latents at once")
-    if alpha is None or not math.isfinite(float(alpha)):
-        raise ValueError("α must be a finite number")
-    return {
-        "latents": ids,
-        "strengths": {i: float(1.0 if s is None else s) for i, s in zip(ids, strengths, strict=False)},
-        "alpha": float(alpha),
-        "positions": positions,
-        "scale": scale,
-        "decay": float(decay or 0.0),
-        "decay_power": float(1.0 if decay_power is None else decay_power),
-    }

@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui import figures
 from saif_ui.ui.backend import Backend, Cancelled
+from saif_ui.ui.controls import PromptChoice, SteerControls, parse_alphas, parse_latent_ids
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import Session, parse_latent_ids
-from saif_ui.ui.tables import grid_table, sweep_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, private, user_errors
-
-if TYPE_CHECKING:
-    from saif_ui.ui.steering import SteeringTab
+from saif_ui.ui.state import Session
+from saif_ui.ui.steering import SteeringTab, strengths_then
+from saif_ui.ui.tables import grid_table, sweep_plot, sweep_table
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, user_errors
 
 
 def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:
-    from saif_ui.ui.steering import parse_alphas, spec_kwargs
-
-    @user_errors
+    @handler
     def sweep(
-        latents: list[str],
-        alpha: float,
-        strength_1: float,
-        strength_2: float,
-        strength_3: float,
-        strength_4: float,
-        strength_5: float,
-        strength_6: float,
-        strength_7: float,
-        strength_8: float,
-        positions: str,
-        scale: str,
-        decay: float,
-        decay_power: float,
-        instruction: str,
-        custom_text: str,
-        checker: str,
-        placement: str,
+        controls: SteerControls,
+        choice: PromptChoice,
         sae: str,
         alphas: str,
         n_contents: float,
@@ -49,11 +29,6 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         request: gr.Request,
         progress: gr.Progress = PROGRESS,
     ) -> tuple[Any, Any, str, Session]:
-        strengths = [strength_1, strength_2, strength_3, strength_4, strength_5, strength_6, strength_7, strength_8]
-        instr = backend.instruction(instruction, custom_text, checker)
-        spec = backend.spec(
-            state.discovery, sae, **spec_kwargs(latents, alpha, strengths, positions, scale, decay, decay_power)
-        )
         values = parse_alphas(alphas)
         stop = backend.stops.token(_session(request))
         progress(0, desc=f"{len(values)} α values × {int(n_contents)} held-out contents")
@@ -63,26 +38,26 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
                 raise Cancelled(f"the sweep was stopped after {done} of {total} generations")
             progress(done / max(total, 1), desc=f"{done}/{total} generations")
 
-        evaluation, _ = backend.evaluate(
-            instr,
-            spec,
+        evaluation = backend.evaluate(
+            choice,
+            sae,
+            controls,
+            state.discovery,
             values,
             int(n_contents),
-            placement,
             int(max_new_tokens),
             bool(prompted_steered),
             report,
         )
         state.evaluation = evaluation
-        note = compliance_md(instr, evaluation["baselines"]["prompted"])
-        return figures.sweep_figure(evaluation), sweep_table(evaluation).frame(), note, state
+        note = compliance_md(backend.instruction(choice), evaluation.baseline("prompted"))
+        return sweep_plot(evaluation), sweep_table(evaluation).frame(), note, state
 
-    event = tab.sweep_btn.click(
+    event = strengths_then(tab.sweep_btn.click, tab, "sweep").success(
         sweep,
         [
             *tab.spec_inputs,
-            *ins.instruction_inputs,
-            ins.placement,
+            *ins.prompt_inputs,
             sae,
             tab.sweep_alphas,
             tab.sweep_n,
@@ -116,9 +91,8 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         if len(ids) > 1:
             raise gr.Error("Choose one special-token latent.")
         # Verdicts need a catalogue checker; a custom instruction's outputs are shown unjudged.
-        judge = instruction if instruction in backend.catalogue else None
-        grid, _ = backend.special_grid(
-            sae, ids[0] if ids else None, content, parse_alphas(alphas), int(max_new_tokens), judge
+        grid = backend.special_grid(
+            sae, ids[0] if ids else None, content, parse_alphas(alphas), int(max_new_tokens), instruction
         )
         state.grid = grid
         return grid_table(grid).frame(), state
@@ -132,7 +106,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
     )
 
     def grid_choices(sae: str) -> Any:
-        choices = backend.shelf.special_choices(sae) if sae else []
+        choices = backend.special_choices(sae)
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
     sae.change(grid_choices, sae, tab.grid_latent, **private("grid_choices"))

@@ -10,7 +10,17 @@ from typing import Any
 
 import pandas as pd
 
-from saif_ui.fast.summary import COLUMNS as QUALITY_COLUMNS
+from saif_ui.ui import figures
+from saif_ui.ui.backend import (
+    MODES,
+    QUALITY_COLUMNS,
+    Comparison,
+    DiscoveryResult,
+    Evaluation,
+    LatentCard,
+    SpecialGrid,
+    Summary,
+)
 
 
 @dataclass(frozen=True)
@@ -38,95 +48,109 @@ def _lens(tokens: Sequence[str]) -> str:
     return " ".join(repr(t) for t in tokens)
 
 
-def latent_table(discovery: Mapping[str, Any] | None, flagged: bool = False) -> Table:
+def latent_table(discovery: DiscoveryResult | None, flagged: bool = False) -> Table:
     """The ranked instruction-relevant latents (or, with `flagged`, the special-token and dense ones ranked apart)."""
     if not discovery:
         return Table(LATENT_HEADERS)
     rows = [
         [
             rank,
-            r["id"],
-            round(r["score"], 3),
-            round(r["freq_pos"], 3),
-            round(r["freq_neg"], 3),
-            round(r["mean_pos"], 3),
-            round(r["mean_neg"], 3),
-            ",".join(r["flags"]),
-            _lens(r["logit_tokens"]),
+            r.id,
+            round(r.score, 3),
+            round(r.freq_pos, 3),
+            round(r.freq_neg, 3),
+            round(r.mean_pos, 3),
+            round(r.mean_neg, 3),
+            ",".join(r.flags),
+            _lens(r.logit_tokens),
         ]
-        for rank, r in enumerate(discovery["flagged" if flagged else "latents"], start=1)
+        for rank, r in enumerate(discovery.flagged if flagged else discovery.latents, start=1)
     ]
     return Table(LATENT_HEADERS, rows)
 
 
-def lens_table(card: Mapping[str, Any] | None) -> Table:
+def lens_table(card: LatentCard | None) -> Table:
     """Logit-lens tokens a latent promotes and suppresses, side by side."""
     headers = ["promotes", "cos +", "suppresses", "cos −"]
     if not card:
         return Table(headers)
-    lens = card["logit_lens"]
+    lens = card.logit_lens
     rows = [
-        [p["token"], round(p["cosine"], 3), s["token"], round(s["cosine"], 3)]
-        for p, s in zip(lens["promoted"], lens["suppressed"], strict=False)
+        [p.token, round(p.cosine, 3), s.token, round(s.cosine, 3)]
+        for p, s in zip(lens.promoted, lens.suppressed, strict=False)
     ]
     return Table(headers, rows)
 
 
-def neighbour_table(card: Mapping[str, Any] | None, discovery: Mapping[str, Any] | None = None) -> Table:
+def neighbour_table(card: LatentCard | None, discovery: DiscoveryResult | None = None) -> Table:
     """Decoder-space neighbours of a latent, marking those that are also instruction-relevant."""
     headers = ["latent", "cosine", "instruction rank"]
     if not card:
         return Table(headers)
-    rank = {r["id"]: k for k, r in enumerate((discovery or {}).get("latents", []), start=1)}
-    rows = [
-        [n["id"], round(n["cosine"], 3), rank.get(n["id"], "")] for n in card["neighbours"] if n["id"] != card["id"]
-    ]
+    rank = {i: k for k, i in enumerate(discovery.ids if discovery else [], start=1)}
+    rows = [[n.id, round(n.cosine, 3), rank.get(n.id, "")] for n in card.neighbours if n.id != card.id]
     return Table(headers, rows)
 
 
-def word_table(card: Mapping[str, Any] | None) -> Table:
+def word_table(card: LatentCard | None) -> Table:
     headers = ["instruction word", "cosine"]
     if not card:
         return Table(headers)
-    return Table(headers, [[w["word"], round(w["cosine"], 3)] for w in card.get("instruction_words", [])])
+    return Table(headers, [[w.word, round(w.cosine, 3)] for w in card.instruction_words])
 
 
 SWEEP_HEADERS = ["α", "fluent strict", "strict", "loose", "perplexity (median)", "repetition"]
 
 
-def sweep_table(evaluation: Mapping[str, Any] | None) -> Table:
+def sweep_table(evaluation: Evaluation | None) -> Table:
     """One row per α and per baseline: compliance (fluent strict = strict and not a loop) and fluency."""
     if not evaluation:
         return Table(SWEEP_HEADERS)
 
-    def cells(label: Any, r: Mapping[str, Any]) -> list[Any]:
-        flu = r.get("fluency") or {}
+    def cells(label: Any, s: Summary) -> list[Any]:
         return [
             label,
-            _round(r.get("fluent_strict")),
-            _round(r.get("strict")),
-            _round(r.get("loose")),
-            _round(flu.get("perplexity"), 2),
-            _round(flu.get("repetition")),
+            _round(s.fluent_strict),
+            _round(s.strict),
+            _round(s.loose),
+            _round(s.perplexity, 2),
+            _round(s.repetition),
         ]
 
-    rows = [cells(r["alpha"], r) for r in sorted(evaluation.get("results", []), key=lambda r: r["alpha"])]
-    rows += [cells(name, b) for name, b in (evaluation.get("baselines") or {}).items()]
+    rows = [cells(a, evaluation.summary(a)) for a in sorted(evaluation.alphas)]
+    rows += [cells(name, evaluation.baseline(name)) for name in evaluation.baselines]
     return Table(SWEEP_HEADERS, rows)
+
+
+def sweep_plot(evaluation: Evaluation | None) -> Any:
+    """The sweep's figure: compliance and fluency per α, the baselines' fluent strict rates as levels."""
+    if not evaluation:
+        return figures.sweep_figure([], {}, [], [], {})
+    alphas = sorted(evaluation.alphas)
+    s = [evaluation.summary(a) for a in alphas]
+    return figures.sweep_figure(
+        alphas,
+        {"fluent_strict": [x.fluent_strict for x in s], "strict": [x.strict for x in s], "loose": [x.loose for x in s]},
+        [x.perplexity for x in s],
+        [x.repetition for x in s],
+        {
+            name: evaluation.baseline(name).fluent_strict
+            for name in ("original", "prompted")
+            if name in evaluation.baselines
+        },
+    )
 
 
 def _round(value: Any, digits: int = 3) -> Any:
     return round(value, digits) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-def grid_table(grid: Mapping[str, Any] | None) -> Table:
+def grid_table(grid: SpecialGrid | None) -> Table:
     """The special-token intervention grid: α, the answer it gives, and verdicts when an instruction judged them."""
-    rows = list((grid or {}).get("rows", []))
-    judged = any("strict" in r for r in rows)
+    judged = bool(grid and grid.judged)
     headers = ["α", "answer", *(["strict", "loose"] if judged else [])]
-    return Table(
-        headers, [[r["alpha"], r["text"], *([r.get("strict"), r.get("loose")] if judged else [])] for r in rows]
-    )
+    rows = [[r.alpha, r.text, *([r.strict, r.loose] if judged else [])] for r in (grid.rows if grid else ())]
+    return Table(headers, rows)
 
 
 def quality_table(reports: Mapping[str, Mapping[str, Any] | None]) -> Table:
@@ -163,13 +187,12 @@ def sae_table(saes: Sequence[Mapping[str, Any]]) -> Table:
     )
 
 
-def compare_table(comparison: Mapping[str, Any] | None) -> Table:
-    """Each mode of a comparison with its verdicts and fluency (cells left empty where a record lacks them)."""
+def compare_table(comparison: Comparison | None) -> Table:
+    """Each mode of a comparison with its verdicts and fluency."""
     headers = ["mode", "answer", "strict", "loose", "perplexity", "repetition"]
     rows = []
-    for mode in ("original", "steered", "prompted", "prompted_steered"):
-        out = (comparison or {}).get(mode)
+    for mode in MODES:
+        out = comparison.outputs.get(mode) if comparison else None
         if out:
-            fluency = [_round(out.get("perplexity"), 2), _round(out.get("repetition"))]
-            rows.append([mode, out.get("text", ""), out.get("strict"), out.get("loose"), *fluency])
+            rows.append([mode, out.text, out.strict, out.loose, _round(out.perplexity, 2), _round(out.repetition)])
     return Table(headers, rows)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import logging
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import gradio as gr
 
-from saif_ui.saif.catalogue import Instruction
-from saif_ui.ui.backend import LOW_COMPLIANCE, Cancelled
+from saif_ui.ui.backend import LOW_COMPLIANCE, USER_ERRORS, Cancelled, Comparison, Instruction, Output, Summary
+from saif_ui.ui.controls import PromptChoice, SteerControls
 
 log = logging.getLogger(__name__)
 MODEL_EVENT: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 2}
@@ -24,13 +26,10 @@ TRACK_TQDM = gr.Progress(track_tqdm=True)
 tracker (the instance itself holds no per-call state, so one module-level instance serves every call)."""
 F = TypeVar("F", bound=Callable[..., Any])
 
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, LookupError, FileNotFoundError)
-"""What bad input raises in the library (ValueError subclasses: SpecError, SAELoadError, ContentFormatError;
-KeyError subclasses: UnknownInstructionError, UnknownCheckerError)."""
-
 
 def user_errors(fn: F) -> F:
-    """Show the library's message for bad input as a `gr.Error` (the server keeps serving); a Stop shows as such."""
+    """Show the library's message for bad input (its own error classes, `backend.USER_ERRORS`) as a `gr.Error`; a Stop
+    shows as such. Anything else is a bug: gradio reports it as an error of the app, and the server keeps serving."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -47,6 +46,77 @@ def user_errors(fn: F) -> F:
     return cast(F, wrapper)
 
 
+CONTROLS: dict[type, tuple[tuple[tuple[str, Any], ...], Callable[..., Any]]] = {
+    PromptChoice: (
+        (
+            ("instruction", str),
+            ("custom_text", str),
+            ("checker", str),
+            ("content", str),
+            ("placement", str),
+            ("system_prompt", bool),
+        ),
+        PromptChoice,
+    ),
+    SteerControls: (
+        (
+            ("latents", list[str]),
+            ("strengths", list[float] | None),
+            ("alpha", float),
+            ("positions", str),
+            ("scale", str),
+            ("decay", float),
+            ("decay_power", float),
+        ),
+        SteerControls.parse,
+    ),
+}
+"""Typed controls a handler may take, the components' names they are read from (in the order of
+`InstructionsTab.prompt_inputs` and `SteeringTab.spec_inputs`), and how they are built from those values."""
+
+
+def handler(fn: F) -> F:
+    """An event handler whose parameters may be typed controls (`PromptChoice`, `SteerControls`): gradio, the API page
+    and gradio_client see each control by its own name, and the handler gets one value parsed once. Errors are shown
+    as by `user_errors`.
+
+    Example:
+        >>> @handler
+        ... def render(choice: PromptChoice, extra: int) -> str: ...
+        >>> list(inspect.signature(render).parameters)[:2]  # doctest: +SKIP
+        ['instruction', 'custom_text']
+    """
+    hints = typing.get_type_hints(fn)
+    signature = inspect.signature(fn)
+    params: list[inspect.Parameter] = []
+    plan: list[tuple[str, type | None, list[str]]] = []
+    for p in signature.parameters.values():
+        kind = hints.get(p.name)
+        if kind in CONTROLS:
+            fields = CONTROLS[kind][0]
+            params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=a) for n, a in fields]
+            plan.append((p.name, kind, [n for n, _ in fields]))
+        else:
+            params.append(p.replace(annotation=hints.get(p.name, p.annotation)))
+            plan.append((p.name, None, [p.name]))
+    exposed = signature.replace(parameters=params, return_annotation=hints.get("return", signature.return_annotation))
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = exposed.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        call = {
+            name: values[name] if kind is None else CONTROLS[kind][1](**{n: values[n] for n in names})
+            for name, kind, names in plan
+        }
+        return fn(**call)
+
+    functools.update_wrapper(wrapper, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+    wrapper.__signature__ = exposed  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": exposed.return_annotation}
+    return user_errors(cast(F, wrapper))
+
+
 def private(name: str) -> dict[str, Any]:
     """Event kwargs of an internal UI handler: an explicit api_name, kept off the documented API."""
     return {"api_name": name, "api_visibility": "private"}
@@ -57,23 +127,27 @@ def mark(value: bool | None) -> str:
     return "–" if value is None else ("**pass** ✓" if value else "**fail** ✗")
 
 
-def verdict_md(output: Mapping[str, Any] | None, checker: str | None) -> str:
+def verdict_md(output: Output | None, checker: str | None) -> str:
     """One line under an answer: the checker's strict/loose verdicts and the fluency signals."""
     if not output:
         return ""
     parts = []
     if checker:
-        parts.append(f"**{checker}**: strict {mark(output.get('strict'))} · loose {mark(output.get('loose'))}")
+        parts.append(f"**{checker}**: strict {mark(output.strict)} · loose {mark(output.loose)}")
     else:
         parts.append("no checker for this instruction")
-    ppl = output.get("perplexity")
-    if ppl is not None:
-        parts.append(f"perplexity {ppl:.1f}")
-    if output.get("repetition") is not None:
-        parts.append(f"repeated (loops) {100 * output['repetition']:.0f}%")
-    if output.get("finished") is False:
+    if output.perplexity is not None:
+        parts.append(f"perplexity {output.perplexity:.1f}")
+    parts.append(f"repeated (loops) {100 * output.repetition:.0f}%")
+    if not output.finished:
         parts.append("cut at max tokens")
     return " · ".join(parts)
+
+
+def answer_and_verdict(comparison: Comparison | None, mode: str, checker: str | None) -> list[str]:
+    """The text of one mode's answer and its verdict line ("" and "" when the comparison lacks that mode)."""
+    out = comparison.outputs.get(mode) if comparison else None
+    return [out.text, verdict_md(out, checker)] if out else ["", ""]
 
 
 def instruction_md(instr: Instruction) -> str:
@@ -87,13 +161,13 @@ def instruction_md(instr: Instruction) -> str:
     return "\n".join(lines)
 
 
-def compliance_md(instr: Instruction, measured: Mapping[str, Any] | None = None) -> str:
+def compliance_md(instr: Instruction, measured: Summary | None = None) -> str:
     """The instruction's prompted compliance (the catalogue's, or `measured` by a sweep's prompted baseline), with a
     warning when the model does not follow it even when told."""
     if measured is not None:
-        rate = float(measured["strict"])
+        rate = measured.strict
         text = (
-            f"Prompted compliance in your sweep: **{100 * rate:.0f}%** of {measured.get('n', '?')} held-out contents "
+            f"Prompted compliance in your sweep: **{100 * rate:.0f}%** of {measured.n} held-out contents "
             "follow the instruction when told (strict)."
         )
     else:

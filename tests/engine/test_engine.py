@@ -101,16 +101,37 @@ def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
     assert first == engine.generate(prompts, max_new_tokens=3, reuse=False)[0].token_ids
 
 
+GREEDY_TOLERANCE = 1e-3
+"""How far below the best logit a greedy token may be when the logits come from another kernel (one padded batch
+with the KV cache vs one full unpadded forward): measured gaps are 0, and top-2 margins go down to ~4e-4, so comparing
+the two runs' tokens exactly would depend on the CPU's last bits."""
+
+
 @pytest.mark.parametrize("positions", ["generated", "all"])
 def test_kv_cache_steering_equals_full_recompute(engine, positions):
-    """Neuronpedia issue 163: with the KV cache, steering must still reach every new token exactly as without it."""
+    """Neuronpedia issue 163: with the KV cache, steering must still reach every new token exactly as without it.
+
+    Each answer generated with the KV cache (in a left-padded batch) is replayed as one full steered forward of the
+    prompt plus the answer: at every step the token chosen must be the full forward's greedy choice, and a finished
+    answer must end where the full forward picks an end-of-turn token."""
     prompts = [engine.render(p) for p in PROMPTS]
     push = torch.randn(576, generator=torch.Generator().manual_seed(1))
     steering = [Steering(12, push * 60 / push.norm(), positions, decay=0.1)]
     cached = engine.generate(prompts, steering, max_new_tokens=16, use_cache=True, reuse=False)
-    full = engine.generate(prompts, steering, max_new_tokens=16, use_cache=False, reuse=False)
+    eos = sorted(engine._eos_ids())
+    for prompt, gen in zip(prompts, cached, strict=True):
+        prompt_ids = engine.chat.tokenize(prompt)
+        ids = torch.tensor([prompt_ids + gen.token_ids])
+        with engine.steering(steering, len(prompt_ids)), torch.no_grad():
+            logits = engine.model(input_ids=ids, use_cache=False).logits[0, len(prompt_ids) - 1 :].float()
+        best = logits.max(-1).values
+        chosen = logits[torch.arange(len(gen.token_ids)), gen.token_ids]
+        assert (best[: len(gen.token_ids)] - chosen).max() <= GREEDY_TOLERANCE
+        if gen.finished:
+            assert logits[len(gen.token_ids), eos].max() >= best[len(gen.token_ids)] - GREEDY_TOLERANCE
+        else:
+            assert len(gen.token_ids) == 16
     plain = engine.generate(prompts, max_new_tokens=16)
-    assert [g.token_ids for g in cached] == [g.token_ids for g in full]
     assert [g.token_ids for g in cached] != [g.token_ids for g in plain]  # the steering did something
 
 
@@ -122,17 +143,25 @@ def test_concurrent_steered_and_plain_requests_do_not_mix(engine):
     alone_steered = engine.generate(prompt, steer, max_new_tokens=16)[0].text
     assert alone_plain != alone_steered
     results: dict[str, list[str]] = {"plain": [], "steered": []}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)  # both threads request at once, however the OS schedules them
 
     def run(kind: str) -> None:
-        for _ in range(3):
-            gen = engine.generate(prompt, steer if kind == "steered" else None, max_new_tokens=16, reuse=False)
-            results[kind].append(gen[0].text)
+        try:
+            start.wait(timeout=60)
+            for _ in range(3):
+                gen = engine.generate(prompt, steer if kind == "steered" else None, max_new_tokens=16, reuse=False)
+                results[kind].append(gen[0].text)
+        except BaseException as e:  # re-raised below: a thread's exception would otherwise be lost
+            errors.append(e)
 
     threads = [threading.Thread(target=run, args=(k,)) for k in ("plain", "steered")]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=300)
+        t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads), "a generation thread is still running after 10 minutes"
+    assert not errors, errors
     assert results["plain"] == [alone_plain] * 3
     assert results["steered"] == [alone_steered] * 3
 

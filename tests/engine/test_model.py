@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -72,14 +71,23 @@ def test_two_processes_converting_at_once_leave_one_good_copy(tmp_path):
 
 
 def test_offline_miss_fails_fast_with_a_clear_message(tmp_path):
-    code = "from saif_ui.engine.model import load_model; load_model('no-such-org/no-such-model', cache_dir='.')"
+    # Only the failing call is timed, not the interpreter's start and torch's import (tens of seconds on a busy
+    # machine): an offline miss is a local lookup (milliseconds); hub retries would take minutes.
+    code = (
+        "import sys, time\n"
+        "from saif_ui.engine.model import load_model\n"
+        "start = time.perf_counter()\n"
+        "try:\n"
+        "    load_model('no-such-org/no-such-model', cache_dir='.')\n"
+        "finally:\n"
+        "    print(f'elapsed {time.perf_counter() - start:.3f}', file=sys.stderr)\n"
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    elapsed = time.perf_counter() - start
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert "ModelLoadError" in out.stderr and "HF_HUB_OFFLINE is set" in out.stderr
-    assert elapsed < 30  # seconds of imports, not minutes of retries
+    [elapsed] = [float(line.split()[1]) for line in out.stderr.splitlines() if line.startswith("elapsed ")]
+    assert elapsed < 15, out.stderr[-2000:]  # no network retries
 
 
 def test_device_and_dtype_selection():

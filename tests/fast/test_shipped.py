@@ -10,10 +10,18 @@ from sae_lens import SAE
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.sae import hook_to_layer
 from saif_ui.fast.report import check_sample, explained_variance
+from tests.conftest import SHIPPED_SAE_NAMES, shipped_sae_folders
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-SHIPPED = shipped_saes()
-pytestmark = pytest.mark.skipif(not SHIPPED, reason="no SAEs shipped yet")
+SHIPPED = shipped_sae_folders()
+SAE_FILES = ("cfg.json", "sae_weights.safetensors", "manifest.json", "report.json", "cards.npz", "umap.npz")
+
+
+def test_the_shipped_saes_are_in_the_repository():
+    """A clean clone has every shipped SAE with its files; a missing one fails here rather than skipping tests."""
+    assert {Path(p).name for p in shipped_saes()} >= set(SHIPPED_SAE_NAMES)
+    missing = [f"{Path(p).name}/{f}" for p in SHIPPED for f in SAE_FILES if not (Path(p) / f).is_file()]
+    assert not missing, f"missing from assets/saes: {missing}"
 
 
 def test_every_assets_file_fits_a_space_without_lfs():

@@ -3,7 +3,6 @@
 import logging
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -151,20 +150,13 @@ def test_sequence_is_a_plain_value() -> None:
     assert Sequence([1, 2], ["a"]) == Sequence([1, 2], ["a"])
 
 
-SMOL = Path("/tmp/smol_conv")
-
-
-@pytest.mark.skipif(not (SMOL / "tokenizer.json").is_file(), reason="converted SmolLM2 tokenizer not at /tmp/smol_conv")
-def test_real_chat_template_keeps_fast_sequences_apart() -> None:
-    transformers = pytest.importorskip("transformers")
-    tok = transformers.AutoTokenizer.from_pretrained(str(SMOL))
+def test_real_chat_template_keeps_fast_sequences_apart(engine) -> None:
+    """The engine's own tokenizer and chat template (the converted model in the cache dir), as the harvester uses."""
+    tok = engine.tokenizer
     im_start = tok.convert_tokens_to_ids(START)
 
     def real_render(messages: list[dict[str, str]]) -> str:
-        return tok.apply_chat_template(messages, tokenize=False)
-
-    def real_tokenize(text: str) -> list[int]:
-        return tok.encode(text, add_special_tokens=False)
+        return engine.chat.render(messages, add_generation_prompt=False, system_prompt=True)
 
     convs = [
         Conversation(
@@ -173,12 +165,14 @@ def test_real_chat_template_keeps_fast_sequences_apart() -> None:
         )
         for i in range(6)
     ]
-    fast = list(fast_sequences(convs, real_render, real_tokenize, token_budget=10_000))
-    assert len(fast) == 6
+    fast = list(fast_sequences(convs, real_render, engine.chat.tokenize, token_budget=10_000))
+    assert len(fast) == 6 and sorted(s.conversation_ids[0] for s in fast) == [c.id for c in convs]
     for seq in fast:  # default system prompt + user + assistant, nothing from another conversation
         assert seq.token_ids[0] == im_start and seq.token_ids.count(im_start) == 3
         index = seq.conversation_ids[0][1:]
-        assert f"Question {index}?" in tok.decode(seq.token_ids) and tok.decode(seq.token_ids).count("Question") == 1
-    blocks = list(block_sequences(convs, real_render, real_tokenize, token_budget=10_000, block_len=64))
+        text = tok.decode(seq.token_ids)
+        assert f"Question {index}?" in text and f"Answer {index}." in text and text.count("Question") == 1
+    blocks = list(block_sequences(convs, real_render, engine.chat.tokenize, token_budget=10_000, block_len=64))
     assert blocks and all(len(b.token_ids) == 64 for b in blocks)
     assert any(len(b.conversation_ids) >= 2 for b in blocks)
+    assert [t for b in blocks for t in b.token_ids] == [t for s in fast for t in s.token_ids][: 64 * len(blocks)]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
@@ -133,7 +135,7 @@ def test_steer_side_by_side_and_a_repeat_skips_the_model(client, served, discove
 
 def test_strengths_change_the_spec(client, discovered) -> None:
     top = [str(row[1]) for row in discovered[1]["data"][:2]]
-    out = client.predict(latents=top, strength_1=0.5, strength_2=-1.0, alpha=2.0, scale="unit",
+    out = client.predict(latents=top, strengths=[0.5, -1.0], alpha=2.0, scale="unit",
                          max_new_tokens=8, api_name="/steer")  # fmt: skip
     spec = json.loads(out[-1])
     assert [e["strength"] for e in spec["latents"]] == [0.5, -1.0] and spec["alpha"] == 2.0 and spec["scale"] == "unit"
@@ -141,6 +143,21 @@ def test_strengths_change_the_spec(client, discovered) -> None:
     # mean activation 0, so only the unit scale moves the model with it; the UI warns).
     spec = json.loads(client.predict(latents=["5"], scale="unit", max_new_tokens=8, api_name="/steer")[-1])
     assert spec["latents"][0]["latent"] == 5 and spec["latents"][0]["mean_act"] == 0.0
+
+
+def test_steer_with_twelve_latents_each_at_its_strength(client, discovered) -> None:
+    """Steering takes any number of latents: twelve, more than the sliders, each with its strength."""
+    rows = discovered[1]["data"]
+    twelve = [str(row[1]) for row in rows[:10]] + [str(row[1]) for row in discovered[2]["data"][:2]]
+    assert len(set(twelve)) == 12
+    strengths = [round(0.6 + 0.1 * k, 2) for k in range(12)]
+    out = client.predict(latents=twelve, strengths=strengths, alpha=1.5, max_new_tokens=8, api_name="/steer")
+    spec = json.loads(out[-1])
+    assert [e["latent"] for e in spec["latents"]] == [int(i) for i in twelve]
+    assert [e["strength"] for e in spec["latents"]] == strengths and spec["alpha"] == 1.5
+    assert out[2] and out[2] != out[0]  # a steered answer, not the original one
+    with pytest.raises(AppError, match="13 strengths for 12 latents"):
+        client.predict(latents=twelve, strengths=[*strengths, 1.0], max_new_tokens=8, api_name="/steer")
 
 
 def test_sweep_plots_accuracy_and_fluency_against_alpha(client, discovered) -> None:
@@ -170,7 +187,7 @@ def test_a_running_sweep_can_be_stopped(client, served, discovered, monkeypatch)
         time.sleep(0.1)
     client.predict(api_name="/stop_sweep")
     stopped_at = time.time()
-    with pytest.raises(Exception):  # noqa: B017 - a cancelled job raises CancelledError or AppError("Stopped ...")
+    with pytest.raises((CancelledError, AppError)):  # the job is cancelled, or its handler says "Stopped ..."
         job.result(timeout=120)
     time.sleep(3)
     # The library's loop stopped at its next progress report: at most the batch in flight ran after the stop,
@@ -185,7 +202,7 @@ def test_special_token_grid(client) -> None:
 
 def test_export_import_and_share(client, discovered, tmp_path) -> None:
     top = [str(row[1]) for row in discovered[1]["data"][:3]]
-    [path] = client.predict(latents=top, alpha=1.5, strength_2=0.25, api_name="/export_json")
+    [path] = client.predict(latents=top, alpha=1.5, strengths=[1.0, 0.25], api_name="/export_json")
     record = json.loads(Path(path).read_text())
     assert record["format"] == "saif_ui.exploration" and record["instruction"]["id"] == "french"
     assert record["latents"] == [int(i) for i in top] and record["strengths"][top[1]] == 0.25 and record["layer"] == 24
@@ -198,7 +215,7 @@ def test_export_import_and_share(client, discovered, tmp_path) -> None:
     edited.write_text(json.dumps(record))
     out = client.predict(handle_file(str(edited)), api_name="/import_json")
     assert out[-1].startswith("Imported") and {"__type__": "update", "value": 3.0} in out
-    link = client.predict(instruction="french", sae="L24_fast_topk64", latents=top, alpha=1.5, strength_2=0.25,
+    link = client.predict(instruction="french", sae="L24_fast_topk64", latents=top, alpha=1.5, strengths=[1, 0.25],
                           api_name="/share_link")  # fmt: skip
     assert link.endswith(f"/?instruction=french&layer=24&latents={','.join(top)}&strengths=1,0.25,1&alpha=1.5")
     assert client.predict(api_name="/load_link")[-1] == ""  # no query parameters: nothing changes
@@ -215,9 +232,9 @@ def test_saes_tab_reports_and_uploads(client, served, tmp_path) -> None:
     files = [handle_file(str(folder / "cfg.json")), handle_file(str(folder / "sae_weights.safetensors"))]
     _, table, status = client.predict(files, api_name="/upload_sae")
     assert status.startswith("Attached **upload_") and any(row[1] == 20 for row in table["data"])
-    with pytest.raises(Exception, match="exactly two files"):
+    with pytest.raises(AppError, match="exactly two files"):
         client.predict([files[0]], api_name="/upload_sae")
-    with pytest.raises(Exception, match="offline"):
+    with pytest.raises(AppError, match="offline"):
         client.predict("gemma-scope-2-270m-it-res/layer_12_width_16k_l0_medium", api_name="/load_registry_sae")
     assert "shipped" in client.predict("L24_fast_topk64", api_name="/compute_cards")
 
@@ -227,17 +244,17 @@ def test_findings_document(client) -> None:
 
 
 def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(client) -> None:
-    with pytest.raises(Exception, match="write your instruction"):
+    with pytest.raises(AppError, match="write your instruction"):
         client.predict(instruction="custom", custom_text="  ", api_name="/discover")
-    with pytest.raises(Exception, match="'x7' is not one"):
+    with pytest.raises(AppError, match="'x7' is not one"):
         client.predict(latents=["x7"], api_name="/steer")
-    with pytest.raises(Exception, match="choose at least one latent"):
+    with pytest.raises(AppError, match="choose at least one latent"):
         client.predict(latents=[], api_name="/steer")
-    with pytest.raises(Exception, match="out of range"):
+    with pytest.raises(AppError, match="out of range"):
         client.predict(latents=["99999"], scale="unit", api_name="/steer")
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("nope", api_name="/content_text")
-    with pytest.raises(Exception, match="Write a prompt first"):
+    with pytest.raises(AppError, match="Write a prompt first"):
         client.predict("   ", 8, True, api_name="/generate")
     _, answer = client.predict("Say hello.", 8, True, api_name="/generate")
     assert answer

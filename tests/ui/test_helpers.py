@@ -7,20 +7,29 @@ import json
 import numpy as np
 import pytest
 
+from saif_ui.saif.steering.compare import Comparison, Output
+from saif_ui.saif.steering.evaluate import Evaluation, Summary
+from saif_ui.saif.steering.special import SpecialGrid
 from saif_ui.ui import figures
-from saif_ui.ui.backend import ResultCache, as_placement
+from saif_ui.ui.backend import DiscoveryResult, as_placement
+from saif_ui.ui.controls import MAX_LATENTS, SteerControls, parse_alphas, parse_latent_ids, parse_strengths
 from saif_ui.ui.export import exploration, parse_exploration, parse_query, share_query, to_json, write_csvs
 from saif_ui.ui.findings import findings_markdown
 from saif_ui.ui.saes import markdown_section
-from saif_ui.ui.state import Session, parse_latent_ids
-from saif_ui.ui.steering import parse_alphas, spec_kwargs
-from saif_ui.ui.tables import grid_table, latent_table, quality_table, sweep_table
+from saif_ui.ui.state import STRENGTH_SLIDERS, Session
+from saif_ui.ui.steering import collect_strengths, strength_updates
+from saif_ui.ui.tables import grid_table, latent_table, quality_table, sweep_plot, sweep_table
 
 ROW = {"score": 3.0, "freq_pos": 1.0, "freq_neg": 0.1, "mean_pos": 5.0, "mean_neg": 0.5, "t": 3.0}
 DISCOVERY = {
     "instruction": "french",
     "sae": "L24",
     "layer": 24,
+    "placement": "post",
+    "positions": "last",
+    "score": "t",
+    "top_k": 20,
+    "n_pairs": 48,
     "cache_key": "k",
     "latents": [
         {"id": 7, "flags": [], "logit_tokens": [" le", " la"], **ROW},
@@ -28,6 +37,27 @@ DISCOVERY = {
     ],
     "flagged": [{"id": 9, "flags": ["special"], "logit_tokens": ["<|im_end|>"], **ROW, "mean_pos": 80.0}],
 }
+RESULT = DiscoveryResult.from_dict(DISCOVERY)
+SPEC = {"latents": [{"sae": "L24", "layer": 24, "latent": 7, "strength": 0.5, "mean_act": 5.0}], "alpha": 2.0}
+
+
+def output(text: str, strict: bool | None = True, **kw) -> dict:
+    return {"text": text, "strict": strict, "loose": strict, "perplexity": 9.0, "repetition": 0.1, "finished": True,
+            **kw}  # fmt: skip
+
+
+COMPARISON = Comparison.from_dict(
+    {
+        "instruction": "french",
+        "content": "Hi.",
+        "placement": "post",
+        "wording": "Translate the text into French.",
+        "spec": SPEC,
+        "prompts": {"original": "p0", "steered": "p0"},
+        "original": output("Hi.", False),
+        "steered": output("Bonjour"),
+    }
+)
 
 
 def heat(values: list[list[float]], latents: list[int], span: tuple[int, int] | None) -> dict:
@@ -42,20 +72,27 @@ def heat(values: list[list[float]], latents: list[int], span: tuple[int, int] | 
 
 
 def test_latent_table_ranks_rows_and_keeps_flagged_apart() -> None:
-    table = latent_table(DISCOVERY)
+    table = latent_table(RESULT)
     assert [r[:2] for r in table.rows] == [[1, 7], [2, 3]]
-    assert latent_table(DISCOVERY, flagged=True).rows[0][1] == 9
+    assert latent_table(RESULT, flagged=True).rows[0][1] == 9
     assert latent_table(None).rows == []
     assert table.csv().splitlines()[0].startswith("rank,latent,score")
 
 
 def test_session_views_and_choices() -> None:
-    s = Session(discovery=DISCOVERY)
+    s = Session(discovery=RESULT)
     assert s.ranked_ids() == [7, 3] and s.flagged_ids("special") == [9] and s.flagged_ids("dense") == []
-    assert s.row(9)["mean_pos"] == 80.0 and s.row(100) is None
+    assert RESULT.row(9).mean_pos == 80.0 and RESULT.row(100) is None
+    assert RESULT.mean_act(9) == 80.0 and RESULT.mean_act(100) is None  # no statistics: rows only
     assert [v for _, v in s.latent_choices()] == ["7", "3", "9"]
-    assert "[special]" in s.latent_choices()[2][0]
-    assert Session.from_dict({**s.to_dict(), "unknown": 1}).discovery == DISCOVERY
+    assert "[special]" in s.latent_choices()[2][0] and s.lens_labels()[7] == "le la"
+    assert Session.from_dict({**s.to_dict(), "unknown": 1}).discovery == RESULT
+    assert json.loads(json.dumps(s.to_dict()))["discovery"]["latents"][0]["id"] == 7
+
+
+def test_a_malformed_discovery_in_a_session_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not a discovery result: missing or malformed field 'n_pairs'"):
+        Session.from_dict({"discovery": {k: v for k, v in DISCOVERY.items() if k != "n_pairs"}})
 
 
 def test_parse_latent_ids() -> None:
@@ -63,41 +100,58 @@ def test_parse_latent_ids() -> None:
     assert parse_latent_ids(["1", 2]) == [1, 2] and parse_latent_ids(None) == []
     with pytest.raises(ValueError, match="'x1'"):
         parse_latent_ids("x1")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'-3' is not one"):
         parse_latent_ids("-3")
 
 
-def test_parse_alphas_and_spec_kwargs() -> None:
+def test_parse_alphas_and_steer_controls() -> None:
     assert parse_alphas("4, 0 1,1") == [0.0, 1.0, 4.0]
-    for bad in ("", "a", "inf"):
-        with pytest.raises(ValueError):
+    for bad, message in (("", "at least one"), ("a", "must be numbers"), ("inf", "finite")):
+        with pytest.raises(ValueError, match=message):
             parse_alphas(bad)
-    kw = spec_kwargs(["7", "3"], 2.0, [0.5, None, 9, 9, 9, 9, 9, 9], "all", "unit", None, None)
-    assert kw["strengths"] == {7: 0.5, 3: 1.0} and kw["alpha"] == 2.0 and kw["decay_power"] == 1.0
-    with pytest.raises(ValueError, match="α"):
-        spec_kwargs(["7"], float("nan"), [], "all", "unit", 0, 1)
+    c = SteerControls.parse(["7", "3"], [0.5, None], 2.0, "all", "unit", None, None)
+    assert c.strength_of() == {7: 0.5, 3: 1.0} and c.alpha == 2.0 and c.decay == 0.0 and c.decay_power == 1.0
+    assert SteerControls.parse("7 3", None, 1).strengths == (1.0, 1.0)  # no strengths: 1 each
+    twelve = SteerControls.parse([str(i) for i in range(12)], [0.5] * 12, 1.0)
+    assert len(twelve.latents) == 12 and twelve.strength_of()[11] == 0.5  # no cap at the number of sliders
+    with pytest.raises(ValueError, match=f"at most {MAX_LATENTS} latents"):
+        SteerControls.parse(list(range(MAX_LATENTS + 1)), None, 1.0)
+    with pytest.raises(ValueError, match="α must be a number"):
+        SteerControls.parse(["7"], None, None)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [([1, 2, 3], "3 strengths for 2 latents"), ("1,2", "a list of numbers"), ({"7": 1}, "a list"), (["x"], "numbers")],
+)
+def test_parse_strengths_refuses_what_is_not_one_number_per_latent(values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_strengths(values, 2)
+
+
+def test_strengths_come_from_the_sliders_then_the_table() -> None:
+    ids = list(range(100, 112))  # 12 latents: 8 sliders and 4 table rows
+    sliders = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -2.0]
+    table = [[108, 0.25], [111, 3.0]]  # rows may be missing (then 1) or in any order
+    got = collect_strengths([str(i) for i in ids], *sliders, table)
+    assert got == [*sliders, 0.25, 1.0, 1.0, 3.0]
+    assert collect_strengths(["5", "6"], 0.5, 2.0, *[1.0] * (STRENGTH_SLIDERS - 2), None) == [0.5, 2.0]
+    with pytest.raises(ValueError, match="latent id and a number"):
+        collect_strengths([str(i) for i in ids], *sliders, [["x", 1]])
+    values, shown, *slider_updates, more = strength_updates(ids, {100: 0.5, 111: 3.0}, {100: "le"})
+    assert values == [0.5, *[1.0] * 10, 3.0] and shown == ids
+    assert slider_updates[0]["label"] == "#100 le" and slider_updates[0]["value"] == 0.5
+    assert all(u["visible"] for u in slider_updates) and more["visible"] is True
+    assert more["value"].values.tolist() == [[108, 1.0], [109, 1.0], [110, 1.0], [111, 3.0]]
+    few = strength_updates([1, 2], {}, {})
+    assert [u["visible"] for u in few[2:-1]] == [True, True] + [False] * (STRENGTH_SLIDERS - 2)
+    assert few[-1]["visible"] is False
 
 
 def test_placement_is_validated() -> None:
     assert as_placement("pre") == "pre"
     with pytest.raises(ValueError, match="post or pre"):
         as_placement("none")
-
-
-def test_result_cache_hits_and_evicts() -> None:
-    cache = ResultCache(max_items=2)
-    calls: list[int] = []
-
-    def compute(x: int) -> int:
-        calls.append(x)
-        return x * 10
-
-    assert cache.get_or_compute("k", {"a": 1}, lambda: compute(1)) == (10, False)
-    assert cache.get_or_compute("k", {"a": 1}, lambda: compute(1)) == (10, True)
-    cache.get_or_compute("k", {"a": 2}, lambda: compute(2))
-    cache.get_or_compute("k", {"a": 3}, lambda: compute(3))
-    assert cache.peek("k", {"a": 1}) is None and cache.peek("k", {"a": 3}) == 30
-    assert calls == [1, 2, 3] and cache.hits == 1
 
 
 def test_share_query_round_trips_through_parse_query() -> None:
@@ -126,14 +180,15 @@ def test_parse_query_refuses_bad_values_with_reasons() -> None:
 
 
 def test_exploration_round_trip(tmp_path) -> None:
-    session = Session(discovery=DISCOVERY, comparison={"spec": {"alpha": 2.0}, "steered": {"text": "Bonjour"}})
+    session = Session(discovery=RESULT, comparison=COMPARISON)
     controls = {"instruction": "french", "content": "Hi.", "sae": "L24", "latents": ["7", "3"], "alpha": 2.0,
                 "strengths": {7: 0.5, 3: 1.0}, "max_new_tokens": 32}  # fmt: skip
     record = exploration(controls, session, "embedded:x", 24)
     assert record["latents"] == [7, 3] and record["strengths"] == {"7": 0.5, "3": 1.0} and record["spec"]["alpha"] == 2
     back = parse_exploration(to_json(record))
     assert back.controls["latents"] == [7, 3] and back.controls["strengths"] == {7: 0.5, 3: 1.0}
-    assert back.controls["max_new_tokens"] == 32 and back.session.discovery == DISCOVERY and back.model == "embedded:x"
+    assert back.controls["max_new_tokens"] == 32 and back.session.discovery == RESULT and back.model == "embedded:x"
+    assert back.session.comparison == COMPARISON and back.session.comparison.outputs["steered"].text == "Bonjour"
     paths = write_csvs(back.session, tmp_path)
     assert sorted(p.name for p in paths) == ["comparison.csv", "flagged_latents.csv", "latents.csv"]
 
@@ -165,23 +220,46 @@ def test_umap_sweep_histogram_and_empty_figures() -> None:
     assert names == ["all latents", "instruction-relevant", "special-token", "neighbour links", "neighbours",
                      "selected #1"]  # fmt: skip
     assert len(fig.data[0].x) == 50 and list(fig.data[4].customdata) == [4, 5]
-    ev = {
-        "results": [{"alpha": a, "strict": s, "loose": s, "fluent_strict": s, "fluency": {"perplexity": 9.0,
-                     "repetition": 0.1}} for a, s in ((0.0, 0.0), (1.0, 0.75))],
-        "baselines": {"prompted": {"strict": 0.8, "fluent_strict": 0.8}},
-    }  # fmt: skip
-    sweep = figures.sweep_figure(ev)
+
+    def block(k: int, n: int) -> dict:  # k of n outputs follow the instruction
+        return {"outputs": [output(f"t{i}", i < k) for i in range(n)]}
+
+    ev = Evaluation.from_dict(
+        {
+            "instruction": "french",
+            "checker": "french",
+            "layer": 24,
+            "spec": SPEC,
+            "contents": ["a", "b", "c", "d"],
+            "config": {"alphas": [0.0, 1.0], "decoding": {"max_new_tokens": 8}},
+            "results": [{"alpha": 0.0, **block(0, 4)}, {"alpha": 1.0, **block(3, 4)}],
+            "baselines": {"prompted": block(4, 5)},
+        }
+    )
+    assert ev.summary(1.0).fluent_strict == 0.75 and ev.baseline("prompted").n == 5
+    sweep = sweep_plot(ev)
     assert [t.name for t in sweep.data][:3] == ["steered fluent strict", "steered strict", "steered loose"]
-    assert sweep.layout.shapes[0].y0 == 0.8
+    assert list(sweep.data[0].y) == [0.0, 0.75] and sweep.layout.shapes[0].y0 == 0.8
     assert sweep_table(ev).rows[-1][0] == "prompted" and len(sweep_table(ev).rows) == 3
+    assert sweep_table(ev).rows[1][:3] == [1.0, 0.75, 0.75]
+    assert Evaluation.from_dict(ev.to_dict()).to_dict() == ev.to_dict()
+    assert sweep_plot(None).layout.annotations[0].text.startswith("Run a sweep")
     hist = figures.activation_histogram([0.1, 1.0, 10.0], [3, 4])
     assert list(hist.data[0].y) == [3, 4] and hist.layout.xaxis.type == "log"
     assert figures.empty_figure("hint").layout.annotations[0].text == "hint"
 
 
 def test_grid_and_quality_tables() -> None:
-    grid = {"rows": [{"alpha": 0.0, "text": "a", "strict": False, "loose": True}]}
+    grid = SpecialGrid.from_dict(
+        {
+            "sae": "L24",
+            "layer": 24,
+            "latent": 9,
+            "rows": [{"alpha": 0.0, "text": "a", "finished": True, "strict": False, "loose": True}],
+        }
+    )
     assert grid_table(grid).headers == ["α", "answer", "strict", "loose"] and grid_table(None).rows == []
+    assert grid_table(grid).rows == [[0.0, "a", False, True]] and SpecialGrid.from_dict(grid.to_dict()) == grid
     q = quality_table({"A": {"log2_mse": 1.23456, "l0": 64.0}, "B": None})
     assert q.rows[0][:2] == ["A", 1.235] and q.rows[1][1] == "–"
 
@@ -201,13 +279,13 @@ def test_exploration_json_is_plain_json() -> None:
 
 
 def test_compliance_note_warns_when_the_prompt_is_not_followed() -> None:
-    from saif_ui.saif.catalogue import Instruction
+    from saif_ui.saif.inputs.catalogue import Instruction
     from saif_ui.ui.widgets import compliance_md, verdict_md
 
     told = Instruction.custom(["Answer in French."], checker="french")
     assert "not measured" in compliance_md(told)
-    low = compliance_md(told, {"strict": 0.25, "n": 8})
+    low = compliance_md(told, Summary(0.25, 0.25, 0.25, None, 0.0, 8))
     assert "**25%** of 8 held-out contents" in low and "does not follow this instruction even when told" in low
-    assert "⚠" not in compliance_md(told, {"strict": 0.75, "n": 8})
-    line = verdict_md({"strict": True, "loose": False, "perplexity": 9.0, "repetition": 0.1}, "french")
+    assert "⚠" not in compliance_md(told, Summary(0.75, 0.75, 0.75, None, 0.0, 8))
+    line = verdict_md(Output.from_dict({**output("x"), "loose": False}), "french")
     assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated (loops) 10%"

@@ -1,0 +1,86 @@
+"""What every command shares: the engine arguments, building the engine they describe, printing JSON or text, and
+argument types for comma-separated lists."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+Configure = Callable[[argparse.ArgumentParser], None]
+Command = tuple[str, Configure, Handler]
+"""(help, configure the parser, handle the parsed arguments)."""
+
+
+def engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine (defaults come from SAIF_* environment variables)")
+    g.add_argument("--model", help="HF id or local folder of a causal LM (default: the embedded SmolLM2)")
+    g.add_argument(
+        "--sae",
+        action="append",
+        dest="saes",
+        metavar="SOURCE",
+        help="SAE folder or sae-lens 'release/sae_id'; repeat for several (default: the shipped SAEs)",
+    )
+    g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    g.add_argument("--cache-dir", help="where the converted model and caches live (SAIF_CACHE_DIR)")
+    g.add_argument("--no-system-prompt", action="store_true", help="drop the chat template's default system prompt")
+
+
+def engine_from_args(args: argparse.Namespace, warmup: bool = True) -> Any:
+    """Build the engine the arguments describe (imports torch lazily so `--help` stays fast)."""
+    from saif_ui.engine import Engine, EngineConfig
+
+    overrides: dict[str, Any] = {"warmup": warmup}
+    for field in ("model", "saes", "device", "cache_dir"):
+        if getattr(args, field, None):
+            overrides[field] = getattr(args, field)
+    if getattr(args, "no_system_prompt", False):
+        overrides["default_system_prompt"] = False
+    return Engine.load(EngineConfig.from_env(**overrides))
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    """Print JSON with `--json`, else the human-readable text."""
+    print(json.dumps(data, indent=2, ensure_ascii=False) if getattr(args, "json", False) else text)
+
+
+def floats(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated numbers, at least one."""
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def ints(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated integers (latent ids, layers)."""
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def check_instruction(instruction: str) -> None:
+    """Fail in a second on a typo, before the model loads."""
+    from saif_ui.saif.discovery.discover import resolve_instruction
+    from saif_ui.saif.inputs.catalogue import UnknownInstructionError
+
+    try:
+        resolve_instruction(instruction)
+    except UnknownInstructionError as e:
+        raise ValueError(str(e)) from None
+
+
+def decoding_args(p: argparse.ArgumentParser, temperature: float = 1.0, top_p: float = 1.0) -> None:
+    """Generation settings: greedy unless --sample (seeded)."""
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=temperature)
+    p.add_argument("--top-p", type=float, default=top_p)
+    p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,160 @@
+"""CLI commands of the FAST pipeline: `train-sae` (harvest, train, report, manifest) and `sae-report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from saif_ui.cli.common import Command, emit, engine_args, engine_from_args
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers, got {text!r}") from None
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--layer", type=int, required=True, help="decoder block whose output the SAE reads")
+    p.add_argument(
+        "--method",
+        choices=["fast", "bt"],
+        default="fast",
+        help="fast: one conversation per sequence; bt: concatenated fixed blocks (baseline)",
+    )
+    p.add_argument("--arch", choices=["standard", "jumprelu", "topk"], default="jumprelu")
+    p.add_argument("--d-sae", type=int, default=4096)
+    p.add_argument("--tokens", type=int, default=2_000_000, help="training samples (activations)")
+    p.add_argument("--harvest-tokens", type=int, help="activations to harvest (default: --tokens); fewer = epochs")
+    p.add_argument("--harvest-layers", type=_layers, help="harvest these layers in the same pass, e.g. 8,15,24")
+    p.add_argument("--max-len", type=int, default=1024, help="FAST truncation and BT block length")
+    p.add_argument("--ifbench", action="store_true", help="mix the 294 IFBench instruction prompts into the data")
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--l1", type=float, default=5.0, help="standard: L1 coefficient")
+    p.add_argument("--target-l0", type=float, default=48.0, help="jumprelu: target mean L0")
+    p.add_argument("--k", type=int, default=48, help="topk: active latents")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (0: none)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    p.add_argument("--eval-tokens", type=int, help="held-out activations for the report (default: 100,000)")
+    p.add_argument("--out", required=True, help="folder for the SAE (cfg.json, weights, report, manifest)")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_train_sae(args: argparse.Namespace) -> int:
+    from saif_ui.fast.harvest import HarvestConfig, harvest, harvest_dir
+    from saif_ui.fast.manifest import build_manifest, write_manifest
+    from saif_ui.fast.report import measure_folder
+    from saif_ui.fast.train import TrainConfig, train_sae
+    from saif_ui.provenance import git_commit
+
+    commit = git_commit()  # at the start: the code that ran, whatever is edited during a long run
+    args.saes = []  # harvesting reads the bare model
+    engine = engine_from_args(args, warmup=False)
+    layers = sorted(set(args.harvest_layers or []) | {args.layer})
+    hcfg = HarvestConfig(
+        layers=layers,
+        method=args.method,
+        tokens=args.harvest_tokens or args.tokens,
+        max_len=args.max_len,
+        block_len=args.max_len,
+        seed=args.seed,
+        include_ifbench=args.ifbench,
+    )
+    train_h = harvest(engine, hcfg, harvest_dir(engine.config.cache_dir, hcfg, engine.loaded.model_id))
+    tcfg = TrainConfig(
+        layer=args.layer,
+        arch=args.arch,
+        d_sae=args.d_sae,
+        tokens=args.tokens,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        l1_coefficient=args.l1,
+        target_l0=args.target_l0,
+        k=args.k,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    out = train_sae(
+        train_h,
+        tcfg,
+        args.out,
+        resume=not args.no_resume,
+        metadata={"saif_ui_method": args.method, "saif_ui_harvest": train_h.path.name},
+    )
+    report = measure_folder(engine, Path(out), args.layer, args.eval_tokens, args.max_len)
+    manifest = build_manifest(engine, Path(out), args.layer, args.method, train_h, args.ifbench, report, commit)
+    write_manifest(manifest, Path(out))
+    emit(args, manifest, _format_report(report, f"{out} (layer {args.layer}, {args.method}, {args.arch})"))
+    return 0
+
+
+def _format_report(r: dict[str, Any], title: str) -> str:
+    lines = [title]
+    for key in (
+        "n_tokens",
+        "mse",
+        "log2_mse",
+        "mse_st",
+        "log2_mse_st",
+        "explained_variance",
+        "l0",
+        "l0_special",
+        "dead_fraction",
+        "dense_fraction",
+        "ce_clean",
+        "ce_sae",
+        "ce_zero",
+        "delta_ce",
+        "delta_lm_loss_percent",
+        "loss_recovered",
+    ):
+        value = r.get(key)
+        lines.append(f"  {key:<22} {value:.4f}" if isinstance(value, float) else f"  {key:<22} {value}")
+    for label, latents in r.get("special_token_latents", {}).items():
+        lines.append(
+            f"  top latents on {label!r}: " + ", ".join(f"{x['id']} ({x['avg_max']:.1f})" for x in latents[:5])
+        )
+    return "\n".join(lines)
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("folder", help="an SAE folder (cfg.json + sae_weights.safetensors)")
+    p.add_argument("--eval-tokens", type=int, help="held-out activations (default: 100,000)")
+    p.add_argument("--max-len", type=int, default=1024)
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_sae_report(args: argparse.Namespace) -> int:
+    from saif_ui.engine.sae import check_source, hook_to_layer
+    from saif_ui.fast.report import measure_folder
+
+    folder = check_source(args.folder)
+    if not isinstance(folder, Path):
+        raise ValueError("sae-report needs a local SAE folder")
+    layer = hook_to_layer(json.loads((folder / "cfg.json").read_text())["metadata"]["hook_name"])
+    args.saes = []
+    engine = engine_from_args(args, warmup=False)
+    report = measure_folder(engine, folder, layer, args.eval_tokens, args.max_len)
+    emit(args, report, _format_report(report, f"{folder} (layer {layer})"))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "train-sae": (
+        "harvest activations (FAST or BT), train an SAE with sae-lens, report its quality",
+        _train_args,
+        cmd_train_sae,
+    ),
+    "sae-report": (
+        "measure an SAE on the held-out chats: MSE, MSE_st, EV, L0, dead/dense, ΔCE",
+        _report_args,
+        cmd_sae_report,
+    ),
+}

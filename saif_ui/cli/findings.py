@@ -1,0 +1,84 @@
+"""Commands of the studies: `findings` (run every study, write docs/FINDINGS.md) and `compliance` (how often the model
+follows each instruction when told)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from saif_ui.cli.common import Command, check_instruction, emit, engine_args, engine_from_args, floats
+
+
+def _findings_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--out", type=Path, help="output folder (default: the repo's docs/)")
+    p.add_argument("--instructions", default="french,json", help="comma-separated catalogue ids")
+    p.add_argument("--n-contents", type=int, default=16, help="held-out contents per evaluation")
+    p.add_argument("--alphas", type=floats, default=(0.5, 1.0, 2.0, 4.0), help="α sweep")
+    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--no-cache", action="store_true", help="rerun every study even if its result is cached")
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.findings import DOCS, run_studies, write_findings
+    from saif_ui.saif.studies.studies import StudyConfig
+
+    instructions = tuple(i.strip() for i in args.instructions.split(",") if i.strip())
+    for i in instructions:
+        check_instruction(i)
+    cfg = StudyConfig(
+        instructions=instructions,
+        n_contents=args.n_contents,
+        alphas=args.alphas,
+        max_new_tokens=args.max_new_tokens,
+    )
+    engine = engine_from_args(args, warmup=False)
+    if not engine.saes:
+        raise ValueError("no SAE is attached: the studies need at least one (pass --sae FOLDER)")
+    data = run_studies(engine, cfg, use_cache=not args.no_cache, log=lambda m: print(m, flush=True))
+    path = write_findings(data, args.out or DOCS)
+    print(f"wrote {path} ({data['seconds']:.0f} s)")
+    return 0
+
+
+# ---------------------------------------------------------------- prompted compliance
+
+
+def _compliance_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--instructions", help="comma-separated catalogue ids (default: all)")
+    p.add_argument("--n-contents", type=int, default=16, help="held-out contents per instruction")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--write", action="store_true", help="store the strict rates in assets/instructions.json")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_compliance(args: argparse.Namespace) -> int:
+    from saif_ui.saif.steering.compare import Decoding
+    from saif_ui.saif.studies.compliance import prompted_compliance, write_compliance
+
+    ids = [i.strip() for i in args.instructions.split(",") if i.strip()] if args.instructions else None
+    for i in ids or ():
+        check_instruction(i)
+    engine = engine_from_args(args, warmup=False)
+    rates = prompted_compliance(engine, ids, args.n_contents, Decoding(max_new_tokens=args.max_new_tokens))
+    if args.write:
+        about = (
+            f"strict rate of {engine.config.model} on {args.n_contents} held-out contents, canonical wording after "
+            f"the content, greedy, {args.max_new_tokens} new tokens (python -m saif_ui compliance --write)"
+        )
+        write_compliance(rates, about)
+    lines = [f"{'instruction':>12} {'strict':>7} {'loose':>7}  example"]
+    lines += [f"{i:>12} {r['strict']:>7.0%} {r['loose']:>7.0%}  {r['example'][:60]!r}" for i, r in rates.items()]
+    emit(args, rates, "\n".join(lines))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "findings": ("run the steering studies and write docs/FINDINGS.md with figures", _findings_args, cmd_findings),
+    "compliance": (
+        "measure how often the model follows each instruction when told (prompted)",
+        _compliance_args,
+        cmd_compliance,
+    ),
+}

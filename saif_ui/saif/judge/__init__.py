@@ -1,0 +1,1 @@
+"""Judging answers: deterministic compliance checkers and fluency (repetition, perplexity)."""

@@ -1,0 +1,243 @@
+"""Original / steered / prompted generations of the same contents, each judged by the instruction's checker.
+
+The baselines matter more than the steered output: `original` (content only) says what the model does anyway, and
+`prompted` (content + instruction) is what AxBench finds usually beats steering. `prompted_steered` asks whether
+steering adds anything on top of the instruction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from saif_ui.engine import Engine, Steering
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import resolve_instruction
+from saif_ui.saif.inputs.catalogue import Instruction
+from saif_ui.saif.inputs.prompts import Placement, build_prompt
+from saif_ui.saif.judge.checkers import check
+from saif_ui.saif.judge.fluency import degeneration, perplexity
+from saif_ui.saif.steering.spec import SteeringSpec
+
+Mode = Literal["original", "steered", "prompted", "prompted_steered"]
+MODES: tuple[Mode, ...] = ("original", "steered", "prompted", "prompted_steered")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Generation settings; greedy by default, sampling is seeded."""
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_new_tokens <= 1024:
+            raise SaifError("max_new_tokens must be in 1..1024")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise SaifError("temperature must be > 0 and top_p in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One generation and its verdicts. strict/loose are None when the instruction has no checker."""
+
+    text: str
+    strict: bool | None
+    loose: bool | None
+    perplexity: float | None
+    repetition: float
+    """`fluency.degeneration`: share of the text that repeats (word trigrams or character 8-grams)."""
+    finished: bool
+    id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Output:
+        """An output from `to_dict()`; unknown keys are ignored, missing required ones are a ValueError."""
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except (TypeError, KeyError) as err:
+            raise SaifError(f"not an output record: {err}") from None
+
+
+@dataclass
+class Comparison:
+    """The modes for one content."""
+
+    instruction: str
+    content: str
+    spec: SteeringSpec
+    placement: Placement
+    wording: str
+    prompts: dict[str, str]
+    outputs: dict[str, Output]
+    decoding: Decoding = field(default_factory=Decoding)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instruction": self.instruction,
+            "content": self.content,
+            "placement": self.placement,
+            "wording": self.wording,
+            "decoding": asdict(self.decoding),
+            "spec": self.spec.to_dict(),
+            "prompts": self.prompts,
+            **{mode: out.to_dict() for mode, out in self.outputs.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        """A comparison from `to_dict()` (a cached result, an imported exploration); a malformed record is a
+        ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise SaifError("a comparison is a JSON object")
+        try:
+            return cls(
+                instruction=str(data["instruction"]),
+                content=str(data["content"]),
+                spec=SteeringSpec.from_dict(data["spec"]),
+                placement=data["placement"],
+                wording=str(data["wording"]),
+                prompts={str(k): str(v) for k, v in dict(data.get("prompts") or {}).items()},
+                outputs={m: Output.from_dict(data[m]) for m in MODES if isinstance(data.get(m), dict)},
+                decoding=Decoding(**dict(data.get("decoding") or {})),
+            )
+        except (KeyError, TypeError) as err:
+            raise SaifError(f"not a comparison: missing or malformed field {err}") from None
+
+
+def judge(
+    engine: Engine, instruction: Instruction, texts: Sequence[str], finished: Sequence[bool], ids: Sequence[str]
+) -> list[Output]:
+    """Checker verdicts and fluency for generated texts."""
+    ppl = perplexity(engine, texts)
+    out = []
+    for text, done, p, cid in zip(texts, finished, ppl, ids, strict=True):
+        verdict = check(instruction.checker, text) if instruction.checker else None
+        out.append(
+            Output(
+                text=text,
+                strict=verdict.strict if verdict else None,
+                loose=verdict.loose if verdict else None,
+                perplexity=p,
+                repetition=degeneration(text),
+                finished=done,
+                id=cid,
+            )
+        )
+    return out
+
+
+def run_modes(
+    engine: Engine,
+    instruction: Instruction | str,
+    contents: Sequence[tuple[str, str]],
+    spec: SteeringSpec,
+    modes: Sequence[Mode] = ("original", "steered", "prompted"),
+    *,
+    placement: Placement = "post",
+    wording: str | None = None,
+    decoding: Decoding = Decoding(),
+    system_prompt: bool | None = None,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> tuple[dict[Mode, list[Output]], dict[Mode, list[str]]]:
+    """Generate every mode for (id, text) contents; unsteered modes share batches, steered ones share the hooks.
+
+    Returns (outputs per mode, rendered prompts per mode), both in content order.
+    """
+    instr = resolve_instruction(instruction)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise SaifError(f"modes must be among {', '.join(MODES)}; got {unknown}")
+    if placement not in ("post", "pre"):
+        raise SaifError(f"placement must be post or pre, not {placement!r}")
+    said = wording or instr.canonical
+    prompts: dict[Mode, list[str]] = {}
+    for mode in modes:
+        told = mode in ("prompted", "prompted_steered")
+        prompts[mode] = [
+            build_prompt(
+                engine.chat, text, said if told else None, placement if told else "none", system_prompt=system_prompt
+            ).text
+            for _, text in contents
+        ]
+    unsteered: list[Mode] = [m for m in modes if m in ("original", "prompted")]
+    steered: list[Mode] = [m for m in modes if "steered" in m]
+    groups: list[tuple[list[Mode], list[Steering]]] = [
+        (unsteered, []),
+        (steered, spec.steerings(engine) if steered else []),
+    ]
+    total = sum(len(contents) for _ in modes)
+    done = 0
+    out: dict[Mode, list[Output]] = {}
+    for group, steering in groups:
+        flat = [(m, i, p) for m in group for i, p in enumerate(prompts[m])]
+        texts: dict[tuple[Mode, int], tuple[str, bool]] = {}
+        for b in range(0, len(flat), batch_size):
+            chunk = flat[b : b + batch_size]
+            gens = engine.generate(
+                [p for _, _, p in chunk],
+                steering,
+                max_new_tokens=decoding.max_new_tokens,
+                do_sample=decoding.do_sample,
+                temperature=decoding.temperature,
+                top_p=decoding.top_p,
+                seed=decoding.seed,
+            )
+            for (m, i, _), g in zip(chunk, gens, strict=True):
+                texts[(m, i)] = (g.text, g.finished)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        for m in group:
+            rows = [texts[(m, i)] for i in range(len(contents))]
+            out[m] = judge(engine, instr, [t for t, _ in rows], [f for _, f in rows], [cid for cid, _ in contents])
+    return {m: out[m] for m in modes}, prompts
+
+
+def compare(
+    engine: Engine,
+    instruction: Instruction | str,
+    content: str,
+    spec: SteeringSpec,
+    *,
+    placement: Placement = "post",
+    wording: str | None = None,
+    prompted_steered: bool = False,
+    decoding: Decoding = Decoding(),
+    system_prompt: bool | None = None,
+) -> Comparison:
+    """Original, steered and prompted (and optionally prompted + steered) answers to one content."""
+    instr = resolve_instruction(instruction)
+    modes: list[Mode] = ["original", "steered", "prompted"]
+    if prompted_steered:
+        modes.append("prompted_steered")
+    outputs, prompts = run_modes(
+        engine,
+        instr,
+        [("content", content)],
+        spec,
+        modes,
+        placement=placement,
+        wording=wording,
+        decoding=decoding,
+        system_prompt=system_prompt,
+    )
+    return Comparison(
+        instruction=instr.id,
+        content=content,
+        spec=spec,
+        placement=placement,
+        wording=wording or instr.canonical,
+        prompts={m: p[0] for m, p in prompts.items()},
+        outputs={m: o[0] for m, o in outputs.items()},
+        decoding=decoding,
+    )

@@ -1,0 +1,250 @@
+"""Steering evaluation: compliance and fluency over an α sweep on held-out contents, against both baselines.
+
+Compliance counts as *fluent* only when the output is not a loop: at high α a steered model often emits one
+token over and over ("pour pour pour ..."), which a language detector happily calls French. `fluent_strict` is the
+number to read; `strict` is reported beside it so the gap is visible.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import pick_contents, resolve_instruction
+from saif_ui.saif.inputs.catalogue import Instruction
+from saif_ui.saif.inputs.contents import Content, load_contents
+from saif_ui.saif.inputs.prompts import Placement
+from saif_ui.saif.judge.checkers import UnknownCheckerError, get_checker
+from saif_ui.saif.steering.compare import Decoding, Mode, Output, Progress, run_modes
+from saif_ui.saif.steering.spec import SteeringSpec
+
+MEAN_ACT_ALPHAS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""With `mean_act` scaling, α = 1 re-creates the latents' mean presence under the instruction; the sweep brackets
+it by 4x either way (the useful range measured on discovery-split contents was 0.5-2 at every shipped layer)."""
+REPETITION_LIMIT = 0.5
+"""Above this `degeneration` (repeated word trigrams or character 8-grams) an output is a loop, not an answer."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of one evaluation. `alphas` None: `default_alphas(spec)`."""
+
+    alphas: tuple[float, ...] | None = None
+    n_contents: int | None = 24
+    """Held-out contents used (statements and paragraphs alternating); None: all."""
+    placement: Placement = "post"
+    """Where the instruction goes in the prompted baseline."""
+    decoding: Decoding = field(default_factory=lambda: Decoding(max_new_tokens=48))
+    batch_size: int = 8
+    repetition_limit: float = REPETITION_LIMIT
+    prompted_steered: bool = False
+    """Also run prompted + steered at every α (twice the cost)."""
+    checker: str | None = None
+    """Judge with this checker instead of the instruction's own (e.g. `json_start` for `json`)."""
+
+    def __post_init__(self) -> None:
+        if self.alphas is not None and not self.alphas:
+            raise SaifError("alphas must not be empty")
+        if self.n_contents is not None and self.n_contents < 1:
+            raise SaifError("n_contents must be >= 1")
+
+
+def default_alphas(spec: SteeringSpec) -> tuple[float, ...]:
+    """A sweep that suits the spec: fixed multiples for `mean_act`; for `unit`, the same multiples of the
+    latents' mean activation (what α = 1 means under `mean_act`), so both sweeps cover the same strengths."""
+    if spec.scale == "mean_act" or not spec.latents:
+        return MEAN_ACT_ALPHAS
+    acts = [e.mean_act for e in spec.latents if e.mean_act]
+    typical = statistics.fmean(acts) if acts else 1.0
+    return tuple(round(a * typical, 3) for a in MEAN_ACT_ALPHAS)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Rates over one set of outputs."""
+
+    strict: float
+    loose: float
+    fluent_strict: float
+    perplexity: float | None
+    """Median over outputs (a few exploding values would swamp a mean)."""
+    repetition: float
+    n: int
+
+    @classmethod
+    def of(cls, outputs: Sequence[Output], repetition_limit: float) -> Summary:
+        n = len(outputs)
+        ppl = [o.perplexity for o in outputs if o.perplexity is not None]
+        return cls(
+            strict=sum(bool(o.strict) for o in outputs) / n if n else 0.0,
+            loose=sum(bool(o.loose) for o in outputs) / n if n else 0.0,
+            fluent_strict=sum(bool(o.strict) and o.repetition <= repetition_limit for o in outputs) / n if n else 0.0,
+            perplexity=float(statistics.median(ppl)) if ppl else None,
+            repetition=statistics.fmean(o.repetition for o in outputs) if n else 0.0,
+            n=n,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strict": self.strict,
+            "loose": self.loose,
+            "fluent_strict": self.fluent_strict,
+            "fluency": {"perplexity": self.perplexity, "repetition": self.repetition},
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        fluency = data.get("fluency") or {}
+        return cls(
+            strict=float(data["strict"]),
+            loose=float(data["loose"]),
+            fluent_strict=float(data["fluent_strict"]),
+            perplexity=None if fluency.get("perplexity") is None else float(fluency["perplexity"]),
+            repetition=float(fluency.get("repetition", 0.0)),
+            n=int(data.get("n", 0)),
+        )
+
+
+@dataclass
+class Evaluation:
+    instruction: str
+    checker: str
+    layer: list[int]
+    spec: SteeringSpec
+    config: EvalConfig
+    alphas: tuple[float, ...]
+    contents: list[str]
+    steered: dict[float, list[Output]]
+    baselines: dict[str, list[Output]]
+    prompted_steered: dict[float, list[Output]] = field(default_factory=dict)
+
+    def summary(self, alpha: float) -> Summary:
+        return Summary.of(self.steered[alpha], self.config.repetition_limit)
+
+    def baseline(self, name: str) -> Summary:
+        return Summary.of(self.baselines[name], self.config.repetition_limit)
+
+    def best_alpha(self) -> float:
+        """The α with the highest fluent strict accuracy (the smallest such α on ties)."""
+        return max(self.alphas, key=lambda a: (self.summary(a).fluent_strict, -a))
+
+    def to_dict(self, outputs: bool = True) -> dict[str, Any]:
+        def block(items: list[Output]) -> dict[str, Any]:
+            d = Summary.of(items, self.config.repetition_limit).to_dict()
+            return {**d, "outputs": [o.to_dict() for o in items]} if outputs else d
+
+        results = []
+        for a in self.alphas:
+            r = {"alpha": a, **block(self.steered[a])}
+            if a in self.prompted_steered:
+                r["prompted_steered"] = block(self.prompted_steered[a])
+            results.append(r)
+        return {
+            "instruction": self.instruction,
+            "checker": self.checker,
+            "layer": self.layer[0] if len(self.layer) == 1 else self.layer,
+            "spec": self.spec.to_dict(),
+            "config": {**asdict(self.config), "alphas": list(self.alphas)},
+            "contents": self.contents,
+            "best_alpha": self.best_alpha(),
+            "results": results,
+            "baselines": {name: block(items) for name, items in self.baselines.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        """An evaluation from `to_dict()` (outputs included); a malformed record is a ValueError."""
+        if not isinstance(data, dict):
+            raise SaifError("an evaluation is a JSON object")
+        try:
+            raw = dict(data["config"])
+            raw["decoding"] = Decoding(**raw.get("decoding", {}))
+            raw["alphas"] = tuple(float(a) for a in raw.get("alphas") or ()) or None
+            config = EvalConfig(**raw)
+            results = list(data["results"])
+
+            def outputs(block: dict[str, Any]) -> list[Output]:
+                return [Output.from_dict(o) for o in block["outputs"]]
+
+            layer = data["layer"]
+            return cls(
+                instruction=str(data["instruction"]),
+                checker=str(data["checker"]),
+                layer=[int(x) for x in layer] if isinstance(layer, list) else [int(layer)],
+                spec=SteeringSpec.from_dict(data["spec"]),
+                config=config,
+                alphas=tuple(float(r["alpha"]) for r in results),
+                contents=[str(c) for c in data["contents"]],
+                steered={float(r["alpha"]): outputs(r) for r in results},
+                baselines={str(k): outputs(v) for k, v in dict(data["baselines"]).items()},
+                prompted_steered={
+                    float(r["alpha"]): outputs(r["prompted_steered"]) for r in results if "prompted_steered" in r
+                },
+            )
+        except (KeyError, TypeError) as err:
+            raise SaifError(f"not an evaluation: missing or malformed field {err}") from None
+
+
+def evaluate(
+    engine: Engine,
+    instruction: Instruction | str,
+    spec: SteeringSpec,
+    contents: Sequence[Content] | None = None,
+    cfg: EvalConfig = EvalConfig(),
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Sweep α for `spec` on contents (default: the shipped held-out split, which discovery never sees).
+
+    Baselines: `original` (content alone, no steering) and `prompted` (content + canonical instruction, no steering),
+    on the same contents with the same decoding.
+    """
+    instr = resolve_instruction(instruction)
+    if cfg.checker:
+        try:
+            get_checker(cfg.checker)
+        except UnknownCheckerError as e:
+            raise SaifError(str(e)) from None
+        instr = replace(instr, checker=cfg.checker)
+    if not instr.checker:
+        raise SaifError(f"instruction {instr.id!r} has no checker, so compliance cannot be measured")
+    chosen = list(contents) if contents is not None else pick_contents(load_contents("heldout"), cfg.n_contents)
+    if not chosen:
+        raise SaifError("no contents to evaluate on")
+    pairs = [(c.id, c.text) for c in chosen]
+    alphas = tuple(float(a) for a in (cfg.alphas or default_alphas(spec)))
+    steps = 2 + len(alphas) * (2 if cfg.prompted_steered else 1)
+    done = 0
+
+    def tick(n: int, total: int) -> None:
+        if progress:
+            progress(done * len(pairs) + n, steps * len(pairs))
+
+    common = {"placement": cfg.placement, "decoding": cfg.decoding, "batch_size": cfg.batch_size, "progress": tick}
+    base, _ = run_modes(engine, instr, pairs, spec, ["original", "prompted"], **common)  # type: ignore[arg-type]
+    done = 2
+    steered: dict[float, list[Output]] = {}
+    both: dict[float, list[Output]] = {}
+    modes: list[Mode] = ["steered", "prompted_steered"] if cfg.prompted_steered else ["steered"]
+    for a in alphas:
+        out, _ = run_modes(engine, instr, pairs, spec.with_alpha(a), modes, **common)  # type: ignore[arg-type]
+        steered[a] = out["steered"]
+        if cfg.prompted_steered:
+            both[a] = out["prompted_steered"]
+        done += len(modes)
+    return Evaluation(
+        instruction=instr.id,
+        checker=instr.checker,
+        layer=sorted({e.layer for e in spec.latents} | {v.layer for v in spec.vectors}),
+        spec=spec,
+        config=cfg,
+        alphas=alphas,
+        contents=[c.id for c in chosen],
+        steered=steered,
+        baselines={"original": base["original"], "prompted": base["prompted"]},
+        prompted_steered=both,
+    )

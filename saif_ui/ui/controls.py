@@ -1,0 +1,126 @@
+"""The dashboard's controls as small typed values, each parsed once from the components' raw values.
+
+Parsing here only turns component values into types (ids, floats, a strength per latent); what a value may be (α
+finite, positions known, latents in range) is checked once, by the library object it becomes (`SteeringSpec`,
+`DiscoveryConfig`, `Decoding`), whose message the UI shows as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class ControlError(ValueError):
+    """A control's value that cannot be read (not a number, too many latents ...): the message says which and why."""
+
+
+MAX_LATENTS = 64
+"""Latents one steer may combine: far more than any study uses (SAIF steers with a handful), small enough that a
+request cannot make a spec of the whole dictionary."""
+
+
+def parse_latent_ids(values: Any) -> list[int]:
+    """Latent ids from a dropdown value, a list, or text like "436, 3798 2070"; duplicates dropped, order kept;
+    rejects anything that is not a non-negative integer with a message naming it."""
+    if values is None:
+        return []
+    items = values.replace(",", " ").split() if isinstance(values, str) else list(values)
+    out: list[int] = []
+    for item in items:
+        text = str(item).strip().lstrip("#")
+        if not text:
+            continue
+        if not text.isdigit():
+            raise ControlError(f"latent ids are non-negative integers; {item!r} is not one")
+        if int(text) not in out:
+            out.append(int(text))
+    return out
+
+
+def parse_alphas(text: str, limit: int = 24) -> list[float]:
+    """α values from text like "0, 1, 2.5 4": sorted, duplicates dropped; at most `limit`, each finite."""
+    items = [t for t in (text or "").replace(",", " ").split() if t]
+    if not items:
+        raise ControlError("give at least one α value, e.g. 0, 1, 2, 4")
+    try:
+        values = [float(t) for t in items]
+    except ValueError as err:
+        raise ControlError(f"α values must be numbers: {err}") from err
+    if not all(math.isfinite(v) for v in values):
+        raise ControlError("α values must be finite")
+    if len(values) > limit:
+        raise ControlError(f"at most {limit} α values per sweep")
+    return sorted(dict.fromkeys(values))
+
+
+def parse_strengths(values: Any, n: int) -> tuple[float, ...]:
+    """One strength per chosen latent from a list (the API's `strengths`), padded with 1.0; None or [] is all 1."""
+    if values is None or values == "":
+        return (1.0,) * n
+    if isinstance(values, Mapping | str | bytes) or not isinstance(values, Sequence):
+        raise ControlError("strengths are a list of numbers, one per latent, e.g. [1, 0.5]")
+    if len(values) > n:
+        raise ControlError(f"{len(values)} strengths for {n} latents: give at most one per latent")
+    try:
+        given = [1.0 if v is None else float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ControlError(f"strengths must be numbers, got {list(values)!r}") from None
+    return (*given, *(1.0,) * (n - len(given)))
+
+
+@dataclass(frozen=True)
+class PromptChoice:
+    """What a prompt pair depends on: the instruction (a catalogue id, or `custom` with wordings one per line and an
+    optional checker), the content, where the instruction goes, and the default system prompt."""
+
+    instruction: str | None
+    custom_text: str = ""
+    checker: str | None = None
+    content: str = ""
+    placement: str = "post"
+    system_prompt: bool = True
+
+
+@dataclass(frozen=True)
+class SteerControls:
+    """The Steering tab's spec controls: any number of latents, a strength each, a global α and how to apply them."""
+
+    latents: tuple[int, ...]
+    strengths: tuple[float, ...]
+    alpha: float
+    positions: str = "all"
+    scale: str = "mean_act"
+    decay: float = 0.0
+    decay_power: float = 1.0
+
+    @classmethod
+    def parse(
+        cls,
+        latents: Any,
+        strengths: Any,
+        alpha: Any,
+        positions: str = "all",
+        scale: str = "mean_act",
+        decay: Any = 0.0,
+        decay_power: Any = 1.0,
+    ) -> SteerControls:
+        ids = parse_latent_ids(latents)
+        if len(ids) > MAX_LATENTS:
+            raise ControlError(f"at most {MAX_LATENTS} latents at once, got {len(ids)}")
+        if alpha is None:
+            raise ControlError("α must be a number")
+        return cls(
+            latents=tuple(ids),
+            strengths=parse_strengths(strengths, len(ids)),
+            alpha=float(alpha),
+            positions=positions,
+            scale=scale,
+            decay=float(decay or 0.0),
+            decay_power=float(1.0 if decay_power is None else decay_power),
+        )
+
+    def strength_of(self) -> dict[int, float]:
+        return dict(zip(self.latents, self.strengths, strict=True))

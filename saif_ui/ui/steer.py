@@ -1,0 +1,66 @@
+"""The Steering tab's steer event: the chosen latents at their strengths and α, answered original / steered /
+prompted (and prompted + steered), each with its verdict, and the spec as JSON. Discovery preselects its top latents.
+
+The walk of α from the page to the hook: `steer` (the handler; controls parsed once) → `Backend.steer` →
+`Backend.spec` → `spec_for_latents` → `SteeringSpec` (the one validation) → `compare` → `SteeringSpec.steerings` →
+`Engine.generate` (its hooks add α × the vector)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from saif_ui.ui.backend import Backend
+from saif_ui.ui.controls import PromptChoice, SteerControls
+from saif_ui.ui.instructions import InstructionsTab
+from saif_ui.ui.state import Session
+from saif_ui.ui.steering import DEFAULT_K, MODES, SteeringTab, strength_updates, strengths_then
+from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private
+
+
+def wire_steer(
+    backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State, discovery: Any
+) -> None:
+    """Events of the steer button; `discovery` is the discovery event, after which the top latents are preselected."""
+
+    def after_discovery(state: Session) -> list[Any]:
+        top = state.ranked_ids()[:DEFAULT_K]
+        picker = gr.update(choices=state.latent_choices(), value=[str(i) for i in top])
+        return [picker, *strength_updates(top, {}, state.lens_labels())]
+
+    discovery.success(after_discovery, [state], [tab.picker, *tab.strength_outputs], **private("steer_after_discovery"))
+
+    @handler
+    def steer(
+        controls: SteerControls,
+        choice: PromptChoice,
+        sae: str,
+        prompted_steered: bool,
+        max_new_tokens: float,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: float,
+        state: Session,
+    ) -> list[Any]:
+        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
+        steered = backend.steer(choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
+        if steered.silent:
+            gr.Warning(
+                f"Latents {steered.silent} never fire under the instruction (mean activation 0): at the mean_act "
+                "scale they add nothing. Use the unit scale to push along their directions."
+            )
+        state.comparison = steered.comparison
+        checker_id = backend.instruction(choice).checker
+        out = [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
+        return [*out, steered.spec.to_json(), state]
+
+    outputs = [c for mode in MODES for c in tab.answers[mode]]
+    strengths_then(tab.steer_btn.click, tab, "steer").success(
+        steer,
+        [*tab.spec_inputs, *ins.prompt_inputs, sae, tab.prompted_steered, *tab.decoding_inputs, state],
+        [*outputs, tab.spec_json, state],
+        api_name="steer",
+        **MODEL_EVENT,
+    )

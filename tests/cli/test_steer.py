@@ -1,0 +1,101 @@
+"""The steering CLI end to end on the real model and the shipped late-layer SAE: JSON carries every text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from saif_ui.cli import main
+from saif_ui.engine.config import shipped_saes
+from saif_ui.saif.inputs.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
+from saif_ui.saif.steering.compare import Decoding
+from saif_ui.saif.studies.compliance import prompted_compliance, write_compliance
+
+
+@pytest.fixture(scope="module")
+def l24() -> str:
+    return next(s for s in shipped_saes() if "L24" in s)
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_steer_json_has_spec_and_three_judged_outputs(l24, capsys) -> None:
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "Dogs like to run in the park."]
+    assert main([*args, "--alpha", "1", "--top-k", "3", "--max-new-tokens", "8", "--json"]) == 0
+    data = _json(capsys)
+    assert len(data["spec"]["latents"]) == 3 and data["spec"]["alpha"] == 1.0
+    for mode in ("original", "steered", "prompted"):
+        assert {"text", "strict", "loose"} <= set(data[mode]) and data[mode]["text"]
+
+
+def test_steer_with_twelve_hand_picked_latents_and_their_strengths(l24, capsys) -> None:
+    ids = [436, 3798, 2070, 2969, 2284, 3361, 2785, 1326, 419, 629, 871, 794]
+    strengths = [1.0, 0.5, 0.25, 1.5, 1.0, 1.0, 0.75, 1.0, 1.0, 2.0, -0.5, 1.0]
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "The library opens at nine."]
+    picked = ["--latents", ",".join(map(str, ids)), "--strengths", ",".join(map(str, strengths))]
+    assert main([*args, *picked, "--alpha", "0.5", "--max-new-tokens", "8", "--json"]) == 0
+    data = _json(capsys)
+    assert [e["latent"] for e in data["spec"]["latents"]] == ids
+    assert [e["strength"] for e in data["spec"]["latents"]] == strengths and data["spec"]["alpha"] == 0.5
+    assert all(e["mean_act"] is not None for e in data["spec"]["latents"])  # from discovery's statistics
+    assert data["steered"]["text"] and data["steered"]["text"] != data["original"]["text"]
+    assert main([*args, "--latents", "436,3798", "--strengths", "1", "--max-new-tokens", "4"]) == 2
+    assert "--strengths gives 1 values for 2 --latents" in capsys.readouterr().err
+
+
+def test_steer_reads_a_saved_spec_and_rejects_a_bad_one(l24, tmp_path, capsys) -> None:
+    spec = {"latents": [{"sae": "L24_fast_topk64", "layer": 24, "latent": 5, "mean_act": 2.0}], "alpha": 3.0}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "Hi there.", "--max-new-tokens", "4"]
+    assert main([*args, "--spec", str(tmp_path / "spec.json"), "--alpha", "2", "--json"]) == 0
+    assert _json(capsys)["spec"]["alpha"] == 2.0
+    (tmp_path / "bad.json").write_text('{"alpha": "x", "oops": 1}')
+    assert main([*args, "--spec", str(tmp_path / "bad.json")]) == 2
+    assert "unknown steering spec fields: oops" in capsys.readouterr().err
+    assert main(["steer", "--instruction", "klingon", "--content", "x"]) == 2
+
+
+def test_evaluate_json_has_results_and_baselines_with_outputs(l24, tmp_path, capsys) -> None:
+    contents = tmp_path / "c.jsonl"
+    contents.write_text('{"id": "a", "text": "Birds fly south in winter."}\n{"id": "b", "text": "Tea is hot."}\n')
+    args = ["evaluate", "--sae", l24, "--instruction", "french", "--contents", str(contents), "--alphas", "0,1"]
+    assert main([*args, "--max-new-tokens", "6", "--json", "--out", str(tmp_path / "e.json")]) == 0
+    data = _json(capsys)
+    assert [r["alpha"] for r in data["results"]] == [0.0, 1.0]
+    assert set(data["baselines"]) == {"original", "prompted"}
+    assert [o["id"] for o in data["baselines"]["prompted"]["outputs"]] == ["a", "b"]
+    assert json.loads((tmp_path / "e.json").read_text())["results"] == data["results"]
+    assert main([*args, "--checker", "nope"]) == 2
+    assert "unknown checker 'nope'" in capsys.readouterr().err
+
+
+def test_special_grid_command(l24, capsys) -> None:
+    args = ["special-grid", "--sae", l24, "--content", "Tell me about tea.", "--alphas", "0,100"]
+    assert main([*args, "--max-new-tokens", "6", "--json"]) == 0
+    data = _json(capsys)
+    assert data["token"] and [r["alpha"] for r in data["rows"]] == [0.0, 100.0]
+
+
+def test_prompted_compliance_is_measured_and_written(engine, tmp_path) -> None:
+    rates = prompted_compliance(engine, ["french", "uppercase"], n_contents=2, decoding=Decoding(max_new_tokens=8))
+    assert set(rates) == {"french", "uppercase"}
+    assert all(0.0 <= r["strict"] <= r["loose"] <= 1.0 and r["n"] == 2 for r in rates.values())
+    copy = tmp_path / "instructions.json"
+    shutil.copy(DEFAULT_CATALOGUE_PATH, copy)
+    write_compliance({"french": {"strict": 0.75}}, "test run", copy)
+    cat = load_catalogue(copy)
+    assert cat.get("french").prompted_compliance == 0.75
+    assert cat.version == load_catalogue().version  # rates do not change the catalogue's version
+    assert json.loads(copy.read_text())["prompted_compliance_about"] == "test run"
+
+
+def test_steer_with_the_mean_difference_baseline(l24, capsys) -> None:
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "Snow fell all night.", "--mean-diff"]
+    assert main([*args, "--layer", "24", "--alpha", "1", "--max-new-tokens", "6", "--json"]) == 0
+    spec = _json(capsys)["spec"]
+    assert spec["latents"] == [] and len(spec["vectors"]) == 1 and spec["vectors"][0]["layer"] == 24
+    assert spec["meta"]["baseline"] == "mean_difference"

@@ -1,0 +1,116 @@
+"""Tests for saif_ui.saif.steering.spec: the steering spec (JSON, validation, vectors) and its effect on generation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.steering.spec import SpecError, SteeringSpec, SteerLatent, SteerVector, spec_from_discovery
+
+
+@pytest.fixture(scope="module")
+def french(engine, l24):
+    return discover(engine, "french", l24, DiscoveryConfig(n_contents=6, top_k=10))
+
+
+def test_spec_json_round_trip() -> None:
+    spec = SteeringSpec(
+        latents=(SteerLatent("L24", 24, 7, strength=0.5, mean_act=3.25), SteerLatent("L24", 24, 9, mean_act=1.0)),
+        vectors=(SteerVector(8, (0.5, -1.0, 2.0), strength=2.0, label="diff"),),
+        alpha=1.5,
+        positions="generated",
+        decay=0.1,
+        decay_power=2.0,
+        meta={"instruction": "french"},
+    )
+    again = SteeringSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.meta == {"instruction": "french"}
+    assert json.loads(spec.to_json())["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("not json", "not valid JSON"),
+        ("[]", "JSON object"),
+        ('{"alpha": 1, "colour": "red"}', "unknown steering spec fields: colour"),
+        ('{"latents": [{"sae": "a", "layer": 1, "latent": 2}]}', "no mean_act"),
+        ('{"latents": [{"sae": "a", "layer": 1, "latent": 2, "mean_act": 1, "x": 0}]}', "unknown fields"),
+        ('{"positions": "middle"}', "positions must be one of"),
+        ('{"version": 9}', "version 9"),
+    ],
+)
+def test_bad_spec_json_is_a_clear_error(text: str, fragment: str) -> None:
+    with pytest.raises(SpecError, match=fragment):
+        SteeringSpec.from_json(text)
+
+
+def test_steerings_sum_entries_scaled_by_mean_activation(engine, l24) -> None:
+    sae = engine.sae(l24)
+    spec = SteeringSpec(
+        latents=(SteerLatent(l24, 24, 3, strength=2.0, mean_act=4.0), SteerLatent(l24, 24, 5, mean_act=1.0)),
+        alpha=0.5,
+    )
+    want = 0.5 * (2.0 * 4.0 * sae.write_vector(3) + 1.0 * sae.write_vector(5))
+    got = {s.layer: s.vector for s in spec.steerings(engine)}
+    assert list(got) == [24]
+    torch.testing.assert_close(got[24], want)
+    [unit_steering] = SteeringSpec(latents=(SteerLatent(l24, 24, 3),), scale="unit", alpha=3.0).steerings(engine)
+    unit = unit_steering.vector
+    assert unit.norm().item() == pytest.approx(3.0, rel=1e-5)
+
+
+def test_spec_naming_a_missing_sae_or_wrong_layer_fails_clearly(engine, l24) -> None:
+    with pytest.raises(SpecError, match="not attached"):
+        SteeringSpec(latents=(SteerLatent("nope", 24, 1, mean_act=1.0),)).steerings(engine)
+    with pytest.raises(SpecError, match="reads layer 24"):
+        SteeringSpec(latents=(SteerLatent(l24, 3, 1, mean_act=1.0),)).steerings(engine)
+
+
+def test_spec_from_discovery_takes_top_k_with_mean_activations(french) -> None:
+    spec = spec_from_discovery(french, k=3, alpha=2.0)
+    assert [e.latent for e in spec.latents] == french.ids[:3]
+    assert [e.mean_act for e in spec.latents] == pytest.approx([r.mean_pos for r in french.latents[:3]])
+    assert spec.meta["instruction"] == "french" and spec.alpha == 2.0
+    picked = spec_from_discovery(french, latents=[french.ids[4], french.ids[1]])
+    assert [e.latent for e in picked.latents] == [french.ids[4], french.ids[1]]
+    with pytest.raises(SpecError, match="out of range"):
+        spec_from_discovery(french, latents=[10**6])
+
+
+def test_alpha_zero_equals_plain_generation(engine, l24, french) -> None:
+    prompt = engine.render("The cat sat on the mat in the sun.")
+    spec = spec_from_discovery(french, k=5, alpha=0.0)
+    assert spec.steerings(engine) == []
+    plain = engine.generate([prompt], max_new_tokens=12)[0].text
+    # A zero vector through real hooks must also leave the output unchanged.
+    zero = spec.with_alpha(1.0).with_strengths({i: 0.0 for i in french.ids[:5]})
+    assert engine.generate([prompt], zero.steerings(engine), max_new_tokens=12)[0].text == plain
+
+
+def test_large_alpha_changes_the_output(engine, french) -> None:
+    prompt = engine.render("The cat sat on the mat in the sun.")
+    spec = spec_from_discovery(french, k=5)
+    plain = engine.generate([prompt], max_new_tokens=12)[0].text
+    steered = engine.generate([prompt], spec.with_alpha(8.0).steerings(engine), max_new_tokens=12)[0].text
+    assert steered != plain
+
+
+def test_kv_cache_exact_with_decay(engine, french) -> None:
+    prompt = engine.render("Rivers carry sediment to the sea.")
+    spec = spec_from_discovery(french, k=5, alpha=1.0, positions="generated", decay=0.2, decay_power=1.5)
+    st = spec.steerings(engine)
+    with_cache = engine.generate([prompt], st, max_new_tokens=10, use_cache=True, reuse=False)[0].token_ids
+    without = engine.generate([prompt], st, max_new_tokens=10, use_cache=False, reuse=False)[0].token_ids
+    assert with_cache == without
+
+
+def test_drop_one_and_strengths(french) -> None:
+    spec = spec_from_discovery(french, k=3)
+    first = spec.latents[0].latent
+    assert first not in [e.latent for e in spec.without(first).latents]
+    assert spec.with_strengths({first: 0.25}).latents[0].strength == 0.25
