@@ -1,5 +1,6 @@
-"""Commands of the studies: `findings` (run every study, write docs/FINDINGS.md) and `compliance` (how often the model
-follows each instruction when told)."""
+"""Commands of the studies: `findings` (run every study, write docs/FINDINGS.md), `compliance` (how often the model
+follows each instruction when told) and `screen` (measure every candidate instruction, publish docs/SCREEN.md and keep
+the followed ones in the catalogue)."""
 
 from __future__ import annotations
 
@@ -74,11 +75,62 @@ def cmd_compliance(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- the candidate screen
+
+
+def _screen_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--n-contents", type=int, help="held-out contents per candidate (default: all of them)")
+    p.add_argument(
+        "--first-stage",
+        type=int,
+        default=0,
+        help="a quicker two-stage screen: every candidate gets this many contents first (32 or more), and one whose "
+        "95%% interval lies below the bar stops there (default 0: every candidate gets all contents)",
+    )
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--candidates", type=Path, help="candidate file (default: assets/candidates.json)")
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="write docs/screen.json and docs/SCREEN.md, and the kept candidates into assets/instructions.json",
+    )
+    p.add_argument("--no-cache", action="store_true", help="regenerate even if the generations are cached")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from saif_ui.saif.inputs.catalogue import CANDIDATES_PATH, load_catalogue
+    from saif_ui.saif.studies.screen import ScreenConfig, run_screen, screen_table, write_catalogue, write_screen
+
+    cfg = ScreenConfig(
+        n_contents=args.n_contents, first_stage=args.first_stage or None, max_new_tokens=args.max_new_tokens
+    )
+    candidates_path = args.candidates or CANDIDATES_PATH
+    candidates = load_catalogue(candidates_path)
+    engine = engine_from_args(args, warmup=False)
+    log = (lambda m: None) if args.json else (lambda m: print(m, flush=True))
+    result = run_screen(engine, candidates, cfg, use_cache=not args.no_cache, log=log)
+    if args.write:
+        catalogue = write_catalogue(result, candidates_path)
+        paths = write_screen(result)
+        if not args.json:
+            print(f"wrote {catalogue}, {paths[0]}, {paths[1]}")
+    emit(args, result, screen_table(result))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "findings": ("run the steering studies and write docs/FINDINGS.md with figures", _findings_args, cmd_findings),
     "compliance": (
         "measure how often the model follows each instruction when told (prompted)",
         _compliance_args,
         cmd_compliance,
+    ),
+    "screen": (
+        "screen candidate instructions: prompted compliance with 95%% intervals; --write publishes docs/SCREEN.md "
+        "and keeps the followed ones in the catalogue",
+        _screen_args,
+        cmd_screen,
     ),
 }

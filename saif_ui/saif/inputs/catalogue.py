@@ -15,6 +15,8 @@ from saif_ui.saif.judge.checkers import CHECKERS, checker_ids
 
 ASSETS_DIR = Path(__file__).resolve().parents[3] / "assets"
 DEFAULT_CATALOGUE_PATH = ASSETS_DIR / "instructions.json"
+CANDIDATES_PATH = ASSETS_DIR / "candidates.json"
+"""Every instruction the screen (`python -m saif_ui screen`) measures; the kept ones are copied into the catalogue."""
 
 MIN_REWORDINGS = 5
 """SAIF varies the wording of each instruction so the selected latents capture the instruction, not its words."""
@@ -23,10 +25,10 @@ MIN_TRANSLATIONS = 2
 CUSTOM_CATEGORY = "custom"
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_FIELDS = frozenset(
-    {"id", "category", "canonical", "rewordings", "translations", "checker", "description", "prompted_compliance"}
-)
-_REQUIRED = _FIELDS - {"prompted_compliance"}
+_MEASURED = frozenset({"prompted_compliance", "retained"})
+"""Optional fields that record measurements, not wordings: editing them leaves the catalogue version unchanged."""
+_FIELDS = frozenset({"id", "category", "canonical", "rewordings", "translations", "checker", "description", *_MEASURED})
+_REQUIRED = _FIELDS - _MEASURED
 
 
 class UnknownInstructionError(SaifError, KeyError):
@@ -58,6 +60,8 @@ class Instruction:
         checker: id in `checkers.CHECKERS` that judges compliance; None for a custom instruction without one.
         description: one line for the UI.
         prompted_compliance: share of contents the model follows when prompted; None until measured.
+        retained: why an instruction that failed the screen (`python -m saif_ui screen`, docs/SCREEN.md) stays in the
+            shipped catalogue (other code names its id); None for one the model follows when told.
     """
 
     id: str
@@ -68,6 +72,7 @@ class Instruction:
     checker: str | None = None
     description: str = ""
     prompted_compliance: float | None = field(default=None, compare=False)
+    retained: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
@@ -80,6 +85,8 @@ class Instruction:
             raise SaifError(f"instruction {self.id!r} names unknown checker {self.checker!r}; valid checkers: {valid}")
         if self.prompted_compliance is not None and not 0.0 <= self.prompted_compliance <= 1.0:
             raise SaifError(f"instruction {self.id!r}: prompted_compliance must lie in [0, 1]")
+        if self.retained is not None and (not isinstance(self.retained, str) or not self.retained.strip()):
+            raise SaifError(f"instruction {self.id!r}: retained must be a non-empty reason")
 
     def variants(self) -> tuple[str, ...]:
         """All wordings: canonical, then rewordings, then translations (the set SAIF samples instructions from)."""
@@ -170,7 +177,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     instructions = tuple(_parse_instruction(entry, index, source) for index, entry in enumerate(data["instructions"]))
     _check_unique_ids(instructions, source)
     # Measured rates are not part of the version: re-measuring them must not invalidate discovery caches.
-    wordings = [{k: v for k, v in e.items() if k != "prompted_compliance"} for e in data["instructions"]]
+    wordings = [{k: v for k, v in e.items() if k not in _MEASURED} for e in data["instructions"]]
     digest = hashlib.sha256(json.dumps(wordings, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
     return Catalogue(instructions=instructions, version=f"v{data['version']}-{digest}", path=source)
 
@@ -201,6 +208,7 @@ def _parse_instruction(entry: Any, index: int, source: Path) -> Instruction:
             checker=entry["checker"],
             description=str(entry["description"]),
             prompted_compliance=entry.get("prompted_compliance"),
+            retained=entry.get("retained"),
         )
     except ValueError as err:
         raise SaifError(f"{source}: {err}") from err

@@ -27,6 +27,20 @@ KEYWORD_COUNT = 3
 MAX_KEYWORD_WORDS = 3
 """A keyword may be a short phrase ("solar power"); longer items are sentences, not keywords."""
 MAX_SENTENCE_WORDS = 40
+MIN_LIST_ITEMS = 2
+"""A numbered list or a table needs at least two items (rows); one numbered line is a sentence with a number."""
+MAX_TITLE_WORDS = 12
+"""A title line is short; a longer first line is the start of the answer, not its title."""
+MIN_STYLE_WORDS = 3
+"""`formal` and `title_case` need at least this many words, so "OK" is not a formal answer."""
+START_WORD = "yes"
+END_WORD = "done"
+END_PHRASE = "Is there anything else I can help with?"
+"""IFEval's `startend:end_checker` phrase."""
+INCLUDE_WORD = "banana"
+"""A word no shipped content is about, so the model says it only when told."""
+FORBIDDEN_WORD = "the"
+POSTSCRIPT_MARKER = "p.s."
 
 _LANGDETECT_LOCK = threading.Lock()
 _BULLET_LINE = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+\S")
@@ -35,6 +49,15 @@ _KEYWORD_LABEL = re.compile(r"^\s*(?:the\s+)?(?:three\s+|3\s+)?key\s?(?:words?|t
 _KEYWORD_ITEM = re.compile(r"^[\w'&/ -]+$")
 _CODE_FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\w+")
+_NUMBERED_LINE = re.compile(r"^\s*(\d{1,3})[.)]\s+\S")
+_TITLE_BRACKETS = re.compile(r"<<([^\n]+?)>>")
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_CONTRACTION = re.compile(
+    r"\b\w+(?:n['’]t|['’](?:re|ve|ll|m|d))\b|\b(?:it|that|there|here|what|who|he|she|let|where|how)['’]s\b", re.I
+)
+_POSTSCRIPT = re.compile(r"\s*p\.\s?s\..*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -215,6 +238,166 @@ def is_lowercase(response: str) -> bool:
     return len(letters) >= MIN_CASED_LETTERS and all(ch.islower() for ch in letters)
 
 
+def is_numbered_list(response: str) -> bool:
+    """At least `MIN_LIST_ITEMS` lines start with `1.` (or `1)`), `2.`, ... in order from 1, each followed by text.
+
+    Other lines (a heading, a closing remark, wrapped text) are allowed, as in `is_bullet_list`.
+    """
+    numbers = [int(m.group(1)) for line in response.splitlines() if (m := _NUMBERED_LINE.match(line))]
+    return len(numbers) >= MIN_LIST_ITEMS and numbers == list(range(1, len(numbers) + 1))
+
+
+def is_quoted(response: str) -> bool:
+    """The whole response is wrapped in double quotation marks (IFEval's `startend:quotation`; curly “…” also count)."""
+    text = response.strip()
+    return len(text) > 1 and ((text[0] == '"' and text[-1] == '"') or (text[0] == "“" and text[-1] == "”"))
+
+
+def has_bracket_title(response: str) -> bool:
+    """A title wrapped in double angular brackets, such as <<My title>> (IFEval's `detectable_format:title`).
+
+    Unlike IFEval, the bare placeholder <<title>> (the instruction's own example, copied) is not a title.
+    """
+    titles = (title.strip("<> \t") for title in _TITLE_BRACKETS.findall(response))
+    return any(title and title.casefold() != "title" for title in titles)
+
+
+def has_title_line(response: str) -> bool:
+    """The first line is a title: 1-`MAX_TITLE_WORDS` words, not ending like a sentence (. , ; ! ?), and more text
+    follows on a later line. A markdown heading marker (`# `) or bold (`**`) around the title is allowed.
+
+    A heuristic (no library judges titles): it cannot tell a title from a short first line without a full stop.
+    """
+    lines = [line.strip() for line in response.strip().splitlines()]
+    if len(lines) < 2 or not any(lines[1:]):
+        return False
+    title = lines[0].lstrip("#").strip().strip("*").strip()
+    return 1 <= count_words(title) <= MAX_TITLE_WORDS and title[-1] not in ".,;!?"
+
+
+def is_markdown_table(response: str) -> bool:
+    """A markdown table: a `|---|---|` rule line and at least `MIN_LIST_ITEMS` rows wrapped in pipes (`| a | b |`)."""
+    lines = response.splitlines()
+    rows = [line for line in lines if _TABLE_ROW.match(line) and not _TABLE_RULE.match(line)]
+    return any(_TABLE_RULE.match(line) and "-" in line for line in lines) and len(rows) >= MIN_LIST_ITEMS
+
+
+# ---- length ---------------------------------------------------------------------------------------------------------
+
+
+def count_words(text: str) -> int:
+    """Words as IFEval counts them: runs of word characters (nltk's `RegexpTokenizer(r"\\w+")`)."""
+    return len(_WORD.findall(text))
+
+
+def is_one_word(response: str) -> bool:
+    """Exactly one word (punctuation around it allowed: "Library." passes, "The library." does not)."""
+    return count_words(response) == 1
+
+
+def _at_most_words(limit: int) -> Callable[[str], bool]:
+    """Factory: 1 to `limit` words (IFEval's `length_constraints:number_words`, relation "less than" limit + 1)."""
+
+    def at_most(response: str) -> bool:
+        return 1 <= count_words(response) <= limit
+
+    return at_most
+
+
+# ---- lexical --------------------------------------------------------------------------------------------------------
+
+
+def _starts_with_word(word: str) -> Callable[[str], bool]:
+    """Factory: the first word is `word` (case-insensitive; "Yes," and "Yes." pass, "Yesterday" does not)."""
+    pattern = re.compile(rf"{re.escape(word)}\b", re.I)
+
+    def starts_with(response: str) -> bool:
+        return pattern.match(response.strip()) is not None
+
+    return starts_with
+
+
+def _ends_with_word(word: str) -> Callable[[str], bool]:
+    """Factory: the last word is `word` (case-insensitive), with only punctuation after it."""
+    pattern = re.compile(rf"\b{re.escape(word)}[\W_]*$", re.I)
+
+    def ends_with(response: str) -> bool:
+        return pattern.search(response.strip()) is not None
+
+    return ends_with
+
+
+def _ends_with_phrase(phrase: str) -> Callable[[str], bool]:
+    """Factory: the response ends with this exact phrase, nothing after it (IFEval's `startend:end_checker`)."""
+    wanted = phrase.strip().lower()
+
+    def ends_with(response: str) -> bool:
+        return response.strip().lower().endswith(wanted)
+
+    return ends_with
+
+
+def _includes_word(word: str) -> Callable[[str], bool]:
+    """Factory: `word` (or its plural in -s) appears as a whole word (IFEval's `keywords:existence`, word-bounded)."""
+    pattern = re.compile(rf"\b{re.escape(word)}s?\b", re.I)
+
+    def includes(response: str) -> bool:
+        return pattern.search(response) is not None
+
+    return includes
+
+
+def _excludes_word(word: str) -> Callable[[str], bool]:
+    """Factory: `word` never appears as a whole word, and there is some text (IFEval's `keywords:forbidden_words`)."""
+    pattern = re.compile(rf"\b{re.escape(word)}\b", re.I)
+
+    def excludes(response: str) -> bool:
+        return count_words(response) > 0 and pattern.search(response) is None
+
+    return excludes
+
+
+def has_no_commas(response: str) -> bool:
+    """No ASCII comma anywhere, and some text (IFEval's `punctuation:no_comma`)."""
+    return count_words(response) > 0 and "," not in response
+
+
+def has_postscript(response: str) -> bool:
+    """A line starting with P.S. (IFEval's `detectable_content:postscript`, marker "P.S.")."""
+    return _POSTSCRIPT.search(response.lower()) is not None
+
+
+# ---- style ----------------------------------------------------------------------------------------------------------
+
+
+def is_question(response: str) -> bool:
+    """The response ends with a question mark (ASCII or full-width) and holds some words."""
+    text = response.strip()
+    return count_words(text) > 0 and text.endswith(("?", "？"))
+
+
+def ends_with_exclamation(response: str) -> bool:
+    """The response ends with an exclamation mark (ASCII or full-width) and holds some words."""
+    text = response.strip()
+    return count_words(text) > 0 and text.endswith(("!", "！"))
+
+
+def is_formal(response: str) -> bool:
+    """A proxy for a formal register: at least `MIN_STYLE_WORDS` words, no English contraction (don't, it's, we'll)
+    and no exclamation mark.
+
+    A heuristic (no offline library judges formality); it passes any plain neutral text, so compare with the rate
+    without the instruction.
+    """
+    return count_words(response) >= MIN_STYLE_WORDS and "!" not in response and not _CONTRACTION.search(response)
+
+
+def is_title_case(response: str) -> bool:
+    """Every word that starts with a letter starts with a capital, and there are at least `MIN_STYLE_WORDS` such."""
+    words = [w for w in _WORD.findall(response) if w[0].isalpha() and w[0].upper() != w[0].lower()]
+    return len(words) >= MIN_STYLE_WORDS and all(w[0].isupper() for w in words)
+
+
 # ---- content --------------------------------------------------------------------------------------------------------
 
 
@@ -293,6 +476,37 @@ CHECKERS: Mapping[str, Checker] = MappingProxyType(
                 "keywords", "exactly 3 distinct items of 1-3 words, one per line or comma-separated", is_three_keywords
             ),
             Checker("one_sentence", "one line, one sentence, 3-40 words", is_one_sentence),
+            Checker("dutch", "langdetect's top language is Dutch (nl)", _language_checker("nl")),
+            Checker("russian", "langdetect's top language is Russian (ru)", _language_checker("ru")),
+            Checker("japanese", "langdetect's top language is Japanese (ja)", _language_checker("ja")),
+            Checker("numbered_list", "at least 2 lines numbered 1., 2., ... in order", is_numbered_list),
+            Checker("quoted", 'the whole response is wrapped in double quotes ("..." or “...”)', is_quoted),
+            Checker(
+                "title_brackets",
+                "holds a title in double angular brackets, <<like this>> (not the bare placeholder <<title>>)",
+                has_bracket_title,
+            ),
+            Checker(
+                "title_line",
+                f"first line is a title (1-{MAX_TITLE_WORDS} words, no final . , ; ! ?) and more text follows",
+                has_title_line,
+            ),
+            Checker("markdown_table", "a markdown table: a |---| rule and at least 2 rows in pipes", is_markdown_table),
+            Checker("one_word", "exactly one word", is_one_word),
+            Checker("max_words_5", "1-5 words (IFEval word count)", _at_most_words(5)),
+            Checker("max_words_10", "1-10 words (IFEval word count)", _at_most_words(10)),
+            Checker("max_words_20", "1-20 words (IFEval word count)", _at_most_words(20)),
+            Checker("starts_with_yes", f"the first word is {START_WORD!r}", _starts_with_word(START_WORD)),
+            Checker("ends_with_done", f"the last word is {END_WORD!r}", _ends_with_word(END_WORD)),
+            Checker("ends_with_phrase", f"ends with the phrase {END_PHRASE!r}", _ends_with_phrase(END_PHRASE)),
+            Checker("includes_banana", f"the word {INCLUDE_WORD!r} appears", _includes_word(INCLUDE_WORD)),
+            Checker("excludes_the", f"the word {FORBIDDEN_WORD!r} never appears", _excludes_word(FORBIDDEN_WORD)),
+            Checker("no_commas", "no comma anywhere", has_no_commas),
+            Checker("postscript", "a line starting with P.S.", has_postscript),
+            Checker("question", "ends with a question mark", is_question),
+            Checker("exclamation", "ends with an exclamation mark", ends_with_exclamation),
+            Checker("formal", "no contractions and no exclamation mark, at least 3 words (a proxy)", is_formal),
+            Checker("title_case", "every word starts with a capital letter (at least 3 words)", is_title_case),
         )
     }
 )

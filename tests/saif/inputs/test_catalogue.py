@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from saif_ui.saif.inputs.catalogue import (
+    CANDIDATES_PATH,
     DEFAULT_CATALOGUE_PATH,
     MIN_REWORDINGS,
     MIN_TRANSLATIONS,
@@ -19,6 +21,7 @@ from saif_ui.saif.inputs.catalogue import (
     load_catalogue,
 )
 from saif_ui.saif.judge.checkers import CHECKERS
+from saif_ui.saif.studies.screen import KEEP_AT
 
 
 def _entry(instruction_id: str = "shout", checker: str = "uppercase") -> dict[str, Any]:
@@ -42,7 +45,7 @@ def _write(tmp_path: Path, entries: list[Any], version: Any = 1) -> Path:
 def test_shipped_catalogue_has_the_required_instructions() -> None:
     catalogue = load_catalogue()
     assert {"french", "spanish", "json"} <= set(catalogue.ids)
-    assert 6 <= len(catalogue) <= 8  # the three the model follows, plus 3-5 worth exploring
+    assert catalogue.ids[0] == "french"  # the UI's first choice is the instruction the model follows best
     assert catalogue.get("french").canonical == "Translate the text into French."
     assert catalogue.get("spanish").canonical == "Translate the text into Spanish."
     assert catalogue.get("json").canonical == "Return the answer as JSON."
@@ -57,11 +60,54 @@ def test_shipped_catalogue_entries_are_complete() -> None:
         assert len(instruction.translations) >= MIN_TRANSLATIONS
         assert all(t.lang != "en" for t in instruction.translations)
         assert instruction.description
-        # Measured with the embedded model by `python -m saif_ui compliance --write`.
+        # Measured with the embedded model by `python -m saif_ui screen --write`.
         assert instruction.prompted_compliance is not None and 0.0 <= instruction.prompted_compliance <= 1.0
-        # Short and imperative: suited to be appended after a passage.
-        assert all(len(text) <= 80 for text in instruction.variants()), instruction.id
-        assert len(set(instruction.variants())) == len(instruction.variants())
+        _assert_short_and_distinct(instruction)
+
+
+def _assert_short_and_distinct(instruction: Instruction) -> None:
+    # Short and imperative: suited to be appended after a passage (IFEval's fixed end phrase needs the most room).
+    assert all(len(text) <= 100 for text in instruction.variants()), instruction.id
+    assert len(set(instruction.variants())) == len(instruction.variants())
+
+
+def test_shipped_catalogue_is_the_kept_candidates() -> None:
+    """Every shipped instruction is a candidate, word for word, and either passed the screen or says why it stays."""
+    candidates = {i.id: i for i in load_catalogue(CANDIDATES_PATH)}
+    for instruction in load_catalogue():
+        assert instruction == candidates[instruction.id]  # same wordings and checker (rates are not compared)
+        assert instruction.retained is not None or instruction.prompted_compliance >= KEEP_AT, instruction.id
+        if instruction.retained is not None:
+            assert instruction.prompted_compliance < KEEP_AT, instruction.id  # only a dropped one needs a reason
+
+
+def test_candidates_span_the_categories() -> None:
+    candidates = load_catalogue(CANDIDATES_PATH)
+    assert len(candidates) >= 30
+    per_category = Counter(i.category for i in candidates)
+    assert {"language", "format", "length", "lexical", "style"} <= set(per_category)
+    assert all(per_category[c] >= 4 for c in ("language", "format", "length", "lexical", "style")), per_category
+    assert per_category["language"] >= 6  # several languages beyond French, Spanish and German
+    for instruction in candidates:
+        assert instruction.checker in CHECKERS, instruction.id
+        assert instruction.description and instruction.prompted_compliance is None  # measured only once kept
+        assert instruction.retained is None
+        assert all(t.lang != "en" for t in instruction.translations)
+        _assert_short_and_distinct(instruction)
+    assert CANDIDATES_PATH.stat().st_size < 1_000_000
+
+
+def test_retained_is_optional_and_not_part_of_the_version(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_entry()])
+    first = load_catalogue(path)
+    assert first.get("shout").retained is None
+    _write(tmp_path, [{**_entry(), "retained": "tests name this id", "prompted_compliance": 0.1}])
+    again = load_catalogue(path)
+    assert again.get("shout").retained == "tests name this id"
+    assert again.version == first.version  # a flag, not a wording
+    _write(tmp_path, [{**_entry(), "retained": "  "}])
+    with pytest.raises(ValueError, match="retained must be a non-empty reason"):
+        load_catalogue(path)
 
 
 def test_variants_order() -> None:
@@ -153,7 +199,7 @@ def test_malformed_files_are_rejected(tmp_path: Path) -> None:
     no_list.write_text(json.dumps({"version": 1, "instructions": {}}), encoding="utf-8")
     with pytest.raises(ValueError, match="'instructions' list"):
         load_catalogue(no_list)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"missing\.json"):
         load_catalogue(tmp_path / "missing.json")
 
 
@@ -177,7 +223,7 @@ def test_custom_instruction_validation() -> None:
         Instruction.custom(["Do it.", "  "])
     with pytest.raises(ValueError, match="unknown checker 'nope'"):
         Instruction.custom(["Do it."], checker="nope")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not a single string"):
         Instruction.custom("Do it.")  # type: ignore[arg-type]
 
 

@@ -27,6 +27,9 @@ ITALIAN = "Il gatto dorme sul divano mentre la pioggia cade sulla città."
 PORTUGUESE = "O gato dorme no sofá enquanto a chuva cai sobre a cidade."
 CHINESE = "猫在沙发上睡觉，外面的雨一直在下。"
 ENGLISH = "The cat sleeps on the sofa while the rain falls on the city."
+DUTCH = "De kat slaapt op de bank terwijl de regen op de stad valt."
+RUSSIAN = "Кошка спит на диване, пока над городом идёт дождь, и никто её не будит."
+JAPANESE = "猫はソファで寝ています。外では雨が降っています。"
 
 PASS, FAIL = Verdict(True, True), Verdict(False, False)
 LOOSE_ONLY = Verdict(strict=False, loose=True)
@@ -93,6 +96,119 @@ CASES = [
     ("one_sentence", "Summary:\nThe village bakery bakes bread by hand before dawn.", LOOSE_ONLY),
     ("one_sentence", "The bakery bakes bread. It opens at seven.", FAIL),
     ("one_sentence", "Bread.", FAIL),
+    # ---- languages added for the screen
+    ("dutch", DUTCH, PASS),
+    ("dutch", GERMAN, FAIL),
+    ("dutch", "Here is the text translated into Dutch for you today:\nDe kat slaapt op de bank.", LOOSE_ONLY),
+    ("russian", RUSSIAN, PASS),
+    ("russian", ENGLISH, FAIL),
+    ("japanese", JAPANESE, PASS),
+    ("japanese", CHINESE, FAIL),
+    # ---- format
+    ("numbered_list", "1. The cat sleeps.\n2. The rain falls.", PASS),
+    ("numbered_list", "Points:\n1) The cat sleeps.\n2) The rain falls.\n3) The city is wet.", PASS),
+    ("numbered_list", "Sure! Here is the list:\n1. The cat sleeps.\n2. The rain falls.", PASS),  # a heading is fine
+    ("numbered_list", "**1.** The cat sleeps.\n**2.** The rain falls.", LOOSE_ONLY),
+    ("numbered_list", "1. Only one point.", FAIL),
+    ("numbered_list", "2. The cat sleeps.\n3. The rain falls.", FAIL),  # not counted from 1
+    ("numbered_list", "1. The cat sleeps.\n3. The rain falls.", FAIL),  # a gap
+    ("numbered_list", "- The cat sleeps.\n- The rain falls.", FAIL),
+    ("quoted", '"The cat sleeps on the sofa."', PASS),
+    ("quoted", "  “The cat sleeps on the sofa.”\n", PASS),
+    ("quoted", 'Here it is:\n"The cat sleeps on the sofa."', LOOSE_ONLY),
+    ("quoted", 'The cat said "hello" to me.', FAIL),
+    ("quoted", '"', FAIL),
+    ("quoted", '“The cat sleeps."', FAIL),  # mismatched pair
+    ("title_brackets", "<<The Sleeping Cat>>\nThe cat sleeps on the sofa.", PASS),
+    ("title_brackets", "The cat sleeps. <<A title at the end>>", PASS),
+    ("title_brackets", "<<>>\nThe cat sleeps.", FAIL),
+    ("title_brackets", "<<title>>: The cat sleeps.", FAIL),  # the instruction's placeholder, copied
+    ("title_brackets", "<<Title: The Sleeping Cat>>\nThe cat sleeps.", PASS),
+    ("title_brackets", "<The Sleeping Cat>\nThe cat sleeps.", FAIL),
+    ("title_brackets", "<<broken\ntitle>> The cat sleeps.", FAIL),
+    ("title_line", "The Sleeping Cat\nThe cat sleeps on the sofa while it rains.", PASS),
+    ("title_line", "# The Sleeping Cat\n\nThe cat sleeps on the sofa.", PASS),
+    ("title_line", "**Title: The Sleeping Cat**\nThe cat sleeps on the sofa.", PASS),
+    ("title_line", "The cat sleeps on the sofa.\nIt rains outside.", FAIL),  # a sentence, not a title
+    ("title_line", "The Sleeping Cat", FAIL),  # nothing follows
+    ("title_line", "The Sleeping Cat\n\n", FAIL),
+    ("title_line", "A very long first line that keeps going well past any title length limit\nMore.", FAIL),
+    ("markdown_table", "| animal | place |\n|---|---|\n| cat | sofa |", PASS),
+    ("markdown_table", "Table:\n| animal | place |\n| :--- | ---: |\n| cat | sofa |\n| dog | park |", PASS),
+    ("markdown_table", "| animal | place |\n| cat | sofa |", FAIL),  # no rule line
+    ("markdown_table", "|---|---|\n| cat | sofa |", FAIL),  # one row only
+    ("markdown_table", "animal, place\ncat, sofa", FAIL),
+    # ---- length
+    ("one_word", "Library.", PASS),
+    ("one_word", "  Bibliothèque!  ", PASS),
+    ("one_word", "Answer:\nLibrary", LOOSE_ONLY),
+    ("one_word", "The library.", FAIL),
+    ("one_word", "well-known", FAIL),  # IFEval counts two words
+    ("one_word", "...", FAIL),
+    ("max_words_5", "The library opens at nine.", PASS),
+    ("max_words_5", "The library opens at nine o'clock.", FAIL),  # o'clock is two \\w+ words: 7 in all
+    ("max_words_5", "Here is a short answer:\nThe library opens.", LOOSE_ONLY),
+    ("max_words_5", "!!!", FAIL),
+    ("max_words_10", "The library opens at nine and closes at six.", PASS),
+    ("max_words_10", "The library opens at nine in the morning and closes at six.", FAIL),
+    ("max_words_20", "The library opens at nine in the morning and closes at six in the evening.", PASS),
+    ("max_words_20", " ".join(["word"] * 21), FAIL),
+    # ---- lexical
+    ("starts_with_yes", "Yes, the library opens at nine.", PASS),
+    ("starts_with_yes", "  yes. It opens at nine.", PASS),
+    ("starts_with_yes", "**Yes**, it opens at nine.", LOOSE_ONLY),
+    ("starts_with_yes", "Yesterday the library opened.", FAIL),
+    ("starts_with_yes", "The answer is yes.", FAIL),
+    ("ends_with_done", "The library opens at nine. Done.", PASS),
+    ("ends_with_done", "The library opens at nine. DONE!", PASS),
+    ("ends_with_done", "Done: the library opens at nine.", FAIL),
+    ("ends_with_done", "The library opens at nine. Undone", FAIL),
+    ("ends_with_done", "The work is done.\nI hope this helps you with your work today.", LOOSE_ONLY),
+    ("ends_with_phrase", "The library opens at nine. Is there anything else I can help with?", PASS),
+    ("ends_with_phrase", "It opens at nine. is there anything else i can help with?  ", PASS),
+    ("ends_with_phrase", "Is there anything else I can help with? The library opens at nine.", FAIL),
+    ("ends_with_phrase", "It opens at nine. Is there anything else I can help with", FAIL),
+    ("includes_banana", "The library sells a banana at the door.", PASS),
+    ("includes_banana", "BANANAS are yellow.", PASS),
+    ("includes_banana", "The library opens at nine.", FAIL),
+    ("includes_banana", "A bananarama song.", FAIL),  # a whole word only
+    ("excludes_the", "A library opens at nine.", PASS),
+    ("excludes_the", "There is a library here.", PASS),  # "There" is not "the"
+    ("excludes_the", "The library opens at nine.", FAIL),
+    ("excludes_the", "A library opens at nine; THE doors close at six.", FAIL),
+    ("excludes_the", "The answer:\nA library opens at nine.", LOOSE_ONLY),
+    ("excludes_the", "...", FAIL),  # no words at all
+    ("no_commas", "The library opens at nine and closes at six.", PASS),
+    ("no_commas", "The library opens at nine, and closes at six.", FAIL),
+    ("no_commas", "Sure, here it is:\nThe library opens at nine.", LOOSE_ONLY),
+    ("no_commas", "...", FAIL),
+    ("postscript", "The library opens at nine.\nP.S. Bring your card.", PASS),
+    ("postscript", "The library opens at nine.\n\np.s. bring your card.", PASS),
+    ("postscript", "The library opens at nine. PS bring your card.", FAIL),
+    ("postscript", "The library opens at nine.", FAIL),
+    # ---- style
+    ("question", "When does the library open?", PASS),
+    ("question", "图书馆什么时候开门？", PASS),
+    ("question", "When does the library open?\nI hope this question helps.", LOOSE_ONLY),
+    ("question", "The library opens at nine.", FAIL),
+    ("question", "?", FAIL),
+    ("exclamation", "The library opens at nine!", PASS),
+    ("exclamation", "The library opens at nine!\nHope that helps.", LOOSE_ONLY),
+    ("exclamation", "The library opens at nine.", FAIL),
+    ("exclamation", "!!!", FAIL),
+    ("formal", "The library opens at nine in the morning.", PASS),
+    ("formal", "The library's doors open at nine.", PASS),  # a possessive, not a contraction
+    ("formal", "The library doesn't open before nine.", FAIL),
+    ("formal", "It’s open at nine.", FAIL),  # curly apostrophe
+    ("formal", "We'll be open at nine.", FAIL),
+    ("formal", "The library opens at nine!", FAIL),
+    ("formal", "Open.", FAIL),  # too short to have a register
+    ("formal", "Sure thing, it's done!\nThe library opens at nine in the morning.", LOOSE_ONLY),
+    ("title_case", "The Library Opens At Nine.", PASS),
+    ("title_case", "The Library Opens At 9 O'Clock.", PASS),
+    ("title_case", "The Library opens at nine.", FAIL),
+    ("title_case", "The Library", FAIL),  # fewer than three words
+    ("title_case", "Here it is:\nThe Library Opens At Nine.", LOOSE_ONLY),
 ]
 
 
