@@ -251,10 +251,11 @@ def sweep_figure(
     perplexity: Sequence[float | None],
     repetition: Sequence[float | None],
     baselines: Mapping[str, float | None],
+    intervals: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> go.Figure:
     """Accuracy (`compliance`: fluent strict, strict, loose, one value per α) and fluency (perplexity, repetition)
     against α, with the baselines (original, prompted) as dashed lines: over-steering shows as fluency collapsing
-    while accuracy rises."""
+    while accuracy rises. `intervals` (low, high per α) draw as error bars on the curves they name."""
     if not alphas:
         return empty_figure("Run a sweep to plot accuracy and fluency against α.")
     fig = make_subplots(
@@ -263,6 +264,17 @@ def sweep_figure(
     styles = {"fluent_strict": ("solid", 3), "strict": ("dot", 1.5), "loose": ("dash", 1.5)}
     for key, values in compliance.items():
         dash, width = styles.get(key, ("solid", 1.5))
+        bounds = (intervals or {}).get(key)
+        error = (
+            dict(
+                type="data",
+                symmetric=False,
+                array=[hi - (v or 0.0) for v, (_, hi) in zip(values, bounds, strict=True)],
+                arrayminus=[(v or 0.0) - lo for v, (lo, _) in zip(values, bounds, strict=True)],
+            )
+            if bounds
+            else None
+        )
         fig.add_trace(
             go.Scatter(
                 x=list(alphas),
@@ -270,6 +282,7 @@ def sweep_figure(
                 mode="lines+markers",
                 name=f"steered {key.replace('_', ' ')}",
                 line=dict(dash=dash, width=width),
+                error_y=error,
             ),
             row=1,
             col=1,

@@ -99,7 +99,18 @@ def word_table(card: LatentCard | None) -> Table:
     return Table(headers, [[w.word, round(w.cosine, 3)] for w in card.instruction_words])
 
 
-SWEEP_HEADERS = ["α", "fluent strict", "strict", "loose", "perplexity (median)", "repetition"]
+SWEEP_HEADERS = [
+    "α",
+    "fluent strict",
+    "strict",
+    "loose",
+    "perplexity (median)",
+    "repetition",
+    "n",
+    "fluent strict 95% CI",
+    "p vs original",
+    "p vs prompted",
+]
 
 
 def sweep_table(evaluation: Evaluation | None) -> Table:
@@ -107,7 +118,8 @@ def sweep_table(evaluation: Evaluation | None) -> Table:
     if not evaluation:
         return Table(SWEEP_HEADERS)
 
-    def cells(label: Any, s: Summary) -> list[Any]:
+    def cells(label: Any, s: Summary, p: dict[str, Any]) -> list[Any]:
+        low, high = s.ci(s.fluent_strict)
         return [
             label,
             _round(s.fluent_strict),
@@ -115,15 +127,23 @@ def sweep_table(evaluation: Evaluation | None) -> Table:
             _round(s.loose),
             _round(s.perplexity, 2),
             _round(s.repetition),
+            s.n,
+            f"[{100 * low:.0f}, {100 * high:.0f}]%",
+            *(p.get(name, "") for name in ("original", "prompted")),
         ]
 
-    rows = [cells(a, evaluation.summary(a)) for a in sorted(evaluation.alphas)]
-    rows += [cells(name, evaluation.baseline(name)) for name in evaluation.baselines]
+    def pvalues(alpha: float) -> dict[str, Any]:
+        """McNemar's exact p of fluent strict against each baseline, on the same contents."""
+        return {name: _round(evaluation.paired(alpha, name).p, 4) for name in evaluation.baselines}
+
+    rows = [cells(a, evaluation.summary(a), pvalues(a)) for a in sorted(evaluation.alphas)]
+    rows += [cells(name, evaluation.baseline(name), {}) for name in evaluation.baselines]
     return Table(SWEEP_HEADERS, rows)
 
 
 def sweep_plot(evaluation: Evaluation | None) -> Any:
-    """The sweep's figure: compliance and fluency per α, the baselines' fluent strict rates as levels."""
+    """The sweep's figure: compliance and fluency per α (fluent strict with its 95% Wilson interval), the baselines'
+    fluent strict rates as levels."""
     if not evaluation:
         return figures.sweep_figure([], {}, [], [], {})
     alphas = sorted(evaluation.alphas)
@@ -138,6 +158,7 @@ def sweep_plot(evaluation: Evaluation | None) -> Any:
             for name in ("original", "prompted")
             if name in evaluation.baselines
         },
+        {"fluent_strict": [x.ci(x.fluent_strict) for x in s]},
     )
 
 

@@ -166,9 +166,10 @@ def compliance_md(instr: Instruction, measured: Summary | None = None) -> str:
     warning when the model does not follow it even when told."""
     if measured is not None:
         rate = measured.strict
+        low, high = measured.ci(rate)
         text = (
-            f"Prompted compliance in your sweep: **{100 * rate:.0f}%** of {measured.n} held-out contents "
-            "follow the instruction when told (strict)."
+            f"Prompted compliance in your sweep: **{100 * rate:.0f}%** (95% CI {100 * low:.0f}–{100 * high:.0f}%) "
+            f"of {measured.n} held-out contents follow the instruction when told (strict)."
         )
     else:
         if instr.prompted_compliance is None:

@@ -233,15 +233,19 @@ def test_umap_sweep_histogram_and_empty_figures() -> None:
             "contents": ["a", "b", "c", "d"],
             "config": {"alphas": [0.0, 1.0], "decoding": {"max_new_tokens": 8}},
             "results": [{"alpha": 0.0, **block(0, 4)}, {"alpha": 1.0, **block(3, 4)}],
-            "baselines": {"prompted": block(4, 5)},
+            "baselines": {"original": block(0, 4), "prompted": block(3, 4)},
         }
     )
-    assert ev.summary(1.0).fluent_strict == 0.75 and ev.baseline("prompted").n == 5
+    assert ev.summary(1.0).fluent_strict == 0.75 and ev.baseline("prompted").n == 4
     sweep = sweep_plot(ev)
     assert [t.name for t in sweep.data][:3] == ["steered fluent strict", "steered strict", "steered loose"]
-    assert list(sweep.data[0].y) == [0.0, 0.75] and sweep.layout.shapes[0].y0 == 0.8
-    assert sweep_table(ev).rows[-1][0] == "prompted" and len(sweep_table(ev).rows) == 3
+    assert list(sweep.data[0].y) == [0.0, 0.75] and [s.y0 for s in sweep.layout.shapes] == [0.0, 0.75]
+    assert sweep_table(ev).rows[-1][0] == "prompted" and len(sweep_table(ev).rows) == 4
     assert sweep_table(ev).rows[1][:3] == [1.0, 0.75, 0.75]
+    # n, the 95% Wilson interval and McNemar's exact p against each baseline, on the same 4 contents
+    assert sweep_table(ev).rows[1][6:8] == [4, "[30, 95]%"]
+    assert ev.paired(1.0, "original").only_a == 3 and sweep_table(ev).rows[1][8:] == [0.25, 1.0]
+    assert list(sweep.data[0].error_y.array)[1] == pytest.approx(ev.summary(1.0).ci(0.75)[1] - 0.75)
     assert Evaluation.from_dict(ev.to_dict()).to_dict() == ev.to_dict()
     assert sweep_plot(None).layout.annotations[0].text.startswith("Run a sweep")
     hist = figures.activation_histogram([0.1, 1.0, 10.0], [3, 4])
@@ -285,7 +289,7 @@ def test_compliance_note_warns_when_the_prompt_is_not_followed() -> None:
     told = Instruction.custom(["Answer in French."], checker="french")
     assert "not measured" in compliance_md(told)
     low = compliance_md(told, Summary(0.25, 0.25, 0.25, None, 0.0, 8))
-    assert "**25%** of 8 held-out contents" in low and "does not follow this instruction even when told" in low
+    assert "**25%** (95% CI 7–59%) of 8 held-out contents" in low and "does not follow this instruction even" in low
     assert "⚠" not in compliance_md(told, Summary(0.75, 0.75, 0.75, None, 0.0, 8))
     line = verdict_md(Output.from_dict({**output("x"), "loose": False}), "french")
     assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated (loops) 10%"

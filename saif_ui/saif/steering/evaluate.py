@@ -19,6 +19,7 @@ from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import UnknownCheckerError, get_checker
+from saif_ui.saif.judge.stats import Paired, mcnemar_exact, wilson_interval
 from saif_ui.saif.steering.compare import Decoding, Mode, Output, Progress, run_modes
 from saif_ui.saif.steering.spec import SteeringSpec
 
@@ -88,6 +89,10 @@ class Summary:
             n=n,
         )
 
+    def ci(self, rate: float) -> tuple[float, float]:
+        """The 95% Wilson interval of one of this summary's rates (over its n outputs)."""
+        return wilson_interval(round(rate * self.n), self.n)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "strict": self.strict,
@@ -95,6 +100,7 @@ class Summary:
             "fluent_strict": self.fluent_strict,
             "fluency": {"perplexity": self.perplexity, "repetition": self.repetition},
             "n": self.n,
+            "ci": {name: list(self.ci(getattr(self, name))) for name in ("strict", "loose", "fluent_strict")},
         }
 
     @classmethod
@@ -129,6 +135,15 @@ class Evaluation:
     def baseline(self, name: str) -> Summary:
         return Summary.of(self.baselines[name], self.config.repetition_limit)
 
+    def paired(self, alpha: float, baseline: str, fluent: bool = True) -> Paired:
+        """Steered at `alpha` against a baseline on the same contents: McNemar's exact test of (fluent) strict."""
+        limit = self.config.repetition_limit
+
+        def verdicts(items: list[Output]) -> list[bool]:
+            return [bool(o.strict) and (not fluent or o.repetition <= limit) for o in items]
+
+        return mcnemar_exact(verdicts(self.steered[alpha]), verdicts(self.baselines[baseline]))
+
     def best_alpha(self) -> float:
         """The α with the highest fluent strict accuracy (the smallest such α on ties)."""
         return max(self.alphas, key=lambda a: (self.summary(a).fluent_strict, -a))
@@ -141,6 +156,7 @@ class Evaluation:
         results = []
         for a in self.alphas:
             r = {"alpha": a, **block(self.steered[a])}
+            r["paired"] = {name: self.paired(a, name).to_dict() for name in self.baselines}
             if a in self.prompted_steered:
                 r["prompted_steered"] = block(self.prompted_steered[a])
             results.append(r)

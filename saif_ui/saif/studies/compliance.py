@@ -12,36 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
 from saif_ui.saif.inputs.contents import load_contents
+from saif_ui.saif.judge.stats import wilson_interval
 from saif_ui.saif.steering.compare import Decoding, run_modes
 from saif_ui.saif.steering.spec import SteeringSpec
 
 DECODING = Decoding(max_new_tokens=48)
-CONFIDENCE = 0.95
-
-
-def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The Wilson score interval of a binomial rate (statsmodels' `proportion_confint`, method "wilson").
-
-    Wilson rather than the normal approximation: at the rates that matter here (0 %, 100 %, small n) the normal
-    interval collapses to a point or leaves [0, 1]. (0.0, 1.0) for n = 0.
-
-    Example:
-        >>> [round(x, 3) for x in wilson_interval(8, 10)]
-        [0.49, 0.943]
-    """
-    if not 0 <= successes <= n:
-        raise SaifError(f"successes must lie in 0..n, got {successes} of {n}")
-    if n == 0:
-        return 0.0, 1.0
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
-    # Exactly 0 and 1 at the ends (the formula leaves rounding dust such as 3e-18).
-    return (0.0 if successes == 0 else float(low)), (1.0 if successes == n else float(high))
 
 
 def prompted_compliance(

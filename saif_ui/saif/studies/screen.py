@@ -42,10 +42,11 @@ from saif_ui.saif.inputs.catalogue import (
 from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
 from saif_ui.saif.judge.checkers import CHECKERS, CHECKERS_VERSION, check
 from saif_ui.saif.judge.fluency import degeneration
+from saif_ui.saif.judge.stats import CONFIDENCE, wilson_interval
 from saif_ui.saif.steering.compare import Decoding, Mode, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.spec import SteeringSpec
-from saif_ui.saif.studies.compliance import CONFIDENCE, DECODING, wilson_interval
+from saif_ui.saif.studies.compliance import DECODING
 
 SCREEN_VERSION = 1
 """Bump when the screen's generations change meaning (prompt layout, what is cached)."""

@@ -14,7 +14,7 @@ from scipy.stats import binomtest
 from saif_ui.saif.inputs.catalogue import CANDIDATES_PATH, Catalogue, load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
-from saif_ui.saif.studies.compliance import wilson_interval
+from saif_ui.saif.judge.stats import wilson_interval
 from saif_ui.saif.studies.screen import (
     DOCS,
     KEEP_AT,
