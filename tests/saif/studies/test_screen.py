@@ -9,12 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from scipy.stats import binomtest
 
 from saif_ui.saif.inputs.catalogue import CANDIDATES_PATH, Catalogue, load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
-from saif_ui.saif.judge.stats import wilson_interval
 from saif_ui.saif.studies.screen import (
     DOCS,
     KEEP_AT,
@@ -42,21 +40,6 @@ def _assert_well_formed(row: dict[str, Any], n: int) -> None:
     assert row["kept"] == (row["strict"] >= KEEP_AT)
     assert 1 <= len(row["examples"]) <= 2
     assert all({"content", "output", "strict"} <= set(e) for e in row["examples"])
-
-
-@pytest.mark.parametrize(("k", "n"), [(0, 1), (1, 1), (3, 10), (8, 10), (58, 96), (96, 96), (0, 96)])
-def test_wilson_interval_matches_scipy(k: int, n: int) -> None:
-    low, high = wilson_interval(k, n)
-    ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    assert low == pytest.approx(ref.low, abs=1e-9) and high == pytest.approx(ref.high, abs=1e-9)
-    assert low <= k / n <= high
-    assert (low == 0.0) == (k == 0) and (high == 1.0) == (k == n)  # exact ends, no rounding dust
-
-
-def test_wilson_interval_edge_cases() -> None:
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    with pytest.raises(ValueError, match=r"successes must lie in 0\.\.n"):
-        wilson_interval(5, 4)
 
 
 def test_judge_candidate_counts_rates_and_picks_a_pass_and_a_fail() -> None:
