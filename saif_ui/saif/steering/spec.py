@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -197,34 +196,21 @@ def spec_from_discovery(
     k: int = 5,
     alpha: float = 1.0,
     *,
-    latents: Sequence[int] | None = None,
     scale: Scale = "mean_act",
     positions: Positions = "all",
     decay: float = 0.0,
     decay_power: float = 1.0,
 ) -> SteeringSpec:
-    """A spec from a `DiscoveryResult`: its top-`k` unflagged latents, or the hand-picked `latents` (which may
-    include flagged ones), each at strength 1 with its mean activation on the positives."""
-    if latents is None:
-        if k < 1:
-            raise SpecError("k must be >= 1")
-        chosen = list(result.ids[:k])
-        if not chosen:
-            raise SpecError(f"discovery found no latent for {result.instruction!r} at {result.sae}")
-    else:
-        chosen = list(dict.fromkeys(int(i) for i in latents))
-    d_sae = int(result.stats.mean_pos.shape[0]) if result.stats is not None else None
-    bad = [i for i in chosen if i < 0 or (d_sae is not None and i >= d_sae)]
-    if bad:
-        raise SpecError(f"latent ids out of range for {result.sae} (0..{(d_sae or 1) - 1}): {bad}")
-    means = {i: result.mean_act(i) for i in chosen}
-    missing = [i for i, m in means.items() if m is None]
-    if scale == "mean_act" and missing:
-        raise SpecError(
-            f"latents {missing} have no mean activation from the discovery run on {result.sae}: rerun discovery, "
-            "or use the unit scale"
-        )
-    entries = tuple(SteerLatent(sae=result.sae, layer=result.layer, latent=i, mean_act=means[i]) for i in chosen)
+    """A spec of a `DiscoveryResult`'s top-`k` unflagged latents, each at strength 1 with its mean activation on the
+    positives. Hand-picked latents (flagged ones included): `steering.build.spec_for_latents`."""
+    if k < 1:
+        raise SpecError("k must be >= 1")
+    chosen = list(result.ids[:k])
+    if not chosen:
+        raise SpecError(f"discovery found no latent for {result.instruction!r} at {result.sae}")
+    entries = tuple(
+        SteerLatent(sae=result.sae, layer=result.layer, latent=i, mean_act=result.mean_act(i)) for i in chosen
+    )
     meta = {
         "instruction": result.instruction,
         "placement": result.config.placement,

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.steering.build import spec_for_latents
 from saif_ui.saif.steering.spec import SpecError, SteeringSpec, SteerLatent, SteerVector, spec_from_discovery
 
 
@@ -71,15 +72,20 @@ def test_spec_naming_a_missing_sae_or_wrong_layer_fails_clearly(engine, l24) -> 
         SteeringSpec(latents=(SteerLatent(l24, 3, 1, mean_act=1.0),)).steerings(engine)
 
 
-def test_spec_from_discovery_takes_top_k_with_mean_activations(french) -> None:
+def test_spec_from_discovery_takes_top_k_with_mean_activations(engine, french) -> None:
     spec = spec_from_discovery(french, k=3, alpha=2.0)
     assert [e.latent for e in spec.latents] == french.ids[:3]
     assert [e.mean_act for e in spec.latents] == pytest.approx([r.mean_pos for r in french.latents[:3]])
     assert spec.meta["instruction"] == "french" and spec.alpha == 2.0
-    picked = spec_from_discovery(french, latents=[french.ids[4], french.ids[1]])
+    picked = spec_for_latents(engine, french, french.sae, [french.ids[4], french.ids[1]], {french.ids[1]: 0.5})
     assert [e.latent for e in picked.latents] == [french.ids[4], french.ids[1]]
+    assert [e.strength for e in picked.latents] == [1.0, 0.5] and picked.latents[0].mean_act == french.mean_act(
+        french.ids[4]
+    )
     with pytest.raises(SpecError, match="out of range"):
-        spec_from_discovery(french, latents=[10**6])
+        spec_for_latents(engine, french, french.sae, [10**6])
+    with pytest.raises(SpecError, match="no mean activation"):
+        spec_for_latents(engine, None, french.sae, [3])  # mean_act scale without a discovery run
 
 
 def test_alpha_zero_equals_plain_generation(engine, l24, french) -> None:
