@@ -9,7 +9,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from saif_ui.saif.judge.checkers import CHECKERS, Verdict, check, count_words  # noqa: E402
+from saif_ui.saif.judge.checkers import CHECKERS, Verdict, check  # noqa: E402
+from saif_ui.saif.judge.predicates import count_words  # noqa: E402
 
 # Text that exercises the checkers' parsers: markdown and JSON punctuation, list markers, brackets, quotes, several
 # scripts and line breaks, besides arbitrary unicode.

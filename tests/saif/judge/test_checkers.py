@@ -11,14 +11,11 @@ from saif_ui.saif.judge.checkers import (
     check,
     checker_ids,
     compliance_rates,
-    detect_language,
     get_checker,
-    is_json_start,
-    keyword_items,
     loose_variants,
-    strip_code_fence,
 )
 from saif_ui.saif.judge.fluency import char_repetition_rate, degeneration, distinct_n, repetition_rate
+from saif_ui.saif.judge.predicates import detect_language, is_json_start, keyword_items, strip_code_fence
 
 FRENCH = "Le chat dort sur le canapé pendant que la pluie tombe sur la ville."
 SPANISH = "El gato duerme en el sofá mientras la lluvia cae sobre la ciudad."
