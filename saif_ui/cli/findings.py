@@ -101,7 +101,8 @@ def _screen_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_screen(args: argparse.Namespace) -> int:
     from saif_ui.saif.inputs.catalogue import CANDIDATES_PATH, load_catalogue
-    from saif_ui.saif.studies.screen import ScreenConfig, run_screen, screen_table, write_catalogue, write_screen
+    from saif_ui.saif.studies.screen import ScreenConfig, run_screen
+    from saif_ui.saif.studies.screen_report import screen_table, write_catalogue, write_screen
 
     cfg = ScreenConfig(
         n_contents=args.n_contents, first_stage=args.first_stage or None, max_new_tokens=args.max_new_tokens

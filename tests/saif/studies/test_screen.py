@@ -21,11 +21,8 @@ from saif_ui.saif.studies.screen import (
     _Generations,
     judge_candidate,
     run_screen,
-    screen_markdown,
-    screen_table,
-    write_catalogue,
-    write_screen,
 )
+from saif_ui.saif.studies.screen_report import screen_markdown, screen_table, write_catalogue, write_screen
 
 RATES = ("strict", "loose", "fluent_strict", "untold_strict")
 
