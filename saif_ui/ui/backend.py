@@ -29,7 +29,6 @@ from saif_ui.saif.discovery.discover import (
     DiscoveryConfig,
     DiscoveryResult,
     discover,
-    pick_contents,
 )
 from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
 from saif_ui.saif.inputs.catalogue import Catalogue, Instruction, load_catalogue
@@ -197,9 +196,6 @@ class Backend:
     def catalogue_ids(self) -> tuple[str, ...]:
         return tuple(self.catalogue.ids)
 
-    def in_catalogue(self, instruction: str | None) -> bool:
-        return instruction in self.catalogue
-
     def checker_of(self, instruction: str | None) -> str | None:
         return self.catalogue.get(str(instruction)).checker if instruction in self.catalogue else None
 
@@ -217,10 +213,6 @@ class Backend:
             if c.id == content_id:
                 return c.text
         raise SaifError(f"unknown content {content_id!r}")
-
-    def heldout(self, n: int) -> list[tuple[str, str]]:
-        """The first `n` held-out passages (statements and paragraphs alternating) for sweeps."""
-        return [(c.id, c.text) for c in pick_contents([c for c in self.contents if c.split == "heldout"], n)]
 
     # ---------------------------------------------------------------- instructions and prompts
 
@@ -351,11 +343,6 @@ class Backend:
             return latent_card(self.engine, sae, latent, lens=10, n_neighbours=12, cards=cards).to_dict()
 
         return LatentCard.from_dict(self.results.get_or_compute("card", settings, run)[0])
-
-    def cards_status(self, sae: str) -> str | None:
-        """Where the SAE's latent cards come from ("shipped", "cache"), or None when they were never computed."""
-        found = find_cards(self.engine, sae)
-        return found.source if found is not None else None
 
     def compute_cards(self, sae: str) -> str:
         return latent_cards(self.engine, sae).source
