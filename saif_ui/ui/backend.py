@@ -204,8 +204,8 @@ class Backend:
         return ["none", *checker_ids()]
 
     def content_choices(self) -> list[tuple[str, str]]:
-        """Held-out passages first: discovery never saw them, so they are the fair demo."""
-        ordered = sorted(self.contents, key=lambda c: (c.split != "heldout", c.id))
+        """Validation and test passages first: discovery never saw them, so they are the fair demo."""
+        ordered = sorted(self.contents, key=lambda c: (c.split == "discovery", c.id))
         return [(f"{c.id} · {c.split} · {c.text[:70]}{'…' if len(c.text) > 70 else ''}", c.id) for c in ordered]
 
     def content_text(self, content_id: str) -> str:

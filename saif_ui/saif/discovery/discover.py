@@ -224,7 +224,7 @@ def _settings(engine: Engine, instruction: Instruction, sae_name: str, cfg: Disc
         **sae_identity(sae),
         "catalogue": None if custom else load_catalogue().version,
         "instruction": instruction.fingerprint,
-        "contents": contents_version(),
+        "contents": contents_version(cfg.split),
         "placement": cfg.placement,
         "positions": cfg.positions,
         "n_contents": cfg.n_contents,

@@ -13,15 +13,18 @@ from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.catalogue import ASSETS_DIR
 
 Kind = Literal["statement", "paragraph"]
-Split = Literal["discovery", "heldout"]
+Split = Literal["discovery", "validation", "test"]
+SPLITS: tuple[Split, ...] = get_args(Split)
 
 DEFAULT_CONTENTS_PATH = ASSETS_DIR / "contents.jsonl"
 MAX_SHIPPED_WORDS = 60
 """Shipped passages stay short so the 135M model can translate one in a few seconds on CPU."""
 MAX_USER_WORDS = 200
 """User passages may be longer, but not unbounded: generation time grows with the answer length."""
-HELDOUT_SLOTS = frozenset({1, 3})
-"""Positions (index within a kind, mod 5) that go to held-out: a deterministic 60/40 split balanced by kind."""
+SLOTS: dict[int, Split] = {1: "validation", 3: "test"}
+"""Positions (index within a kind, mod 5) that go to validation and test; the other three go to discovery: a
+deterministic 60/20/20 split balanced by kind, for user files that name no split. The shipped file names its split on
+every line (its test passages were written after the recipes' contents were fixed, so nothing was tuned on them)."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
@@ -46,8 +49,9 @@ class Content:
 
 
 def split_for(index_within_kind: int) -> Split:
-    """The split of the `index`-th passage of its kind (in file order): 3 of every 5 go to discovery, 2 to held-out."""
-    return "heldout" if index_within_kind % 5 in HELDOUT_SLOTS else "discovery"
+    """The split of the `index`-th passage of its kind (in file order): of every 5, 3 go to discovery, 1 to
+    validation and 1 to test."""
+    return SLOTS.get(index_within_kind % 5, "discovery")
 
 
 def infer_kind(text: str) -> Kind:
@@ -59,22 +63,28 @@ def load_contents(split: Split | None = None, path: str | Path | None = None) ->
     """Load the shipped content set (default: the repo's assets/contents.jsonl), optionally one split.
 
     Each line is `{"id", "text", "kind", "split"}`. Raises `ContentFormatError` (a ValueError) naming the bad line.
+    The splits: `discovery` (latent selection), `validation` (choosing a steering recipe, screening instructions)
+    and `test` (reporting only).
 
     Example:
-        >>> len(load_contents("discovery")) > len(load_contents("heldout"))
+        >>> len(load_contents("discovery")) > len(load_contents("test"))
         True
     """
-    if split is not None and split not in get_args(Split):
-        raise SaifError(f"unknown split {split!r}; valid splits: {', '.join(get_args(Split))}")
+    if split is not None and split not in SPLITS:
+        raise SaifError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     source = Path(path) if path is not None else DEFAULT_CONTENTS_PATH
     contents = _parse_lines(source.read_text(encoding="utf-8"), str(source), shipped=True, max_words=MAX_SHIPPED_WORDS)
     return tuple(c for c in contents if split is None or c.split == split)
 
 
-def contents_version(path: str | Path | None = None) -> str:
-    """sha256 (12 hex) of the contents file's bytes, for cache keys."""
+def contents_version(split: Split | None = None, path: str | Path | None = None) -> str:
+    """sha256 (12 hex), for cache keys and provenance: of the file's bytes, or with `split` of that split's passages
+    alone (ids, texts, kinds), so adding test passages leaves the discovery and validation versions unchanged."""
     source = Path(path) if path is not None else DEFAULT_CONTENTS_PATH
-    return hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    if split is None:
+        return hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    records = [[c.id, c.text, c.kind] for c in load_contents(split, source)]
+    return hashlib.sha256(json.dumps(records, ensure_ascii=False).encode("utf-8")).hexdigest()[:12]
 
 
 def load_user_contents(path: str | Path, max_words: int | None = MAX_USER_WORDS) -> tuple[Content, ...]:

@@ -228,7 +228,7 @@ def evaluate(
         instr = replace(instr, checker=cfg.checker)
     if not instr.checker:
         raise SaifError(f"instruction {instr.id!r} has no checker, so compliance cannot be measured")
-    chosen = list(contents) if contents is not None else pick_contents(load_contents("heldout"), cfg.n_contents)
+    chosen = list(contents) if contents is not None else pick_contents(load_contents("validation"), cfg.n_contents)
     if not chosen:
         raise SaifError("no contents to evaluate on")
     pairs = [(c.id, c.text) for c in chosen]

@@ -1,7 +1,7 @@
 """Prompted compliance: how often the model follows each catalogue instruction when it is told to.
 
 An instruction the model cannot follow when told cannot be steered either; the catalogue stores this rate (measured
-on held-out contents with the canonical wording) so the UI can warn before anyone tries.
+on validation contents with the canonical wording) so the UI can warn before anyone tries.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def prompted_compliance(
     with its n and 95 % Wilson interval (`strict_ci`, `loose_ci`)."""
     catalogue = load_catalogue()
     ids = list(instruction_ids or catalogue.ids)
-    contents = [(c.id, c.text) for c in pick_contents(load_contents("heldout"), n_contents)]
+    contents = [(c.id, c.text) for c in pick_contents(load_contents("validation"), n_contents)]
     out: dict[str, dict[str, Any]] = {}
     for iid in ids:
         instr = catalogue.get(iid)

@@ -1,6 +1,6 @@
 """`python -m saif_ui screen`: which candidate instructions the model follows when told, and the catalogue they make.
 
-Every candidate in assets/candidates.json is appended, in its canonical wording, after each held-out content
+Every candidate in assets/candidates.json is appended, in its canonical wording, after each validation content
 (post placement, the chat template's default system prompt, greedy, 48 new tokens) and judged by its checker, strict and
 loose (IFEval). The same contents are also answered once without any instruction (`untold`): a candidate the model
 satisfies anyway (say, "no commas" on short answers) is followed when told but leaves nothing for steering to move.
@@ -14,8 +14,8 @@ row states its n.
 A dropped candidate stays in the catalogue only when other code names its id (`RETAINED`), flagged with the reason.
 
 Generations are cached on disk (`<cache_dir>/screen/`, in chunks of `CHUNK` contents keyed by model, wording,
-content ids and decoding, so a larger n reuses the smaller one's), and verdicts are recomputed from the texts on every
-run, so a checker fix re-judges without regenerating.
+the chunk's passages and decoding, so a larger n reuses the smaller one's), and verdicts are recomputed from the
+texts on every run, so a checker fix re-judges without regenerating.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from saif_ui.saif.studies.compliance import DECODING
 SCREEN_VERSION = 1
 """Bump when the screen's generations change meaning (prompt layout, what is cached)."""
 KEEP_AT = 0.60
-"""A candidate is kept when the model follows it when told (strict) in at least this share of held-out contents."""
+"""A candidate is kept when the model follows it when told (strict) in at least this share of validation contents."""
 MIN_FIRST_STAGE = 32
 """The least `first_stage` worth using: fewer contents give intervals too wide to drop anything on."""
 CHUNK = 16
@@ -75,7 +75,7 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ScreenConfig:
-    """Settings of one screen. `n_contents=None` takes every held-out content; `first_stage=None` measures every
+    """Settings of one screen. `n_contents=None` takes every validation content; `first_stage=None` measures every
     candidate on all of them (no early drop)."""
 
     n_contents: int | None = None
@@ -86,7 +86,7 @@ class ScreenConfig:
 
     def __post_init__(self) -> None:
         if self.n_contents is not None and self.n_contents < 1:
-            raise SaifError("n_contents must be at least 1 (or None for every held-out content)")
+            raise SaifError("n_contents must be at least 1 (or None for every validation content)")
         if self.first_stage is not None and self.first_stage < 1:
             raise SaifError("first_stage must be at least 1 (or None for a single stage)")
         if not 0.0 < self.keep_at <= 1.0:
@@ -98,8 +98,8 @@ class ScreenConfig:
 
 
 def screen_contents(cfg: ScreenConfig) -> list[Content]:
-    """The held-out contents the screen uses, statements and paragraphs alternating (`pick_contents`)."""
-    return pick_contents(load_contents("heldout"), cfg.n_contents)
+    """The validation contents the screen uses, statements and paragraphs alternating (`pick_contents`)."""
+    return pick_contents(load_contents("validation"), cfg.n_contents)
 
 
 class _Generations:
@@ -115,14 +115,14 @@ class _Generations:
             "model": engine.config.model,
             "dtype": str(engine.loaded.dtype),
             "system_prompt": engine.chat.default_system_prompt,
-            "contents": contents_version(),
             "decoding": asdict(cfg.decoding),
             "placement": "post",
         }
 
     def key(self, instruction: Instruction, mode: Mode, chunk: Sequence[Content]) -> dict[str, Any]:
         wording = instruction.canonical if mode == "prompted" else None
-        return {**self.base, "mode": mode, "wording": wording, "content_ids": [c.id for c in chunk]}
+        # The chunk's own ids and texts, not a version of the whole file: growing another split reuses every chunk.
+        return {**self.base, "mode": mode, "wording": wording, "contents": [[c.id, c.text] for c in chunk]}
 
     def texts(self, instruction: Instruction, mode: Mode, contents: Sequence[Content]) -> list[str]:
         """The answers to `contents` in order: cached chunks are read, the missing ones generated in one batched
@@ -213,7 +213,7 @@ def run_screen(
     use_cache: bool = True,
     log: Log = print,
 ) -> dict[str, Any]:
-    """Measure every candidate's prompted compliance on the held-out contents; returns the screen document that
+    """Measure every candidate's prompted compliance on the validation contents; returns the screen document that
     `write_screen` publishes (provenance, config, one row per candidate, kept and dropped ids)."""
     commit = git_commit()  # at the start: the code that ran, whatever is edited during a long run
     start = time.perf_counter()
@@ -244,7 +244,7 @@ def run_screen(
             "command": command_line(),
             "model": engine.config.model,
             "dtype": str(engine.loaded.dtype),
-            "contents_version": contents_version(),
+            "contents_version": contents_version("validation"),
             "candidates_version": candidates.version,
             "candidates_path": str(candidates.path.name if candidates.path else None),
             "checkers_version": CHECKERS_VERSION,
@@ -254,7 +254,7 @@ def run_screen(
             **asdict(cfg),
             "n": len(contents),
             "n_first_stage": len(first),
-            "split": "heldout",
+            "split": "validation",
             "placement": "post",
             "wording": "canonical",
             "decoding": asdict(cfg.decoding),

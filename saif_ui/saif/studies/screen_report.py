@@ -42,11 +42,11 @@ def write_catalogue(
             "SAIF instruction catalogue: each instruction is appended after a content passage (post-instruction "
             "placement). Wordings vary in phrasing and language so selected latents capture the instruction, not its "
             f"words. The instructions are those of assets/candidates.json that the model follows when told in at "
-            f"least {cfg['keep_at']:.0%} of held-out contents (strict); see docs/SCREEN.md. An entry with `retained` "
+            f"least {cfg['keep_at']:.0%} of validation contents (strict); see docs/SCREEN.md. An entry with `retained` "
             "was dropped by the screen but stays because other code names it."
         ),
         "prompted_compliance_about": (
-            f"strict rate of {prov['model']} on {cfg['n']} held-out contents, canonical wording after the content, "
+            f"strict rate of {prov['model']} on {cfg['n']} validation contents, canonical wording after the content, "
             f"greedy, {cfg['max_new_tokens']} new tokens (python -m saif_ui screen --write, commit "
             f"{prov['git_commit']}, checkers v{prov['checkers_version']}); 95% Wilson intervals in docs/screen.json"
         ),
@@ -94,7 +94,7 @@ def screen_markdown(result: dict[str, Any]) -> str:
         "and decoding).",
         "",
         f"Each of the {len(rows)} candidates in `assets/candidates.json` was appended in its canonical wording after "
-        f"each of n = {cfg['n']} held-out contents (post placement, default system prompt, greedy, "
+        f"each of n = {cfg['n']} validation contents (post placement, default system prompt, greedy, "
         f"{cfg['max_new_tokens']} new tokens) and judged by its deterministic checker (`saif_ui/saif/judge/checkers.py`"
         "; languages by langdetect, seeded). **strict** judges the raw answer; **loose** also accepts IFEval's relaxed "
         f"variants (first/last line dropped, `*` removed); **fluent** counts a strict pass only when the answer is not "

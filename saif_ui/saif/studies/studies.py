@@ -102,7 +102,7 @@ def _saes_by_layer(engine: Engine) -> dict[int, str]:
 
 def _sweep(engine: Engine, cfg: StudyConfig, result: DiscoveryResult, k: int | None = None) -> Evaluation:
     spec = spec_from_discovery(result, k=k or cfg.k, positions=cfg.positions)  # type: ignore[arg-type]
-    contents = pick_contents(load_contents("heldout"), cfg.n_contents)
+    contents = pick_contents(load_contents("validation"), cfg.n_contents)
     return evaluate(engine, result.instruction, spec, contents, cfg.eval_config(result.instruction))
 
 
@@ -205,7 +205,7 @@ def drop_one_study(
         def run(instruction: str = instruction, alpha: float = alpha) -> dict[str, Any]:
             result = discover(engine, instruction, name, cfg.discovery())
             spec = spec_from_discovery(result, k=cfg.k, positions=cfg.positions)  # type: ignore[arg-type]
-            contents = pick_contents(load_contents("heldout"), cfg.n_contents)
+            contents = pick_contents(load_contents("validation"), cfg.n_contents)
             ecfg = replace(cfg.eval_config(instruction), alphas=(alpha,))
 
             def score(s: Any) -> float:

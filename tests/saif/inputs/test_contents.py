@@ -12,6 +12,7 @@ import pytest
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import (
     MAX_SHIPPED_WORDS,
+    SPLITS,
     ContentFormatError,
     contents_version,
     infer_kind,
@@ -36,25 +37,36 @@ def test_shipped_set_size_and_ids() -> None:
     assert len({c.text.casefold() for c in contents}) == len(contents)
 
 
-def test_splits_are_disjoint_balanced_and_deterministic() -> None:
-    discovery, heldout = load_contents("discovery"), load_contents("heldout")
-    assert discovery and heldout
-    assert not {c.id for c in discovery} & {c.id for c in heldout}
-    assert len(discovery) + len(heldout) == len(load_contents())
-    assert 0.55 <= len(discovery) / len(load_contents()) <= 0.65
-    for kind in ("statement", "paragraph"):
-        n_disc = sum(c.kind == kind for c in discovery)
-        n_held = sum(c.kind == kind for c in heldout)
-        assert n_held > 0 and 0.55 <= n_disc / (n_disc + n_held) <= 0.65, kind
-    assert load_contents("heldout") == heldout
+def test_splits_are_disjoint_balanced_and_large_enough() -> None:
+    splits = {name: load_contents(name) for name in SPLITS}
+    ids = [c.id for group in splits.values() for c in group]
+    assert len(ids) == len(set(ids)) == len(load_contents())
+    # Every reported figure rests on at least 96 test contents; the recipe is chosen on at least 96 others.
+    assert len(splits["test"]) >= 96 and len(splits["validation"]) >= 96 and len(splits["discovery"]) >= 96
+    for name, group in splits.items():
+        share = sum(c.kind == "statement" for c in group) / len(group)
+        assert 0.4 <= share <= 0.6, (name, share)
+        assert load_contents(name) == group
 
 
-def test_shipped_split_follows_split_for() -> None:
-    # The file's split field must match the documented rule, so regenerating the file cannot silently move passages.
-    per_kind: Counter[str] = Counter()
-    for content in load_contents():
-        assert content.split == split_for(per_kind[content.kind]), content.id
-        per_kind[content.kind] += 1
+def test_split_versions_are_independent(tmp_path: Path) -> None:
+    # Adding a test passage must not change the discovery or validation versions (their caches stay valid).
+    path = tmp_path / "c.jsonl"
+    rows = [
+        {"id": "a", "text": "One fact.", "kind": "statement", "split": "discovery"},
+        {"id": "b", "text": "Two facts.", "kind": "statement", "split": "validation"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    before = {s: contents_version(s, path) for s in SPLITS}
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "c", "text": "Three facts.", "kind": "statement", "split": "test"}) + "\n")
+    after = {s: contents_version(s, path) for s in SPLITS}
+    assert after["discovery"] == before["discovery"] and after["validation"] == before["validation"]
+    assert after["test"] != before["test"] and contents_version(path=path) != before["discovery"]
+
+
+def test_split_for_is_three_one_one() -> None:
+    assert [split_for(i) for i in range(10)] == ["discovery", "validation", "discovery", "test", "discovery"] * 2
 
 
 def test_passages_are_plain_short_and_instruction_free() -> None:
@@ -74,17 +86,17 @@ def test_kinds_are_mixed() -> None:
 
 
 def test_unknown_split_is_rejected() -> None:
-    with pytest.raises(ValueError, match="valid splits: discovery, heldout"):
+    with pytest.raises(ValueError, match="valid splits: discovery, validation, test"):
         load_contents("train")  # type: ignore[arg-type]
 
 
 def test_contents_version_changes_with_the_file(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text('{"id": "a", "text": "One.", "kind": "statement", "split": "discovery"}\n', encoding="utf-8")
-    before = contents_version(path)
-    assert len(before) == 12 and before == contents_version(path)
+    before = contents_version(path=path)
+    assert len(before) == 12 and before == contents_version(path=path)
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    assert contents_version(path) != before
+    assert contents_version(path=path) != before
 
 
 def test_shipped_loader_requires_kind_and_split(tmp_path: Path) -> None:
@@ -97,14 +109,14 @@ def test_shipped_loader_requires_kind_and_split(tmp_path: Path) -> None:
 def test_user_loader_infers_kind_and_split(tmp_path: Path) -> None:
     lines = [{"id": f"s{i}", "text": f"Sentence number {i}."} for i in range(5)]
     lines.append({"id": "p0", "text": "First sentence. Second sentence."})
-    lines.append({"id": "x", "text": "Forced.", "kind": "paragraph", "split": "heldout"})
+    lines.append({"id": "x", "text": "Forced.", "kind": "paragraph", "split": "test"})
     path = tmp_path / "user.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n", encoding="utf-8")
     contents = load_user_contents(path)
     assert [c.id for c in contents] == ["s0", "s1", "s2", "s3", "s4", "p0", "x"]
-    assert [c.split for c in contents[:5]] == ["discovery", "heldout", "discovery", "heldout", "discovery"]
+    assert [c.split for c in contents[:5]] == ["discovery", "validation", "discovery", "test", "discovery"]
     assert contents[5].kind == "paragraph" and contents[5].split == "discovery"
-    assert contents[6].kind == "paragraph" and contents[6].split == "heldout"
+    assert contents[6].kind == "paragraph" and contents[6].split == "test"
 
 
 @pytest.mark.parametrize(

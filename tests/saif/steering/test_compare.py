@@ -62,7 +62,7 @@ def test_repeated_request_is_served_from_the_generation_cache(engine, spec) -> N
 
 
 def test_evaluate_reports_every_alpha_and_both_baselines(engine, spec) -> None:
-    contents = list(load_contents("heldout")[:2])
+    contents = list(load_contents("validation")[:2])
     ev = evaluate(engine, "french", spec, contents, EvalConfig(alphas=(0.0, 8.0), decoding=SHORT))
     d = ev.to_dict()
     assert [r["alpha"] for r in d["results"]] == [0.0, 8.0]

@@ -41,7 +41,7 @@ def _assert_well_formed(row: dict[str, Any], n: int) -> None:
 
 def test_judge_candidate_counts_rates_and_picks_a_pass_and_a_fail() -> None:
     question = load_catalogue(CANDIDATES_PATH).get("question")
-    contents = [Content(f"c{i}", "The library opens at nine.", "statement", "heldout") for i in range(4)]
+    contents = [Content(f"c{i}", "The library opens at nine.", "statement", "validation") for i in range(4)]
     told = ["When does it open?", "It opens at nine.", "Does it open? " * 30 + "Why?", "Is it open?"]
     untold = ["It opens at nine."] * 3 + ["Open?"]
     row = judge_candidate(question, contents, told, untold)
