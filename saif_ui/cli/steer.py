@@ -1,5 +1,8 @@
-"""CLI commands of SAIF steering: `steer` (one content, three modes), `evaluate` (α sweep on held-out contents),
-`special-grid` (FAST's special-token intervention) and `findings` (regenerate docs/FINDINGS.md)."""
+"""CLI commands of SAIF steering: `steer` (one content, three modes), `evaluate` (an α sweep on validation
+contents, or with `--auto` the instruction's validated recipe on test contents), `choose-recipe` (choose and save
+that recipe on validation) and `special-grid` (FAST's special-token intervention).
+
+`steer` uses the instruction's recipe when it has one and no latents, layer, top-k, spec or mean-diff are given."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--instruction", metavar="ID", required=True, help="catalogue id, e.g. french, json")
     p.add_argument("--layer", type=int, help="layer of the attached SAE to steer with (default: the deepest)")
-    p.add_argument("--top-k", type=int, default=5, help="steer with the top-k discovered latents")
+    p.add_argument("--top-k", type=int, help="steer with the top-k discovered latents (default 5)")
     p.add_argument("--latents", type=ints, help="hand-picked latent ids instead of the top-k, e.g. 2969,871")
     p.add_argument(
         "--strengths", type=floats, help="one strength per --latents id, in the same order (default: 1 each)"
@@ -36,6 +39,9 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
         "--mean-diff",
         action="store_true",
         help="steer with the raw mean difference of residuals with/without the instruction (no SAE; a baseline)",
+    )
+    p.add_argument(
+        "--no-recipe", action="store_true", help="ignore the instruction's validated recipe (discover the top-k)"
     )
     p.add_argument("--positions", choices=_POSITIONS, default="all", help="where the vector is added")
     p.add_argument("--scale", choices=_SCALES, default="mean_act", help="per-latent base vector (see SteeringSpec)")
@@ -57,17 +63,30 @@ def spec_choice(args: argparse.Namespace) -> Any:
     return SpecChoice(
         instruction=args.instruction,
         layer=args.layer,
-        top_k=args.top_k,
+        top_k=args.top_k or 5,
         latents=args.latents,
         strengths=dict(zip(args.latents or (), args.strengths or (), strict=False)),
         spec_file=args.spec,
         mean_diff=args.mean_diff,
         placement=args.placement,
         how=Application(positions=args.positions, scale=args.scale, decay=args.decay, decay_power=args.decay_power),
+        recipe=_uses_recipe(args),
     )
 
 
-def build_spec(engine: Any, args: argparse.Namespace, alpha: float) -> Any:
+def _uses_recipe(args: argparse.Namespace) -> bool:
+    """The recipe is the default: taken when the instruction has one and nothing else was asked for."""
+    from saif_ui.saif.steering.recipe import recipe_for
+
+    if getattr(args, "auto", False):
+        return True
+    if getattr(args, "no_recipe", False) or getattr(args, "sweep", False):
+        return False
+    chosen = (args.layer, args.top_k, args.latents, args.spec, args.mean_diff or None)
+    return all(x is None for x in chosen) and recipe_for(args.instruction) is not None
+
+
+def build_spec(engine: Any, args: argparse.Namespace, alpha: float | None) -> Any:
     from saif_ui.saif.steering.build import build_spec as build
 
     return build(engine, spec_choice(args), alpha)
@@ -99,7 +118,9 @@ def _verdict(out: dict[str, Any]) -> str:
 def _steer_args(p: argparse.ArgumentParser) -> None:
     _spec_args(p)
     p.add_argument("--content", required=True, help="the passage, given without the instruction")
-    p.add_argument("--alpha", type=float, default=1.0, help="global strength (1: the latents' mean presence)")
+    p.add_argument(
+        "--alpha", type=float, help="global strength (default: the recipe's α, else 1: the latents' mean presence)"
+    )
     p.add_argument("--prompted-steered", action="store_true", help="also steer the prompted answer")
 
 
@@ -120,7 +141,10 @@ def cmd_steer(args: argparse.Namespace) -> int:
         decoding=decoding,
     ).to_dict()
     latents = ", ".join([f"{e.latent}@L{e.layer}" for e in spec.latents] + [v.label for v in spec.vectors]) or "none"
-    lines = [f"{args.instruction}: α {spec.alpha} × latents {latents} ({spec.scale}, positions {spec.positions})"]
+    source = "validated recipe" if spec_choice(args).recipe else "chosen"
+    lines = [
+        f"{args.instruction} ({source}): α {spec.alpha} × latents {latents} ({spec.scale}, positions {spec.positions})"
+    ]
     for mode in ("original", "steered", "prompted", "prompted_steered"):
         if mode in result:
             lines += ["", f"--- {mode}: {_verdict(result[mode])}", result[mode]["text"]]
@@ -133,26 +157,48 @@ def cmd_steer(args: argparse.Namespace) -> int:
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     _spec_args(p)
-    p.add_argument("--contents", type=Path, help='JSONL of {"id", "text"} (default: the held-out split)')
-    p.add_argument("--n-contents", type=int, default=24, help="held-out contents used (0: all)")
+    p.add_argument(
+        "--contents",
+        type=Path,
+        help='JSONL of {"id", "text"} (default: the validation split; with --auto the test split)',
+    )
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="evaluate only at the instruction's validated recipe (no α sweep), judged with its fidelity threshold",
+    )
+    p.add_argument("--n-contents", type=int, default=24, help="contents of the split used (0: all; --auto: all)")
     p.add_argument("--alphas", type=floats, help="comma-separated α sweep (default: suits the spec's scale)")
     p.add_argument("--prompted-steered", action="store_true", help="also run prompted + steered at each α")
     p.add_argument("--checker", help="judge with this checker instead of the instruction's (e.g. json_start)")
     p.add_argument("--out", type=Path, help="also write the JSON result to this file")
-    p.set_defaults(max_new_tokens=48)
+    # Without --auto, evaluate sweeps what the arguments name (the top-k by default), never the recipe.
+    p.set_defaults(max_new_tokens=48, sweep=True)
 
 
 def format_evaluation(d: dict[str, Any]) -> str:
+    success = d.get("headline") == "success"
+
     def row(name: str, r: dict[str, Any]) -> str:
         ppl = r["fluency"]["perplexity"]
+        extra = ""
+        if success:
+            low, high = r["ci"]["success"]
+            extra = f" {r['success']:>8.0%} [{low:.2f}, {high:.2f}] {r['chrf']['content']:>6.1f}"
         return (
             f"{name:>10} {r['strict']:>7.0%} {r['loose']:>7.0%} {r['fluent_strict']:>8.0%} "
-            f"{(f'{ppl:.1f}' if ppl else '-'):>10} {r['fluency']['repetition']:>6.2f}"
+            f"{(f'{ppl:.1f}' if ppl else '-'):>10} {r['fluency']['repetition']:>6.2f}{extra}"
         )
 
     n = d["baselines"]["original"]["n"]
     head = f"{d['instruction']} ({d['checker']}) @ layer {d['layer']}: {n} contents, best α {d['best_alpha']}"
+    if "recipe" in d:
+        r = d["recipe"]
+        head += f"\nrecipe: {r['method']} k={r['k']} latents {r['latents']} α {r['alpha']} positions {r['positions']}"
+        head += f", faithful at chrF >= {r['fidelity_threshold']}"
     cols = f"{'':>10} {'strict':>7} {'loose':>7} {'fluent':>8} {'perplexity':>10} {'repet.':>6}"
+    if success:
+        cols += f" {'success':>8} {'95% CI':>12} {'chrF':>6}"
     lines = [head, cols]
     lines += [row(name, r) for name, r in d["baselines"].items()]
     lines += [row(f"α={r['alpha']:g}", r) for r in d["results"]]
@@ -162,25 +208,75 @@ def format_evaluation(d: dict[str, Any]) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from saif_ui.saif.inputs.contents import load_user_contents
+    from saif_ui.saif.discovery.discover import pick_contents
+    from saif_ui.saif.inputs.contents import load_contents, load_user_contents
     from saif_ui.saif.steering.evaluate import EvalConfig, evaluate
+    from saif_ui.saif.steering.recipe import require_recipe
 
     check_instruction(args.instruction)
+    recipe = require_recipe(args.instruction) if args.auto else None
+    if recipe is not None and args.alphas:
+        raise ValueError("--auto evaluates at the recipe's α only: drop --alphas (or --auto, to sweep)")
     contents = load_user_contents(args.contents) if args.contents else None
+    if contents is None and recipe is not None:
+        contents = tuple(pick_contents(load_contents("test"), None))
     cfg = EvalConfig(
-        alphas=args.alphas,
-        n_contents=args.n_contents or None,
+        alphas=(recipe.spec.alpha,) if recipe is not None else args.alphas,
+        n_contents=None if recipe is not None else args.n_contents or None,
         placement=args.placement,
         decoding=_decoding(args),
         prompted_steered=args.prompted_steered,
         checker=args.checker,
+        fidelity_threshold=recipe.fidelity_threshold if recipe is not None else None,
     )
     engine = engine_from_args(args, warmup=False)
-    spec = build_spec(engine, args, 1.0)
+    spec = recipe.spec if recipe is not None else build_spec(engine, args, 1.0)
     data = evaluate(engine, args.instruction, spec, contents, cfg).to_dict()
+    if recipe is not None:
+        data = {"recipe": recipe.summary(), **data}
     if args.out:
         args.out.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     emit(args, data, format_evaluation(data))
+    return 0
+
+
+# ---------------------------------------------------------------- choose-recipe
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--instruction", metavar="ID", required=True, help="catalogue id, e.g. french")
+    p.add_argument("--alphas", type=floats, help="α grid of the search (default 0.5,1,2,4,8)")
+    p.add_argument("--ks", type=ints, help="numbers of top latents tried (default 1,5,10; must include 5)")
+    p.add_argument("--n-stage", type=int, help="validation contents of the screening stages (default 32)")
+    p.add_argument("--write", action="store_true", help="save the recipe into assets/recipes.json")
+    p.add_argument("--no-cache", action="store_true", help="regenerate every evaluation of the search")
+    p.add_argument("--json", action="store_true", help="print the recipe as JSON")
+
+
+def cmd_choose_recipe(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from saif_ui.saif.steering.recipe import save_recipe
+    from saif_ui.saif.studies.recipe_search import SearchConfig, choose_recipe
+
+    check_instruction(args.instruction)
+    cfg = SearchConfig()
+    for field, value in (("alphas", args.alphas), ("ks", args.ks), ("n_stage", args.n_stage)):
+        if value is not None:
+            cfg = replace(cfg, **{field: value})
+    engine = engine_from_args(args, warmup=False)
+    recipe = choose_recipe(engine, args.instruction, cfg, use_cache=not args.no_cache)
+    v = recipe.validation
+    text = (
+        f"{recipe.instruction}: L{recipe.layer} k={recipe.k} latents {recipe.latents} α {recipe.spec.alpha} "
+        f"positions {recipe.spec.positions} decay {recipe.spec.decay}\n"
+        f"validation success {v['successes']}/{v['n']} [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}], "
+        f"faithful at chrF >= {recipe.fidelity_threshold}"
+    )
+    if args.write:
+        text += f"\nsaved to {save_recipe(recipe)}"
+    emit(args, recipe.to_dict(), text)
     return 0
 
 
@@ -226,5 +322,10 @@ def cmd_special_grid(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "steer": ("answer a content original / steered / prompted, each with its verdict", _steer_args, cmd_steer),
     "evaluate": ("steering accuracy and fluency over an α sweep, with both baselines", _evaluate_args, cmd_evaluate),
+    "choose-recipe": (
+        "choose an instruction's steering recipe on validation contents (layer, k, α, positions, decay)",
+        _recipe_args,
+        cmd_choose_recipe,
+    ),
     "special-grid": ("steer with a special-token latent over FAST's α grid", _grid_args, cmd_special_grid),
 }

@@ -1,5 +1,6 @@
-"""From a user's choice to a steering spec: a saved spec file, the mean-difference baseline, or latents from discovery
-(the top-k, or hand-picked ones with a strength each). The CLI and the dashboard both build their specs here."""
+"""From a user's choice to a steering spec: the instruction's validated recipe, a saved spec file, the mean-difference
+baseline, or latents from discovery (the top-k, or hand-picked ones with a strength each). The CLI and the dashboard
+both build their specs here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from saif_ui.saif.discovery.discover import DiscoveryConfig, DiscoveryResult, di
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.steering.baselines import mean_difference_spec
+from saif_ui.saif.steering.recipe import require_recipe
 from saif_ui.saif.steering.spec import Scale, SpecError, SteeringSpec, SteerLatent, spec_from_discovery
 
 
@@ -32,8 +34,9 @@ class Application:
 class SpecChoice:
     """What to steer with, as a command line or a request says it.
 
-    Exactly one source: `spec_file` (a saved spec), `mean_diff` (the no-SAE baseline), or discovery at `layer`
-    (the top `top_k` latents, or `latents` by hand with optional `strengths`).
+    Exactly one source: `recipe` (the instruction's validated recipe, assets/recipes.json), `spec_file` (a saved
+    spec), `mean_diff` (the no-SAE baseline), or discovery at `layer` (the top `top_k` latents, or `latents` by hand
+    with optional `strengths`).
     """
 
     instruction: Instruction | str
@@ -47,8 +50,11 @@ class SpecChoice:
     mean_diff: bool = False
     placement: Placement = "post"
     how: Application = Application()
+    recipe: bool = False
 
     def __post_init__(self) -> None:
+        if self.recipe and (self.spec_file is not None or self.mean_diff or self.latents):
+            raise SaifError("the validated recipe is a whole spec: drop --latents / --spec / --mean-diff")
         if self.spec_file is not None and (self.mean_diff or self.latents):
             raise SaifError("a saved spec file replaces discovery: drop --latents / --mean-diff")
         if self.mean_diff and self.latents:
@@ -113,9 +119,14 @@ def spec_for_latents(
     )
 
 
-def build_spec(engine: Engine, choice: SpecChoice, alpha: float = 1.0) -> SteeringSpec:
-    """The spec `choice` describes, at global strength `alpha` (discovery is disk-cached, so this is quick after the
-    first run)."""
+def build_spec(engine: Engine, choice: SpecChoice, alpha: float | None = 1.0) -> SteeringSpec:
+    """The spec `choice` describes, at global strength `alpha` (None: the recipe's α, else 1). Discovery is
+    disk-cached, so this is quick after the first run."""
+    if choice.recipe:
+        instruction = choice.instruction if isinstance(choice.instruction, str) else choice.instruction.id
+        spec = require_recipe(instruction).spec
+        return spec if alpha is None else spec.with_alpha(alpha)
+    alpha = 1.0 if alpha is None else alpha
     if choice.spec_file is not None:
         return read_spec(choice.spec_file).with_alpha(alpha)
     if choice.mean_diff:

@@ -54,6 +54,9 @@ class Output:
     """`fluency.degeneration`: share of the text that repeats (word trigrams or character 8-grams)."""
     finished: bool
     id: str = ""
+    fidelity: dict[str, float] | None = None
+    """chrF to the content and to the prompted answer, each beside its mismatched control (`judge.fidelity`);
+    filled in by evaluations, which know the contents."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

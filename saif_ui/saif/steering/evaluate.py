@@ -1,8 +1,10 @@
 """Steering evaluation: compliance and fluency over an α sweep on held-out contents, against both baselines.
 
 Compliance counts as *fluent* only when the output is not a loop: at high α a steered model often emits one
-token over and over ("pour pour pour ..."), which a language detector happily calls French. `fluent_strict` is the
-number to read; `strict` is reported beside it so the gap is visible.
+token over and over ("pour pour pour ..."), which a language detector happily calls French. And an answer counts as a
+*success* only when it is also faithful: its chrF to its own content reaches the threshold chosen on validation
+(`judge.fidelity`), so fluent French about nothing in particular does not count. `success` is the number to read
+when a threshold is set, `fluent_strict` otherwise; `strict` is reported beside them so the gaps are visible.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import UnknownCheckerError, get_checker
+from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing
 from saif_ui.saif.judge.stats import Paired, mcnemar_exact, wilson_interval
 from saif_ui.saif.steering.compare import Decoding, Mode, Output, Progress, run_modes
 from saif_ui.saif.steering.spec import SteeringSpec
@@ -46,6 +49,8 @@ class EvalConfig:
     """Also run prompted + steered at every α (twice the cost)."""
     checker: str | None = None
     """Judge with this checker instead of the instruction's own (e.g. `json_start` for `json`)."""
+    fidelity_threshold: float | None = None
+    """chrF to the content an answer needs to count as faithful (chosen on validation); None: no `success` rate."""
 
     def __post_init__(self) -> None:
         if self.alphas is not None and not self.alphas:
@@ -75,18 +80,29 @@ class Summary:
     """Median over outputs (a few exploding values would swamp a mean)."""
     repetition: float
     n: int
+    success: float | None = None
+    """Compliant (strict), not a loop and faithful (chrF to the content >= the threshold); None without a threshold."""
+    chrf: dict[str, float] | None = None
+    """Mean chrF of the outputs per reference (`content`, `content_mismatched`, `prompted`, `prompted_mismatched`)."""
 
     @classmethod
-    def of(cls, outputs: Sequence[Output], repetition_limit: float) -> Summary:
+    def of(cls, outputs: Sequence[Output], repetition_limit: float, threshold: float | None = None) -> Summary:
         n = len(outputs)
         ppl = [o.perplexity for o in outputs if o.perplexity is not None]
+        scored = [o.fidelity for o in outputs if o.fidelity is not None]
+        complete = bool(scored) and len(scored) == n
+        chrf = {key: statistics.fmean(f[key] for f in scored) for key in scored[0]} if complete else None
         return cls(
             strict=sum(bool(o.strict) for o in outputs) / n if n else 0.0,
             loose=sum(bool(o.loose) for o in outputs) / n if n else 0.0,
-            fluent_strict=sum(bool(o.strict) and o.repetition <= repetition_limit for o in outputs) / n if n else 0.0,
+            fluent_strict=sum(is_fluent_strict(o, repetition_limit) for o in outputs) / n if n else 0.0,
             perplexity=float(statistics.median(ppl)) if ppl else None,
             repetition=statistics.fmean(o.repetition for o in outputs) if n else 0.0,
             n=n,
+            success=None
+            if threshold is None or chrf is None
+            else sum(is_success(o, repetition_limit, threshold) for o in outputs) / n,
+            chrf=chrf,
         )
 
     def ci(self, rate: float) -> tuple[float, float]:
@@ -94,13 +110,16 @@ class Summary:
         return wilson_interval(round(rate * self.n), self.n)
 
     def to_dict(self) -> dict[str, Any]:
+        rates = ("strict", "loose", "fluent_strict") + (("success",) if self.success is not None else ())
         return {
             "strict": self.strict,
             "loose": self.loose,
             "fluent_strict": self.fluent_strict,
+            **({"success": self.success} if self.success is not None else {}),
             "fluency": {"perplexity": self.perplexity, "repetition": self.repetition},
+            **({"chrf": {k: round(v, 2) for k, v in self.chrf.items()}} if self.chrf is not None else {}),
             "n": self.n,
-            "ci": {name: list(self.ci(getattr(self, name))) for name in ("strict", "loose", "fluent_strict")},
+            "ci": {name: list(self.ci(getattr(self, name))) for name in rates},
         }
 
     @classmethod
@@ -113,7 +132,22 @@ class Summary:
             perplexity=None if fluency.get("perplexity") is None else float(fluency["perplexity"]),
             repetition=float(fluency.get("repetition", 0.0)),
             n=int(data.get("n", 0)),
+            success=None if data.get("success") is None else float(data["success"]),
+            chrf=None if data.get("chrf") is None else {str(k): float(v) for k, v in data["chrf"].items()},
         )
+
+
+def is_fluent_strict(output: Output, repetition_limit: float = REPETITION_LIMIT) -> bool:
+    return bool(output.strict) and output.repetition <= repetition_limit
+
+
+def is_success(output: Output, repetition_limit: float, threshold: float) -> bool:
+    """The headline verdict: compliant, not a loop, and at least as faithful to its content as `threshold`."""
+    return (
+        is_fluent_strict(output, repetition_limit)
+        and output.fidelity is not None
+        and output.fidelity["content"] >= threshold
+    )
 
 
 @dataclass
@@ -130,27 +164,41 @@ class Evaluation:
     prompted_steered: dict[float, list[Output]] = field(default_factory=dict)
 
     def summary(self, alpha: float) -> Summary:
-        return Summary.of(self.steered[alpha], self.config.repetition_limit)
+        return Summary.of(self.steered[alpha], self.config.repetition_limit, self.config.fidelity_threshold)
 
     def baseline(self, name: str) -> Summary:
-        return Summary.of(self.baselines[name], self.config.repetition_limit)
+        return Summary.of(self.baselines[name], self.config.repetition_limit, self.config.fidelity_threshold)
 
-    def paired(self, alpha: float, baseline: str, fluent: bool = True) -> Paired:
-        """Steered at `alpha` against a baseline on the same contents: McNemar's exact test of (fluent) strict."""
-        limit = self.config.repetition_limit
+    @property
+    def headline(self) -> str:
+        """The rate that decides: `success` with a fidelity threshold, `fluent_strict` without."""
+        return "success" if self.config.fidelity_threshold is not None else "fluent_strict"
 
-        def verdicts(items: list[Output]) -> list[bool]:
-            return [bool(o.strict) and (not fluent or o.repetition <= limit) for o in items]
+    def verdicts(self, items: Sequence[Output], metric: str | None = None) -> list[bool]:
+        """Per-output verdicts of `metric` (`strict`, `fluent_strict`, `success`; default: the headline)."""
+        limit, threshold = self.config.repetition_limit, self.config.fidelity_threshold
+        metric = metric or self.headline
+        if metric == "strict":
+            return [bool(o.strict) for o in items]
+        if metric == "fluent_strict":
+            return [is_fluent_strict(o, limit) for o in items]
+        if metric == "success" and threshold is not None:
+            return [is_success(o, limit, threshold) for o in items]
+        raise SaifError(f"unknown verdict {metric!r} (success needs a fidelity threshold)")
 
-        return mcnemar_exact(verdicts(self.steered[alpha]), verdicts(self.baselines[baseline]))
+    def paired(self, alpha: float, baseline: str, metric: str | None = None) -> Paired:
+        """Steered at `alpha` against a baseline on the same contents: McNemar's exact test of the headline verdict
+        (or `metric`)."""
+        steered, base = self.steered[alpha], self.baselines[baseline]
+        return mcnemar_exact(self.verdicts(steered, metric), self.verdicts(base, metric))
 
     def best_alpha(self) -> float:
-        """The α with the highest fluent strict accuracy (the smallest such α on ties)."""
-        return max(self.alphas, key=lambda a: (self.summary(a).fluent_strict, -a))
+        """The α with the highest headline rate (the smallest such α on ties)."""
+        return max(self.alphas, key=lambda a: (sum(self.verdicts(self.steered[a])), -a))
 
     def to_dict(self, outputs: bool = True) -> dict[str, Any]:
         def block(items: list[Output]) -> dict[str, Any]:
-            d = Summary.of(items, self.config.repetition_limit).to_dict()
+            d = Summary.of(items, self.config.repetition_limit, self.config.fidelity_threshold).to_dict()
             return {**d, "outputs": [o.to_dict() for o in items]} if outputs else d
 
         results = []
@@ -163,6 +211,7 @@ class Evaluation:
         return {
             "instruction": self.instruction,
             "checker": self.checker,
+            "headline": self.headline,
             "layer": self.layer[0] if len(self.layer) == 1 else self.layer,
             "spec": self.spec.to_dict(),
             "config": {**asdict(self.config), "alphas": list(self.alphas)},
@@ -252,6 +301,7 @@ def evaluate(
         if cfg.prompted_steered:
             both[a] = out["prompted_steered"]
         done += len(modes)
+    _score_fidelity(chosen, base, [*steered.values(), *both.values()])
     return Evaluation(
         instruction=instr.id,
         checker=instr.checker,
@@ -264,3 +314,27 @@ def evaluate(
         baselines={"original": base["original"], "prompted": base["prompted"]},
         prompted_steered=both,
     )
+
+
+def _score_fidelity(contents: Sequence[Content], base: dict[Mode, list[Output]], others: list[list[Output]]) -> None:
+    """Fill every output's `fidelity` in place: chrF against its content and against the prompted answer to the same
+    content, each beside the same score against another content of the same kind (the mismatched control)."""
+    if len(contents) < 2:
+        return
+    texts = [c.text for c in contents]
+    prompted = [o.text for o in base["prompted"]]
+    pairing = mismatched_pairing([c.kind for c in contents])
+    for block in [base["original"], base["prompted"], *others]:
+        answers = [o.text for o in block]
+        to_content = fidelity(answers, texts, pairing, "content")
+        to_prompted = fidelity(answers, prompted, pairing, "prompted")
+        for i, o in enumerate(block):
+            block[i] = replace(
+                o,
+                fidelity={
+                    "content": round(to_content.matched[i], 2),
+                    "content_mismatched": round(to_content.mismatched[i], 2),
+                    "prompted": round(to_prompted.matched[i], 2),
+                    "prompted_mismatched": round(to_prompted.mismatched[i], 2),
+                },
+            )

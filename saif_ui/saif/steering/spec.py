@@ -115,8 +115,15 @@ class SteeringSpec:
     def steerings(self, engine: Engine) -> list[Steering]:
         """The engine primitives for this spec, α applied: one summed vector (fp32) per layer (empty when α = 0 or
         nothing is selected). Raises `SpecError` for an unknown SAE or a bad vector."""
+        return [
+            Steering(layer, vec, self.positions, decay=self.decay, decay_power=self.decay_power)
+            for layer, vec in self.layer_vectors(engine).items()
+        ]
+
+    def layer_vectors(self, engine: Engine) -> dict[int, torch.Tensor]:
+        """The summed vector added at each layer, α applied, by layer (empty when α = 0 or nothing is selected)."""
         if self.empty:
-            return []
+            return {}
         out: dict[int, torch.Tensor] = defaultdict(lambda: torch.zeros(engine.d_model))
         for e in self.latents:
             try:
@@ -135,10 +142,12 @@ class SteeringSpec:
                     f"vector {v.label or ''} has size {len(v.vector)}, the model's width is {engine.d_model}"
                 )
             out[v.layer] = out[v.layer] + v.strength * torch.tensor(v.vector, dtype=torch.float32)
-        return [
-            Steering(layer, self.alpha * vec, self.positions, decay=self.decay, decay_power=self.decay_power)
-            for layer, vec in sorted(out.items())
-        ]
+        return {layer: self.alpha * vec for layer, vec in sorted(out.items())}
+
+    def norm(self, engine: Engine) -> float:
+        """The L2 norm of everything this spec adds (all layers together), α applied: what norm-matched controls
+        match."""
+        return math.sqrt(sum(float((v.double() ** 2).sum()) for v in self.layer_vectors(engine).values()))
 
     # ------------------------------------------------------------ JSON
 

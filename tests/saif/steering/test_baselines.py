@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from saif_ui.saif.discovery.discover import DiscoveryConfig, make_pairs, resolve_instruction
@@ -31,3 +32,48 @@ def test_mean_difference_steers_and_alpha_zero_does_not(engine) -> None:
     plain = engine.generate([prompt], max_new_tokens=10)[0].text
     assert spec.with_alpha(0.0).steerings(engine) == []
     assert engine.generate([prompt], spec.with_alpha(4.0).steerings(engine), max_new_tokens=10)[0].text != plain
+
+
+def _top_spec(engine, name: str) -> SteeringSpec:
+    from saif_ui.saif.steering.spec import SteerLatent
+
+    layer = engine.sae(name).layer
+    return SteeringSpec(latents=tuple(SteerLatent(name, layer, i, mean_act=2.0 + i / 10) for i in (3, 5, 8)), alpha=1.5)
+
+
+def test_random_latents_are_other_latents_at_the_same_norm(engine, rand_sae) -> None:
+    from saif_ui.saif.steering.baselines import random_latents_spec
+
+    spec = _top_spec(engine, rand_sae)
+    control = random_latents_spec(spec, engine, seed=1)
+    assert len(control.latents) == 3 and not {e.latent for e in control.latents} & {3, 5, 8}
+    assert {e.sae for e in control.latents} == {spec.latents[0].sae} and control.scale == "unit"
+    assert control.norm(engine) == pytest.approx(spec.norm(engine), rel=1e-5)
+    assert random_latents_spec(spec, engine, seed=1) == control  # seeded
+    assert random_latents_spec(spec, engine, seed=2).latents != control.latents
+
+
+def test_random_direction_has_the_norm_at_each_layer(engine, rand_sae) -> None:
+    from saif_ui.saif.steering.baselines import random_direction_spec
+
+    spec = _top_spec(engine, rand_sae)
+    control = random_direction_spec(spec, engine, seed=0)
+    (vec,) = control.vectors
+    assert vec.layer == spec.latents[0].layer
+    assert control.norm(engine) == pytest.approx(spec.norm(engine), rel=1e-5)
+    direction = torch.tensor(vec.vector)
+    target = spec.layer_vectors(engine)[vec.layer]
+    assert abs(float(torch.cosine_similarity(direction, target, dim=0))) < 0.3  # not the spec's own direction
+
+
+def test_norm_matched_top1_adds_as_much_as_the_top_k(engine, rand_sae) -> None:
+    from dataclasses import replace
+
+    from saif_ui.saif.steering.baselines import norm_matched
+
+    spec = _top_spec(engine, rand_sae)
+    top1 = replace(spec, latents=spec.latents[:1])
+    matched = norm_matched(top1, engine, spec.norm(engine))
+    assert matched.norm(engine) == pytest.approx(spec.norm(engine), rel=1e-5)
+    with pytest.raises(ValueError, match="adds nothing"):
+        norm_matched(spec.with_alpha(0.0), engine, 1.0)

@@ -1,0 +1,292 @@
+"""Choosing an instruction's steering recipe on validation contents only (`python -m saif_ui choose-recipe`).
+
+Test contents are never read here. The search, per instruction:
+
+0. The fidelity threshold: the model's prompted answers to every validation content, each scored (chrF) against
+   another content of its kind; the 95th percentile of those mismatched scores is the chrF to its own content an
+   answer needs to count as faithful (`judge.fidelity`).
+1. Layer: discovery (post placement, discovery split) at every attached SAE; its top-5 latents steered over the α grid
+   on the first `n_stage` validation contents.
+2. k: at the best layer, the top-1 and top-10 over the same grid.
+3. Variants (Xie 2025; Stolfo 2024): at the best (layer, k, α) so far, steering only the generated positions, and
+   token-wise decay at twice the α.
+4. Finalists: the `finalists` best candidates go on to every other validation content; the one with the most
+   successes over all validation contents is the recipe (ties: fewer latents, then the smaller α).
+The mean-difference control gets the same α grid at the recipe's layer, on the stage contents, so the baseline a
+study compares against is tuned no less than the recipe.
+
+Success is the headline verdict of `steering.evaluate`: compliant (strict), not a loop, and faithful. Every evaluation
+is cached on disk (`<cache_dir>/recipes/`) so an interrupted search resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.engine.cache import JsonStore, sae_identity
+from saif_ui.engine.errors import SaifError
+from saif_ui.provenance import command_line, git_commit
+from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, pick_contents, resolve_instruction
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.judge.fidelity import FAITHFUL_QUANTILE, fidelity, mismatched_pairing, threshold
+from saif_ui.saif.judge.stats import wilson_interval
+from saif_ui.saif.steering.baselines import mean_difference_spec
+from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, evaluate
+from saif_ui.saif.steering.recipe import Recipe
+from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
+
+SEARCH_VERSION = 1
+"""Bump when the search's evaluations change meaning (what is generated, how success is judged)."""
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Settings of a recipe search (see the module docstring for the stages)."""
+
+    alphas: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    """× the latents' mean activation under the instruction; 8 so that the top-1 (a smaller vector) is not cut off
+    at the grid's edge."""
+    ks: tuple[int, ...] = (1, 5, 10)
+    n_stage: int = 32
+    """Validation contents of the screening stages; finalists get every validation content."""
+    finalists: int = 3
+    decay: float = 0.1
+    max_new_tokens: int = 48
+    batch_size: int = 32
+    quantile: float = FAITHFUL_QUANTILE
+    n_discovery: int | None = 48
+    n_validation: int | None = None
+    """Validation contents used in all (None: every one); fewer only for quick checks."""
+
+    def __post_init__(self) -> None:
+        if not self.alphas or not self.ks or 5 not in self.ks:
+            raise SaifError("a search needs alphas and ks, with k = 5 among them (the layer stage uses it)")
+        if self.n_stage < 2 or self.finalists < 1:
+            raise SaifError("n_stage must be >= 2 and finalists >= 1")
+        if self.n_validation is not None and self.n_validation < self.n_stage:
+            raise SaifError("n_validation must be at least n_stage")
+
+    @property
+    def decoding(self) -> Decoding:
+        return Decoding(max_new_tokens=self.max_new_tokens)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the search: how the spec is built, and its successes on the contents it was run on."""
+
+    layer: int
+    k: int
+    alpha: float
+    positions: str = "all"
+    decay: float = 0.0
+    successes: int = 0
+    n: int = 0
+
+    @property
+    def setting(self) -> tuple[int, int, float, str, float]:
+        return self.layer, self.k, self.alpha, self.positions, self.decay
+
+
+def validation_contents(n: int | None = None) -> list[Content]:
+    """The validation contents, statements and paragraphs alternating (the stage takes the first `n_stage`)."""
+    return pick_contents(load_contents("validation"), n)
+
+
+class _Runs:
+    """Evaluations of one search, cached on disk by everything that changes them."""
+
+    def __init__(self, engine: Engine, instruction: str, cfg: SearchConfig, use_cache: bool) -> None:
+        self.engine, self.instruction, self.cfg = engine, instruction, cfg
+        self.store = JsonStore(Path(engine.config.cache_dir) / "recipes", enabled=use_cache)
+        self.base = {
+            "v": SEARCH_VERSION,
+            "model": engine.config.model,
+            "dtype": str(engine.loaded.dtype),
+            "system_prompt": engine.chat.default_system_prompt,
+            "catalogue": load_catalogue().version,
+            "checkers": CHECKERS_VERSION,
+            "instruction": instruction,
+            "decoding": asdict(cfg.decoding),
+        }
+
+    def evaluate(
+        self, spec: SteeringSpec, alphas: Sequence[float], contents: Sequence[Content], tau: float
+    ) -> Evaluation:
+        ecfg = EvalConfig(
+            alphas=tuple(alphas),
+            n_contents=None,
+            decoding=self.cfg.decoding,
+            batch_size=self.cfg.batch_size,
+            fidelity_threshold=tau,
+        )
+        key = {
+            **self.base,
+            "spec": {**spec.to_dict(), "meta": {}, "alpha": None},
+            "alphas": list(alphas),
+            "contents": [[c.id, c.text] for c in contents],
+            "tau": tau,
+        }
+        data, _ = self.store.get_or_compute(
+            "eval", key, lambda: evaluate(self.engine, self.instruction, spec, contents, ecfg).to_dict()
+        )
+        return Evaluation.from_dict(data)
+
+
+def fidelity_threshold(
+    engine: Engine, instruction: str, contents: Sequence[Content], cfg: SearchConfig
+) -> tuple[float, dict[str, Any]]:
+    """The faithful threshold from the prompted answers to `contents` (validation), and what it was made of."""
+    outputs, _ = run_modes(
+        engine,
+        instruction,
+        [(c.id, c.text) for c in contents],
+        SteeringSpec(),
+        ["prompted"],
+        decoding=cfg.decoding,
+        batch_size=cfg.batch_size,
+    )
+    answers = [o.text for o in outputs["prompted"]]
+    scores = fidelity(answers, [c.text for c in contents], mismatched_pairing([c.kind for c in contents]))
+    tau = threshold(scores.mismatched, cfg.quantile)
+    share = sum(scores.faithful(tau)) / len(contents)
+    return tau, {
+        "quantile": cfg.quantile,
+        "threshold": tau,
+        "n": len(contents),
+        "prompted_matched": round(sum(scores.matched) / len(contents), 2),
+        "prompted_mismatched": round(sum(scores.mismatched) / len(contents), 2),
+        "prompted_faithful": round(share, 4),
+    }
+
+
+def choose_recipe(
+    engine: Engine, instruction: str, cfg: SearchConfig = SearchConfig(), *, use_cache: bool = True, log: Log = print
+) -> Recipe:
+    """Search the recipe of `instruction` on validation contents (see the module docstring)."""
+    instr = resolve_instruction(instruction)
+    if not instr.checker:
+        raise SaifError(f"instruction {instr.id!r} has no checker, so no recipe can be chosen for it")
+    start = time.perf_counter()
+    runs = _Runs(engine, instr.id, cfg, use_cache)
+    contents = validation_contents(cfg.n_validation)
+    stage, rest = contents[: cfg.n_stage], contents[cfg.n_stage :]
+    tau, tau_about = fidelity_threshold(engine, instr.id, contents, cfg)
+    log(f"{instr.id}: faithful at chrF >= {tau} (prompted answers pass {tau_about['prompted_faithful']:.0%})")
+    names = {s.layer: s.name for s in engine.saes.values()}
+    if not names:
+        raise SaifError("no SAE is attached, so there is nothing to steer with")
+    dcfg = DiscoveryConfig(n_contents=cfg.n_discovery)
+    found = {layer: discover(engine, instr.id, names[layer], dcfg) for layer in sorted(names)}
+    tried: dict[tuple[int, int, float, str, float], Candidate] = {}
+
+    def spec_of(c: Candidate) -> SteeringSpec:
+        base = spec_from_discovery(found[c.layer], k=c.k, positions=c.positions)  # type: ignore[arg-type]
+        return replace(base, decay=c.decay)
+
+    def sweep(layer: int, k: int, alphas: Sequence[float], positions: str = "all", decay: float = 0.0) -> None:
+        probe = Candidate(layer, k, 1.0, positions, decay)
+        ev = runs.evaluate(spec_of(probe), alphas, stage, tau)
+        for a in ev.alphas:
+            c = Candidate(layer, k, a, positions, decay, sum(ev.verdicts(ev.steered[a])), len(stage))
+            tried[c.setting] = c
+        best = max((tried[(layer, k, a, positions, decay)] for a in ev.alphas), key=_rank)
+        log(f"{instr.id}: L{layer} k={k} {positions} decay={decay}: best α {best.alpha} ({best.successes}/{best.n})")
+
+    for layer in sorted(names):
+        sweep(layer, 5, cfg.alphas)
+    layer = max((c for c in tried.values()), key=_rank).layer
+    for k in cfg.ks:
+        if k != 5:
+            sweep(layer, k, cfg.alphas)
+    lead = max(tried.values(), key=_rank)
+    sweep(lead.layer, lead.k, [lead.alpha], positions="generated")
+    sweep(lead.layer, lead.k, [2 * lead.alpha], decay=cfg.decay)
+    finalists = sorted(tried.values(), key=_rank, reverse=True)[: cfg.finalists]
+    final: list[Candidate] = []
+    for c in finalists:
+        ev = runs.evaluate(spec_of(c), [c.alpha], rest, tau) if rest else None
+        more = sum(ev.verdicts(ev.steered[c.alpha])) if ev else 0
+        final.append(replace(c, successes=c.successes + more, n=c.n + len(rest)))
+        log(f"{instr.id}: finalist L{c.layer} k={c.k} α={c.alpha} {c.positions}: {final[-1].successes}/{final[-1].n}")
+    chosen = max(final, key=_rank)
+    controls = _tune_mean_difference(engine, runs, instr.id, chosen, dcfg, cfg, stage, tau)
+    spec = replace(spec_of(chosen), alpha=chosen.alpha)
+    low, high = wilson_interval(chosen.successes, chosen.n)
+    return Recipe(
+        instruction=instr.id,
+        method="saif_topk",
+        spec=spec,
+        k=chosen.k,
+        fidelity_threshold=tau,
+        validation={
+            "n": chosen.n,
+            "successes": chosen.successes,
+            "success": round(chosen.successes / chosen.n, 4),
+            "ci": [round(low, 4), round(high, 4)],
+            "fidelity": tau_about,
+            "controls": controls,
+            "finalists": [asdict(c) for c in final],
+            "candidates": [asdict(c) for c in sorted(tried.values(), key=lambda c: c.setting)],
+        },
+        # Through JSON, so the recipe equals itself read back from assets/recipes.json (tuples become lists).
+        provenance=json.loads(json.dumps(_provenance(engine, names[chosen.layer], cfg, start))),
+    )
+
+
+def _provenance(engine: Engine, sae: str, cfg: SearchConfig, start: float) -> dict[str, Any]:
+    return {
+        "git_commit": git_commit(),
+        "command": command_line(),
+        "model": engine.config.model,
+        "sae": sae_identity(engine.sae(sae)),
+        "contents": {"discovery": contents_version("discovery"), "validation": contents_version("validation")},
+        "catalogue": load_catalogue().version,
+        "checkers": CHECKERS_VERSION,
+        "search": {**asdict(cfg), "version": SEARCH_VERSION},
+        "repetition_limit": REPETITION_LIMIT,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _rank(c: Candidate) -> tuple[float, int, float]:
+    """Most successes first (as a rate, so stage and final candidates compare), then fewer latents, then smaller α."""
+    return (c.successes / c.n if c.n else 0.0, -c.k, -c.alpha)
+
+
+def _tune_mean_difference(
+    engine: Engine,
+    runs: _Runs,
+    instruction: str,
+    chosen: Candidate,
+    dcfg: DiscoveryConfig,
+    cfg: SearchConfig,
+    stage: Sequence[Content],
+    tau: float,
+) -> dict[str, Any]:
+    """The mean-difference control's α, chosen on the stage contents over the same grid as the recipe's, applied
+    at the recipe's layer, positions and decay."""
+    raw = mean_difference_spec(engine, instruction, chosen.layer, dcfg, positions=chosen.positions)
+    spec = replace(raw, decay=chosen.decay)
+    ev = runs.evaluate(spec, cfg.alphas, stage, tau)
+    best = ev.best_alpha()
+    return {
+        "mean_difference": {
+            "layer": chosen.layer,
+            "positions": chosen.positions,
+            "decay": chosen.decay,
+            "alpha": best,
+            "n": len(stage),
+            "successes": {str(a): sum(ev.verdicts(ev.steered[a])) for a in ev.alphas},
+        }
+    }

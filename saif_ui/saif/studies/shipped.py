@@ -1,0 +1,88 @@
+"""Study results shipped under docs/studies/: small JSON files, each with the key that made it.
+
+A key names everything that decides a result: the study's version, the model and its dtype and system prompt, the
+versions of the contents split, catalogue, checkers and recipes it read, and the study's settings. A later session,
+on a fresh machine with no cache, regenerates the documents from these files without generating anything; a study
+reruns only when its key changes, and a test fails when a shipped file's key no longer matches the code and data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.engine.cache import digest
+from saif_ui.provenance import command_line, git_commit
+
+STUDIES_DIR = Path(__file__).resolve().parents[3] / "docs" / "studies"
+Log = Callable[[str], None]
+
+
+def engine_key(engine: Engine) -> dict[str, Any]:
+    """The part of every key that names the model as the studies run it."""
+    return {
+        "model": engine.config.model,
+        "dtype": str(engine.loaded.dtype),
+        "system_prompt": engine.chat.default_system_prompt,
+    }
+
+
+def shipped_path(study: str, item: str, root: Path | None = None) -> Path:
+    return (root or STUDIES_DIR) / study / f"{item}.json"
+
+
+def load_shipped(study: str, item: str, root: Path | None = None) -> dict[str, Any] | None:
+    """The shipped document of one study item, or None (absent or unreadable)."""
+    path = shipped_path(study, item, root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_current(doc: dict[str, Any] | None, key: dict[str, Any]) -> bool:
+    return doc is not None and doc.get("key_digest") == digest(key)
+
+
+def run_or_load(
+    study: str,
+    item: str,
+    key: dict[str, Any],
+    run: Callable[[], dict[str, Any]],
+    *,
+    root: Path | None = None,
+    force: bool = False,
+    log: Log = print,
+) -> dict[str, Any]:
+    """The shipped result of `study`/`item` when its key matches `key`; otherwise `run()` it and ship the result
+    (atomically) with its key, provenance and how long it took."""
+    doc = load_shipped(study, item, root)
+    if not force and is_current(doc, key):
+        assert doc is not None
+        return doc
+    log(f"{study}/{item}: running" + (" (key changed)" if doc is not None else ""))
+    start = time.perf_counter()
+    result = run()
+    doc = {
+        "study": study,
+        "item": item,
+        "key": key,
+        "key_digest": digest(key),
+        "provenance": {"git_commit": git_commit(), "command": command_line()},
+        "seconds": round(time.perf_counter() - start, 1),
+        "result": result,
+    }
+    path = shipped_path(study, item, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{item}-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return doc

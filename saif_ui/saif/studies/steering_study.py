@@ -1,0 +1,192 @@
+"""Does SAIF steering work? Each instruction's validated recipe, on test contents, beside every baseline and control.
+
+On the same test contents (statements and paragraphs alternating), with the same greedy decoding:
+- `original`: the content alone; `prompted`: content + instruction (post);
+- `steered`: the recipe (chosen on validation, `studies.recipe_search`); `prompted_steered`: both;
+- `mean_difference`: the CAA vector at the recipe's layer, at the α the search chose for it on validation;
+- `random_latents`: as many other latents of the same SAE, at the recipe's vector norm (seeded);
+- `random_direction`: a Gaussian direction at the recipe's norm (seeded);
+- `top1_matched`: the recipe's first latent alone at the recipe's norm (several latents vs one at the same strength).
+Every method gets its rates with 95 % Wilson intervals, chrF fidelity with its mismatched control, McNemar's exact
+test against `original`, `prompted` and `steered` on the headline verdict, and every generated text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.engine.cache import digest, sae_identity
+from saif_ui.saif.discovery.discover import DiscoveryConfig, pick_contents
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.judge.stats import mcnemar_exact
+from saif_ui.saif.steering.baselines import (
+    mean_difference_spec,
+    norm_matched,
+    random_direction_spec,
+    random_latents_spec,
+)
+from saif_ui.saif.steering.compare import Decoding, Output
+from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, Summary, evaluate
+from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.steering.spec import SteeringSpec
+from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load
+
+STUDY = "steering"
+STUDY_VERSION = 1
+SEED = 0
+DECODING = Decoding(max_new_tokens=48)
+BATCH_SIZE = 32
+METHODS = (
+    "original",
+    "prompted",
+    "steered",
+    "prompted_steered",
+    "mean_difference",
+    "random_latents",
+    "random_direction",
+    "top1_matched",
+)
+
+
+def test_contents() -> list[Content]:
+    return pick_contents(load_contents("test"), None)
+
+
+def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
+    """Everything that decides this study's result for one instruction."""
+    return {
+        "study": STUDY,
+        "v": STUDY_VERSION,
+        **engine_key(engine),
+        "instruction": recipe.instruction,
+        "recipe": digest(recipe.to_dict()),
+        "sae": sae_identity(engine.sae(recipe.spec.latents[0].sae)),
+        "contents": {"discovery": contents_version("discovery"), "test": contents_version("test")},
+        "catalogue": load_catalogue().version,
+        "checkers": CHECKERS_VERSION,
+        "decoding": asdict(DECODING),
+        "repetition_limit": REPETITION_LIMIT,
+        "seed": SEED,
+    }
+
+
+def control_specs(engine: Engine, recipe: Recipe) -> dict[str, SteeringSpec]:
+    """The recipe's controls, each ready to run at its own α (see the module docstring)."""
+    spec = recipe.spec
+    norm = spec.norm(engine)
+    md = recipe.validation.get("controls", {}).get("mean_difference", {})
+    mean_diff = mean_difference_spec(
+        engine,
+        recipe.instruction,
+        recipe.layer,
+        DiscoveryConfig(),
+        alpha=float(md.get("alpha", 1.0)),
+        positions=spec.positions,
+    )
+    top1 = replace(spec, latents=spec.latents[:1])
+    return {
+        "mean_difference": replace(mean_diff, decay=spec.decay),
+        "random_latents": random_latents_spec(spec, engine, seed=SEED),
+        "random_direction": random_direction_spec(spec, engine, seed=SEED),
+        "top1_matched": norm_matched(top1, engine, norm),
+    }
+
+
+def run_instruction(engine: Engine, recipe: Recipe, log: Log = print) -> dict[str, Any]:
+    """The study for one instruction (uncached; `steering_study` ships it)."""
+    contents = test_contents()
+    cfg = EvalConfig(
+        n_contents=None,
+        decoding=DECODING,
+        batch_size=BATCH_SIZE,
+        prompted_steered=True,
+        fidelity_threshold=recipe.fidelity_threshold,
+    )
+    spec = recipe.spec
+    log(f"{STUDY}/{recipe.instruction}: recipe and baselines on {len(contents)} test contents")
+    main = evaluate(engine, recipe.instruction, spec, contents, replace(cfg, alphas=(spec.alpha,)))
+    outputs: dict[str, list[Output]] = {
+        "original": main.baselines["original"],
+        "prompted": main.baselines["prompted"],
+        "steered": main.steered[spec.alpha],
+        "prompted_steered": main.prompted_steered[spec.alpha],
+    }
+    specs: dict[str, SteeringSpec] = {"steered": spec}
+    for name, control in control_specs(engine, recipe).items():
+        log(f"{STUDY}/{recipe.instruction}: {name}")
+        ev = evaluate(
+            engine,
+            recipe.instruction,
+            control,
+            contents,
+            replace(cfg, alphas=(control.alpha,), prompted_steered=False),
+        )
+        outputs[name] = ev.steered[control.alpha]
+        specs[name] = control
+    return _result(engine, main, outputs, specs, recipe)
+
+
+def _result(
+    engine: Engine,
+    main: Evaluation,
+    outputs: dict[str, list[Output]],
+    specs: dict[str, SteeringSpec],
+    recipe: Recipe,
+) -> dict[str, Any]:
+    limit, tau = REPETITION_LIMIT, recipe.fidelity_threshold
+    verdicts = {name: main.verdicts(items, "success") for name, items in outputs.items()}
+    methods: dict[str, Any] = {}
+    for name in METHODS:
+        items = outputs[name]
+        block = Summary.of(items, limit, tau).to_dict()
+        block["paired"] = {
+            other: mcnemar_exact(verdicts[name], verdicts[other]).to_dict()
+            for other in ("original", "prompted", "steered")
+            if other != name
+        }
+        if name in specs:
+            block["norm"] = round(specs[name].norm(engine), 3)
+            block["alpha"] = specs[name].alpha
+        block["outputs"] = [
+            {
+                "id": o.id,
+                "text": o.text,
+                "strict": o.strict,
+                "repetition": round(o.repetition, 3),
+                "chrf": o.fidelity,
+                "success": ok,
+            }
+            for o, ok in zip(items, verdicts[name], strict=True)
+        ]
+        methods[name] = block
+    return {
+        "instruction": recipe.instruction,
+        "checker": main.checker,
+        "recipe": recipe.summary(),
+        "contents": main.contents,
+        "n": len(main.contents),
+        "headline": "success",
+        "methods": methods,
+    }
+
+
+def steering_study(
+    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    """Run (or read back) the study for each instruction with a recipe; returns the shipped documents by id."""
+    out = {}
+    for iid in instructions:
+        recipe = require_recipe(iid)
+        out[iid] = run_or_load(
+            STUDY,
+            iid,
+            study_key(engine, recipe),
+            lambda recipe=recipe: run_instruction(engine, recipe, log),  # type: ignore[misc]
+            force=force,
+            log=log,
+        )
+    return out
