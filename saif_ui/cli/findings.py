@@ -42,6 +42,33 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- the steering study on test contents
+
+
+def _steering_study_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument(
+        "--instructions", help="comma-separated catalogue ids (default: every instruction with a validated recipe)"
+    )
+    p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
+
+
+def cmd_steering_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.steering.recipe import load_recipes
+    from saif_ui.saif.studies.steering_study import steering_study
+
+    ids = [i.strip() for i in (args.instructions or ",".join(load_recipes())).split(",") if i.strip()]
+    for i in ids:
+        check_instruction(i)
+    engine = engine_from_args(args, warmup=False)
+    docs = steering_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True))
+    for iid, doc in docs.items():
+        m = doc["result"]["methods"]
+        row = ", ".join(f"{name} {m[name]['success']:.0%}" for name in ("original", "prompted", "steered"))
+        print(f"{iid}: n {doc['result']['n']}: {row} ({doc['seconds']:.0f} s)")
+    return 0
+
+
 # ---------------------------------------------------------------- prompted compliance
 
 
@@ -123,6 +150,11 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "findings": ("run the steering studies and write docs/FINDINGS.md with figures", _findings_args, cmd_findings),
+    "steering-study": (
+        "each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
+        _steering_study_args,
+        cmd_steering_study,
+    ),
     "compliance": (
         "measure how often the model follows each instruction when told (prompted)",
         _compliance_args,
