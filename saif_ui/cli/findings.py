@@ -1,4 +1,5 @@
-"""Commands of the studies: `findings` (run every study, write docs/FINDINGS.md), `compliance` (how often the model
+"""Commands of the studies: `steering-study` (each validated recipe on test contents, shipped under docs/studies/),
+`findings` (write docs/FINDINGS.md from the shipped studies, generating nothing), `compliance` (how often the model
 follows each instruction when told) and `screen` (measure every candidate instruction, publish docs/SCREEN.md and keep
 the followed ones in the catalogue)."""
 
@@ -7,38 +8,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saif_ui.cli.common import Command, check_instruction, emit, engine_args, engine_from_args, floats
+from saif_ui.cli.common import Command, check_instruction, emit, engine_args, engine_from_args
 
 
 def _findings_args(p: argparse.ArgumentParser) -> None:
-    engine_args(p)
     p.add_argument("--out", type=Path, help="output folder (default: the repo's docs/)")
-    p.add_argument("--instructions", default="french,json", help="comma-separated catalogue ids")
-    p.add_argument("--n-contents", type=int, default=16, help="held-out contents per evaluation")
-    p.add_argument("--alphas", type=floats, default=(0.5, 1.0, 2.0, 4.0), help="α sweep")
-    p.add_argument("--max-new-tokens", type=int, default=40)
-    p.add_argument("--no-cache", action="store_true", help="rerun every study even if its result is cached")
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from saif_ui.saif.studies.findings import DOCS, run_studies, write_findings
-    from saif_ui.saif.studies.studies import StudyConfig
+    from saif_ui.saif.studies.findings import DOCS, write_findings
 
-    instructions = tuple(i.strip() for i in args.instructions.split(",") if i.strip())
-    for i in instructions:
-        check_instruction(i)
-    cfg = StudyConfig(
-        instructions=instructions,
-        n_contents=args.n_contents,
-        alphas=args.alphas,
-        max_new_tokens=args.max_new_tokens,
-    )
-    engine = engine_from_args(args, warmup=False)
-    if not engine.saes:
-        raise ValueError("no SAE is attached: the studies need at least one (pass --sae FOLDER)")
-    data = run_studies(engine, cfg, use_cache=not args.no_cache, log=lambda m: print(m, flush=True))
-    path = write_findings(data, args.out or DOCS)
-    print(f"wrote {path} ({data['seconds']:.0f} s)")
+    path = write_findings(args.out or DOCS)
+    print(f"wrote {path}")
     return 0
 
 
@@ -149,7 +130,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
-    "findings": ("run the steering studies and write docs/FINDINGS.md with figures", _findings_args, cmd_findings),
+    "findings": ("write docs/FINDINGS.md and its figures from the shipped study results", _findings_args, cmd_findings),
     "steering-study": (
         "each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
         _steering_study_args,

@@ -99,3 +99,60 @@ def test_steer_with_the_mean_difference_baseline(l24, capsys) -> None:
     spec = _json(capsys)["spec"]
     assert spec["latents"] == [] and len(spec["vectors"]) == 1 and spec["vectors"][0]["layer"] == 24
     assert spec["meta"]["baseline"] == "mean_difference"
+
+
+def _hand_recipe(tmp_path, monkeypatch) -> None:
+    """A recipe for french on the shipped L24 SAE, saved where the CLI reads recipes."""
+    from saif_ui.saif.steering import recipe as recipes
+    from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
+
+    spec = SteeringSpec(latents=(SteerLatent("L24_fast_topk64", 24, 5, mean_act=2.0),), alpha=3.0)
+    made = recipes.Recipe("french", "saif_topk", spec, k=1, fidelity_threshold=20.0, validation={"n": 96})
+    monkeypatch.setattr(recipes, "RECIPES_PATH", tmp_path / "recipes.json")
+    recipes.save_recipe(made)
+
+
+def test_evaluate_auto_json_follows_the_contract(l24, tmp_path, monkeypatch, capsys) -> None:
+    _hand_recipe(tmp_path, monkeypatch)
+    contents = tmp_path / "c.jsonl"
+    rows = [{"id": "a1", "text": "Dogs like to run in the park."}, {"id": "b2", "text": "The sea is cold in May."}]
+    contents.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["evaluate", "--sae", l24, "--instruction", "french", "--contents", str(contents), "--auto", "--json"]
+    assert main([*args, "--max-new-tokens", "6"]) == 0
+    data = _json(capsys)
+    r = data["recipe"]
+    assert (r["layer"], r["latents"], r["alpha"], r["positions"], r["fidelity_threshold"]) == (
+        24,
+        [5],
+        3.0,
+        "all",
+        20.0,
+    )
+    assert len(data["results"]) == 1 and data["results"][0]["alpha"] == 3.0
+    for block in (data["baselines"]["original"], data["baselines"]["prompted"], data["results"][0]):
+        assert [o["id"] for o in block["outputs"]] == ["a1", "b2"]
+        assert all(
+            isinstance(o["text"], str) and set(o["fidelity"]) >= {"content", "content_mismatched"}
+            for o in block["outputs"]
+        )
+        assert block["n"] == 2 and "success" in block and len(block["ci"]["success"]) == 2
+    assert main([*args, "--alphas", "1,2"]) == 2
+    assert "--auto evaluates at the recipe's α only" in capsys.readouterr().err
+
+
+def test_evaluate_auto_without_a_recipe_says_so(l24, tmp_path, monkeypatch, capsys) -> None:
+    from saif_ui.saif.steering import recipe as recipes
+
+    monkeypatch.setattr(recipes, "RECIPES_PATH", tmp_path / "none.json")
+    assert main(["evaluate", "--sae", l24, "--instruction", "german", "--auto", "--json"]) == 2
+    assert "'german' has no validated recipe" in capsys.readouterr().err
+
+
+def test_steer_uses_the_recipe_unless_told_otherwise(l24, tmp_path, monkeypatch, capsys) -> None:
+    _hand_recipe(tmp_path, monkeypatch)
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "Hi there.", "--max-new-tokens", "4"]
+    assert main([*args, "--json"]) == 0
+    spec = _json(capsys)["spec"]
+    assert [e["latent"] for e in spec["latents"]] == [5] and spec["alpha"] == 3.0
+    assert main([*args, "--no-recipe", "--json"]) == 0
+    assert len(_json(capsys)["spec"]["latents"]) == 5  # the top-5 of discovery

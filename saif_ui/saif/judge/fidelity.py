@@ -7,7 +7,9 @@ matched score is read beside a mismatched-pairing control, the same answer score
 kind (`mismatched_pairing`); the gap between the two is the content kept.
 
 An answer is *faithful* when its matched score reaches a threshold chosen on validation answers (`threshold`): a
-high quantile of the mismatched scores, i.e. a score that pairing with the wrong content seldom reaches.
+high quantile of the mismatched scores, i.e. a score that pairing with the wrong content seldom reaches. The
+evaluations score against the model's own prompted answer (same language as a compliant answer); chrF to the
+English content is reported beside it, but across languages it hardly tells one content from another.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 Compliance counts as *fluent* only when the output is not a loop: at high α a steered model often emits one
 token over and over ("pour pour pour ..."), which a language detector happily calls French. And an answer counts as a
-*success* only when it is also faithful: its chrF to its own content reaches the threshold chosen on validation
-(`judge.fidelity`), so fluent French about nothing in particular does not count. `success` is the number to read
-when a threshold is set, `fluent_strict` otherwise; `strict` is reported beside them so the gaps are visible.
+*success* only when it is also faithful: its chrF to the model's own prompted answer for the same content reaches the
+threshold chosen on validation (`judge.fidelity`), so fluent French about nothing in particular does not count.
+(chrF to the English content itself is reported too, but across languages it barely separates a content from
+another; each recipe records how often prompted answers would pass on it.) The prompted answers are the reference,
+so their own success is their fluent-strict rate. `success` is the number to read when a threshold is set,
+`fluent_strict` otherwise; `strict` is reported beside them so the gaps are visible.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class EvalConfig:
     checker: str | None = None
     """Judge with this checker instead of the instruction's own (e.g. `json_start` for `json`)."""
     fidelity_threshold: float | None = None
-    """chrF to the content an answer needs to count as faithful (chosen on validation); None: no `success` rate."""
+    """chrF to the prompted answer an answer needs to count as faithful (chosen on validation); None: no `success`
+    rate."""
 
     def __post_init__(self) -> None:
         if self.alphas is not None and not self.alphas:
@@ -81,7 +85,8 @@ class Summary:
     repetition: float
     n: int
     success: float | None = None
-    """Compliant (strict), not a loop and faithful (chrF to the content >= the threshold); None without a threshold."""
+    """Compliant (strict), not a loop and faithful (chrF to the prompted answer >= the threshold); None without a
+    threshold."""
     chrf: dict[str, float] | None = None
     """Mean chrF of the outputs per reference (`content`, `content_mismatched`, `prompted`, `prompted_mismatched`)."""
 
@@ -142,11 +147,11 @@ def is_fluent_strict(output: Output, repetition_limit: float = REPETITION_LIMIT)
 
 
 def is_success(output: Output, repetition_limit: float, threshold: float) -> bool:
-    """The headline verdict: compliant, not a loop, and at least as faithful to its content as `threshold`."""
+    """The headline verdict: compliant, not a loop, and at least `threshold` chrF to the prompted answer."""
     return (
         is_fluent_strict(output, repetition_limit)
         and output.fidelity is not None
-        and output.fidelity["content"] >= threshold
+        and output.fidelity["prompted"] >= threshold
     )
 
 

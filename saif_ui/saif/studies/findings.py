@@ -1,305 +1,305 @@
-"""`python -m saif_ui findings`: run the studies and write docs/FINDINGS.md with its figures and raw data.
+"""`python -m saif_ui findings`: write docs/FINDINGS.md from the study results shipped under docs/studies/.
 
-Every number in the document comes from the study results written beside it (findings.json); the claims section
-states each paper claim next to what this model showed, whichever way it went.
+Nothing is generated here: every number comes from a shipped study document (each with the key that made it, see
+`studies.shipped`), so a fresh checkout regenerates the same document in a second. `findings.json` indexes what the
+document was written from: each study's key digest, provenance and run time, plus the catalogue and contents
+versions. The claims section states each paper claim beside what this model showed, whichever way it went.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from saif_ui.engine import Engine
-from saif_ui.saif.studies.studies import (
-    Log,
-    StudyCache,
-    StudyConfig,
-    best_layer,
-    drop_one_study,
-    layer_study,
-    placement_study,
-    special_study,
-    topk_study,
-)
+from saif_ui.saif.studies.shipped import STUDIES_DIR
+from saif_ui.saif.studies.steering_study import METHODS, STUDY
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
-
-
-def run_studies(engine: Engine, cfg: StudyConfig, use_cache: bool = True, log: Log = print) -> dict[str, Any]:
-    cache = StudyCache(engine, cfg, enabled=use_cache)
-    start = time.perf_counter()
-    layers = layer_study(engine, cfg, cache, log)
-    top = best_layer(layers)
-    alphas = {i: layers[i][str(top)]["best_alpha"] for i in cfg.instructions}
-    data = {
-        "config": {**cfg.__dict__, "checkers": dict(cfg.checkers)},
-        "model": engine.config.model,
-        "saes": {str(s.layer): s.name for s in engine.saes.values()},
-        "layers": layers,
-        "best_layer": top,
-        "placement": placement_study(engine, cfg, top, cache, log),
-        "topk": topk_study(engine, cfg, top, cache, log=log),
-        "drop_one": drop_one_study(engine, cfg, top, alphas, cache, log),
-        "special": special_study(engine, cfg, cache, log),
-    }
-    data["seconds"] = round(time.perf_counter() - start, 1)
-    return data
+DOCS = STUDIES_DIR.parent
+GAIN = 0.30
+"""The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
+interval's lower bound above the unsteered rate."""
+CONTROLS = ("mean_difference", "random_latents", "random_direction", "top1_matched")
+LABELS = {
+    "original": "original (no instruction, no steering)",
+    "prompted": "prompted (instruction given)",
+    "steered": "**steered** (validated recipe, no instruction)",
+    "prompted_steered": "prompted + steered",
+    "mean_difference": "mean-difference vector (CAA), α tuned on validation",
+    "random_latents": "random latents, same norm",
+    "random_direction": "random direction, same norm",
+    "top1_matched": "top-1 latent alone, same norm",
+}
 
 
-# ---------------------------------------------------------------- figures
-
-
-def _plot_sweeps(data: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    instructions = list(data["layers"])
-    fig, axes = plt.subplots(1, len(instructions), figsize=(5.2 * len(instructions), 3.8), squeeze=False)
-    for ax, instruction in zip(axes[0], instructions, strict=True):
-        per_layer = data["layers"][instruction]
-        for layer, s in sorted(per_layer.items(), key=lambda kv: int(kv[0])):
-            xs = [r["alpha"] for r in s["results"]]
-            ax.plot(xs, [100 * r["fluent_strict"] for r in s["results"]], marker="o", label=f"steered, layer {layer}")
-        any_layer = next(iter(per_layer.values()))
-        ax.axhline(100 * any_layer["baselines"]["prompted"]["fluent_strict"], ls="--", c="k", label="prompted")
-        ax.axhline(100 * any_layer["baselines"]["original"]["fluent_strict"], ls=":", c="grey", label="original")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("α (× the latents' mean activation under the instruction)")
-        ax.set_ylabel(f"fluent compliance, % ({any_layer['checker']})")
-        ax.set_title(instruction)
-        ax.set_ylim(-3, 103)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_fluency(data: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    instructions = list(data["layers"])
-    fig, axes = plt.subplots(1, len(instructions), figsize=(5.2 * len(instructions), 3.4), squeeze=False)
-    for ax, instruction in zip(axes[0], instructions, strict=True):
-        for layer, s in sorted(data["layers"][instruction].items(), key=lambda kv: int(kv[0])):
-            xs = [r["alpha"] for r in s["results"]]
-            ax.plot(xs, [r["fluency"]["repetition"] for r in s["results"]], marker="s", label=f"layer {layer}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("α")
-        ax.set_ylabel("degeneration (repeated share)")
-        ax.set_title(f"{instruction}: degeneration")
-        ax.set_ylim(-0.03, 1.03)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------- document
+def load_studies(root: Path = STUDIES_DIR) -> dict[str, dict[str, Any]]:
+    """Every shipped steering-study document by instruction id."""
+    folder = root / STUDY
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
-def _ppl(r: dict[str, Any]) -> str:
-    p = r["fluency"]["perplexity"]
-    return "–" if p is None else f"{p:.1f}"
+def _ci(block: dict[str, Any], rate: str = "success") -> str:
+    low, high = block["ci"][rate]
+    return f"{100 * block[rate]:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
 
 
-def _sweep_table(s: dict[str, Any]) -> list[str]:
-    lines = ["| run | strict | fluent strict | loose | median perplexity | repetition |", "|---|---|---|---|---|---|"]
-    for name in ("original", "prompted"):
-        b = s["baselines"][name]
-        rep = b["fluency"]["repetition"]
-        lines.append(
-            f"| {name} (no steering) | {_pct(b['strict'])} | {_pct(b['fluent_strict'])} | {_pct(b['loose'])} "
-            f"| {_ppl(b)} | {rep:.2f} |"
-        )
-    for r in s["results"]:
-        rep = r["fluency"]["repetition"]
-        lines.append(
-            f"| steered α={r['alpha']:g} | {_pct(r['strict'])} | {_pct(r['fluent_strict'])} | {_pct(r['loose'])} "
-            f"| {_ppl(r)} | {rep:.2f} |"
-        )
-    return lines
+def _p(x: float) -> str:
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
 
 
-def _best(s: dict[str, Any]) -> dict[str, Any]:
-    return max(s["results"], key=lambda r: (r["fluent_strict"], -r["alpha"]))
-
-
-def _quote(text: str, limit: int = 240) -> str:
+def _quote(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
-    return (text[:limit] + "…") if len(text) > limit else text
+    return ((text[:limit] + "…") if len(text) > limit else text).replace("|", "∣")
 
 
-def claims(data: dict[str, Any]) -> list[str]:
-    """Each paper claim beside what our runs showed (computed from the data, not written by hand)."""
-    lines = []
-    top = str(data["best_layer"])
-    for instruction, per_layer in data["layers"].items():
-        s = per_layer[top]
-        best = _best(s)
-        base = s["baselines"]["original"]
-        gain = best["fluent_strict"] - base["fluent_strict"]
-        verdict = "confirmed" if gain >= 0.2 else ("weak (under 20 points)" if gain > 0 else "not reproduced")
-        lines.append(
-            f"- **SAIF: adding instruction-relevant latents makes the model follow an instruction it was not given** — "
-            f"`{instruction}` ({s['checker']}) at layer {top}: fluent compliance {_pct(base['fluent_strict'])} "
-            f"→ {_pct(best['fluent_strict'])} at α={best['alpha']:g} (+{100 * gain:.0f} points; strict "
-            f"{_pct(base['strict'])} → {_pct(best['strict'])}, n={base['n']}): **{verdict}**; "
-            f"prompting reaches {_pct(s['baselines']['prompted']['fluent_strict'])}."
-        )
-    ranks = {
-        layer: sum(max(r["fluent_strict"] for r in data["layers"][i][layer]["results"]) for i in data["layers"])
-        for layer in next(iter(data["layers"].values()))
+def verdict(result: dict[str, Any]) -> dict[str, Any]:
+    """Whether steering clears the bar for one instruction: the gain over `original`, its interval, the best
+    control, and a one-word outcome."""
+    m = result["methods"]
+    steered, original = m["steered"], m["original"]
+    gain = steered["success"] - original["success"]
+    low = steered["ci"]["success"][0]
+    best_control = max(CONTROLS, key=lambda c: (m[c]["success"], c))
+    passed = gain >= GAIN and low > original["success"]
+    return {
+        "gain": gain,
+        "passed": passed,
+        "best_control": best_control,
+        "beats_control_p": m[best_control]["paired"]["steered"]["p"],
+        "outcome": "reproduced" if passed else ("partial" if low > original["success"] else "not reproduced"),
     }
-    order = sorted(ranks, key=lambda layer: -ranks[layer])
-    late = max(ranks, key=int)
-    lines.append(
-        "- **SAIF: later layers steer better** — best-α fluent compliance summed over instructions by layer: "
-        + ", ".join(f"L{layer} {100 * ranks[layer]:.0f}" for layer in sorted(ranks, key=int))
-        + f": {'confirmed' if order[0] == late else 'not reproduced'} (best: layer {order[0]})."
-    )
-    pl = data["placement"]
-    gaps = {i: _best(p["post"])["fluent_strict"] - _best(p["pre"])["fluent_strict"] for i, p in pl.items()}
-    lines.append(
-        "- **SAIF: placing the instruction after the content gives better steering latents** — best fluent "
-        "compliance post minus pre: "
-        + ", ".join(f"{i} {100 * g:+.0f} points" for i, g in gaps.items())
-        + f" ({sum(g > 0 for g in gaps.values())} better, {sum(g == 0 for g in gaps.values())} tied, "
-        f"{sum(g < 0 for g in gaps.values())} worse); top-{data['config']['k']} Jaccard pre/post: "
-        + ", ".join(f"{i} {p['jaccard_top_k']:.2f}" for i, p in pl.items())
-        + "."
-    )
-    tk = data["topk"]
-    more = [i for i, per_k in tk.items() if _best(per_k["5"])["fluent_strict"] > _best(per_k["1"])["fluent_strict"]]
-    lines.append(
-        "- **SAIF: several latents together steer better than the single best one** — top-5 beat top-1 for "
-        f"{len(more)}/{len(tk)} instructions ({', '.join(more) or 'none'})."
-    )
-    lines.append(
-        "- **AxBench: prompting beats steering** — "
-        + "; ".join(
-            f"{i}: prompted {_pct(data['layers'][i][top]['baselines']['prompted']['fluent_strict'])} vs best steered "
-            f"{_pct(_best(data['layers'][i][top])['fluent_strict'])}"
-            for i in data["layers"]
-        )
-        + "."
-    )
-    changed = [
-        layer
-        for layer, g in data["special"].items()
-        if "grids" in g and any(row["text"] != grid["rows"][0]["text"] for grid in g["grids"] for row in grid["rows"])
+
+
+def _paired_vs(block: dict[str, Any], name: str) -> str:
+    paired = block.get("paired", {}).get(name)
+    return "–" if paired is None else _p(paired["p"])
+
+
+def _method_table(result: dict[str, Any]) -> list[str]:
+    m = result["methods"]
+    lines = [
+        "| method | success [95% CI] | fluent strict | strict | chrF to content (mismatched) | chrF to prompted "
+        "(mismatched) | p vs original | p vs steered |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    lines.append(
-        "- **FAST: special-token latents can steer the output** — the answer changed under the α grid at layers "
-        f"{', '.join(changed) or 'none'} (outputs below)."
-    )
+    for name in METHODS:
+        b = m[name]
+        c = b["chrf"]
+        vs_steered = "–" if name == "steered" else _paired_vs(m[name], "steered")
+        lines.append(
+            f"| {LABELS[name]} | {_ci(b)} | {_pct(b['fluent_strict'])} | {_pct(b['strict'])} "
+            f"| {c['content']:.1f} ({c['content_mismatched']:.1f}) "
+            f"| {c['prompted']:.1f} ({c['prompted_mismatched']:.1f}) "
+            f"| {'–' if name == 'original' else _paired_vs(b, 'original')} | {vs_steered} |"
+        )
     return lines
 
 
-def write_findings(data: dict[str, Any], out_dir: Path = DOCS) -> Path:
-    """Write FINDINGS.md, figures/ and findings.json into `out_dir`; returns the markdown path."""
+def _examples(result: dict[str, Any], n: int = 2) -> list[str]:
+    m = result["methods"]
+    lines = ["| content | original | prompted | steered |", "|---|---|---|---|"]
+    for i in range(min(n, result["n"])):
+        cells = []
+        for name in ("original", "prompted", "steered"):
+            o = m[name]["outputs"][i]
+            mark = "✓" if o["success"] else "✗"
+            cells.append(f"{mark} {_quote(o['text'])}")
+        lines.append(f"| `{result['contents'][i]}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plot(studies: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ids = list(studies)
+    shown = ("original", "prompted", "steered", "mean_difference", "random_latents", "random_direction")
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(ids) + 2), 3.8))
+    width = 0.8 / len(shown)
+    for j, name in enumerate(shown):
+        rates = np.array([studies[i]["result"]["methods"][name]["success"] for i in ids])
+        cis = np.array([studies[i]["result"]["methods"][name]["ci"]["success"] for i in ids])
+        err = np.vstack([rates - cis[:, 0], cis[:, 1] - rates]) * 100
+        ax.bar(np.arange(len(ids)) + (j - len(shown) / 2 + 0.5) * width, 100 * rates, width, yerr=err, capsize=2,
+               label=name.replace("_", " "))  # fmt: skip
+    ax.set_xticks(np.arange(len(ids)), ids)
+    ax.set_ylabel("success, % (compliant, no loop, faithful)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def claims(studies: dict[str, dict[str, Any]]) -> list[str]:
+    """Each paper claim beside what this model showed, computed from the shipped results."""
+    lines = []
+    if studies:
+        parts = []
+        for iid, doc in studies.items():
+            r, v = doc["result"], verdict(doc["result"])
+            m = r["methods"]
+            parts.append(
+                f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} (+{100 * v['gain']:.0f} points, "
+                f"{v['outcome']}; prompted {_pct(m['prompted']['success'])})"
+            )
+        passed = [i for i, d in studies.items() if verdict(d["result"])["passed"]]
+        lines.append(
+            "- **SAIF: steering with instruction-relevant latents makes the model follow an instruction it was not "
+            f"given** — success on test contents: {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points with the "
+            f"interval's lower bound above the unsteered rate) is met for {len(passed)} of {len(studies)} "
+            f"instructions ({', '.join(passed) or 'none'})."
+        )
+        beats = []
+        for iid, doc in studies.items():
+            v = verdict(doc["result"])
+            m = doc["result"]["methods"]
+            beats.append(
+                f"`{iid}` steered {_pct(m['steered']['success'])} vs {v['best_control'].replace('_', ' ')} "
+                f"{_pct(m[v['best_control']]['success'])} (McNemar p {_p(v['beats_control_p'])})"
+            )
+        lines.append(
+            "- **Do the SAE latents add anything over simple controls?** (best of mean-difference, random latents, "
+            f"random direction and the top-1 latent at the same norm): {'; '.join(beats)}."
+        )
+        lines.append(
+            "- **AxBench: prompting beats steering** — "
+            + "; ".join(
+                f"`{i}` prompted {_pct(d['result']['methods']['prompted']['success'])} vs steered "
+                f"{_pct(d['result']['methods']['steered']['success'])} "
+                f"(p {_p(d['result']['methods']['steered']['paired']['prompted']['p'])})"
+                for i, d in studies.items()
+            )
+            + "."
+        )
+        top1 = [
+            f"`{i}` top-{d['result']['recipe']['k']} {_pct(d['result']['methods']['steered']['success'])} vs top-1 "
+            f"{_pct(d['result']['methods']['top1_matched']['success'])} "
+            f"(p {_p(d['result']['methods']['top1_matched']['paired']['steered']['p'])})"
+            for i, d in studies.items()
+            if d["result"]["recipe"]["k"] > 1
+        ]
+        if top1:
+            lines.append(
+                "- **SAIF: several latents steer better than one** (at the same vector norm): " + "; ".join(top1) + "."
+            )
+    lines += [
+        "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the same "
+        "contents, were withdrawn): post vs pre placement; final layers steer best (every shipped layer plus a late "
+        "L27 SAE); add-one / drop-one curves; semantic proximity of the selected latents; FAST special-token "
+        "steering beyond 'the answer changed'; FAST vs block training with two seeds. Each needs its own study "
+        "with test contents, intervals and a control before this document states it.",
+    ]
+    return lines
+
+
+def findings_index(studies: dict[str, dict[str, Any]], screen: dict[str, Any] | None) -> dict[str, Any]:
+    """What the document was written from (findings.json)."""
+    return {
+        "studies": {
+            f"{STUDY}/{iid}": {
+                "key_digest": d["key_digest"],
+                "key": d["key"],
+                "provenance": d["provenance"],
+                "seconds": d["seconds"],
+                "summary": {
+                    name: {k: d["result"]["methods"][name][k] for k in ("success", "ci", "n")} for name in METHODS
+                },
+                "verdict": verdict(d["result"]),
+            }
+            for iid, d in studies.items()
+        },
+        "screen": None if screen is None else {"provenance": screen["provenance"], "kept": screen["kept"]},
+    }
+
+
+def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Path:
+    """Write FINDINGS.md, figures/ and findings.json into `out_dir` from the shipped studies; returns the path."""
+    studies = load_studies(studies_root)
+    screen_path = studies_root.parent / "screen.json"
+    screen = json.loads(screen_path.read_text(encoding="utf-8")) if screen_path.exists() else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    figs = out_dir / "figures"
-    figs.mkdir(exist_ok=True)
-    _plot_sweeps(data, figs / "steering_sweep.png")
-    _plot_fluency(data, figs / "steering_fluency.png")
-    (out_dir / "findings.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    cfg = data["config"]
-    top = str(data["best_layer"])
+    index = findings_index(studies, screen)
+    (out_dir / "findings.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = [
         "# Findings: steering SmolLM2-135M-Instruct with SAE latents",
         "",
-        "Generated by `python -m saif_ui findings` from the study results in [findings.json](findings.json); do not "
-        "edit by hand. Held-out contents only (discovery never sees them); defaults (top-k, positions, α grid) were "
-        "chosen on discovery-split contents.",
+        "Generated by `python -m saif_ui findings` from the study results shipped in [studies/](studies/) "
+        "(indexed, with their keys and provenance, in [findings.json](findings.json)); do not edit by hand.",
         "",
-        f"Setup: {cfg['n_contents']} held-out contents, greedy decoding, {cfg['max_new_tokens']} new tokens, "
-        f"top-{cfg['k']} latents by `t` score at the last prompt token (placement post unless said), "
-        f"steering at positions `{cfg['positions']}` with α × each latent's mean activation under the instruction. "
-        f"Checkers: " + ", ".join(f"`{i}` → `{cfg['checkers'].get(i, i)}`" for i in cfg["instructions"]) + ". "
-        "**Fluent strict** counts an answer only if it passes the strict check and repeats < 50% of its word "
-        "trigrams or character 8-grams — at high α the model loops on one word, which a language detector still calls "
-        "French. "
-        f"This run: {data['seconds']:.0f} s (studies found in the cache are not recomputed).",
+        "## Protocol",
         "",
-        *(
-            f"`{i}` is judged with `{c}` (the answer is, or validly begins, a JSON object or array): told to return "
-            "JSON, the model opens a JSON document and then nests or repeats until the length limit, so strict JSON "
-            "parsing (`python -m saif_ui compliance`) gives 0% even when prompted and cannot show a change."
-            for i, c in cfg["checkers"].items()
-            if i in cfg["instructions"] and c == "json_start"
-        ),
+        "- **Contents** (`assets/contents.jsonl`): three disjoint splits, statements and paragraphs balanced — "
+        "*discovery* (latent selection), *validation* (the instruction screen and every tunable choice), *test* "
+        "(reporting only; written after the validation contents were fixed).",
+        "- **Recipe** (`assets/recipes.json`, `python -m saif_ui choose-recipe`): per instruction, the layer, "
+        "number of latents, α, positions and decay chosen on validation contents only.",
+        "- **Success**, the headline verdict: the answer passes the instruction's strict checker, is not a loop "
+        "(repetition ≤ 0.5), and is faithful: its chrF (sacrebleu) to the model's own prompted answer for the same "
+        "content reaches the threshold chosen on validation (the 95th percentile of chrF between prompted answers to "
+        "*different* contents of the same kind). The prompted answers are that reference, so their success is their "
+        "fluent-strict rate. chrF to the content itself is shown too (across languages it hardly separates one "
+        "content from another); each chrF has its mismatched control in brackets.",
+        "- Every rate has its n and 95% Wilson interval; every comparison on the same contents McNemar's exact "
+        "test (statsmodels). Greedy decoding, 48 new tokens; random controls are seeded.",
         "",
         "## Claims and what this model showed",
         "",
-        *claims(data),
-        "",
-        "## Layer comparison",
-        "",
-        "![steering sweep](figures/steering_sweep.png)",
-        "",
-        "![degeneration](figures/steering_fluency.png)",
+        *claims(studies),
         "",
     ]
-    for instruction, per_layer in data["layers"].items():
-        for layer, s in sorted(per_layer.items(), key=lambda kv: int(kv[0])):
-            md += [
-                f"### `{instruction}` at layer {layer} (latents {', '.join(map(str, s['latents']))})",
-                "",
-                *_sweep_table(s),
-                "",
-                f"Steered example (α={s['example']['alpha']:g}, content `{s['example']['content']}`): "
-                f"“{_quote(s['example']['text'])}”",
-                "",
-            ]
-    md += ["## Placement: discovery under `pre` vs `post`", "", f"At layer {top}.", ""]
-    md += [
-        "| instruction | top-k Jaccard | top-20 Jaccard | best fluent (post) | best fluent (pre) |",
-        "|---|---|---|---|---|",
-    ]
-    for i, p in data["placement"].items():
-        post, pre = _best(p["post"]), _best(p["pre"])
-        md.append(
-            f"| {i} | {p['jaccard_top_k']:.2f} | {p['jaccard_top_20']:.2f} | {_pct(post['fluent_strict'])} "
-            f"(α={post['alpha']:g}) | {_pct(pre['fluent_strict'])} (α={pre['alpha']:g}) |"
-        )
-    md += ["", "## Top-1 vs top-k latents", "", f"At layer {top}; best α per row.", ""]
-    md += ["| instruction | k | latents | best fluent strict | α |", "|---|---|---|---|---|"]
-    for i, per_k in data["topk"].items():
-        for k, s in sorted(per_k.items(), key=lambda kv: int(kv[0])):
-            b = _best(s)
+    if studies:
+        figs = out_dir / "figures"
+        figs.mkdir(exist_ok=True)
+        _plot(studies, figs / "steering_methods.png")
+        md += [
+            "## Summary by instruction (test contents)",
+            "",
+            "| instruction | n | prompted | steered [95% CI] | gain | best control | recipe | fidelity threshold "
+            "| outcome |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for iid, doc in studies.items():
+            r, v = doc["result"], verdict(doc["result"])
+            m, rec = r["methods"], r["recipe"]
+            decay = f", decay {rec['decay']:g}" if rec["decay"] else ""
             md.append(
-                f"| {i} | {k} | {', '.join(map(str, s['latents']))} | {_pct(b['fluent_strict'])} | {b['alpha']:g} |"
+                f"| `{iid}` | {r['n']} | {_ci(m['prompted'])} | {_ci(m['steered'])} | {100 * v['gain']:+.0f} "
+                f"| {v['best_control'].replace('_', ' ')} {_pct(m[v['best_control']]['success'])} "
+                f"| L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay} "
+                f"| chrF ≥ {rec['fidelity_threshold']:g} | {v['outcome']} |"
             )
-    md += ["", "## Drop-one ablation", "", f"Top-{cfg['k']} at layer {top}, each latent removed in turn.", ""]
-    md += ["| instruction | α | all latents | latent removed → fluent strict |", "|---|---|---|---|"]
-    for i, d in data["drop_one"].items():
-        rows = ", ".join(f"−{r['latent']}: {_pct(r['without'])}" for r in d["rows"])
-        md.append(f"| {i} | {d['alpha']:g} | {_pct(d['full'])} | {rows} |")
-    md += ["", "## Special-token intervention (FAST)", ""]
-    for layer, g in data["special"].items():
-        if "error" in g:
-            md += [f"Layer {layer}: {g['error']}", ""]
-            continue
-        for grid in g["grids"]:
+        md += ["", "![success by method](figures/steering_methods.png)", ""]
+        for iid, doc in studies.items():
+            r = doc["result"]
+            rec = r["recipe"]
+            val = rec["validation"]
             md += [
-                f"Layer {layer}, latent {grid['latent']} (fires on `{grid['token']}`), content “{grid['content']}”:",
+                f"## `{iid}` ({r['checker']} checker)",
                 "",
-                "| α | answer |",
-                "|---|---|",
-                *[f"| {r['alpha']:g} | {_quote(r['text'], 160).replace('|', '∣')} |" for r in grid["rows"]],
+                f"Recipe: {rec['method']} at layer {rec['layer']}, latents {', '.join(map(str, rec['latents']))}, "
+                f"α = {rec['alpha']:g} × mean activation, positions `{rec['positions']}`, decay {rec['decay']:g}; "
+                f"chosen on {val['n']} validation contents (success {val['successes']}/{val['n']}, "
+                f"[{100 * val['ci'][0]:.0f}, {100 * val['ci'][1]:.0f}]%). Test: n = {r['n']}; study key "
+                f"`{doc['key_digest']}`, commit `{doc['provenance']['git_commit'][:12]}`, {doc['seconds']:.0f} s.",
+                "",
+                *_method_table(r),
+                "",
+                "First test contents (✓ success, ✗ not); every text is in "
+                f"[studies/{STUDY}/{iid}.json](studies/{STUDY}/{iid}.json):",
+                "",
+                *_examples(r),
                 "",
             ]
+    else:
+        md += ["No steering study has been shipped yet: run `python -m saif_ui steering-study`.", ""]
     path = out_dir / "FINDINGS.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path

@@ -2,9 +2,9 @@
 
 Test contents are never read here. The search, per instruction:
 
-0. The fidelity threshold: the model's prompted answers to every validation content, each scored (chrF) against
-   another content of its kind; the 95th percentile of those mismatched scores is the chrF to its own content an
-   answer needs to count as faithful (`judge.fidelity`).
+0. The fidelity threshold: the model's prompted answers to every validation content, each scored (chrF) against the
+   prompted answer to another content of its kind; the 95th percentile of those mismatched scores is the chrF to
+   its own prompted answer an answer needs to count as faithful (`judge.fidelity`).
 1. Layer: discovery (post placement, discovery split) at every attached SAE; its top-5 latents steered over the α grid
    on the first `n_stage` validation contents.
 2. k: at the best layer, the top-1 and top-10 over the same grid.
@@ -135,12 +135,14 @@ class _Runs:
             "spec": {**spec.to_dict(), "meta": {}, "alpha": None},
             "alphas": list(alphas),
             "contents": [[c.id, c.text] for c in contents],
-            "tau": tau,
         }
+        # The threshold only judges: cached texts and chrF scores are re-judged with it, never regenerated.
         data, _ = self.store.get_or_compute(
             "eval", key, lambda: evaluate(self.engine, self.instruction, spec, contents, ecfg).to_dict()
         )
-        return Evaluation.from_dict(data)
+        ev = Evaluation.from_dict(data)
+        ev.config = replace(ev.config, fidelity_threshold=tau)
+        return ev
 
 
 def fidelity_threshold(
@@ -157,16 +159,23 @@ def fidelity_threshold(
         batch_size=cfg.batch_size,
     )
     answers = [o.text for o in outputs["prompted"]]
-    scores = fidelity(answers, [c.text for c in contents], mismatched_pairing([c.kind for c in contents]))
-    tau = threshold(scores.mismatched, cfg.quantile)
-    share = sum(scores.faithful(tau)) / len(contents)
+    pairing = mismatched_pairing([c.kind for c in contents])
+    among = fidelity(answers, answers, pairing, "prompted")
+    tau = threshold(among.mismatched, cfg.quantile)
+    # For the record: how well chrF to the content itself separates (it is not what success is judged on).
+    to_content = fidelity(answers, [c.text for c in contents], pairing, "content")
+    content_tau = threshold(to_content.mismatched, cfg.quantile)
     return tau, {
+        "reference": "prompted",
         "quantile": cfg.quantile,
         "threshold": tau,
         "n": len(contents),
-        "prompted_matched": round(sum(scores.matched) / len(contents), 2),
-        "prompted_mismatched": round(sum(scores.mismatched) / len(contents), 2),
-        "prompted_faithful": round(share, 4),
+        "prompted_vs_other_prompted": round(sum(among.mismatched) / len(contents), 2),
+        "prompted_to_content": round(sum(to_content.matched) / len(contents), 2),
+        "prompted_to_other_content": round(sum(to_content.mismatched) / len(contents), 2),
+        "prompted_faithful_to_content_at_same_quantile": round(
+            sum(to_content.faithful(content_tau)) / len(contents), 4
+        ),
     }
 
 
@@ -182,7 +191,7 @@ def choose_recipe(
     contents = validation_contents(cfg.n_validation)
     stage, rest = contents[: cfg.n_stage], contents[cfg.n_stage :]
     tau, tau_about = fidelity_threshold(engine, instr.id, contents, cfg)
-    log(f"{instr.id}: faithful at chrF >= {tau} (prompted answers pass {tau_about['prompted_faithful']:.0%})")
+    log(f"{instr.id}: faithful at chrF to the prompted answer >= {tau}")
     names = {s.layer: s.name for s in engine.saes.values()}
     if not names:
         raise SaifError("no SAE is attached, so there is nothing to steer with")
