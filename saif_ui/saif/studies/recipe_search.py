@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.engine.cache import JsonStore, sae_identity
+from saif_ui.engine.cache import JsonStore
 from saif_ui.engine.errors import SaifError
 from saif_ui.provenance import command_line, git_commit
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, pick_contents, resolve_instruction
@@ -43,6 +43,7 @@ from saif_ui.saif.steering.compare import Decoding, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
+from saif_ui.saif.studies.shipped import sae_key
 
 SEARCH_VERSION = 1
 """Bump when the search's evaluations change meaning (what is generated, how success is judged)."""
@@ -258,7 +259,7 @@ def _provenance(engine: Engine, sae: str, cfg: SearchConfig, start: float) -> di
         "git_commit": git_commit(),
         "command": command_line(),
         "model": engine.config.model,
-        "sae": sae_identity(engine.sae(sae)),
+        "sae": sae_key(engine, sae),
         "contents": {"discovery": contents_version("discovery"), "validation": contents_version("validation")},
         "catalogue": load_catalogue().version,
         "checkers": CHECKERS_VERSION,

@@ -61,10 +61,7 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 CATALOGUE_FILE_VERSION = 2
 """The `version` of assets/instructions.json the screen writes (1 was the hand-picked first catalogue)."""
 RETAINED: dict[str, str] = {
-    "json": (
-        "steering studies (saif_ui/saif/studies/studies.py defaults, `findings --instructions french,json`), "
-        "docs/FINDINGS.md and tests/saif/discovery/test_discover.py use this id"
-    ),
+    "json": "tests/saif/discovery/test_discover.py uses this id (and the JSON checkers' tests)",
     "uppercase": (
         "tests/ui/test_app.py and tests/cli/test_steer.py use this id as the instruction the model does not follow"
     ),

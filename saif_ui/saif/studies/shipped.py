@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.engine.cache import digest
+from saif_ui.engine.cache import digest, sae_fingerprint
 from saif_ui.provenance import command_line, git_commit
 
 STUDIES_DIR = Path(__file__).resolve().parents[3] / "docs" / "studies"
@@ -31,6 +31,12 @@ def engine_key(engine: Engine) -> dict[str, Any]:
         "dtype": str(engine.loaded.dtype),
         "system_prompt": engine.chat.default_system_prompt,
     }
+
+
+def sae_key(engine: Engine, name: str) -> dict[str, str]:
+    """An attached SAE in a shipped key: its name and weight fingerprint, not the folder it was loaded from (a
+    checkout elsewhere must find the same key)."""
+    return {"sae_name": name, "sae_weights": sae_fingerprint(engine.sae(name))}
 
 
 def shipped_path(study: str, item: str, root: Path | None = None) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.engine.cache import digest, sae_identity
+from saif_ui.engine.cache import digest
 from saif_ui.saif.discovery.discover import DiscoveryConfig, pick_contents
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
@@ -33,7 +33,7 @@ from saif_ui.saif.steering.compare import Decoding, Output
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, Summary, evaluate
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import SteeringSpec
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load
+from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
 
 STUDY = "steering"
 STUDY_VERSION = 1
@@ -64,7 +64,7 @@ def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
         **engine_key(engine),
         "instruction": recipe.instruction,
         "recipe": digest(recipe.to_dict()),
-        "sae": sae_identity(engine.sae(recipe.spec.latents[0].sae)),
+        "sae": sae_key(engine, recipe.spec.latents[0].sae),
         "contents": {"discovery": contents_version("discovery"), "test": contents_version("test")},
         "catalogue": load_catalogue().version,
         "checkers": CHECKERS_VERSION,
@@ -96,12 +96,20 @@ def control_specs(engine: Engine, recipe: Recipe) -> dict[str, SteeringSpec]:
     }
 
 
-def run_instruction(engine: Engine, recipe: Recipe, log: Log = print) -> dict[str, Any]:
-    """The study for one instruction (uncached; `steering_study` ships it)."""
-    contents = test_contents()
+def run_instruction(
+    engine: Engine,
+    recipe: Recipe,
+    log: Log = print,
+    *,
+    contents: list[Content] | None = None,
+    decoding: Decoding = DECODING,
+) -> dict[str, Any]:
+    """The study for one instruction (uncached; `steering_study` ships it). `contents` and `decoding` default to the
+    shipped protocol (every test content, 48 greedy tokens); smaller ones only for quick checks."""
+    contents = contents if contents is not None else test_contents()
     cfg = EvalConfig(
         n_contents=None,
-        decoding=DECODING,
+        decoding=decoding,
         batch_size=BATCH_SIZE,
         prompted_steered=True,
         fidelity_threshold=recipe.fidelity_threshold,

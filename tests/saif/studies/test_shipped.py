@@ -1,0 +1,63 @@
+"""Shipped study results: read back when their key matches, rerun when it changes, and every shipped file's key
+matches today's code and data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from saif_ui.engine.cache import digest
+from saif_ui.saif.studies.shipped import STUDIES_DIR, is_current, load_shipped, run_or_load
+
+
+def test_run_or_load_runs_once_per_key(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def run() -> dict:
+        calls.append(1)
+        return {"rate": 0.5 * len(calls)}
+
+    key = {"study": "demo", "v": 1}
+    first = run_or_load("demo", "french", key, run, root=tmp_path, log=lambda _: None)
+    again = run_or_load("demo", "french", key, run, root=tmp_path, log=lambda _: None)
+    assert calls == [1] and first == again and first["result"] == {"rate": 0.5}
+    assert first["key_digest"] == digest(key) and first["provenance"]["git_commit"] and first["seconds"] >= 0
+    changed = run_or_load("demo", "french", {**key, "v": 2}, run, root=tmp_path, log=lambda _: None)
+    assert calls == [1, 1] and changed["result"] == {"rate": 1.0}
+    assert is_current(load_shipped("demo", "french", tmp_path), {**key, "v": 2})
+    assert not list((tmp_path / "demo").glob(".*"))  # written atomically, no temporary left
+
+
+def test_unreadable_result_is_absent_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "x.json").write_text("{half", encoding="utf-8")
+    assert load_shipped("demo", "x", tmp_path) is None and not is_current(None, {})
+
+
+def test_every_shipped_steering_study_matches_the_code_and_data(engine) -> None:
+    """A shipped result whose key no longer matches (the recipe, contents, catalogue, checkers, SAE weights or the
+    study's version changed) must be rerun: `python -m saif_ui steering-study`."""
+    from saif_ui.saif.steering.recipe import load_recipes
+    from saif_ui.saif.studies.steering_study import STUDY, study_key
+
+    files = sorted((STUDIES_DIR / STUDY).glob("*.json"))
+    recipes = load_recipes()
+    assert files, "no steering study is shipped under docs/studies/steering/"
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        recipe = recipes[path.stem]
+        sae = recipe.spec.latents[0].sae
+        added = sae not in engine.saes
+        if added:
+            from saif_ui.engine.config import ASSETS_DIR
+
+            engine.add_sae(str(ASSETS_DIR / "saes" / sae))
+        try:
+            key = study_key(engine, recipe)
+        finally:
+            if added:
+                engine.remove_sae(sae)
+        assert doc["key"] == key, (
+            f"{path.name}: stale, rerun `python -m saif_ui steering-study --instructions {path.stem}`"
+        )
+        assert doc["key_digest"] == digest(key)
