@@ -12,13 +12,13 @@ import gradio as gr
 
 from saif_ui.ui.backend import Backend, Engine, get_engine
 from saif_ui.ui.findings import DOCS, build_findings_tab
-from saif_ui.ui.instructions import build_instructions_tab, wire_discovery
+from saif_ui.ui.instructions import DEFAULT_INSTRUCTION, build_instructions_tab, wire_discovery
 from saif_ui.ui.latents import build_latents_tab
 from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
 from saif_ui.ui.share import build_share_bar, wire_share
 from saif_ui.ui.state import Session
-from saif_ui.ui.steer import wire_steer
+from saif_ui.ui.steer import wire_recipe, wire_steer
 from saif_ui.ui.steering import build_steering_tab
 from saif_ui.ui.sweep import wire_sweep
 
@@ -61,7 +61,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             with gr.Tab("2 · Latents", id="latents", elem_id="tab-latents"):
                 lat = build_latents_tab(backend, state, sae, ins)
             with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
-                steer = build_steering_tab(backend, backend.default_sae(), state)
+                steer = build_steering_tab(backend, backend.default_sae(), state, DEFAULT_INSTRUCTION)
             with gr.Tab("4 · SAEs", id="saes", elem_id="tab-saes"):
                 build_saes_tab(backend, sae)
             with gr.Tab("5 · Findings", id="findings", elem_id="tab-findings"):
@@ -73,6 +73,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         assert lat.follow_discovery is not None
         lat.follow_discovery(discovery)
         wire_steer(backend, steer, ins, sae, state, discovery)
+        wire_recipe(backend, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo)
     return demo

@@ -42,8 +42,10 @@ from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
 from saif_ui.saif.steering.build import Application, spec_for_latents
 from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, Summary, evaluate
+from saif_ui.saif.steering.recipe import Recipe, recipe_for
 from saif_ui.saif.steering.spec import SCALES, SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
+from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
 from saif_ui.ui.controls import ControlError, PromptChoice, SteerControls
 from saif_ui.ui.jobs import CancelFlags, Cancelled
 
@@ -68,6 +70,7 @@ __all__ = [
     "Instruction",
     "LatentCard",
     "Output",
+    "RecipeView",
     "SpecialGrid",
     "Steered",
     "Summary",
@@ -118,6 +121,17 @@ class Steered:
     def silent(self) -> list[int]:
         """Latents that add nothing at the mean_act scale (they never fire under the instruction)."""
         return [e.latent for e in self.spec.latents if self.spec.scale == "mean_act" and not e.mean_act]
+
+
+@dataclass(frozen=True)
+class RecipeView:
+    """An instruction's validated recipe as the Steering tab shows it: the recipe, its shipped test figures, and
+    whether its SAE is attached (it can only be applied then)."""
+
+    instruction: str
+    recipe: Recipe | None
+    test: TestFigures | None
+    attached: bool
 
 
 class Backend:
@@ -397,6 +411,47 @@ class Backend:
                 system_prompt=choice.system_prompt,
             )
             return c.to_dict()
+
+        data, cached = self.results.get_or_compute("steer", settings, run)
+        return Steered(comparison=Comparison.from_dict(data), cached=cached)
+
+    def recipe_view(self, instruction: str | None) -> RecipeView:
+        recipe = recipe_for(instruction) if instruction and instruction != CUSTOM else None
+        if recipe is None:
+            return RecipeView(str(instruction), None, None, False)
+        attached = all(e.sae in self.engine.saes for e in recipe.spec.latents)
+        test = shipped_test_figures(self.engine, recipe) if attached else None
+        return RecipeView(recipe.instruction, recipe, test, attached)
+
+    def steer_recipe(self, choice: PromptChoice, decoding: Decoding, prompted_steered: bool = False) -> Steered:
+        """Original / steered / prompted answers with the instruction's validated recipe (its SAE, latents, α,
+        positions and decay as shipped)."""
+        view = self.recipe_view(choice.instruction)
+        if view.recipe is None:
+            raise SaifError(f"instruction {choice.instruction!r} has no validated recipe (see assets/recipes.json)")
+        if not view.attached:
+            sae = view.recipe.spec.latents[0].sae
+            raise SaifError(f"the recipe steers with SAE {sae!r}, which is not attached: add it in the SAEs tab")
+        instr = self.instruction(choice)
+        spec = view.recipe.spec
+        settings = {
+            **self._settings(choice, instr),
+            "recipe": view.recipe.to_dict(),
+            "prompted_steered": prompted_steered,
+            "decoding": asdict(decoding),
+        }
+
+        def run() -> dict[str, Any]:
+            return compare(
+                self.engine,
+                instr,
+                choice.content,
+                spec,
+                placement=as_placement(choice.placement),
+                prompted_steered=prompted_steered,
+                decoding=decoding,
+                system_prompt=choice.system_prompt,
+            ).to_dict()
 
         data, cached = self.results.get_or_compute("steer", settings, run)
         return Steered(comparison=Comparison.from_dict(data), cached=cached)

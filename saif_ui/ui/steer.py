@@ -15,8 +15,8 @@ from saif_ui.ui.backend import Backend
 from saif_ui.ui.controls import PromptChoice, SteerControls
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
-from saif_ui.ui.steering import DEFAULT_K, MODES, SteeringTab, strength_updates, strengths_then
-from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private
+from saif_ui.ui.steering import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
+from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, recipe_md
 
 
 def wire_steer(
@@ -62,5 +62,51 @@ def wire_steer(
         [*tab.spec_inputs, *ins.prompt_inputs, sae, tab.prompted_steered, *tab.decoding_inputs, state],
         [*outputs, tab.spec_json, state],
         api_name="steer",
+        **MODEL_EVENT,
+    )
+
+
+def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:
+    """The validated recipe: shown for the chosen instruction, and applied in one click (answers, and the controls
+    set to the recipe's latents, α, positions and decay so the sweep and the spec show it)."""
+
+    def show(instruction: str, sae: str) -> str:
+        return recipe_md(backend.recipe_view(instruction))
+
+    ins.instruction.change(show, [ins.instruction, sae], tab.recipe_md, **private("show_recipe"))
+    sae.change(show, [ins.instruction, sae], tab.recipe_md, **private("show_recipe_for_sae"))
+
+    @handler
+    def steer_recipe(
+        choice: PromptChoice,
+        prompted_steered: bool,
+        max_new_tokens: float,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: float,
+        state: Session,
+    ) -> list[Any]:
+        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
+        steered = backend.steer_recipe(choice, decoding, bool(prompted_steered))
+        state.comparison = steered.comparison
+        spec = steered.spec
+        checker_id = backend.instruction(choice).checker
+        out = [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
+        ids = [e.latent for e in spec.latents]
+        choices = state.latent_choices()
+        choices += [(str(i), str(i)) for i in ids if str(i) not in {v for _, v in choices}]
+        picker = gr.update(choices=choices, value=[str(i) for i in ids])
+        controls = [picker, spec.alpha, log_alpha(spec.alpha), spec.positions, spec.scale, spec.decay]
+        strengths = strength_updates(ids, {e.latent: e.strength for e in spec.latents}, state.lens_labels())
+        return [*out, spec.to_json(), state, *controls, *strengths]
+
+    outputs = [c for mode in MODES for c in tab.answers[mode]]
+    controls = [tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay]
+    tab.recipe_btn.click(
+        steer_recipe,
+        [*ins.prompt_inputs, tab.prompted_steered, *tab.decoding_inputs, state],
+        [*outputs, tab.spec_json, state, *controls, *tab.strength_outputs],
+        api_name="steer_recipe",
         **MODEL_EVENT,
     )

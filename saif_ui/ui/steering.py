@@ -18,6 +18,7 @@ from saif_ui.ui.controls import ControlError, parse_latent_ids
 from saif_ui.ui.state import STRENGTH_SLIDERS, Session
 from saif_ui.ui.tables import SWEEP_HEADERS
 from saif_ui.ui.widgets import private, user_errors
+from saif_ui.ui.widgets import recipe_md as recipe_markdown
 
 DEFAULT_K = 5
 DEFAULT_ALPHA = 1.0
@@ -59,6 +60,8 @@ class SteeringTab:
     top_p: gr.Slider
     seed: gr.Number
     steer_btn: gr.Button
+    recipe_md: gr.Markdown
+    recipe_btn: gr.Button
     answers: dict[str, tuple[gr.Textbox, gr.Markdown]]
     spec_json: gr.Code
     sweep_alphas: gr.Textbox
@@ -93,12 +96,15 @@ class SteeringTab:
         return [self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.seed]
 
 
-def build_steering_tab(backend: Backend, sae: str | None, state: gr.State) -> SteeringTab:
+def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instruction: str) -> SteeringTab:
     """The tab's layout; `wire_steering` adds the events once the other tabs exist."""
     gr.Markdown(
         "Add the chosen latents' decoder directions to the residual stream: α × Σ strengthᵢ × (mean activation of "
         "latent i under the instruction) × its direction. The **prompted** answer is the baseline to beat."
     )
+    with gr.Group():
+        recipe_md = gr.Markdown(recipe_markdown(backend.recipe_view(instruction)), elem_id="recipe")
+        recipe_btn = gr.Button("Steer with the validated recipe", variant="secondary", elem_id="steer-recipe")
     with gr.Row():
         with gr.Column(scale=2):
             picker = gr.Dropdown(
@@ -195,6 +201,8 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State) -> St
         top_p,
         seed,
         steer_btn,
+        recipe_md,
+        recipe_btn,
         answers,
         spec_json,
         sweep_alphas,

@@ -12,7 +12,16 @@ from typing import Any, TypeVar, cast
 
 import gradio as gr
 
-from saif_ui.ui.backend import LOW_COMPLIANCE, USER_ERRORS, Cancelled, Comparison, Instruction, Output, Summary
+from saif_ui.ui.backend import (
+    LOW_COMPLIANCE,
+    USER_ERRORS,
+    Cancelled,
+    Comparison,
+    Instruction,
+    Output,
+    RecipeView,
+    Summary,
+)
 from saif_ui.ui.controls import PromptChoice, SteerControls
 
 log = logging.getLogger(__name__)
@@ -182,6 +191,52 @@ def compliance_md(instr: Instruction, measured: Summary | None = None) -> str:
             "unlikely to do better than the prompt (AxBench: prompting beats steering)."
         )
     return text
+
+
+RECIPE_ROWS = (
+    ("original", "original (not told, not steered)"),
+    ("prompted", "prompted (told)"),
+    ("steered", "steered with the recipe (not told)"),
+    ("mean_difference", "mean-difference vector"),
+    ("random_latents", "random latents, same norm"),
+    ("random_direction", "random direction, same norm"),
+)
+
+
+def recipe_md(view: RecipeView) -> str:
+    """The instruction's validated recipe and its shipped test figures, each rate with its 95% interval."""
+    r = view.recipe
+    if r is None:
+        return (
+            f"**No validated recipe for `{view.instruction}`.** `python -m saif_ui choose-recipe --instruction ID "
+            "--write` chooses one on validation contents; until then steer with latents you pick."
+        )
+    s = r.summary()
+    decay = f", decay {s['decay']:g}" if s["decay"] else ""
+    v = r.validation
+    lines = [
+        f"**Validated recipe for `{r.instruction}`**: {s['sae']} (layer {s['layer']}), latents "
+        f"{', '.join(map(str, s['latents']))}, α = {s['alpha']:g}, positions `{s['positions']}`{decay}. "
+        f"Chosen on {v.get('n', '?')} validation contents (success {v.get('successes', '?')}/{v.get('n', '?')}); "
+        f"an answer succeeds when it complies, is not a loop, and has chrF ≥ {r.fidelity_threshold:g} to the "
+        "prompted answer.",
+    ]
+    if not view.attached:
+        lines.append(f"\n⚠ Its SAE `{s['sae']}` is not attached: add it in the SAEs tab to apply the recipe.")
+    elif view.test is None:
+        lines.append("\nNo test figures shipped yet (`python -m saif_ui steering-study`).")
+    else:
+        t = view.test
+        lines += ["", f"Test contents (n = {t.n}), success with its 95% interval:", ""]
+        lines += ["| method | success | 95% CI | McNemar p vs steered |", "|---|---|---|---|"]
+        for name, label in RECIPE_ROWS:
+            if name in t.rates:
+                rate, low, high = t.rates[name]
+                p = "–" if name == "steered" else f"{t.paired_p.get(name, float('nan')):.3g}"
+                lines.append(f"| {label} | {100 * rate:.0f}% | {100 * low:.0f}–{100 * high:.0f}% | {p} |")
+        if not t.current:
+            lines.append("\n⚠ These figures were made with another recipe, code or data: they need a rerun.")
+    return "\n".join(lines)
 
 
 def contexts_html(contexts: Sequence[Mapping[str, Any]], limit: int = 8) -> str:

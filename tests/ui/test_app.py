@@ -18,8 +18,8 @@ from tests.conftest import random_sae
 ENDPOINTS = {
     "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
     "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_link", "/load_registry_sae",
-    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/stop_sweep",
-    "/sweep", "/umap", "/upload_sae",
+    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/steer_recipe",
+    "/stop_sweep", "/sweep", "/umap", "/upload_sae",
 }  # fmt: skip
 SMALL = {"n_contents": 8, "top_k": 10}
 """Discovery on 8 prompt pairs: a few seconds on a CPU."""
@@ -131,6 +131,24 @@ def test_steer_side_by_side_and_a_repeat_skips_the_model(client, served, discove
     for name in ("generate", "encode", "lm_loss", "hidden_states"):
         monkeypatch.setattr(engine, name, untouchable)
     assert client.predict(**kw, api_name="/steer") == out
+
+
+def test_the_validated_recipe_is_shown_and_applied_in_one_click(client, served, tmp_path, monkeypatch) -> None:
+    from saif_ui.saif.steering import recipe as recipes
+    from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
+
+    spec = SteeringSpec(latents=(SteerLatent("L24_fast_topk64", 24, 5, mean_act=2.0),), alpha=3.0, decay=0.1)
+    made = recipes.Recipe("french", "saif_topk", spec, k=1, fidelity_threshold=25.0, validation={"n": 96})
+    monkeypatch.setattr(recipes, "RECIPES_PATH", tmp_path / "recipes.json")
+    recipes.save_recipe(made)
+    out = client.predict(instruction="french", max_new_tokens=TOKENS, api_name="/steer_recipe")
+    original, _, steered, v_steer, prompted, *_ = out
+    assert original and steered and prompted and steered != original and "**french**: strict" in v_steer
+    applied = json.loads(out[8])
+    assert [e["latent"] for e in applied["latents"]] == [5] and applied["alpha"] == 3.0 and applied["decay"] == 0.1
+    assert out[10] == 3.0 and out[13] == "mean_act" and out[14] == 0.1  # α, scale and decay controls follow
+    with pytest.raises(AppError, match="no validated recipe"):
+        client.predict(instruction="german", max_new_tokens=TOKENS, api_name="/steer_recipe")
 
 
 def test_strengths_change_the_spec(client, discovered) -> None:

@@ -293,3 +293,27 @@ def test_compliance_note_warns_when_the_prompt_is_not_followed() -> None:
     assert "⚠" not in compliance_md(told, Summary(0.75, 0.75, 0.75, None, 0.0, 8))
     line = verdict_md(Output.from_dict({**output("x"), "loose": False}), "french")
     assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated (loops) 10%"
+
+
+def test_recipe_panel_states_the_recipe_and_its_test_intervals() -> None:
+    from saif_ui.saif.steering.recipe import Recipe
+    from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
+    from saif_ui.saif.studies.steering_study import TestFigures
+    from saif_ui.ui.backend import RecipeView
+    from saif_ui.ui.widgets import recipe_md
+
+    assert "No validated recipe for `json`" in recipe_md(RecipeView("json", None, None, False))
+    spec = SteeringSpec(latents=(SteerLatent("L24_fast_topk64", 24, 5, mean_act=2.0),), alpha=3.0)
+    recipe = Recipe("french", "saif_topk", spec, k=1, fidelity_threshold=29.6, validation={"n": 96, "successes": 40})
+    assert "not attached" in recipe_md(RecipeView("french", recipe, None, False))
+    figures = TestFigures(
+        n=96,
+        rates={"original": (0.0, 0.0, 0.0385), "steered": (0.5, 0.4, 0.6), "prompted": (0.8, 0.71, 0.87)},
+        paired_p={"original": 1e-9, "prompted": 0.001},
+        key_digest="abc",
+        current=False,
+    )
+    text = recipe_md(RecipeView("french", recipe, figures, True))
+    assert "latents 5, α = 3" in text and "chrF ≥ 29.6" in text and "40/96" in text
+    assert "| steered with the recipe (not told) | 50% | 40–60% | – |" in text
+    assert "| prompted (told) | 80% | 71–87% | 0.001 |" in text and "need a rerun" in text

@@ -13,7 +13,7 @@ test against `original`, `prompted` and `steered` on the headline verdict, and e
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from saif_ui.engine import Engine
@@ -33,7 +33,7 @@ from saif_ui.saif.steering.compare import Decoding, Output
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, Summary, evaluate
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import SteeringSpec
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+from saif_ui.saif.studies.shipped import Log, engine_key, is_current, load_shipped, run_or_load, sae_key
 
 STUDY = "steering"
 STUDY_VERSION = 1
@@ -198,3 +198,32 @@ def steering_study(
             log=log,
         )
     return out
+
+
+@dataclass(frozen=True)
+class TestFigures:
+    """A recipe's shipped test figures, for the dashboard: each method's success rate and 95 % interval."""
+
+    n: int
+    rates: dict[str, tuple[float, float, float]]
+    """Method -> (success, low, high)."""
+    paired_p: dict[str, float]
+    """Method -> McNemar's exact p of steered against it."""
+    key_digest: str
+    current: bool
+    """False when the shipped result's key no longer matches the recipe, code and data (it needs a rerun)."""
+
+
+def shipped_test_figures(engine: Engine, recipe: Recipe) -> TestFigures | None:
+    """The shipped study of `recipe`'s instruction, or None when none is shipped."""
+    doc = load_shipped(STUDY, recipe.instruction)
+    if doc is None:
+        return None
+    methods = doc["result"]["methods"]
+    return TestFigures(
+        n=int(doc["result"]["n"]),
+        rates={name: (m["success"], *m["ci"]["success"]) for name, m in methods.items()},
+        paired_p={name: m["paired"]["steered"]["p"] for name, m in methods.items() if "steered" in m["paired"]},
+        key_digest=str(doc["key_digest"]),
+        current=is_current(doc, study_key(engine, recipe)),
+    )

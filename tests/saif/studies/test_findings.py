@@ -1,0 +1,68 @@
+"""FINDINGS.md is written from shipped study documents alone: no model, every number from the files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from saif_ui.cli import main
+from saif_ui.saif.studies.findings import verdict, write_findings
+from saif_ui.saif.studies.steering_study import METHODS
+
+
+def _block(k: int, n: int = 96) -> dict:
+    from saif_ui.saif.judge.stats import wilson_interval
+
+    rate = k / n
+    return {
+        "success": rate, "fluent_strict": rate, "strict": rate, "n": n,
+        "ci": {"success": list(wilson_interval(k, n))},
+        "chrf": {"content": 20.0, "content_mismatched": 15.0, "prompted": 40.0, "prompted_mismatched": 18.0},
+        "paired": {"original": {"p": 0.0001}, "prompted": {"p": 0.5}, "steered": {"p": 0.02}},
+        "outputs": [{"id": f"c{i}", "text": f"answer {i}", "success": i < k} for i in range(n)],
+    }  # fmt: skip
+
+
+def _doc(iid: str, steered: int) -> dict:
+    counts = dict.fromkeys(METHODS, 5) | {"original": 0, "prompted": 80, "steered": steered}
+    validation = {"n": 96, "successes": 40, "ci": [0.3, 0.5]}
+    recipe = {"method": "saif_topk", "layer": 24, "latents": [1, 2], "k": 2, "alpha": 2.0, "positions": "all",
+              "decay": 0.0, "fidelity_threshold": 22.5, "validation": validation}  # fmt: skip
+    methods = {m: _block(c) for m, c in counts.items()}
+    result = {"instruction": iid, "checker": iid, "recipe": recipe, "n": 96, "headline": "success",
+              "contents": [f"c{i}" for i in range(96)], "methods": methods}  # fmt: skip
+    return {"study": "steering", "item": iid, "key": {"v": 1}, "key_digest": "abc", "seconds": 12.0,
+            "provenance": {"git_commit": "0123456789abcdef", "command": "python -m saif_ui steering-study"},
+            "result": result}  # fmt: skip
+
+
+def test_verdict_needs_thirty_points_and_a_lower_bound_above_unsteered() -> None:
+    assert verdict(_doc("french", 50)["result"])["passed"]  # 52 % [42, 62] vs 0 %
+    weak = verdict(_doc("german", 20)["result"])  # 21 %: above 0 but under 30 points
+    assert not weak["passed"] and weak["outcome"] == "partial"
+    assert verdict(_doc("spanish", 0)["result"])["outcome"] == "not reproduced"
+
+
+def test_document_and_index_come_from_the_shipped_files(tmp_path: Path) -> None:
+    studies = tmp_path / "studies"
+    (studies / "steering").mkdir(parents=True)
+    for iid, k in (("french", 50), ("german", 20)):
+        (studies / "steering" / f"{iid}.json").write_text(json.dumps(_doc(iid, k)), encoding="utf-8")
+    path = write_findings(tmp_path / "out", studies)
+    text = path.read_text(encoding="utf-8")
+    assert "met for 1 of 2 instructions (french)" in text
+    assert "| `french` | 96 | 83% [75, 89] | 52% [42, 62] | +52 |" in text
+    assert "Not yet re-measured under this protocol" in text and "answer 0" in text
+    assert (tmp_path / "out" / "figures" / "steering_methods.png").stat().st_size > 1000
+    index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert index["studies"]["steering/french"]["key_digest"] == "abc"
+    assert index["studies"]["steering/german"]["verdict"]["passed"] is False
+
+
+def test_findings_command_needs_no_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    def no_model(*_: object, **__: object) -> None:
+        raise AssertionError("findings must not load the model")
+
+    monkeypatch.setattr("saif_ui.cli.common.engine_from_args", no_model)
+    assert main(["findings", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "FINDINGS.md").exists() and "wrote" in capsys.readouterr().out
