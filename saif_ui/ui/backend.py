@@ -468,7 +468,7 @@ class Backend:
         prompted_steered: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> Evaluation:
-        """Compliance and fluency of the spec at each α on `n_contents` held-out passages, with both baselines."""
+        """Compliance and fluency of the spec at each α on `n_contents` validation passages, with both baselines."""
         instr = self.instruction(choice)
         spec = self.spec(discovery, sae, controls)
         cfg = EvalConfig(

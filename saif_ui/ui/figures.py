@@ -259,7 +259,7 @@ def sweep_figure(
     if not alphas:
         return empty_figure("Run a sweep to plot accuracy and fluency against α.")
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("compliance (share of held-out contents)", "fluency"), horizontal_spacing=0.12
+        rows=1, cols=2, subplot_titles=("compliance (share of validation contents)", "fluency"), horizontal_spacing=0.12
     )
     styles = {"fluent_strict": ("solid", 3), "strict": ("dot", 1.5), "loose": ("dash", 1.5)}
     for key, values in compliance.items():

@@ -1,5 +1,5 @@
 """Steering tab (SAIF Stage 2), its layout: the chosen latents with a strength each (sliders for the first ones, a
-table for the rest), a global α, original / steered / prompted answers side by side, an α sweep on held-out contents
+table for the rest), a global α, original / steered / prompted answers side by side, an α sweep on validation contents
 and the special-token intervention grid (FAST). The events are wired by `steer.py` and `sweep.py`."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from saif_ui.ui.widgets import recipe_md as recipe_markdown
 
 DEFAULT_K = 5
 DEFAULT_ALPHA = 1.0
-"""With the `mean_act` scale α = 1 re-creates the latents' typical activation under the instruction; on the embedded
-model, the top 5 French latents at layer 24 turn held-out English passages into French at α = 1 (all positions)."""
+"""With the `mean_act` scale α = 1 re-creates the latents' typical activation under the instruction (the validated
+recipe, when the instruction has one, sets its own α)."""
 SWEEP_ALPHAS = "0, 0.5, 1, 2, 4"
 GRID_ALPHAS = "0, 15, 25, 50, 100, 150, 200"
 MORE_HEADERS = ["latent", "strength"]
@@ -162,10 +162,10 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         strength_list = gr.JSON([], label="Strengths used, one per latent", elem_id="strength-list")
         shown = gr.State([])
         spec_json = gr.Code(language="json", label="spec", elem_id="spec-json")
-    gr.Markdown("### Sweep α on held-out contents")
+    gr.Markdown("### Sweep α on validation contents (exploring; the recipe above was chosen the same way)")
     with gr.Row():
         sweep_alphas = gr.Textbox(SWEEP_ALPHAS, label="α values")
-        sweep_n = gr.Slider(2, 40, value=8, step=1, label="Held-out contents")
+        sweep_n = gr.Slider(2, 40, value=8, step=1, label="Validation contents")
         sweep_btn = gr.Button("Sweep", variant="secondary", elem_id="sweep")
         sweep_stop = gr.Button("Stop", variant="stop", size="sm")
     sweep_plot = gr.Plot(figures.empty_figure("Run a sweep to plot accuracy and fluency against α."))

@@ -1,4 +1,4 @@
-"""The Steering tab's long jobs: the α sweep on held-out contents (cancellable) and the special-token grid."""
+"""The Steering tab's long jobs: the α sweep on validation contents (cancellable) and the special-token grid."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
     ) -> tuple[Any, Any, str, Session]:
         values = parse_alphas(alphas)
         stop = backend.stops.token(_session(request))
-        progress(0, desc=f"{len(values)} α values × {int(n_contents)} held-out contents")
+        progress(0, desc=f"{len(values)} α values × {int(n_contents)} validation contents")
 
         def report(done: int, total: int) -> None:
             if stop.is_set():

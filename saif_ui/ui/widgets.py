@@ -178,13 +178,13 @@ def compliance_md(instr: Instruction, measured: Summary | None = None) -> str:
         low, high = measured.ci(rate)
         text = (
             f"Prompted compliance in your sweep: **{100 * rate:.0f}%** (95% CI {100 * low:.0f}–{100 * high:.0f}%) "
-            f"of {measured.n} held-out contents follow the instruction when told (strict)."
+            f"of {measured.n} validation contents follow the instruction when told (strict)."
         )
     else:
         if instr.prompted_compliance is None:
             return "Prompted compliance: **not measured** (a sweep in the Steering tab measures the prompted baseline)."
         rate = instr.prompted_compliance
-        text = f"Prompted compliance: **{100 * rate:.0f}%** of held-out contents follow the instruction when told."
+        text = f"Prompted compliance: **{100 * rate:.0f}%** of validation contents follow the instruction when told."
     if rate < LOW_COMPLIANCE:
         text += (
             "\n\n⚠ **The model does not follow this instruction even when told** — steering with its latents is "

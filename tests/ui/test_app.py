@@ -181,7 +181,7 @@ def test_steer_with_twelve_latents_each_at_its_strength(client, discovered) -> N
 def test_sweep_plots_accuracy_and_fluency_against_alpha(client, discovered) -> None:
     top = [str(row[1]) for row in discovered[1]["data"][:5]]
     fig, table, note = client.predict(latents=top, alphas="0, 1", n_contents=2, max_new_tokens=8, api_name="/sweep")
-    assert "Prompted compliance in your sweep" in note and "of 2 held-out contents" in note
+    assert "Prompted compliance in your sweep" in note and "of 2 validation contents" in note
     names = [t["name"] for t in plot_data(fig)]
     assert "steered fluent strict" in names and "perplexity" in names
     assert [row[0] for row in table["data"]] == [0.0, 1.0, "original", "prompted"]

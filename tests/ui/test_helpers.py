@@ -289,7 +289,7 @@ def test_compliance_note_warns_when_the_prompt_is_not_followed() -> None:
     told = Instruction.custom(["Answer in French."], checker="french")
     assert "not measured" in compliance_md(told)
     low = compliance_md(told, Summary(0.25, 0.25, 0.25, None, 0.0, 8))
-    assert "**25%** (95% CI 7–59%) of 8 held-out contents" in low and "does not follow this instruction even" in low
+    assert "**25%** (95% CI 7–59%) of 8 validation contents" in low and "does not follow this instruction even" in low
     assert "⚠" not in compliance_md(told, Summary(0.75, 0.75, 0.75, None, 0.0, 8))
     line = verdict_md(Output.from_dict({**output("x"), "loose": False}), "french")
     assert line == "**french**: strict **pass** ✓ · loose **fail** ✗ · perplexity 9.0 · repeated (loops) 10%"
