@@ -246,9 +246,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _recipe_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--instruction", metavar="ID", required=True, help="catalogue id, e.g. french")
-    p.add_argument("--alphas", type=floats, help="α grid of the search (default 0.5,1,2,4,8)")
+    p.add_argument("--alphas", type=floats, help="α grid of the search (default 1,2,4,8)")
     p.add_argument("--ks", type=ints, help="numbers of top latents tried (default 1,5,10; must include 5)")
-    p.add_argument("--n-stage", type=int, help="validation contents of the screening stages (default 32)")
+    p.add_argument("--n-stage", type=int, help="validation contents of the screening stages (default 24)")
     p.add_argument("--write", action="store_true", help="save the recipe into assets/recipes.json")
     p.add_argument("--no-cache", action="store_true", help="regenerate every evaluation of the search")
     p.add_argument("--json", action="store_true", help="print the recipe as JSON")

@@ -100,7 +100,7 @@ def test_screen_on_the_real_model_writes_catalogue_and_docs(engine, tmp_path, mo
         _assert_well_formed(row, 2)
     assert set(result["kept"]) | set(result["dropped"]) == {"french", "json", "no_commas"}
     prov = result["provenance"]
-    assert prov["contents_version"] == contents_version() and prov["checkers_version"] == CHECKERS_VERSION
+    assert prov["contents_version"] == contents_version("validation") and prov["checkers_version"] == CHECKERS_VERSION
     assert prov["candidates_version"] == candidates.version and prov["git_commit"]
     assert result["config"]["n"] == 2 and result["config"]["decoding"]["do_sample"] is False
     # The generations are cached: a second run regenerates nothing and judges the same.
@@ -163,11 +163,11 @@ def test_published_screen_covers_every_candidate_with_intervals(published) -> No
 
 
 def test_published_screen_is_current(published) -> None:
-    """Editing the candidates, the contents or a checker's rules makes the screen stale: rerun
-    `python -m saif_ui screen --write`."""
+    """Editing the candidates, the validation contents or a checker's rules makes the screen stale: rerun
+    `python -m saif_ui screen --write`. (Test passages can be added: the screen never reads them.)"""
     prov = published["provenance"]
     assert prov["candidates_version"] == load_catalogue(CANDIDATES_PATH).version
-    assert prov["contents_version"] == contents_version()
+    assert prov["contents_version"] == contents_version("validation") and published["config"]["split"] == "validation"
     assert prov["checkers_version"] == CHECKERS_VERSION
     assert prov["command"].startswith("python -m saif_ui screen")
 
