@@ -29,6 +29,7 @@ from saif_ui.saif.discovery.discover import (
     DiscoveryConfig,
     DiscoveryResult,
     discover,
+    pick_contents,
 )
 from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
 from saif_ui.saif.inputs.catalogue import Catalogue, Instruction, load_catalogue
@@ -39,6 +40,7 @@ from saif_ui.saif.interpret.heatmap import pair_heatmaps
 from saif_ui.saif.interpret.latent_card import LatentCard, latent_card
 from saif_ui.saif.interpret.umap_map import umap_available, umap_coords
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
+from saif_ui.saif.steering.ablation import Ablation, ablate
 from saif_ui.saif.steering.build import Application, spec_for_latents
 from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, Summary, evaluate
@@ -60,6 +62,7 @@ __all__ = [
     "SCALES",
     "SCORES",
     "USER_ERRORS",
+    "Ablation",
     "Backend",
     "Cancelled",
     "Comparison",
@@ -77,6 +80,8 @@ __all__ = [
     "get_engine",
 ]
 
+MAX_ABLATION_CONTENTS = 24
+"""An ablation evaluates 2k variants: its contents are capped so one request stays bounded."""
 CUSTOM = "custom"
 """Value of the instruction dropdown's entry for a user-written instruction."""
 LOW_COMPLIANCE = 0.5
@@ -492,6 +497,38 @@ class Backend:
             return dict(evaluate(self.engine, instr, spec, cfg=cfg, progress=progress).to_dict())
 
         return Evaluation.from_dict(self.results.get_or_compute("evaluate", settings, run)[0])
+
+    def ablate(
+        self,
+        choice: PromptChoice,
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
+        n_contents: int,
+        max_new_tokens: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Ablation:
+        """Drop-one and add-one rates of the chosen latents at their α on `n_contents` validation passages."""
+        instr = self.instruction(choice)
+        spec = self.spec(discovery, sae, controls)
+        contents = pick_contents(load_contents("validation"), max(2, min(int(n_contents), MAX_ABLATION_CONTENTS)))
+        cfg = EvalConfig(
+            n_contents=None, placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens)
+        )
+        settings = {
+            "model": self.model_id,
+            "instruction": instr.fingerprint,
+            "checkers": CHECKERS_VERSION,
+            **self._sae_key(sae),
+            "contents": [c.id for c in contents],
+            "spec": spec.to_dict(),
+            "cfg": asdict(cfg),
+        }
+
+        def run() -> dict[str, Any]:
+            return ablate(self.engine, instr, spec, contents, cfg, progress).to_dict()
+
+        return Ablation.from_dict(self.results.get_or_compute("ablation", settings, run)[0])
 
     def special_choices(self, sae: str | None) -> list[tuple[str, str]]:
         """The SAE's special-token latents (from its report), strongest first, labelled with their token."""

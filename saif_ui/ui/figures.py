@@ -325,3 +325,33 @@ def training_curves(curves: Mapping[str, Sequence[tuple[float, float]]], title: 
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=name))
     fig.update_xaxes(title="step")
     return _style(fig, 300, title)
+
+
+def ablation_figure(
+    drop_one: Sequence[tuple[str, float, float, float]],
+    add_one: Sequence[tuple[str, float, float, float]],
+    full: float,
+    baseline: float,
+    metric: str,
+) -> go.Figure:
+    """Drop-one bars (the rate without each latent) and the add-one curve (the rate of the first i latents), each
+    point (label, rate, low, high) with its 95% interval; the full selection and the unsteered rate as lines."""
+    if not drop_one:
+        return empty_figure("Ablate a selection of 2 or more latents to see which ones matter.")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drop one", "add one (in the selection's order)"))
+    for col, points, kind in ((1, drop_one, "bar"), (2, add_one, "line")):
+        labels = [p[0] for p in points]
+        rates = [p[1] for p in points]
+        error = dict(type="data", symmetric=False, array=[p[3] - p[1] for p in points],
+                     arrayminus=[p[1] - p[2] for p in points])  # fmt: skip
+        trace = (
+            go.Bar(x=labels, y=rates, error_y=error, name="without", marker_color=RANKED)
+            if kind == "bar"
+            else go.Scatter(x=labels, y=rates, error_y=error, mode="lines+markers", name="first i")
+        )
+        fig.add_trace(trace, row=1, col=col)
+        for level, name, colour in ((full, "all latents", NEIGHBOUR), (baseline, "unsteered", FONT)):
+            fig.add_hline(y=level, line=dict(color=colour, dash="dash"), annotation_text=f"{name} {level:.2f}",
+                          annotation_font_color=colour, row=1, col=col)  # fmt: skip
+    fig.update_yaxes(range=[-0.03, 1.03], title=metric.replace("_", " "), row=1, col=1)
+    return _style(fig, 380, "Which latents matter")

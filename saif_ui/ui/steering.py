@@ -70,6 +70,9 @@ class SteeringTab:
     sweep_stop: gr.Button
     sweep_plot: gr.Plot
     sweep_table: gr.Dataframe
+    ablate_n: gr.Slider
+    ablate_btn: gr.Button
+    ablate_plot: gr.Plot
     grid_latent: gr.Dropdown
     grid_alphas: gr.Textbox
     grid_btn: gr.Button
@@ -170,6 +173,11 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         sweep_stop = gr.Button("Stop", variant="stop", size="sm")
     sweep_plot = gr.Plot(figures.empty_figure("Run a sweep to plot accuracy and fluency against α."))
     sweep_tbl = gr.Dataframe(headers=SWEEP_HEADERS, interactive=False, elem_id="sweep-table")
+    gr.Markdown("### Which latents matter: drop-one and add-one at the current α (validation contents)")
+    with gr.Row():
+        ablate_n = gr.Slider(2, 24, value=8, step=1, label="Validation contents")
+        ablate_btn = gr.Button("Ablate the selection", variant="secondary", elem_id="ablate")
+    ablate_plot = gr.Plot(figures.empty_figure("Ablate a selection of 2 or more latents to see which ones matter."))
     gr.Markdown("### Special-token intervention grid (FAST): one special-token latent at growing α")
     with gr.Row():
         specials = backend.special_choices(sae)
@@ -211,6 +219,9 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         sweep_stop,
         sweep_plot,
         sweep_tbl,
+        ablate_n,
+        ablate_btn,
+        ablate_plot,
         grid_latent,
         grid_alphas,
         grid_btn,

@@ -1,4 +1,5 @@
-"""The Steering tab's long jobs: the α sweep on validation contents (cancellable) and the special-token grid."""
+"""The Steering tab's long jobs: the α sweep on validation contents (cancellable), the drop-one / add-one ablation
+of the selection and the special-token grid."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from saif_ui.ui.controls import PromptChoice, SteerControls, parse_alphas, parse
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
 from saif_ui.ui.steering import SteeringTab, strengths_then
-from saif_ui.ui.tables import grid_table, sweep_plot, sweep_table
+from saif_ui.ui.tables import ablation_plot, grid_table, sweep_plot, sweep_table
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, user_errors
 
 
@@ -76,6 +77,32 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
             gr.Info("Stopping the sweep…")
 
     tab.sweep_stop.click(stop_sweep, None, None, cancels=[event], api_name="stop_sweep")
+
+    @handler
+    def ablation(
+        controls: SteerControls,
+        choice: PromptChoice,
+        sae: str,
+        n_contents: float,
+        max_new_tokens: float,
+        state: Session,
+        progress: gr.Progress = PROGRESS,
+    ) -> Any:
+        progress(0, desc=f"drop-one and add-one on {int(n_contents)} validation contents")
+
+        def report(done: int, total: int) -> None:
+            progress(done / max(total, 1), desc=f"{done}/{total} variants")
+
+        result = backend.ablate(choice, sae, controls, state.discovery, int(n_contents), int(max_new_tokens), report)
+        return ablation_plot(result)
+
+    strengths_then(tab.ablate_btn.click, tab, "ablate").success(
+        ablation,
+        [*tab.spec_inputs, *ins.prompt_inputs, sae, tab.ablate_n, tab.max_new_tokens, state],
+        [tab.ablate_plot],
+        api_name="ablate",
+        **MODEL_EVENT,
+    )
 
     @user_errors
     def special_grid(

@@ -14,6 +14,7 @@ from saif_ui.ui import figures
 from saif_ui.ui.backend import (
     MODES,
     QUALITY_COLUMNS,
+    Ablation,
     Comparison,
     DiscoveryResult,
     Evaluation,
@@ -217,3 +218,14 @@ def compare_table(comparison: Comparison | None) -> Table:
         if out:
             rows.append([mode, out.text, out.strict, out.loose, _round(out.perplexity, 2), _round(out.repetition)])
     return Table(headers, rows)
+
+
+def ablation_plot(ablation: Ablation) -> Any:
+    """The ablation's figure: each point as (label, rate, low, high)."""
+
+    def points(items: Sequence[Any]) -> list[tuple[str, float, float, float]]:
+        return [(p.label, p.rate, p.low, p.high) for p in items]
+
+    return figures.ablation_figure(
+        points(ablation.drop_one), points(ablation.add_one), ablation.full.rate, ablation.baseline.rate, ablation.metric
+    )

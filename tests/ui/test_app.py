@@ -16,7 +16,7 @@ from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
 ENDPOINTS = {
-    "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
+    "/ablate", "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
     "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_link", "/load_registry_sae",
     "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/steer_recipe",
     "/stop_sweep", "/sweep", "/umap", "/upload_sae",
@@ -186,6 +186,16 @@ def test_sweep_plots_accuracy_and_fluency_against_alpha(client, discovered) -> N
     assert "steered fluent strict" in names and "perplexity" in names
     assert [row[0] for row in table["data"]] == [0.0, 1.0, "original", "prompted"]
     assert client.predict(api_name="/stop_sweep") in (None, ())
+
+
+def test_ablation_plots_drop_one_bars_and_the_add_one_curve(client, discovered) -> None:
+    top = [str(row[1]) for row in discovered[1]["data"][:3]]
+    fig = client.predict(latents=top, alpha=1.0, n_contents=2, max_new_tokens=8, api_name="/ablate")
+    bars, curve = plot_data(fig)
+    assert bars["type"] == "bar" and bars["x"] == [f"without {i}" for i in top]
+    assert curve["x"] == ["first 1", "first 2", "first 3"] and all(0 <= y <= 1 for y in bars["y"] + curve["y"])
+    with pytest.raises(AppError, match="at least 2 latents"):
+        client.predict(latents=top[:1], alpha=1.0, n_contents=2, max_new_tokens=8, api_name="/ablate")
 
 
 def test_a_running_sweep_can_be_stopped(client, served, discovered, monkeypatch) -> None:
