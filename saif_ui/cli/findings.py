@@ -50,6 +50,23 @@ def cmd_steering_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_proximity_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.steering.recipe import load_recipes
+    from saif_ui.saif.studies.proximity_study import proximity_study
+
+    ids = [i.strip() for i in (args.instructions or ",".join(load_recipes())).split(",") if i.strip()]
+    for i in ids:
+        check_instruction(i)
+    engine = engine_from_args(args, warmup=False)
+    for iid, doc in proximity_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True)).items():
+        r = doc["result"]
+        print(
+            f"{iid}: selected {r['selected_mean']} vs random {r['random_mean']} (n_random {r['n_random']}, "
+            f"Mann-Whitney p {r['mann_whitney_p']:.3g}) on {r['n_prompts']} prompts"
+        )
+    return 0
+
+
 # ---------------------------------------------------------------- prompted compliance
 
 
@@ -135,6 +152,11 @@ COMMANDS: dict[str, Command] = {
         "each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
         _steering_study_args,
         cmd_steering_study,
+    ),
+    "proximity-study": (
+        "do the recipe's latents fire on the instruction's own tokens more than random latents? ships docs/studies/",
+        _steering_study_args,
+        cmd_proximity_study,
     ),
     "compliance": (
         "measure how often the model follows each instruction when told (prompted)",

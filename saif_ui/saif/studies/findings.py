@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
 from saif_ui.saif.studies.shipped import STUDIES_DIR
 from saif_ui.saif.studies.steering_study import METHODS, STUDY
 
@@ -32,10 +33,29 @@ LABELS = {
 }
 
 
-def load_studies(root: Path = STUDIES_DIR) -> dict[str, dict[str, Any]]:
-    """Every shipped steering-study document by instruction id."""
-    folder = root / STUDY
+def load_studies(root: Path = STUDIES_DIR, study: str = STUDY) -> dict[str, dict[str, Any]]:
+    """Every shipped document of one study (default: the steering study) by instruction id."""
+    folder = root / study
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def _proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| instruction | SAE | prompts | selected latents: score (percentile among random) | selected mean "
+        "| random mean (n) | Mann-Whitney p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for iid, doc in docs.items():
+        r = doc["result"]
+        cells = ", ".join(
+            f"{s['latent']}: " + ("–" if s["score"] is None else f"{s['score']:.2f} ({100 * s['percentile']:.0f}%)")
+            for s in r["selected"]
+        )
+        lines.append(
+            f"| `{iid}` | {r['sae']} | {r['n_prompts']} | {cells} | {r['selected_mean']} "
+            f"| {r['random_mean']} ({r['n_random']}) | {_p(r['mann_whitney_p'])} |"
+        )
+    return lines
 
 
 def _pct(x: float | None) -> str:
@@ -138,9 +158,10 @@ def _plot(studies: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def claims(studies: dict[str, dict[str, Any]]) -> list[str]:
+def claims(studies: dict[str, dict[str, Any]], proximity: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Each paper claim beside what this model showed, computed from the shipped results."""
     lines = []
+    proximity = proximity or {}
     if studies:
         parts = []
         for iid, doc in studies.items():
@@ -190,19 +211,46 @@ def claims(studies: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(
                 "- **SAIF: several latents steer better than one** (at the same vector norm): " + "; ".join(top1) + "."
             )
+    if proximity:
+        parts = [
+            f"`{i}` {d['result']['selected_mean']} vs {d['result']['random_mean']} "
+            f"(p {_p(d['result']['mann_whitney_p'])})"
+            for i, d in proximity.items()
+        ]
+        close = [i for i, d in proximity.items() if d["result"]["mann_whitney_p"] < 0.05]
+        lines.append(
+            "- **SAIF: the selected latents are semantically close to the instruction** — share of test prompts "
+            "where a latent fires more on the instruction's own tokens than on the content's, the recipe's latents "
+            f"vs random latents of the same SAE: {'; '.join(parts)}. Closer than random (p < 0.05) for "
+            f"{len(close)} of {len(proximity)} instructions ({', '.join(close) or 'none'})."
+        )
     lines += [
         "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the same "
         "contents, were withdrawn): post vs pre placement; final layers steer best (every shipped layer plus a late "
-        "L27 SAE); add-one / drop-one curves; semantic proximity of the selected latents; FAST special-token "
-        "steering beyond 'the answer changed'; FAST vs block training with two seeds. Each needs its own study "
-        "with test contents, intervals and a control before this document states it.",
+        "L27 SAE); add-one / drop-one curves on test; FAST special-token steering beyond 'the answer changed'; FAST "
+        "vs block training with two seeds. Each needs its own study with test contents, intervals and a control "
+        "before this document states it.",
     ]
     return lines
 
 
-def findings_index(studies: dict[str, dict[str, Any]], screen: dict[str, Any] | None) -> dict[str, Any]:
+def findings_index(
+    studies: dict[str, dict[str, Any]],
+    screen: dict[str, Any] | None,
+    proximity: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """What the document was written from (findings.json)."""
     return {
+        "proximity": {
+            f"{PROXIMITY}/{iid}": {
+                "key_digest": d["key_digest"],
+                "key": d["key"],
+                "provenance": d["provenance"],
+                "seconds": d["seconds"],
+                "mann_whitney_p": d["result"]["mann_whitney_p"],
+            }
+            for iid, d in (proximity or {}).items()
+        },
         "studies": {
             f"{STUDY}/{iid}": {
                 "key_digest": d["key_digest"],
@@ -223,10 +271,11 @@ def findings_index(studies: dict[str, dict[str, Any]], screen: dict[str, Any] | 
 def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Path:
     """Write FINDINGS.md, figures/ and findings.json into `out_dir` from the shipped studies; returns the path."""
     studies = load_studies(studies_root)
+    proximity = load_studies(studies_root, PROXIMITY)
     screen_path = studies_root.parent / "screen.json"
     screen = json.loads(screen_path.read_text(encoding="utf-8")) if screen_path.exists() else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = findings_index(studies, screen)
+    index = findings_index(studies, screen, proximity)
     (out_dir / "findings.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = [
         "# Findings: steering SmolLM2-135M-Instruct with SAE latents",
@@ -252,7 +301,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         "",
         "## Claims and what this model showed",
         "",
-        *claims(studies),
+        *claims(studies, proximity),
         "",
     ]
     if studies:
@@ -300,6 +349,19 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
             ]
     else:
         md += ["No steering study has been shipped yet: run `python -m saif_ui steering-study`.", ""]
+    if proximity:
+        md += [
+            "## Semantic proximity of the selected latents",
+            "",
+            "Test contents followed by the instruction, each wording in turn (`python -m saif_ui proximity-study`). "
+            "A latent's score is the share of prompts where its maximum over the instruction's tokens exceeds its "
+            "maximum over the content's; the recipe's latents are compared with random latents of the same SAE that "
+            "fire on these prompts (one-sided Mann-Whitney U). Discovery chose the latents by their activation at the "
+            "last prompt token, not on the instruction's tokens, so this is not the selection criterion read back.",
+            "",
+            *_proximity_lines(proximity),
+            "",
+        ]
     path = out_dir / "FINDINGS.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path

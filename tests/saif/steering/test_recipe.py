@@ -74,3 +74,23 @@ def test_malformed_files_are_errors_not_crashes(tmp_path: Path) -> None:
     path.write_text(json.dumps({"version": 1, "recipes": {"french": {"method": "saif_topk"}}}), encoding="utf-8")
     with pytest.raises(RecipeError, match="malformed recipe"):
         load_recipes(path)
+
+
+def test_shipped_recipes_were_chosen_on_todays_validation_data() -> None:
+    """A recipe chosen on other validation contents, another catalogue or other checkers is stale: rerun
+    `python -m saif_ui choose-recipe --instruction ID --write`."""
+    from saif_ui.saif.inputs.catalogue import load_catalogue
+    from saif_ui.saif.inputs.contents import contents_version
+    from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+
+    recipes = load_recipes()
+    assert recipes, "no recipe is shipped in assets/recipes.json"
+    catalogue = load_catalogue()
+    for iid, recipe in recipes.items():
+        prov = recipe.provenance
+        assert iid in catalogue.ids and recipe.instruction == iid
+        assert prov["contents"] == {s: contents_version(s) for s in ("discovery", "validation")}, iid
+        assert prov["catalogue"] == catalogue.version and prov["checkers"] == CHECKERS_VERSION, iid
+        assert prov["git_commit"] and prov["command"].startswith("python -m saif_ui choose-recipe"), iid
+        v = recipe.validation
+        assert v["n"] >= 96 and 0 <= v["ci"][0] <= v["success"] <= v["ci"][1] <= 1, iid

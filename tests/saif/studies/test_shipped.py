@@ -34,16 +34,19 @@ def test_unreadable_result_is_absent_not_a_crash(tmp_path: Path) -> None:
     assert load_shipped("demo", "x", tmp_path) is None and not is_current(None, {})
 
 
-def test_every_shipped_steering_study_matches_the_code_and_data(engine) -> None:
+def test_every_shipped_study_matches_the_code_and_data(engine) -> None:
     """A shipped result whose key no longer matches (the recipe, contents, catalogue, checkers, SAE weights or the
-    study's version changed) must be rerun: `python -m saif_ui steering-study`."""
+    study's version changed) must be rerun: `python -m saif_ui steering-study` / `proximity-study`."""
     from saif_ui.saif.steering.recipe import load_recipes
-    from saif_ui.saif.studies.steering_study import STUDY, study_key
+    from saif_ui.saif.studies import proximity_study, steering_study
 
-    files = sorted((STUDIES_DIR / STUDY).glob("*.json"))
+    keys = {"steering": steering_study.study_key, "proximity": proximity_study.study_key}
+    files = sorted(p for name in keys for p in (STUDIES_DIR / name).glob("*.json"))
     recipes = load_recipes()
-    assert files, "no steering study is shipped under docs/studies/steering/"
+    assert any(p.parent.name == "steering" for p in files), "no steering study is shipped under docs/studies/"
+    assert {p.parent.name for p in STUDIES_DIR.iterdir() if p.is_dir()} <= set(keys)
     for path in files:
+        study_key = keys[path.parent.name]
         doc = json.loads(path.read_text(encoding="utf-8"))
         recipe = recipes[path.stem]
         sae = recipe.spec.latents[0].sae
@@ -58,6 +61,6 @@ def test_every_shipped_steering_study_matches_the_code_and_data(engine) -> None:
             if added:
                 engine.remove_sae(sae)
         assert doc["key"] == key, (
-            f"{path.name}: stale, rerun `python -m saif_ui steering-study --instructions {path.stem}`"
+            f"{path}: stale, rerun `python -m saif_ui {path.parent.name}-study --instructions {path.stem}`"
         )
         assert doc["key_digest"] == digest(key)

@@ -1,0 +1,124 @@
+"""Are the selected latents semantically close to the instruction? A measurable test, against random latents.
+
+SAIF claims the instruction-relevant latents are semantically close to the instruction. Discovery picks them by how
+they fire at the *last prompt token* (after the instruction, in the assistant turn). The test here looks elsewhere:
+on test contents (which selected nothing) followed by the instruction in each of its wordings (rewordings and
+translations in turn), does a latent fire more on the instruction's own tokens than on the content's? Per latent,
+the score is the share of prompts where its maximum over the instruction's tokens exceeds its maximum over the
+content's (position 0, the attention sink, is never part of either span). The recipe's latents are compared with
+`N_RANDOM` random latents of the same SAE that fire somewhere on these prompts (seeded), by a one-sided Mann-Whitney
+U test (scipy) and by each selected latent's percentile among the random ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from saif_ui.engine import Engine
+from saif_ui.engine.cache import digest
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import pick_contents, resolve_instruction
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.prompts import build_pairs
+from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+
+STUDY = "proximity"
+STUDY_VERSION = 1
+N_RANDOM = 200
+SEED = 0
+
+
+def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
+    return {
+        "study": STUDY,
+        "v": STUDY_VERSION,
+        **engine_key(engine),
+        "instruction": recipe.instruction,
+        "latents": recipe.latents,
+        "recipe": digest(recipe.to_dict()),
+        "sae": sae_key(engine, recipe.spec.latents[0].sae),
+        "contents": {"test": contents_version("test")},
+        "catalogue": load_catalogue().version,
+        "n_random": N_RANDOM,
+        "seed": SEED,
+    }
+
+
+def _scores(engine: Engine, sae: str, recipe: Recipe, contents: list[Content]) -> tuple[np.ndarray, int]:
+    """Per latent of the SAE, the share of prompts where it fires more on the instruction than on the content."""
+    instr = resolve_instruction(recipe.instruction)
+    pairs = build_pairs(engine.chat, [(c.id, c.text) for c in contents], instr.variants(), "post")
+    encs = engine.encode([p.positive.text for p in pairs], saes=[sae])
+    d_sae = engine.sae(sae).d_sae
+    wins = torch.zeros(d_sae, dtype=torch.float64)
+    fires = torch.zeros(d_sae, dtype=torch.bool)
+    for pair, enc in zip(pairs, encs, strict=True):
+        span, content = pair.positive.instruction_tokens, pair.positive.content_tokens
+        assert span is not None
+        acts = enc.latents[sae].float()
+        inst = acts[max(1, span.start) : span.end].amax(0)
+        cont = acts[max(1, content.start) : content.end].amax(0)
+        wins += (inst > cont).double()
+        fires |= (inst > 0) | (cont > 0)
+    share = (wins / len(pairs)).numpy()
+    share[~fires.numpy()] = np.nan  # a latent that never fires here says nothing either way
+    return share, len(pairs)
+
+
+def run_instruction(engine: Engine, recipe: Recipe, contents: list[Content] | None = None) -> dict[str, Any]:
+    from scipy.stats import mannwhitneyu
+
+    chosen = contents if contents is not None else pick_contents(load_contents("test"), None)
+    sae = recipe.spec.latents[0].sae
+    share, n = _scores(engine, sae, recipe, chosen)
+    selected = recipe.latents
+    pool = np.array([i for i in np.flatnonzero(~np.isnan(share)) if i not in set(selected)])
+    rng = np.random.default_rng(SEED)
+    random_ids = sorted(rng.choice(pool, size=min(N_RANDOM, len(pool)), replace=False).tolist())
+    sel = np.array([share[i] for i in selected], dtype=float)
+    rand = np.array([share[i] for i in random_ids], dtype=float)
+    valid = sel[~np.isnan(sel)]
+    p = float(mannwhitneyu(valid, rand, alternative="greater").pvalue) if len(valid) and len(rand) else 1.0
+    return {
+        "instruction": recipe.instruction,
+        "sae": sae,
+        "n_prompts": n,
+        "selected": [
+            {
+                "latent": int(i),
+                "score": None if np.isnan(s) else round(float(s), 4),
+                "percentile": None if np.isnan(s) else round(float((rand < s).mean() + 0.5 * (rand == s).mean()), 4),
+            }
+            for i, s in zip(selected, sel, strict=True)
+        ],
+        "selected_mean": None if not len(valid) else round(float(valid.mean()), 4),
+        "random_mean": round(float(rand.mean()), 4) if len(rand) else None,
+        "random_quantiles": {q: round(float(np.quantile(rand, float(q))), 4) for q in ("0.5", "0.9", "0.95")},
+        "n_random": len(rand),
+        "mann_whitney_p": p,
+        "random_latents": random_ids,
+    }
+
+
+def proximity_study(
+    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    out = {}
+    for iid in instructions:
+        recipe = require_recipe(iid)
+        if recipe.spec.latents[0].sae not in engine.saes:
+            raise SaifError(f"the recipe of {iid!r} steers with {recipe.spec.latents[0].sae}, which is not attached")
+        out[iid] = run_or_load(
+            STUDY,
+            iid,
+            study_key(engine, recipe),
+            lambda recipe=recipe: run_instruction(engine, recipe),  # type: ignore[misc]
+            force=force,
+            log=log,
+        )
+    return out
