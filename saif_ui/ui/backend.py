@@ -395,27 +395,38 @@ class Backend:
         spec = spec_for_latents(  # α's one validation: SteeringSpec.__post_init__
             self.engine, self._full(discovery), sae, controls.latents, controls.strength_of(), controls.alpha, how
         )
-        dec = decoding
+        return self._compare(
+            choice, instr, spec, {**self._sae_key(sae), "spec": spec.to_dict()}, decoding, prompted_steered
+        )
+
+    def _compare(
+        self,
+        choice: PromptChoice,
+        instr: Instruction,
+        spec: SteeringSpec,
+        what: dict[str, Any],
+        decoding: Decoding,
+        prompted_steered: bool,
+    ) -> Steered:
+        """`compare` through the result cache; `what` names the spec in the key (its SAE and spec, or the recipe)."""
         settings = {
             **self._settings(choice, instr),
-            **self._sae_key(sae),
-            "spec": spec.to_dict(),
+            **what,
             "prompted_steered": prompted_steered,
-            "decoding": asdict(dec),
+            "decoding": asdict(decoding),
         }
 
         def run() -> dict[str, Any]:
-            c = compare(
+            return compare(
                 self.engine,
                 instr,
                 choice.content,
                 spec,
                 placement=as_placement(choice.placement),
                 prompted_steered=prompted_steered,
-                decoding=dec,
+                decoding=decoding,
                 system_prompt=choice.system_prompt,
-            )
-            return c.to_dict()
+            ).to_dict()
 
         data, cached = self.results.get_or_compute("steer", settings, run)
         return Steered(comparison=Comparison.from_dict(data), cached=cached)
@@ -438,28 +449,8 @@ class Backend:
             sae = view.recipe.spec.latents[0].sae
             raise SaifError(f"the recipe steers with SAE {sae!r}, which is not attached: add it in the SAEs tab")
         instr = self.instruction(choice)
-        spec = view.recipe.spec
-        settings = {
-            **self._settings(choice, instr),
-            "recipe": view.recipe.to_dict(),
-            "prompted_steered": prompted_steered,
-            "decoding": asdict(decoding),
-        }
-
-        def run() -> dict[str, Any]:
-            return compare(
-                self.engine,
-                instr,
-                choice.content,
-                spec,
-                placement=as_placement(choice.placement),
-                prompted_steered=prompted_steered,
-                decoding=decoding,
-                system_prompt=choice.system_prompt,
-            ).to_dict()
-
-        data, cached = self.results.get_or_compute("steer", settings, run)
-        return Steered(comparison=Comparison.from_dict(data), cached=cached)
+        recipe = view.recipe
+        return self._compare(choice, instr, recipe.spec, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
 
     def evaluate(
         self,

@@ -11,12 +11,18 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend
+from saif_ui.ui.backend import Backend, Steered
 from saif_ui.ui.controls import PromptChoice, SteerControls
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
 from saif_ui.ui.steering import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, recipe_md
+
+
+def answers(backend: Backend, steered: Steered, choice: PromptChoice) -> list[str]:
+    """Each mode's answer and its verdict line, in the order of the tab's answer boxes."""
+    checker_id = backend.instruction(choice).checker
+    return [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
 
 
 def wire_steer(
@@ -52,9 +58,7 @@ def wire_steer(
                 "scale they add nothing. Use the unit scale to push along their directions."
             )
         state.comparison = steered.comparison
-        checker_id = backend.instruction(choice).checker
-        out = [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
-        return [*out, steered.spec.to_json(), state]
+        return [*answers(backend, steered, choice), steered.spec.to_json(), state]
 
     outputs = [c for mode in MODES for c in tab.answers[mode]]
     strengths_then(tab.steer_btn.click, tab, "steer").success(
@@ -91,8 +95,7 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
         steered = backend.steer_recipe(choice, decoding, bool(prompted_steered))
         state.comparison = steered.comparison
         spec = steered.spec
-        checker_id = backend.instruction(choice).checker
-        out = [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
+        out = answers(backend, steered, choice)
         ids = [e.latent for e in spec.latents]
         choices = state.latent_choices()
         choices += [(str(i), str(i)) for i in ids if str(i) not in {v for _, v in choices}]
