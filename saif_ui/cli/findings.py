@@ -121,6 +121,11 @@ def _screen_args(p: argparse.ArgumentParser) -> None:
         help="write docs/screen.json and docs/SCREEN.md, and the kept candidates into assets/instructions.json",
     )
     p.add_argument("--no-cache", action="store_true", help="regenerate even if the generations are cached")
+    p.add_argument(
+        "--republish",
+        action="store_true",
+        help="rewrite SCREEN.md and the catalogue from the shipped docs/screen.json (no model, nothing generated)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -133,11 +138,18 @@ def cmd_screen(args: argparse.Namespace) -> int:
         n_contents=args.n_contents, first_stage=args.first_stage or None, max_new_tokens=args.max_new_tokens
     )
     candidates_path = args.candidates or CANDIDATES_PATH
-    candidates = load_catalogue(candidates_path)
-    engine = engine_from_args(args, warmup=False)
-    log = (lambda m: None) if args.json else (lambda m: print(m, flush=True))
-    result = run_screen(engine, candidates, cfg, use_cache=not args.no_cache, log=log)
-    if args.write:
+    if args.republish:
+        import json
+
+        from saif_ui.saif.studies.screen import DOCS
+
+        result = json.loads((DOCS / "screen.json").read_text(encoding="utf-8"))
+    else:
+        candidates = load_catalogue(candidates_path)
+        engine = engine_from_args(args, warmup=False)
+        log = (lambda m: None) if args.json else (lambda m: print(m, flush=True))
+        result = run_screen(engine, candidates, cfg, use_cache=not args.no_cache, log=log)
+    if args.write or args.republish:
         catalogue = write_catalogue(result, candidates_path)
         paths = write_screen(result)
         if not args.json:
