@@ -67,6 +67,21 @@ def cmd_proximity_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _special_study_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
+
+
+def cmd_special_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.special_study import special_study
+
+    engine = engine_from_args(args, warmup=False)
+    for sae, doc in special_study(engine, force=args.force, log=lambda m: print(m, flush=True)).items():
+        r = doc["result"]
+        print(f"{sae}: latent {r['latent']} ({r['token']!r}) vs random {r['random_latent']} ({doc['seconds']:.0f} s)")
+    return 0
+
+
 # ---------------------------------------------------------------- prompted compliance
 
 
@@ -169,6 +184,11 @@ COMMANDS: dict[str, Command] = {
         "do the recipe's latents fire on the instruction's own tokens more than random latents? ships docs/studies/",
         _steering_study_args,
         cmd_proximity_study,
+    ),
+    "special-study": (
+        "FAST's special-token steering measured (structure, politeness, loops, length) against a random latent",
+        _special_study_args,
+        cmd_special_study,
     ),
     "compliance": (
         "measure how often the model follows each instruction when told (prompted)",

@@ -14,6 +14,8 @@ from typing import Any
 
 from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
 from saif_ui.saif.studies.shipped import STUDIES_DIR
+from saif_ui.saif.studies.special_study import MEASURES
+from saif_ui.saif.studies.special_study import STUDY as SPECIAL
 from saif_ui.saif.studies.steering_study import METHODS, STUDY
 
 DOCS = STUDIES_DIR.parent
@@ -37,6 +39,61 @@ def load_studies(root: Path = STUDIES_DIR, study: str = STUDY) -> dict[str, dict
     """Every shipped document of one study (default: the steering study) by instruction id."""
     folder = root / study
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def _special_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for sae, doc in docs.items():
+        r = doc["result"]
+        n = r["rows"][0]["special"]["n"]
+        lines += [
+            f"### {sae}: latent {r['latent']} (fires on `{r['token']}`) vs random latent {r['random_latent']}, "
+            f"n = {n} test contents",
+            "",
+            "| α | " + " | ".join(f"{m}: special / random (p)" for m in MEASURES) + " | words: special / random |",
+            "|---|" + "---|" * (len(MEASURES) + 1),
+        ]
+        for row in r["rows"]:
+            cells = [
+                f"{_pct(row['special'][m]['rate'])} / {_pct(row['random'][m]['rate'])} ({_p(row['paired'][m])})"
+                for m in MEASURES
+            ]
+            lines.append(
+                f"| {row['alpha']:g} | " + " | ".join(cells) + f" | {row['special']['words']:.0f} / "
+                f"{row['random']['words']:.0f} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _special_claim(docs: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for sae, doc in docs.items():
+        rows = doc["result"]["rows"]
+        better = [
+            f"α={row['alpha']:g}"
+            for row in rows
+            if row["alpha"] > 0
+            and row["paired"]["structured"] < 0.05
+            and row["special"]["structured"]["rate"] > row["random"]["structured"]["rate"]
+        ]
+        polite = [
+            f"α={row['alpha']:g}"
+            for row in rows
+            if row["alpha"] > 0
+            and row["paired"]["polite"] < 0.05
+            and row["special"]["polite"]["rate"] > row["random"]["polite"]["rate"]
+        ]
+        loops = [f"α={row['alpha']:g}" for row in rows if row["special"]["loop"]["rate"] >= 0.5]
+        parts.append(
+            f"{sae}: more structured than the random latent at {', '.join(better) or 'no α'}, more polite at "
+            f"{', '.join(polite) or 'no α'} (McNemar p < 0.05); half or more of the answers loop at "
+            f"{', '.join(loops) or 'no α'}"
+        )
+    return (
+        "- **FAST: steering with a special-token latent gives more polite, structured answers at moderate α and "
+        f"degrades at large α** — {'; '.join(parts)}."
+    )
 
 
 def _proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
@@ -227,9 +284,8 @@ def claims(studies: dict[str, dict[str, Any]], proximity: dict[str, dict[str, An
     lines += [
         "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the same "
         "contents, were withdrawn): post vs pre placement; final layers steer best (every shipped layer plus a late "
-        "L27 SAE); add-one / drop-one curves on test; FAST special-token steering beyond 'the answer changed'; FAST "
-        "vs block training with two seeds. Each needs its own study with test contents, intervals and a control "
-        "before this document states it.",
+        "L27 SAE); add-one / drop-one curves on test; FAST vs block training with two seeds. Each needs its own "
+        "study with test contents, intervals and a control before this document states it.",
     ]
     return lines
 
@@ -238,6 +294,7 @@ def findings_index(
     studies: dict[str, dict[str, Any]],
     screen: dict[str, Any] | None,
     proximity: dict[str, dict[str, Any]] | None = None,
+    special: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the document was written from (findings.json)."""
     return {
@@ -265,6 +322,10 @@ def findings_index(
             for iid, d in studies.items()
         },
         "screen": None if screen is None else {"provenance": screen["provenance"], "kept": screen["kept"]},
+        "special": {
+            f"{SPECIAL}/{sae}": {k: d[k] for k in ("key_digest", "key", "provenance", "seconds")}
+            for sae, d in (special or {}).items()
+        },
     }
 
 
@@ -272,10 +333,11 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
     """Write FINDINGS.md, figures/ and findings.json into `out_dir` from the shipped studies; returns the path."""
     studies = load_studies(studies_root)
     proximity = load_studies(studies_root, PROXIMITY)
+    special = load_studies(studies_root, SPECIAL)
     screen_path = studies_root.parent / "screen.json"
     screen = json.loads(screen_path.read_text(encoding="utf-8")) if screen_path.exists() else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = findings_index(studies, screen, proximity)
+    index = findings_index(studies, screen, proximity, special)
     (out_dir / "findings.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = [
         "# Findings: steering SmolLM2-135M-Instruct with SAE latents",
@@ -302,6 +364,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         "## Claims and what this model showed",
         "",
         *claims(studies, proximity),
+        *([_special_claim(special)] if special else []),
         "",
     ]
     if studies:
@@ -361,6 +424,18 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
             "",
             *_proximity_lines(proximity),
             "",
+        ]
+    if special:
+        md += [
+            "## Special-token steering (FAST)",
+            "",
+            "Test contents answered without any instruction; each SAE's strongest special-token latent added at "
+            "FAST's α grid (unit direction × α) beside a random latent of the same SAE at the same α "
+            "(`python -m saif_ui special-study`). Measures: `structured` (a list or a heading), `polite` (a word of a "
+            "small politeness lexicon), `loop` (repetition above 0.5), `changed` (differs from the unsteered answer); "
+            "McNemar's exact p of special vs random in brackets. Every text is in the shipped results.",
+            "",
+            *_special_lines(special),
         ]
     path = out_dir / "FINDINGS.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")

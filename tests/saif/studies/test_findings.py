@@ -66,3 +66,32 @@ def test_findings_command_needs_no_model(tmp_path: Path, monkeypatch, capsys) ->
     monkeypatch.setattr("saif_ui.cli.common.engine_from_args", no_model)
     assert main(["findings", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "FINDINGS.md").exists() and "wrote" in capsys.readouterr().out
+
+
+def test_proximity_and_special_sections_come_from_their_files(tmp_path: Path) -> None:
+    studies = tmp_path / "studies"
+    for name in ("steering", "proximity", "special"):
+        (studies / name).mkdir(parents=True)
+    (studies / "steering" / "french.json").write_text(json.dumps(_doc("french", 50)), encoding="utf-8")
+    proximity = {"instruction": "french", "sae": "L24", "n_prompts": 96, "selected_mean": 0.6, "random_mean": 0.2,
+                 "n_random": 200, "mann_whitney_p": 0.001,
+                 "selected": [{"latent": 7, "score": 0.6, "percentile": 0.97}]}  # fmt: skip
+    doc = {**_doc("french", 50), "study": "proximity", "result": proximity}
+    (studies / "proximity" / "french.json").write_text(json.dumps(doc), encoding="utf-8")
+
+    def block(structured: float) -> dict:
+        rates = {"structured": structured, "polite": 0.0, "loop": 0.0, "changed": 1.0}
+        return {"n": 24, "words": 30.0, **{m: {"rate": r, "ci": [0.0, 1.0]} for m, r in rates.items()}}
+
+    rows = [{"alpha": a, "special": block(s), "random": block(0.0),
+             "paired": {"structured": p, "polite": 1.0, "loop": 1.0, "changed": 1.0}}
+            for a, s, p in ((0.0, 0.0, 1.0), (25.0, 0.5, 0.001))]  # fmt: skip
+    special = {"sae": "L24", "latent": 3, "token": "<|im_start|>", "random_latent": 9, "rows": rows}
+    (studies / "special" / "L24.json").write_text(json.dumps({**doc, "result": special}), encoding="utf-8")
+    text = write_findings(tmp_path / "out", studies).read_text(encoding="utf-8")
+    assert "Closer than random (p < 0.05) for 1 of 1 instructions (french)" in text
+    assert "| `french` | L24 | 96 | 7: 0.60 (97%) | 0.6 | 0.2 (200) | 0.001 |" in text
+    assert "L24: more structured than the random latent at α=25" in text
+    assert "| 25 | 50% / 0% (0.001) |" in text
+    index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert set(index["special"]) == {"special/L24"} and set(index["proximity"]) == {"proximity/french"}

@@ -38,9 +38,9 @@ def test_every_shipped_study_matches_the_code_and_data(engine) -> None:
     """A shipped result whose key no longer matches (the recipe, contents, catalogue, checkers, SAE weights or the
     study's version changed) must be rerun: `python -m saif_ui steering-study` / `proximity-study`."""
     from saif_ui.saif.steering.recipe import load_recipes
-    from saif_ui.saif.studies import proximity_study, steering_study
+    from saif_ui.saif.studies import proximity_study, special_study, steering_study
 
-    keys = {"steering": steering_study.study_key, "proximity": proximity_study.study_key}
+    keys = {"steering": steering_study.study_key, "proximity": proximity_study.study_key, "special": None}
     files = sorted(p for name in keys for p in (STUDIES_DIR / name).glob("*.json"))
     recipes = load_recipes()
     assert any(p.parent.name == "steering" for p in files), "no steering study is shipped under docs/studies/"
@@ -48,15 +48,20 @@ def test_every_shipped_study_matches_the_code_and_data(engine) -> None:
     for path in files:
         study_key = keys[path.parent.name]
         doc = json.loads(path.read_text(encoding="utf-8"))
-        recipe = recipes[path.stem]
-        sae = recipe.spec.latents[0].sae
+        recipe = recipes.get(path.stem)
+        # Items are instructions (their recipe names the SAE) or, for the special-token study, SAEs.
+        sae = recipe.spec.latents[0].sae if recipe is not None else path.stem
         added = sae not in engine.saes
         if added:
             from saif_ui.engine.config import ASSETS_DIR
 
             engine.add_sae(str(ASSETS_DIR / "saes" / sae))
         try:
-            key = study_key(engine, recipe)
+            if study_key is None:
+                key = special_study.study_key(engine, sae)
+            else:
+                assert recipe is not None, f"{path}: no shipped recipe for {path.stem}"
+                key = study_key(engine, recipe)
         finally:
             if added:
                 engine.remove_sae(sae)
