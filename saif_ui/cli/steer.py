@@ -247,7 +247,7 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--instruction", metavar="ID", required=True, help="catalogue id, e.g. french")
     p.add_argument("--alphas", type=floats, help="α grid of the search (default 1,2,4,8)")
-    p.add_argument("--ks", type=ints, help="numbers of top latents tried (default 1,5,10; must include 5)")
+    p.add_argument("--ks", type=ints, help="numbers of top latents tried (default 1,5; must include 5)")
     p.add_argument("--n-stage", type=int, help="validation contents of the screening stages (default 24)")
     p.add_argument("--write", action="store_true", help="save the recipe into assets/recipes.json")
     p.add_argument("--no-cache", action="store_true", help="regenerate every evaluation of the search")
