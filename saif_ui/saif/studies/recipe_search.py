@@ -11,7 +11,9 @@ Test contents are never read here. The search, per instruction:
 3. Variants (Xie 2025; Stolfo 2024): at the best (layer, k, α) so far, steering only the generated positions, and
    token-wise decay at twice the α.
 4. Finalists: the `finalists` best candidates go on to every other validation content; the one with the most
-   successes over all validation contents is the recipe (ties: fewer latents, then the smaller α).
+   successes over all validation contents is the recipe. Ties (all at zero, when no answer is faithful) go to the
+   most fluent-strict answers, then the most strict ones, then fewer latents, then the smaller α: a recipe that makes
+   the model comply without keeping the content is still a better default than one that does nothing.
 The mean-difference control gets the same α grid at the recipe's layer, on the stage contents, so the baseline a
 study compares against is tuned no less than the recipe.
 
@@ -96,6 +98,9 @@ class Candidate:
     decay: float = 0.0
     successes: int = 0
     n: int = 0
+    fluent: int = 0
+    """Fluent-strict answers (compliant, not a loop), faithful or not: the tie-break when nothing succeeds."""
+    strict: int = 0
 
     @property
     def setting(self) -> tuple[int, int, float, str, float]:
@@ -211,10 +216,13 @@ def choose_recipe(
         probe = Candidate(layer, k, 1.0, positions, decay)
         ev = runs.evaluate(spec_of(probe), alphas, stage, tau)
         for a in ev.alphas:
-            c = Candidate(layer, k, a, positions, decay, sum(ev.verdicts(ev.steered[a])), len(stage))
+            c = Candidate(layer, k, a, positions, decay, *_counts(ev, a), n=len(stage))
             tried[c.setting] = c
         best = max((tried[(layer, k, a, positions, decay)] for a in ev.alphas), key=_rank)
-        log(f"{instr.id}: L{layer} k={k} {positions} decay={decay}: best α {best.alpha} ({best.successes}/{best.n})")
+        log(
+            f"{instr.id}: L{layer} k={k} {positions} decay={decay}: best α {best.alpha} "
+            f"(success {best.successes}/{best.n}, fluent strict {best.fluent}/{best.n})"
+        )
 
     for layer in sorted(names):
         sweep(layer, 5, cfg.alphas)
@@ -229,8 +237,16 @@ def choose_recipe(
     final: list[Candidate] = []
     for c in finalists:
         ev = runs.evaluate(spec_of(c), [c.alpha], rest, tau) if rest else None
-        more = sum(ev.verdicts(ev.steered[c.alpha])) if ev else 0
-        final.append(replace(c, successes=c.successes + more, n=c.n + len(rest)))
+        more, fluent, strict = _counts(ev, c.alpha) if ev else (0, 0, 0)
+        final.append(
+            replace(
+                c,
+                successes=c.successes + more,
+                n=c.n + len(rest),
+                fluent=c.fluent + fluent,
+                strict=c.strict + strict,
+            )
+        )
         log(f"{instr.id}: finalist L{c.layer} k={c.k} α={c.alpha} {c.positions}: {final[-1].successes}/{final[-1].n}")
     chosen = max(final, key=_rank)
     controls = _tune_mean_difference(engine, runs, instr.id, chosen, dcfg, cfg, stage, tau)
@@ -246,6 +262,8 @@ def choose_recipe(
             "n": chosen.n,
             "successes": chosen.successes,
             "success": round(chosen.successes / chosen.n, 4),
+            "fluent_strict": round(chosen.fluent / chosen.n, 4),
+            "strict": round(chosen.strict / chosen.n, 4),
             "ci": [round(low, 4), round(high, 4)],
             "fidelity": tau_about,
             "controls": controls,
@@ -272,9 +290,21 @@ def _provenance(engine: Engine, sae: str, cfg: SearchConfig, start: float) -> di
     }
 
 
-def _rank(c: Candidate) -> tuple[float, int, float]:
-    """Most successes first (as a rate, so stage and final candidates compare), then fewer latents, then smaller α."""
-    return (c.successes / c.n if c.n else 0.0, -c.k, -c.alpha)
+def _counts(ev: Evaluation, alpha: float) -> tuple[int, int, int]:
+    """Successes, fluent-strict and strict answers of the evaluation at `alpha`."""
+    items = ev.steered[alpha]
+    return (
+        sum(ev.verdicts(items)),
+        sum(ev.verdicts(items, "fluent_strict")),
+        sum(ev.verdicts(items, "strict")),
+    )
+
+
+def _rank(c: Candidate) -> tuple[float, float, float, int, float]:
+    """Most successes first (as rates, so stage and final candidates compare), then the most fluent-strict answers,
+    then the most strict ones, then fewer latents, then the smaller α."""
+    n = c.n or 1
+    return (c.successes / n, c.fluent / n, c.strict / n, -c.k, -c.alpha)
 
 
 def _tune_mean_difference(
@@ -292,7 +322,7 @@ def _tune_mean_difference(
     raw = mean_difference_spec(engine, instruction, chosen.layer, dcfg, positions=chosen.positions)
     spec = replace(raw, decay=chosen.decay)
     ev = runs.evaluate(spec, cfg.alphas, stage, tau)
-    best = ev.best_alpha()
+    best = max(ev.alphas, key=lambda a: (*_counts(ev, a), -a))  # the recipe's own ranking, ties included
     return {
         "mean_difference": {
             "layer": chosen.layer,
@@ -300,6 +330,7 @@ def _tune_mean_difference(
             "decay": chosen.decay,
             "alpha": best,
             "n": len(stage),
-            "successes": {str(a): sum(ev.verdicts(ev.steered[a])) for a in ev.alphas},
+            "successes": {str(a): _counts(ev, a)[0] for a in ev.alphas},
+            "fluent_strict": {str(a): _counts(ev, a)[1] for a in ev.alphas},
         }
     }
