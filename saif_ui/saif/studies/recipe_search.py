@@ -216,7 +216,8 @@ def choose_recipe(
         probe = Candidate(layer, k, 1.0, positions, decay)
         ev = runs.evaluate(spec_of(probe), alphas, stage, tau)
         for a in ev.alphas:
-            c = Candidate(layer, k, a, positions, decay, *_counts(ev, a), n=len(stage))
+            won, fluent, strict = _counts(ev, a)
+            c = Candidate(layer, k, a, positions, decay, successes=won, n=len(stage), fluent=fluent, strict=strict)
             tried[c.setting] = c
         best = max((tried[(layer, k, a, positions, decay)] for a in ev.alphas), key=_rank)
         log(
