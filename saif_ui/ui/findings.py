@@ -19,8 +19,8 @@ def findings_markdown(path: Path = FINDINGS) -> str:
     if not path.is_file():
         return (
             "No findings yet: `docs/FINDINGS.md` has not been generated in this checkout. "
-            "`python -m saif_ui findings` runs the steering studies (layers, placement, top-k, drop-one, special "
-            "tokens) and writes it with its figures; then press Reload."
+            "`python -m saif_ui findings` writes it, with its figures, from the study results shipped under "
+            "`docs/studies/` (`steering-study`, `proximity-study`, `special-study` make them); then press Reload."
         )
     text = path.read_text(encoding="utf-8")
 
