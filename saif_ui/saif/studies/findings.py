@@ -374,9 +374,9 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         md += [
             "## Summary by instruction (test contents)",
             "",
-            "| instruction | n | prompted | steered [95% CI] | gain | best control | recipe | fidelity threshold "
-            "| outcome |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| instruction | n | prompted | steered [95% CI] | gain | steered fluent strict (not judged on "
+            "fidelity) | best control | recipe | fidelity threshold | outcome |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for iid, doc in studies.items():
             r, v = doc["result"], verdict(doc["result"])
@@ -384,6 +384,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
             decay = f", decay {rec['decay']:g}" if rec["decay"] else ""
             md.append(
                 f"| `{iid}` | {r['n']} | {_ci(m['prompted'])} | {_ci(m['steered'])} | {100 * v['gain']:+.0f} "
+                f"| {_pct(m['steered']['fluent_strict'])} (original {_pct(m['original']['fluent_strict'])}) "
                 f"| {v['best_control'].replace('_', ' ')} {_pct(m[v['best_control']]['success'])} "
                 f"| L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay} "
                 f"| chrF ≥ {rec['fidelity_threshold']:g} | {v['outcome']} |"

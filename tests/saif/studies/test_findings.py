@@ -51,7 +51,7 @@ def test_document_and_index_come_from_the_shipped_files(tmp_path: Path) -> None:
     path = write_findings(tmp_path / "out", studies)
     text = path.read_text(encoding="utf-8")
     assert "met for 1 of 2 instructions (french)" in text
-    assert "| `french` | 96 | 83% [75, 89] | 52% [42, 62] | +52 |" in text
+    assert "| `french` | 96 | 83% [75, 89] | 52% [42, 62] | +52 | 52% (original 0%) |" in text
     assert "Not yet re-measured under this protocol" in text and "answer 0" in text
     assert (tmp_path / "out" / "figures" / "steering_methods.png").stat().st_size > 1000
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
