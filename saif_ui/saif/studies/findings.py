@@ -350,8 +350,12 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         "- **Contents** (`assets/contents.jsonl`): three disjoint splits, statements and paragraphs balanced — "
         "*discovery* (latent selection), *validation* (the instruction screen and every tunable choice), *test* "
         "(reporting only; written after the validation contents were fixed).",
+        "- **Instructions**: those the model follows when told in at least 60% of validation contents, from a "
+        "screen of 35 candidates ([SCREEN.md](SCREEN.md)); studied here: every one with a shipped recipe.",
         "- **Recipe** (`assets/recipes.json`, `python -m saif_ui choose-recipe`): per instruction, the layer, "
-        "number of latents, α, positions and decay chosen on validation contents only.",
+        "number of latents, α, positions and decay chosen on validation contents only (every shipped SAE's layer, "
+        "k ∈ {1, 5}, α ∈ {1, 2, 4, 8} × the latents' mean activation, generated-only positions, token-wise decay; "
+        "the stage winner confirmed on all validation contents).",
         "- **Success**, the headline verdict: the answer passes the instruction's strict checker, is not a loop "
         "(repetition ≤ 0.5), and is faithful: its chrF (sacrebleu) to the model's own prompted answer for the same "
         "content reaches the threshold chosen on validation (the 95th percentile of chrF between prompted answers to "
