@@ -215,7 +215,11 @@ def _plot(studies: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def claims(studies: dict[str, dict[str, Any]], proximity: dict[str, dict[str, Any]] | None = None) -> list[str]:
+def claims(
+    studies: dict[str, dict[str, Any]],
+    proximity: dict[str, dict[str, Any]] | None = None,
+    special: dict[str, dict[str, Any]] | None = None,
+) -> list[str]:
     """Each paper claim beside what this model showed, computed from the shipped results."""
     lines = []
     proximity = proximity or {}
@@ -281,6 +285,8 @@ def claims(studies: dict[str, dict[str, Any]], proximity: dict[str, dict[str, An
             f"vs random latents of the same SAE: {'; '.join(parts)}. Closer than random (p < 0.05) for "
             f"{len(close)} of {len(proximity)} instructions ({', '.join(close) or 'none'})."
         )
+    if special:
+        lines.append(_special_claim(special))
     lines += [
         "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the same "
         "contents, were withdrawn): post vs pre placement; final layers steer best (every shipped layer plus a late "
@@ -367,8 +373,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         "",
         "## Claims and what this model showed",
         "",
-        *claims(studies, proximity),
-        *([_special_claim(special)] if special else []),
+        *claims(studies, proximity, special),
         "",
     ]
     if studies:
