@@ -44,7 +44,7 @@ def test_every_shipped_study_matches_the_code_and_data(engine) -> None:
     files = sorted(p for name in keys for p in (STUDIES_DIR / name).glob("*.json"))
     recipes = load_recipes()
     assert any(p.parent.name == "steering" for p in files), "no steering study is shipped under docs/studies/"
-    assert {p.parent.name for p in STUDIES_DIR.iterdir() if p.is_dir()} <= set(keys)
+    assert {p.name for p in STUDIES_DIR.iterdir() if p.is_dir()} <= set(keys)
     for path in files:
         study_key = keys[path.parent.name]
         doc = json.loads(path.read_text(encoding="utf-8"))
