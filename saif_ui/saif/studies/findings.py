@@ -85,10 +85,13 @@ def _special_claim(docs: dict[str, dict[str, Any]]) -> str:
             and row["special"]["polite"]["rate"] > row["random"]["polite"]["rate"]
         ]
         loops = [f"α={row['alpha']:g}" for row in rows if row["special"]["loop"]["rate"] >= 0.5]
+        last = rows[-1]
         parts.append(
-            f"{sae}: more structured than the random latent at {', '.join(better) or 'no α'}, more polite at "
-            f"{', '.join(polite) or 'no α'} (McNemar p < 0.05); half or more of the answers loop at "
-            f"{', '.join(loops) or 'no α'}"
+            f"{sae} (`{doc['result']['token']}`): more structured than the random latent at "
+            f"{', '.join(better) or 'no α'}, more polite at {', '.join(polite) or 'no α'} (McNemar p < 0.05); half "
+            f"or more of the answers loop at {', '.join(loops) or 'no α'}; mean length "
+            f"{rows[0]['special']['words']:.0f} → {last['special']['words']:.0f} words at α={last['alpha']:g} "
+            f"(random latent: {last['random']['words']:.0f})"
         )
     return (
         "- **FAST: steering with a special-token latent gives more polite, structured answers at moderate α and "
