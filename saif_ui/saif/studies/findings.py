@@ -12,6 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from saif_ui.provenance import command_line, git_commit
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import SPLITS, contents_version
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
 from saif_ui.saif.studies.shipped import STUDIES_DIR
 from saif_ui.saif.studies.special_study import MEASURES
@@ -305,8 +309,16 @@ def findings_index(
     proximity: dict[str, dict[str, Any]] | None = None,
     special: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What the document was written from (findings.json)."""
+    """What the document was written from (findings.json): who wrote it, the data versions it was written against,
+    and every study document with its key."""
     return {
+        "provenance": {
+            "git_commit": git_commit(),
+            "command": command_line(),
+            "contents": {s: contents_version(s) for s in SPLITS},
+            "catalogue": load_catalogue().version,
+            "checkers": CHECKERS_VERSION,
+        },
         "proximity": {
             f"{PROXIMITY}/{iid}": {
                 "key_digest": d["key_digest"],

@@ -57,6 +57,8 @@ def test_document_and_index_come_from_the_shipped_files(tmp_path: Path) -> None:
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert index["studies"]["steering/french"]["key_digest"] == "abc"
     assert index["studies"]["steering/german"]["verdict"]["passed"] is False
+    assert set(index["provenance"]) == {"git_commit", "command", "contents", "catalogue", "checkers"}
+    assert set(index["provenance"]["contents"]) == {"discovery", "validation", "test"}
 
 
 def test_findings_command_needs_no_model(tmp_path: Path, monkeypatch, capsys) -> None:
