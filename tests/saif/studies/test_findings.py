@@ -93,7 +93,7 @@ def test_proximity_and_special_sections_come_from_their_files(tmp_path: Path) ->
     text = write_findings(tmp_path / "out", studies).read_text(encoding="utf-8")
     assert "Closer than random (p < 0.05) for 1 of 1 instructions (french)" in text
     assert "| `french` | L24 | 96 | 7: 0.60 (97%) | 0.6 | 0.2 (200) | 0.001 |" in text
-    assert "L24: more structured than the random latent at α=25" in text
+    assert "L24 (`<|im_start|>`): more structured than the random latent at α=25" in text
     assert "| 25 | 50% / 0% (0.001) |" in text
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert set(index["special"]) == {"special/L24"} and set(index["proximity"]) == {"proximity/french"}
