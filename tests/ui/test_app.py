@@ -134,19 +134,22 @@ def test_steer_side_by_side_and_a_repeat_skips_the_model(client, served, discove
 
 
 def test_the_validated_recipe_is_shown_and_applied_in_one_click(client, served, tmp_path, monkeypatch) -> None:
-    from saif_ui.saif.steering import recipe as recipes
-    from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
+    from dataclasses import replace
 
-    spec = SteeringSpec(latents=(SteerLatent("L24_fast_topk64", 24, 5, mean_act=2.0),), alpha=3.0, decay=0.1)
-    made = recipes.Recipe("french", "saif_topk", spec, k=1, fidelity_threshold=25.0, validation={"n": 96})
+    from saif_ui.saif.steering import recipe as recipes
+
+    shipped = recipes.require_recipe("french").spec  # the shipped French latents, pushed hard so the answer changes
+    spec = replace(shipped, alpha=6.0, decay=0.1)
+    made = recipes.Recipe("french", "saif_topk", spec, k=len(spec.latents), fidelity_threshold=25.0)
     monkeypatch.setattr(recipes, "RECIPES_PATH", tmp_path / "recipes.json")
     recipes.save_recipe(made)
     out = client.predict(instruction="french", max_new_tokens=TOKENS, api_name="/steer_recipe")
     original, _, steered, v_steer, prompted, *_ = out
     assert original and steered and prompted and steered != original and "**french**: strict" in v_steer
     applied = json.loads(out[8])
-    assert [e["latent"] for e in applied["latents"]] == [5] and applied["alpha"] == 3.0 and applied["decay"] == 0.1
-    assert out[10] == 3.0 and out[13] == "mean_act" and out[14] == 0.1  # α, scale and decay controls follow
+    assert [e["latent"] for e in applied["latents"]] == [e.latent for e in shipped.latents]
+    assert applied["alpha"] == 6.0 and applied["decay"] == 0.1
+    assert out[10] == 6.0 and out[13] == shipped.scale and out[14] == 0.1  # α, scale and decay controls follow
     with pytest.raises(AppError, match="no validated recipe"):
         client.predict(instruction="german", max_new_tokens=TOKENS, api_name="/steer_recipe")
 
