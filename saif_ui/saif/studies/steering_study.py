@@ -52,7 +52,8 @@ METHODS = (
 )
 
 
-def test_contents() -> list[Content]:
+def reporting_contents() -> list[Content]:
+    """Every test content, statements and paragraphs alternating: what the study reports on."""
     return pick_contents(load_contents("test"), None)
 
 
@@ -106,7 +107,7 @@ def run_instruction(
 ) -> dict[str, Any]:
     """The study for one instruction (uncached; `steering_study` ships it). `contents` and `decoding` default to the
     shipped protocol (every test content, 48 greedy tokens); smaller ones only for quick checks."""
-    contents = contents if contents is not None else test_contents()
+    contents = contents if contents is not None else reporting_contents()
     cfg = EvalConfig(
         n_contents=None,
         decoding=decoding,

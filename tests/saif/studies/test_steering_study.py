@@ -8,7 +8,7 @@ from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
-from saif_ui.saif.studies.steering_study import METHODS, run_instruction, test_contents
+from saif_ui.saif.studies.steering_study import METHODS, reporting_contents, run_instruction
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def study(engine, tmp_path_factory):
     spec = SteeringSpec(latents=tuple(SteerLatent(name, 5, i, mean_act=3.0) for i in (1, 2)), alpha=2.0)
     recipe = Recipe("french", "saif_topk", spec, k=2, fidelity_threshold=15.0,
                     validation={"controls": {"mean_difference": {"alpha": 1.0}}})  # fmt: skip
-    contents = test_contents()[:4]
+    contents = reporting_contents()[:4]
     try:
         yield run_instruction(engine, recipe, lambda _: None, contents=contents, decoding=Decoding(max_new_tokens=6))
     finally:
@@ -32,7 +32,7 @@ def study(engine, tmp_path_factory):
 
 def test_study_reports_on_test_contents_only() -> None:
     test = {c.id for c in load_contents("test")}
-    assert {c.id for c in test_contents()} == test and len(test) >= 96
+    assert {c.id for c in reporting_contents()} == test and len(test) >= 96
 
 
 def test_every_method_on_the_same_contents_with_texts_and_intervals(study) -> None:
