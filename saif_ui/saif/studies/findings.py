@@ -413,7 +413,14 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
                 f"| L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay} "
                 f"| chrF ≥ {rec['fidelity_threshold']:g} | {v['outcome']} |"
             )
-        md += ["", "![success by method](figures/steering_methods.png)", ""]
+        md += [
+            "",
+            "Outcome: *reproduced* when the bar is met; *partial* when the interval's lower bound is above the "
+            "unsteered rate but the gain is under the bar; *not reproduced* otherwise.",
+            "",
+            "![success by method](figures/steering_methods.png)",
+            "",
+        ]
         for iid, doc in studies.items():
             r = doc["result"]
             rec = r["recipe"]
