@@ -16,9 +16,25 @@ from saif_ui.provenance import command_line, git_commit
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import SPLITS, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.studies.findings_sections import (
+    ci as _ci,
+)
+from saif_ui.saif.studies.findings_sections import (
+    p_value as _p,
+)
+from saif_ui.saif.studies.findings_sections import (
+    pct as _pct,
+)
+from saif_ui.saif.studies.findings_sections import (
+    proximity_lines,
+    special_claim,
+    special_lines,
+)
+from saif_ui.saif.studies.findings_sections import (
+    quote as _quote,
+)
 from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
 from saif_ui.saif.studies.shipped import STUDIES_DIR
-from saif_ui.saif.studies.special_study import MEASURES
 from saif_ui.saif.studies.special_study import STUDY as SPECIAL
 from saif_ui.saif.studies.steering_study import METHODS, STUDY
 
@@ -43,101 +59,6 @@ def load_studies(root: Path = STUDIES_DIR, study: str = STUDY) -> dict[str, dict
     """Every shipped document of one study (default: the steering study) by instruction id."""
     folder = root / study
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
-
-
-def _special_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
-    lines = []
-    for sae, doc in docs.items():
-        r = doc["result"]
-        n = r["rows"][0]["special"]["n"]
-        lines += [
-            f"### {sae}: latent {r['latent']} (fires on `{r['token']}`) vs random latent {r['random_latent']}, "
-            f"n = {n} test contents",
-            "",
-            "| α | " + " | ".join(f"{m}: special / random (p)" for m in MEASURES) + " | words: special / random |",
-            "|---|" + "---|" * (len(MEASURES) + 1),
-        ]
-        for row in r["rows"]:
-            cells = [
-                f"{_pct(row['special'][m]['rate'])} / {_pct(row['random'][m]['rate'])} ({_p(row['paired'][m])})"
-                for m in MEASURES
-            ]
-            lines.append(
-                f"| {row['alpha']:g} | " + " | ".join(cells) + f" | {row['special']['words']:.0f} / "
-                f"{row['random']['words']:.0f} |"
-            )
-        lines.append("")
-    return lines
-
-
-def _special_claim(docs: dict[str, dict[str, Any]]) -> str:
-    parts = []
-    for sae, doc in docs.items():
-        rows = doc["result"]["rows"]
-        better = [
-            f"α={row['alpha']:g}"
-            for row in rows
-            if row["alpha"] > 0
-            and row["paired"]["structured"] < 0.05
-            and row["special"]["structured"]["rate"] > row["random"]["structured"]["rate"]
-        ]
-        polite = [
-            f"α={row['alpha']:g}"
-            for row in rows
-            if row["alpha"] > 0
-            and row["paired"]["polite"] < 0.05
-            and row["special"]["polite"]["rate"] > row["random"]["polite"]["rate"]
-        ]
-        loops = [f"α={row['alpha']:g}" for row in rows if row["special"]["loop"]["rate"] >= 0.5]
-        last = rows[-1]
-        parts.append(
-            f"{sae} (`{doc['result']['token']}`): more structured than the random latent at "
-            f"{', '.join(better) or 'no α'}, more polite at {', '.join(polite) or 'no α'} (McNemar p < 0.05); half "
-            f"or more of the answers loop at {', '.join(loops) or 'no α'}; mean length "
-            f"{rows[0]['special']['words']:.0f} → {last['special']['words']:.0f} words at α={last['alpha']:g} "
-            f"(random latent: {last['random']['words']:.0f})"
-        )
-    return (
-        "- **FAST: steering with a special-token latent gives more polite, structured answers at moderate α and "
-        f"degrades at large α** — {'; '.join(parts)}."
-    )
-
-
-def _proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [
-        "| instruction | SAE | prompts | selected latents: score (percentile among random) | selected mean "
-        "| random mean (n) | Mann-Whitney p |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for iid, doc in docs.items():
-        r = doc["result"]
-        cells = ", ".join(
-            f"{s['latent']}: " + ("–" if s["score"] is None else f"{s['score']:.2f} ({100 * s['percentile']:.0f}%)")
-            for s in r["selected"]
-        )
-        lines.append(
-            f"| `{iid}` | {r['sae']} | {r['n_prompts']} | {cells} | {r['selected_mean']} "
-            f"| {r['random_mean']} ({r['n_random']}) | {_p(r['mann_whitney_p'])} |"
-        )
-    return lines
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
-
-
-def _ci(block: dict[str, Any], rate: str = "success") -> str:
-    low, high = block["ci"][rate]
-    return f"{100 * block[rate]:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
-
-
-def _p(x: float) -> str:
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
-
-
-def _quote(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return ((text[:limit] + "…") if len(text) > limit else text).replace("|", "∣")
 
 
 def verdict(result: dict[str, Any]) -> dict[str, Any]:
@@ -293,7 +214,7 @@ def claims(
             f"{len(close)} of {len(proximity)} instructions ({', '.join(close) or 'none'})."
         )
     if special:
-        lines.append(_special_claim(special))
+        lines.append(special_claim(special))
     lines += [
         "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the same "
         "contents, were withdrawn): post vs pre placement; final layers steer best (every shipped layer plus a late "
@@ -454,7 +375,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
             "fire on these prompts (one-sided Mann-Whitney U). Discovery chose the latents by their activation at the "
             "last prompt token, not on the instruction's tokens, so this is not the selection criterion read back.",
             "",
-            *_proximity_lines(proximity),
+            *proximity_lines(proximity),
             "",
         ]
     if special:
@@ -467,7 +388,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
             "small politeness lexicon), `loop` (repetition above 0.5), `changed` (differs from the unsteered answer); "
             "McNemar's exact p of special vs random in brackets. Every text is in the shipped results.",
             "",
-            *_special_lines(special),
+            *special_lines(special),
         ]
     path = out_dir / "FINDINGS.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
