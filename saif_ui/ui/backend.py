@@ -154,6 +154,9 @@ class Backend:
         and a spec of an unlisted latent needs its mean activation."""
         self._lock = threading.Lock()
         self._identities: dict[tuple[str, str, int], dict[str, str]] = {}
+        self._recipe_views: dict[tuple[str, tuple[str, ...]], RecipeView] = {}
+        """Recipe panels by (instruction with a recipe, attached SAEs): checking the shipped figures' key hashes the
+        SAE's weights, too slow to repeat on every change of instruction."""
 
     def _sae_key(self, sae: str) -> dict[str, str]:
         """The SAE's source and weight fingerprint, for result keys (hashing the weights once per attached SAE)."""
@@ -435,9 +438,17 @@ class Backend:
         recipe = recipe_for(instruction) if instruction and instruction != CUSTOM else None
         if recipe is None:
             return RecipeView(str(instruction), None, None, False)
+        key = (recipe.instruction, tuple(sorted(self.engine.saes)))
+        with self._lock:
+            found = self._recipe_views.get(key)
+        if found is not None and found.recipe == recipe:
+            return found
         attached = all(e.sae in self.engine.saes for e in recipe.spec.latents)
         test = shipped_test_figures(self.engine, recipe) if attached else None
-        return RecipeView(recipe.instruction, recipe, test, attached)
+        view = RecipeView(recipe.instruction, recipe, test, attached)
+        with self._lock:
+            self._recipe_views[key] = view
+        return view
 
     def steer_recipe(self, choice: PromptChoice, decoding: Decoding, prompted_steered: bool = False) -> Steered:
         """Original / steered / prompted answers with the instruction's validated recipe (its SAE, latents, α,

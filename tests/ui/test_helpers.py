@@ -317,3 +317,27 @@ def test_recipe_panel_states_the_recipe_and_its_test_intervals() -> None:
     assert "latents 5, α = 3" in text and "chrF ≥ 29.6" in text and "40/96" in text
     assert "| steered with the recipe (not told) | 50% | 40–60% | – |" in text
     assert "| prompted (told) | 80% | 71–87% | 0.001 |" in text and "need a rerun" in text
+
+
+def test_recipe_panel_is_computed_once_per_instruction_and_attached_saes(engine, monkeypatch) -> None:
+    from saif_ui.ui import backend as backend_module
+
+    calls: list[str] = []
+
+    def figures(engine, recipe):
+        calls.append(recipe.instruction)
+
+    monkeypatch.setattr(backend_module, "shipped_test_figures", figures)
+    from saif_ui.engine.config import ASSETS_DIR
+
+    b = backend_module.Backend(engine)
+    recipe = b.recipe_view("french").recipe
+    assert recipe is not None and calls == []  # its SAE is not attached: no figures looked up
+    sae = recipe.spec.latents[0].sae
+    engine.add_sae(str(ASSETS_DIR / "saes" / sae))
+    try:
+        first = b.recipe_view("french")
+        assert first.attached and b.recipe_view("french") is first and calls == ["french"]
+    finally:
+        engine.remove_sae(sae)
+    assert not b.recipe_view("french").attached  # another set of SAEs: looked at again
