@@ -34,13 +34,20 @@ def _steering_study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
 
 
-def cmd_steering_study(args: argparse.Namespace) -> int:
+def _recipe_ids(args: argparse.Namespace) -> list[str]:
+    """`--instructions` (checked against the catalogue), or every instruction with a shipped recipe."""
     from saif_ui.saif.steering.recipe import load_recipes
-    from saif_ui.saif.studies.steering_study import steering_study
 
     ids = [i.strip() for i in (args.instructions or ",".join(load_recipes())).split(",") if i.strip()]
     for i in ids:
         check_instruction(i)
+    return ids
+
+
+def cmd_steering_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.steering_study import steering_study
+
+    ids = _recipe_ids(args)
     engine = engine_from_args(args, warmup=False)
     docs = steering_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True))
     for iid, doc in docs.items():
@@ -51,12 +58,9 @@ def cmd_steering_study(args: argparse.Namespace) -> int:
 
 
 def cmd_proximity_study(args: argparse.Namespace) -> int:
-    from saif_ui.saif.steering.recipe import load_recipes
     from saif_ui.saif.studies.proximity_study import proximity_study
 
-    ids = [i.strip() for i in (args.instructions or ",".join(load_recipes())).split(",") if i.strip()]
-    for i in ids:
-        check_instruction(i)
+    ids = _recipe_ids(args)
     engine = engine_from_args(args, warmup=False)
     for iid, doc in proximity_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True)).items():
         r = doc["result"]
