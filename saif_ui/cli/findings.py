@@ -71,6 +71,23 @@ def cmd_proximity_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_placement_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.placement_study import placement_study
+
+    ids = _recipe_ids(args)
+    engine = engine_from_args(args, warmup=False)
+    for iid, doc in placement_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True)).items():
+        r = doc["result"]
+        p, s, d = r["prompted"]["fluent_strict"], r["steering"]["success"], r["discovery"]
+        overlap = d[f"jaccard_at_{d['k']}"]
+        print(
+            f"{iid}: prompted post {p['post']['rate']:.0%} vs pre {p['pre']['rate']:.0%} (p {p['paired']['p']:.3g}); "
+            f"steered post {s['post']['rate']:.0%} vs pre {s['pre']['rate']:.0%} (p {s['paired']['p']:.3g}); "
+            f"top-{d['k']} Jaccard {overlap} ({doc['seconds']:.0f} s)"
+        )
+    return 0
+
+
 def _special_study_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
@@ -188,6 +205,11 @@ COMMANDS: dict[str, Command] = {
         "do the recipe's latents fire on the instruction's own tokens more than random latents? ships docs/studies/",
         _steering_study_args,
         cmd_proximity_study,
+    ),
+    "placement-study": (
+        "instruction after vs before the content, in the prompted baseline, at discovery and when steering",
+        _steering_study_args,
+        cmd_placement_study,
     ),
     "special-study": (
         "FAST's special-token steering measured (structure, politeness, loops, length) against a random latent",

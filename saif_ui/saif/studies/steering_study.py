@@ -75,6 +75,11 @@ def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     }
 
 
+def study_key_digest(engine: Engine, recipe: Recipe) -> str:
+    """The digest a current shipped result of this study carries (what studies that read it key on)."""
+    return digest(study_key(engine, recipe))
+
+
 def control_specs(engine: Engine, recipe: Recipe) -> dict[str, SteeringSpec]:
     """The recipe's controls, each ready to run at its own α (see the module docstring)."""
     spec = recipe.spec

@@ -1,0 +1,199 @@
+"""Post vs pre placement (SAIF: an instruction after the content is followed better and gives better latents).
+
+For each instruction with a recipe, on the same test contents as the steering study, with the same decoding:
+- *prompted*: the instruction after (`post`, the steering study's prompted answers) vs before (`pre`) the content.
+  The headline here is fluent strict (compliant, not a loop): `success` measures fidelity to the post-prompted
+  answer, which would favour post by construction.
+- *discovery*: the top latents found with the instruction after vs before (discovery split, the recipe's layer and
+  settings), their Jaccard overlap at the recipe's k and at 20.
+- *steering*: the recipe (post-discovered latents, the steering study's steered answers) vs the same recipe with
+  its latents replaced by the pre-discovered top-k (the same layer, k, α × mean activation, positions and decay).
+  Both judged on success against the same post-prompted answers with the recipe's threshold; the recipe's α was
+  chosen for the post latents, so any bias favours post, and the study says so.
+The post answers are read from the shipped steering study (its key is part of this one's), so both placements are
+compared on exactly the outputs that study shows; only the pre answers are generated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.discovery.scoring import jaccard
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing
+from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
+from saif_ui.saif.steering.compare import Decoding, Output, run_modes
+from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
+from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.steering.spec import spec_from_discovery
+from saif_ui.saif.studies import steering_study
+from saif_ui.saif.studies.shipped import Log, engine_key, load_shipped, run_or_load, sae_key
+
+STUDY = "placement"
+STUDY_VERSION = 1
+N_DISCOVERY = 48
+"""Discovery contents, as the recipe search uses (`SearchConfig.n_discovery`)."""
+OVERLAP_AT = 20
+
+
+class StudyOrderError(SaifError):
+    """A study that reads another study's shipped result found it missing or out of date."""
+
+
+def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "study": STUDY,
+        "v": STUDY_VERSION,
+        **engine_key(engine),
+        "instruction": recipe.instruction,
+        "steering_study": steering_doc["key_digest"],
+        "sae": sae_key(engine, recipe.spec.latents[0].sae),
+        "contents": {"discovery": contents_version("discovery"), "test": contents_version("test")},
+        "catalogue": load_catalogue().version,
+        "checkers": CHECKERS_VERSION,
+        "n_discovery": N_DISCOVERY,
+        "overlap_at": OVERLAP_AT,
+    }
+
+
+def current_steering_doc(engine: Engine, recipe: Recipe) -> dict[str, Any]:
+    """The shipped steering study of `recipe`'s instruction; an error when it is missing or its key is stale."""
+    doc = load_shipped(steering_study.STUDY, recipe.instruction)
+    if doc is None or doc.get("key_digest") != steering_study.study_key_digest(engine, recipe):
+        raise StudyOrderError(
+            f"the steering study of {recipe.instruction!r} is missing or out of date: "
+            f"run `python -m saif_ui steering-study --instructions {recipe.instruction}` first"
+        )
+    return doc
+
+
+def _rate(verdicts: list[bool]) -> dict[str, Any]:
+    low, high = wilson_interval(sum(verdicts), len(verdicts))
+    return {"rate": round(sum(verdicts) / len(verdicts), 4), "ci": [round(low, 4), round(high, 4)], "n": len(verdicts)}
+
+
+def _shipped_verdicts(block: dict[str, Any], metric: str) -> list[bool]:
+    rows = block["outputs"]
+    if metric == "success":
+        return [bool(r["success"]) for r in rows]
+    return [bool(r["strict"]) and float(r["repetition"]) <= REPETITION_LIMIT for r in rows]
+
+
+def _judge(outputs: list[Output], prompted: list[str], contents: list[Content], tau: float) -> list[dict[str, Any]]:
+    """Each generated answer with its verdicts; chrF against the post-prompted answers (the steering study's)."""
+    pairing = mismatched_pairing([c.kind for c in contents])
+    scores = fidelity([o.text for o in outputs], prompted, pairing, "prompted")
+    rows = []
+    for o, matched, mismatched in zip(outputs, scores.matched, scores.mismatched, strict=True):
+        fluent = bool(o.strict) and o.repetition <= REPETITION_LIMIT
+        rows.append(
+            {
+                "id": o.id,
+                "text": o.text,
+                "strict": bool(o.strict),
+                "repetition": round(o.repetition, 3),
+                "chrf_prompted": round(matched, 2),
+                "chrf_prompted_mismatched": round(mismatched, 2),
+                "fluent_strict": fluent,
+                "success": fluent and matched >= tau,
+            }
+        )
+    return rows
+
+
+def run_instruction(
+    engine: Engine,
+    recipe: Recipe,
+    steering_doc: dict[str, Any],
+    log: Log = print,
+    *,
+    decoding: Decoding = steering_study.DECODING,
+) -> dict[str, Any]:
+    """The study for one instruction (uncached; `placement_study` ships it). `decoding` must be the steering
+    study's (the default) for the comparison to mean anything; shorter only in quick checks."""
+    shipped = steering_doc["result"]
+    by_id = {c.id: c for c in load_contents("test")}
+    contents = [by_id[i] for i in shipped["contents"]]
+    pairs = [(c.id, c.text) for c in contents]
+    methods = shipped["methods"]
+    prompted_post = [r["text"] for r in methods["prompted"]["outputs"]]
+    spec, iid = recipe.spec, recipe.instruction
+    sae = spec.latents[0].sae
+    dcfg = DiscoveryConfig(n_contents=N_DISCOVERY)
+    found = {p: discover(engine, iid, sae, replace(dcfg, placement=p)) for p in ("post", "pre")}
+    pre_spec = replace(
+        spec_from_discovery(found["pre"], k=recipe.k, positions=spec.positions),
+        alpha=spec.alpha,
+        decay=spec.decay,
+        decay_power=spec.decay_power,
+        scale=spec.scale,
+    )
+    log(f"{STUDY}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(pairs)} test contents")
+    batch = steering_study.BATCH_SIZE
+    told, _ = run_modes(engine, iid, pairs, spec, ["prompted"], placement="pre", decoding=decoding, batch_size=batch)
+    steered, _ = run_modes(engine, iid, pairs, pre_spec, ["steered"], decoding=decoding, batch_size=batch)
+    tau = recipe.fidelity_threshold
+    pre_prompted = _judge(told["prompted"], prompted_post, contents, tau)
+    pre_steered = _judge(steered["steered"], prompted_post, contents, tau)
+
+    def compare(post: list[bool], pre: list[bool]) -> dict[str, Any]:
+        return {"post": _rate(post), "pre": _rate(pre), "paired": mcnemar_exact(post, pre).to_dict()}
+
+    prompted_cmp = {
+        metric: compare(_shipped_verdicts(methods["prompted"], metric), [bool(r[metric]) for r in pre_prompted])
+        for metric in ("fluent_strict", "strict")
+    }
+    steering_cmp = {
+        metric: compare(_shipped_verdicts(methods["steered"], metric), [bool(r[metric]) for r in pre_steered])
+        for metric in ("success", "fluent_strict")
+    }
+    post_ids, pre_ids = found["post"].ids, found["pre"].ids
+    return {
+        "instruction": iid,
+        "n": len(contents),
+        "contents": [c.id for c in contents],
+        "recipe": recipe.summary(),
+        "prompted": {**prompted_cmp, "headline": "fluent_strict", "pre_outputs": pre_prompted},
+        "discovery": {
+            "layer": recipe.layer,
+            "sae": sae,
+            "n_contents": N_DISCOVERY,
+            "post_top": post_ids[:OVERLAP_AT],
+            "pre_top": pre_ids[:OVERLAP_AT],
+            f"jaccard_at_{recipe.k}": round(jaccard(post_ids[: recipe.k], pre_ids[: recipe.k]), 4),
+            f"jaccard_at_{OVERLAP_AT}": round(jaccard(post_ids[:OVERLAP_AT], pre_ids[:OVERLAP_AT]), 4),
+            "k": recipe.k,
+        },
+        "steering": {
+            **steering_cmp,
+            "headline": "success",
+            "pre_latents": [e.latent for e in pre_spec.latents],
+            "post_latents": recipe.latents,
+            "pre_outputs": pre_steered,
+        },
+    }
+
+
+def placement_study(
+    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
+    out = {}
+    for iid in instructions:
+        recipe = require_recipe(iid)
+        doc = current_steering_doc(engine, recipe)
+        out[iid] = run_or_load(
+            STUDY,
+            iid,
+            study_key(engine, recipe, doc),
+            lambda recipe=recipe, doc=doc: run_instruction(engine, recipe, doc, log),  # type: ignore[misc]
+            force=force,
+            log=log,
+        )
+    return out

@@ -1,0 +1,76 @@
+"""The placement study on the real model, shrunk: pre answers generated on the steering study's contents and judged
+against its post-prompted answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.steering.compare import Decoding
+from saif_ui.saif.steering.recipe import Recipe
+from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
+from saif_ui.saif.studies import placement_study, steering_study
+
+SHORT = Decoding(max_new_tokens=6)
+
+
+@pytest.fixture(scope="module")
+def study(engine, tmp_path_factory):
+    from tests.conftest import random_sae
+
+    root = tmp_path_factory.mktemp("placement")
+    old, engine.config.cache_dir = engine.config.cache_dir, root / "cache"
+    random_sae(engine.d_model, 64, "blocks.5.hook_resid_post", seed=7).save_model(str(root / "r5"))
+    name = engine.add_sae(str(root / "r5")).name
+    spec = SteeringSpec(latents=tuple(SteerLatent(name, 5, i, mean_act=3.0) for i in (1, 2)), alpha=2.0)
+    recipe = Recipe("french", "saif_topk", spec, k=2, fidelity_threshold=15.0,
+                    validation={"controls": {"mean_difference": {"alpha": 1.0}}})  # fmt: skip
+    contents = steering_study.reporting_contents()[:4]
+    try:
+        shipped = steering_study.run_instruction(engine, recipe, lambda _: None, contents=contents, decoding=SHORT)
+        doc = {"key_digest": "x", "result": shipped}
+        result = placement_study.run_instruction(engine, recipe, doc, lambda _: None, decoding=SHORT)
+        yield shipped, result, recipe
+    finally:
+        engine.remove_sae(name)
+        engine.config.cache_dir = old
+
+
+def test_pre_answers_are_on_the_steering_studys_contents(study) -> None:
+    shipped, result, _ = study
+    assert result["contents"] == shipped["contents"] and result["n"] == 4
+    for block in (result["prompted"]["pre_outputs"], result["steering"]["pre_outputs"]):
+        assert [o["id"] for o in block] == shipped["contents"]
+        assert all(isinstance(o["text"], str) for o in block)
+
+
+def test_verdicts_and_rates_agree(study) -> None:
+    shipped, result, _ = study
+    tau = 15.0
+    for o in result["steering"]["pre_outputs"]:
+        assert o["success"] == (o["fluent_strict"] and o["chrf_prompted"] >= tau)
+        assert o["fluent_strict"] == (o["strict"] and o["repetition"] <= 0.5)
+    pre = result["steering"]["success"]["pre"]
+    assert pre["rate"] == sum(o["success"] for o in result["steering"]["pre_outputs"]) / 4
+    assert pre["ci"][0] <= pre["rate"] <= pre["ci"][1] and pre["n"] == 4
+    # The post side is the steering study's own verdicts, read back, not regenerated.
+    post = result["steering"]["success"]["post"]["rate"]
+    assert post == shipped["methods"]["steered"]["success"]
+    assert result["prompted"]["fluent_strict"]["post"]["rate"] == shipped["methods"]["prompted"]["fluent_strict"]
+    paired = result["prompted"]["fluent_strict"]["paired"]
+    assert paired["n"] == 4 and 0.0 <= paired["p"] <= 1.0
+
+
+def test_pre_latents_are_the_pre_discovery_top_k(study) -> None:
+    _, result, _ = study
+    d = result["discovery"]
+    assert d["k"] == 2 and 0.0 <= d["jaccard_at_2"] <= 1.0 and len(d["pre_top"]) <= placement_study.OVERLAP_AT
+    assert result["steering"]["pre_latents"] == d["pre_top"][:2]
+
+
+def test_a_missing_or_stale_steering_study_is_a_clear_error(engine, study, monkeypatch) -> None:
+    recipe = study[2]
+    for shipped in (None, {"key_digest": "stale", "result": {}}):
+        monkeypatch.setattr(placement_study, "load_shipped", lambda *a, shipped=shipped, **k: shipped)
+        with pytest.raises(SaifError, match="steering-study --instructions french"):
+            placement_study.current_steering_doc(engine, recipe)
