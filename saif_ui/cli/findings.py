@@ -88,6 +88,19 @@ def cmd_placement_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablation_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.ablation_study import ablation_study
+
+    ids = _recipe_ids(args)
+    engine = engine_from_args(args, warmup=False)
+    for iid, doc in ablation_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True)).items():
+        row = ", ".join(
+            f"{p['label']} {p['success']['rate']:.0%}/{p['fluent_strict']['rate']:.0%}" for p in doc["result"]["points"]
+        )
+        print(f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)")
+    return 0
+
+
 def _special_study_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
@@ -210,6 +223,11 @@ COMMANDS: dict[str, Command] = {
         "instruction after vs before the content, in the prompted baseline, at discovery and when steering",
         _steering_study_args,
         cmd_placement_study,
+    ),
+    "ablation-study": (
+        "drop-one and add-one curves of each recipe with several latents, on test contents",
+        _steering_study_args,
+        cmd_ablation_study,
     ),
     "special-study": (
         "FAST's special-token steering measured (structure, politeness, loops, length) against a random latent",

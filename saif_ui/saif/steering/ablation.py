@@ -90,6 +90,16 @@ def _point(ev: Evaluation, label: str, latents: Sequence[int], baseline: bool = 
     return Point(label, tuple(latents), sum(verdicts) / len(verdicts), low, high, len(verdicts))
 
 
+def ablation_variants(spec: SteeringSpec) -> list[tuple[str, str, SteeringSpec, list[int]]]:
+    """(group, label, spec, latents kept) of every point of an ablation of `spec`: the full spec, each drop-one, and
+    the add-one prefixes of 1 .. k-1 latents in the spec's order (the k-th is the full spec)."""
+    ids = [e.latent for e in spec.latents]
+    variants: list[tuple[str, str, SteeringSpec, list[int]]] = [("full", "all", spec, ids)]
+    variants += [("drop", f"without {i}", spec.without(i), [j for j in ids if j != i]) for i in ids]
+    variants += [("add", f"first {n}", replace(spec, latents=spec.latents[:n]), ids[:n]) for n in range(1, len(ids))]
+    return variants
+
+
 def ablate(
     engine: Engine,
     instruction: Instruction | str,
@@ -107,9 +117,7 @@ def ablate(
     if len(contents) < 2:
         raise SaifError("an ablation needs at least 2 contents")
     ecfg = replace(cfg or EvalConfig(), alphas=(spec.alpha,), prompted_steered=False)
-    variants: list[tuple[str, str, SteeringSpec, list[int]]] = [("full", "all", spec, ids)]
-    variants += [("drop", f"without {i}", spec.without(i), [j for j in ids if j != i]) for i in ids]
-    variants += [("add", f"first {n}", replace(spec, latents=spec.latents[:n]), ids[:n]) for n in range(1, len(ids))]
+    variants = ablation_variants(spec)
     points: dict[str, list[Point]] = {"full": [], "drop": [], "add": []}
     baseline: Point | None = None
     metric = "fluent_strict"

@@ -20,30 +20,23 @@ from dataclasses import replace
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
-from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing
-from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
-from saif_ui.saif.steering.compare import Decoding, Output, run_modes
-from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
+from saif_ui.saif.judge.stats import mcnemar_exact
+from saif_ui.saif.steering.compare import Decoding, run_modes
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import steering_study
-from saif_ui.saif.studies.shipped import Log, engine_key, load_shipped, run_or_load, sae_key
+from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
 
 STUDY = "placement"
 STUDY_VERSION = 1
 N_DISCOVERY = 48
 """Discovery contents, as the recipe search uses (`SearchConfig.n_discovery`)."""
 OVERLAP_AT = 20
-
-
-class StudyOrderError(SaifError):
-    """A study that reads another study's shipped result found it missing or out of date."""
 
 
 def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,51 +55,6 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
     }
 
 
-def current_steering_doc(engine: Engine, recipe: Recipe) -> dict[str, Any]:
-    """The shipped steering study of `recipe`'s instruction; an error when it is missing or its key is stale."""
-    doc = load_shipped(steering_study.STUDY, recipe.instruction)
-    if doc is None or doc.get("key_digest") != steering_study.study_key_digest(engine, recipe):
-        raise StudyOrderError(
-            f"the steering study of {recipe.instruction!r} is missing or out of date: "
-            f"run `python -m saif_ui steering-study --instructions {recipe.instruction}` first"
-        )
-    return doc
-
-
-def _rate(verdicts: list[bool]) -> dict[str, Any]:
-    low, high = wilson_interval(sum(verdicts), len(verdicts))
-    return {"rate": round(sum(verdicts) / len(verdicts), 4), "ci": [round(low, 4), round(high, 4)], "n": len(verdicts)}
-
-
-def _shipped_verdicts(block: dict[str, Any], metric: str) -> list[bool]:
-    rows = block["outputs"]
-    if metric == "success":
-        return [bool(r["success"]) for r in rows]
-    return [bool(r["strict"]) and float(r["repetition"]) <= REPETITION_LIMIT for r in rows]
-
-
-def _judge(outputs: list[Output], prompted: list[str], contents: list[Content], tau: float) -> list[dict[str, Any]]:
-    """Each generated answer with its verdicts; chrF against the post-prompted answers (the steering study's)."""
-    pairing = mismatched_pairing([c.kind for c in contents])
-    scores = fidelity([o.text for o in outputs], prompted, pairing, "prompted")
-    rows = []
-    for o, matched, mismatched in zip(outputs, scores.matched, scores.mismatched, strict=True):
-        fluent = bool(o.strict) and o.repetition <= REPETITION_LIMIT
-        rows.append(
-            {
-                "id": o.id,
-                "text": o.text,
-                "strict": bool(o.strict),
-                "repetition": round(o.repetition, 3),
-                "chrf_prompted": round(matched, 2),
-                "chrf_prompted_mismatched": round(mismatched, 2),
-                "fluent_strict": fluent,
-                "success": fluent and matched >= tau,
-            }
-        )
-    return rows
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -118,8 +66,7 @@ def run_instruction(
     """The study for one instruction (uncached; `placement_study` ships it). `decoding` must be the steering
     study's (the default) for the comparison to mean anything; shorter only in quick checks."""
     shipped = steering_doc["result"]
-    by_id = {c.id: c for c in load_contents("test")}
-    contents = [by_id[i] for i in shipped["contents"]]
+    contents = steering_study.contents_of(steering_doc)
     pairs = [(c.id, c.text) for c in contents]
     methods = shipped["methods"]
     prompted_post = [r["text"] for r in methods["prompted"]["outputs"]]
@@ -139,18 +86,26 @@ def run_instruction(
     told, _ = run_modes(engine, iid, pairs, spec, ["prompted"], placement="pre", decoding=decoding, batch_size=batch)
     steered, _ = run_modes(engine, iid, pairs, pre_spec, ["steered"], decoding=decoding, batch_size=batch)
     tau = recipe.fidelity_threshold
-    pre_prompted = _judge(told["prompted"], prompted_post, contents, tau)
-    pre_steered = _judge(steered["steered"], prompted_post, contents, tau)
+    pre_prompted = steering_study.judge_against(told["prompted"], prompted_post, contents, tau)
+    pre_steered = steering_study.judge_against(steered["steered"], prompted_post, contents, tau)
 
     def compare(post: list[bool], pre: list[bool]) -> dict[str, Any]:
-        return {"post": _rate(post), "pre": _rate(pre), "paired": mcnemar_exact(post, pre).to_dict()}
+        return {
+            "post": steering_study.rate(post),
+            "pre": steering_study.rate(pre),
+            "paired": mcnemar_exact(post, pre).to_dict(),
+        }
 
     prompted_cmp = {
-        metric: compare(_shipped_verdicts(methods["prompted"], metric), [bool(r[metric]) for r in pre_prompted])
+        metric: compare(
+            steering_study.shipped_verdicts(methods["prompted"], metric), [bool(r[metric]) for r in pre_prompted]
+        )
         for metric in ("fluent_strict", "strict")
     }
     steering_cmp = {
-        metric: compare(_shipped_verdicts(methods["steered"], metric), [bool(r[metric]) for r in pre_steered])
+        metric: compare(
+            steering_study.shipped_verdicts(methods["steered"], metric), [bool(r[metric]) for r in pre_steered]
+        )
         for metric in ("success", "fluent_strict")
     }
     post_ids, pre_ids = found["post"].ids, found["pre"].ids
@@ -187,7 +142,7 @@ def placement_study(
     out = {}
     for iid in instructions:
         recipe = require_recipe(iid)
-        doc = current_steering_doc(engine, recipe)
+        doc = steering_study.current_doc(engine, recipe)
         out[iid] = run_or_load(
             STUDY,
             iid,

@@ -71,6 +71,6 @@ def test_pre_latents_are_the_pre_discovery_top_k(study) -> None:
 def test_a_missing_or_stale_steering_study_is_a_clear_error(engine, study, monkeypatch) -> None:
     recipe = study[2]
     for shipped in (None, {"key_digest": "stale", "result": {}}):
-        monkeypatch.setattr(placement_study, "load_shipped", lambda *a, shipped=shipped, **k: shipped)
+        monkeypatch.setattr(steering_study, "load_shipped", lambda *a, shipped=shipped, **k: shipped)
         with pytest.raises(SaifError, match="steering-study --instructions french"):
-            placement_study.current_steering_doc(engine, recipe)
+            steering_study.current_doc(engine, recipe)

@@ -1,0 +1,122 @@
+"""Several latents vs one, latent by latent: drop-one and add-one curves of each recipe on test contents.
+
+For each instruction whose recipe steers with k ≥ 2 latents, on the steering study's test contents, at the recipe's
+α, positions and decay (`steering.ablation.ablation_variants`):
+- drop-one: the recipe without latent i, for each i;
+- add-one: the first i latents in discovery's ranking, i = 1 .. k (the k-th is the recipe itself). The order is
+  discovery's (chosen on discovery contents), not a greedy search by outcome, which would have to be run on
+  validation to be reported here.
+Each point is judged as the steering study judges (success against the shipped prompted answers with the recipe's
+threshold, and fluent strict, which is informative where nothing succeeds), with its 95 % interval and McNemar's
+exact test against the full recipe, whose answers are read from the shipped steering study. Recipes of one latent
+have no curve; the norm-matched top-1 vs top-k comparison is in the steering study (`top1_matched`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import contents_version
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.judge.stats import mcnemar_exact
+from saif_ui.saif.steering.ablation import ablation_variants
+from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.studies import steering_study
+from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+
+STUDY = "ablation"
+STUDY_VERSION = 1
+METRICS = ("success", "fluent_strict")
+
+
+def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "study": STUDY,
+        "v": STUDY_VERSION,
+        **engine_key(engine),
+        "instruction": recipe.instruction,
+        "steering_study": steering_doc["key_digest"],
+        "sae": sae_key(engine, recipe.spec.latents[0].sae),
+        "contents": {"test": contents_version("test")},
+        "catalogue": load_catalogue().version,
+        "checkers": CHECKERS_VERSION,
+    }
+
+
+def run_instruction(
+    engine: Engine,
+    recipe: Recipe,
+    steering_doc: dict[str, Any],
+    log: Log = print,
+    *,
+    decoding: Decoding = steering_study.DECODING,
+) -> dict[str, Any]:
+    """The curves of one recipe (uncached; `ablation_study` ships them)."""
+    spec, iid = recipe.spec, recipe.instruction
+    if len(spec.latents) < 2:
+        raise steering_study.StudyOrderError(f"the recipe of {iid!r} steers with one latent: it has no curve")
+    shipped = steering_doc["result"]
+    contents = steering_study.contents_of(steering_doc)
+    pairs = [(c.id, c.text) for c in contents]
+    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    full = {m: steering_study.shipped_verdicts(shipped["methods"]["steered"], m) for m in METRICS}
+    points: list[dict[str, Any]] = []
+    for group, label, variant, kept in ablation_variants(spec):
+        if group == "full":
+            rows = None
+            verdicts = full
+        else:
+            log(f"{STUDY}/{iid}: {label} on {len(pairs)} test contents")
+            out, _ = run_modes(
+                engine, iid, pairs, variant, ["steered"], decoding=decoding, batch_size=steering_study.BATCH_SIZE
+            )
+            rows = steering_study.judge_against(out["steered"], prompted, contents, recipe.fidelity_threshold)
+            verdicts = {m: [bool(r[m]) for r in rows] for m in METRICS}
+        point: dict[str, Any] = {
+            "group": group,
+            "label": label,
+            "latents": kept,
+            "norm": round(variant.norm(engine), 3),
+            **{m: steering_study.rate(verdicts[m]) for m in METRICS},
+            "paired_vs_full": {m: mcnemar_exact(verdicts[m], full[m]).to_dict() for m in METRICS},
+        }
+        if rows is not None:
+            point["outputs"] = rows
+        points.append(point)
+    original = {
+        m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
+    }
+    return {
+        "instruction": iid,
+        "n": len(contents),
+        "contents": [c.id for c in contents],
+        "recipe": recipe.summary(),
+        "original": original,
+        "points": points,
+    }
+
+
+def ablation_study(
+    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    """Run (or read back) the curves of each instruction whose recipe has at least two latents; the others are
+    skipped (a one-latent recipe has no curve)."""
+    out = {}
+    for iid in instructions:
+        recipe = require_recipe(iid)
+        if len(recipe.spec.latents) < 2:
+            log(f"{STUDY}/{iid}: skipped (the recipe steers with one latent)")
+            continue
+        doc = steering_study.current_doc(engine, recipe)
+        out[iid] = run_or_load(
+            STUDY,
+            iid,
+            study_key(engine, recipe, doc),
+            lambda recipe=recipe, doc=doc: run_instruction(engine, recipe, doc, log),  # type: ignore[misc]
+            force=force,
+            log=log,
+        )
+    return out
