@@ -101,6 +101,33 @@ def cmd_ablation_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fast_vs_bt_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default: 0,1)")
+    p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
+
+
+def cmd_fast_vs_bt(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.fast_vs_bt import fast_vs_bt
+
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+    except ValueError:
+        raise SystemExit(f"--seeds must be comma-separated integers, not {args.seeds!r}") from None
+    args.saes = []  # harvesting reads the bare model
+    engine = engine_from_args(args, warmup=False)
+    for item, doc in fast_vs_bt(engine, seeds=seeds, force=args.force, log=lambda m: print(m, flush=True)).items():
+        r = doc["result"]
+        for method, block in r["saes"].items():
+            f, b = block["reports"]["fast_format"], block["reports"]["bt_format"]
+            print(
+                f"{item} {method}: FAST-format log2 MSE {f['log2_mse']:.3f}, MSE_st {f['log2_mse_st']:.3f}, EV "
+                f"{f['explained_variance']:.3f}; BT-format log2 MSE {b['log2_mse']:.3f}, MSE_st {b['log2_mse_st']:.3f}"
+            )
+        print(f"{item}: paired {r['paired']} ({doc['seconds']:.0f} s)")
+    return 0
+
+
 def _special_study_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
@@ -228,6 +255,11 @@ COMMANDS: dict[str, Command] = {
         "drop-one and add-one curves of each recipe with several latents, on test contents",
         _steering_study_args,
         cmd_ablation_study,
+    ),
+    "fast-vs-bt-study": (
+        "FAST vs block training at the same budget, several seeds, measured on both formats; ships docs/studies/",
+        _fast_vs_bt_args,
+        cmd_fast_vs_bt,
     ),
     "special-study": (
         "FAST's special-token steering measured (structure, politeness, loops, length) against a random latent",
