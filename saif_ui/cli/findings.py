@@ -101,6 +101,20 @@ def cmd_ablation_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_layers_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.layers_study import layers_study
+
+    ids = _recipe_ids(args)
+    engine = engine_from_args(args, warmup=False)
+    for iid, doc in layers_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True)).items():
+        row = ", ".join(
+            f"L{b['layer']} α={b['alpha']:g} {b['success']['rate']:.0%}/{b['fluent_strict']['rate']:.0%}"
+            for b in doc["result"]["layers"]
+        )
+        print(f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)")
+    return 0
+
+
 def _fast_vs_bt_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default: 0,1)")
@@ -255,6 +269,11 @@ COMMANDS: dict[str, Command] = {
         "drop-one and add-one curves of each recipe with several latents, on test contents",
         _steering_study_args,
         cmd_ablation_study,
+    ),
+    "layers-study": (
+        "each instruction steered at every shipped SAE's layer (α chosen on validation), on test contents",
+        _steering_study_args,
+        cmd_layers_study,
     ),
     "fast-vs-bt-study": (
         "FAST vs block training at the same budget, several seeds, measured on both formats; ships docs/studies/",

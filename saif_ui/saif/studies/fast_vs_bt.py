@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from saif_ui.engine import Engine
+from saif_ui.engine.errors import SaifError
 from saif_ui.fast.harvest import Harvest, HarvestConfig, harvest, harvest_dir
 from saif_ui.fast.manifest import build_manifest
 from saif_ui.fast.report import EVAL_TOKENS, evaluate_sae
@@ -56,6 +57,13 @@ SEEDS = (0, 1)
 
 def study_key(engine: Engine, settings: Settings, seed: int) -> dict[str, Any]:
     return {"study": STUDY, "v": STUDY_VERSION, **engine_key(engine), "settings": asdict(settings), "seed": seed}
+
+
+def key_for(engine: Engine, item: str) -> dict[str, Any]:
+    """The key a current shipped result for item `seed<N>` carries (the default settings)."""
+    if not item.startswith("seed") or not item[4:].isdigit():
+        raise SaifError(f"fast_vs_bt items are seed<N>, not {item!r}")
+    return study_key(engine, Settings(), int(item[4:]))
 
 
 def _harvest(engine: Engine, cfg: HarvestConfig) -> Harvest:

@@ -55,6 +55,12 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
     }
 
 
+def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
+    """The key a current shipped result for `instruction` carries."""
+    recipe = require_recipe(instruction)
+    return study_key(engine, recipe, steering_study.current_doc(engine, recipe))
+
+
 def run_instruction(
     engine: Engine,
     recipe: Recipe,

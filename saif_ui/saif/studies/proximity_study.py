@@ -33,6 +33,11 @@ N_RANDOM = 200
 SEED = 0
 
 
+def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
+    """The key a current shipped result for `instruction` carries."""
+    return study_key(engine, require_recipe(instruction))
+
+
 def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     return {
         "study": STUDY,

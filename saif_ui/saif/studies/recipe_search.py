@@ -154,6 +154,34 @@ class _Runs:
         return ev
 
 
+def layer_candidates(
+    engine: Engine,
+    instruction: str,
+    sae: str,
+    tau: float,
+    cfg: SearchConfig = SearchConfig(),
+    *,
+    use_cache: bool = True,
+) -> list[Candidate]:
+    """Stage 1 of the search at one SAE's layer: discovery's top-5 over the α grid on the stage contents, judged at
+    threshold `tau` (the same cached evaluations `choose_recipe` runs, so a layer it tried costs nothing here)."""
+    runs = _Runs(engine, instruction, cfg, use_cache)
+    stage = validation_contents(cfg.n_validation)[: cfg.n_stage]
+    found = discover(engine, instruction, sae, DiscoveryConfig(n_contents=cfg.n_discovery))
+    layer = engine.sae(sae).layer
+    ev = runs.evaluate(spec_from_discovery(found, k=5), cfg.alphas, stage, tau)
+    out = []
+    for a in ev.alphas:
+        won, fluent, strict = _counts(ev, a)
+        out.append(Candidate(layer, 5, a, successes=won, n=len(stage), fluent=fluent, strict=strict))
+    return out
+
+
+def best_candidate(candidates: Sequence[Candidate]) -> Candidate:
+    """The search's pick among `candidates` (see `_rank`)."""
+    return max(candidates, key=_rank)
+
+
 def fidelity_threshold(
     engine: Engine, instruction: str, contents: Sequence[Content], cfg: SearchConfig
 ) -> tuple[float, dict[str, Any]]:

@@ -73,6 +73,11 @@ def measures(text: str, unsteered: str) -> dict[str, Any]:
     }
 
 
+def key_for(engine: Engine, sae: str) -> dict[str, Any]:
+    """The key a current shipped result for SAE `sae` carries."""
+    return study_key(engine, sae)
+
+
 def study_key(engine: Engine, sae: str) -> dict[str, Any]:
     return {
         "study": STUDY,

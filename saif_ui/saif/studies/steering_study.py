@@ -59,6 +59,11 @@ def reporting_contents() -> list[Content]:
     return pick_contents(load_contents("test"), None)
 
 
+def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
+    """The key a current shipped result for `instruction` carries."""
+    return study_key(engine, require_recipe(instruction))
+
+
 def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     """Everything that decides this study's result for one instruction."""
     return {

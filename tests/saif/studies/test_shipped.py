@@ -35,37 +35,20 @@ def test_unreadable_result_is_absent_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_every_shipped_study_matches_the_code_and_data(engine) -> None:
-    """A shipped result whose key no longer matches (the recipe, contents, catalogue, checkers, SAE weights or the
-    study's version changed) must be rerun: `python -m saif_ui steering-study` / `proximity-study`."""
-    from saif_ui.saif.steering.recipe import load_recipes
-    from saif_ui.saif.studies import proximity_study, special_study, steering_study
+    """A shipped result whose key no longer matches (the recipe, contents, catalogue, checkers, SAE weights, a study
+    it reads or the study's version changed) must be rerun with the command the failure names."""
+    from saif_ui.engine.config import shipped_saes
+    from saif_ui.saif.studies.index import KEY_FOR, RERUN
 
-    keys = {"steering": steering_study.study_key, "proximity": proximity_study.study_key, "special": None}
-    files = sorted(p for name in keys for p in (STUDIES_DIR / name).glob("*.json"))
-    recipes = load_recipes()
-    assert any(p.parent.name == "steering" for p in files), "no steering study is shipped under docs/studies/"
-    assert {p.name for p in STUDIES_DIR.iterdir() if p.is_dir()} <= set(keys)
-    for path in files:
-        study_key = keys[path.parent.name]
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        recipe = recipes.get(path.stem)
-        # Items are instructions (their recipe names the SAE) or, for the special-token study, SAEs.
-        sae = recipe.spec.latents[0].sae if recipe is not None else path.stem
-        added = sae not in engine.saes
-        if added:
-            from saif_ui.engine.config import ASSETS_DIR
-
-            engine.add_sae(str(ASSETS_DIR / "saes" / sae))
-        try:
-            if study_key is None:
-                key = special_study.study_key(engine, sae)
-            else:
-                assert recipe is not None, f"{path}: no shipped recipe for {path.stem}"
-                key = study_key(engine, recipe)
-        finally:
-            if added:
-                engine.remove_sae(sae)
-        assert doc["key"] == key, (
-            f"{path}: stale, rerun `python -m saif_ui {path.parent.name}-study --instructions {path.stem}`"
-        )
-        assert doc["key_digest"] == digest(key)
+    folders = {p.name for p in STUDIES_DIR.iterdir() if p.is_dir()}
+    assert "steering" in folders and folders <= set(KEY_FOR), folders - set(KEY_FOR)
+    added = [engine.add_sae(p).name for p in shipped_saes() if Path(p).name not in engine.saes]
+    try:
+        for path in sorted(p for name in folders for p in (STUDIES_DIR / name).glob("*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            key = KEY_FOR[path.parent.name](engine, path.stem)
+            assert doc["key"] == key, f"{path}: stale, rerun `python -m saif_ui {RERUN[path.parent.name]}`"
+            assert doc["key_digest"] == digest(key)
+    finally:
+        for name in added:
+            engine.remove_sae(name)

@@ -1,0 +1,150 @@
+"""Do final layers steer best? Each instruction steered at every attached SAE's layer, each tuned on validation.
+
+SAIF reports that latents from the last layers steer best. For each instruction with a recipe, at every attached
+SAE (the shipped L8, L15, L24 and the late L27):
+- discovery's top-5 at that layer, its α chosen over the search's grid on the validation stage contents
+  (`recipe_search.layer_candidates`, the first stage of the recipe search: no test content is read to choose);
+- that point steered on the steering study's test contents and judged as it judges (success against the shipped
+  prompted answers with the recipe's threshold, and fluent strict), each rate with its 95 % interval;
+- McNemar's exact test of every layer against the deepest one, on the same contents.
+The recipe itself may use another k, positions or decay; this study holds those fixed (k = 5, all positions, no
+decay) so that only the layer changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from saif_ui.engine import Engine
+from saif_ui.engine.config import shipped_saes
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import contents_version
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.judge.stats import mcnemar_exact
+from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.steering.spec import spec_from_discovery
+from saif_ui.saif.studies import steering_study
+from saif_ui.saif.studies.recipe_search import SearchConfig, best_candidate, layer_candidates
+from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+
+STUDY = "layers"
+STUDY_VERSION = 1
+METRICS = ("success", "fluent_strict")
+SEARCH = SearchConfig()
+
+
+def _saes_by_layer(engine: Engine) -> dict[int, str]:
+    """The shipped SAEs (assets/saes/), by layer; each must be attached (the embedded model's default)."""
+    names = [Path(p).name for p in shipped_saes()]
+    missing = [n for n in names if n not in engine.saes]
+    if missing:
+        raise SaifError(f"the layers study steers with every shipped SAE; not attached: {', '.join(missing)}")
+    return {engine.sae(n).layer: n for n in sorted(names, key=lambda n: engine.sae(n).layer)}
+
+
+def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "study": STUDY,
+        "v": STUDY_VERSION,
+        **engine_key(engine),
+        "instruction": recipe.instruction,
+        "steering_study": steering_doc["key_digest"],
+        "saes": [sae_key(engine, name) for name in _saes_by_layer(engine).values()],
+        "contents": {
+            "discovery": contents_version("discovery"),
+            "validation": contents_version("validation"),
+            "test": contents_version("test"),
+        },
+        "catalogue": load_catalogue().version,
+        "checkers": CHECKERS_VERSION,
+        "search": {"alphas": list(SEARCH.alphas), "n_stage": SEARCH.n_stage, "n_discovery": SEARCH.n_discovery},
+        "fidelity_threshold": recipe.fidelity_threshold,
+    }
+
+
+def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
+    """The key a current shipped result for `instruction` carries."""
+    recipe = require_recipe(instruction)
+    return study_key(engine, recipe, steering_study.current_doc(engine, recipe))
+
+
+def run_instruction(
+    engine: Engine,
+    recipe: Recipe,
+    steering_doc: dict[str, Any],
+    log: Log = print,
+    *,
+    decoding: Decoding = steering_study.DECODING,
+    search: SearchConfig = SEARCH,
+) -> dict[str, Any]:
+    """Every layer's validated point on test contents (uncached; `layers_study` ships it)."""
+    iid, tau = recipe.instruction, recipe.fidelity_threshold
+    shipped = steering_doc["result"]
+    contents = steering_study.contents_of(steering_doc)
+    pairs = [(c.id, c.text) for c in contents]
+    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    layers: list[dict[str, Any]] = []
+    verdicts: dict[int, dict[str, list[bool]]] = {}
+    for layer, sae in _saes_by_layer(engine).items():
+        log(f"{STUDY}/{iid}: L{layer}: α on validation, then {len(pairs)} test contents")
+        tried = layer_candidates(engine, iid, sae, tau, search)
+        chosen = best_candidate(tried)
+        found = discover(engine, iid, sae, DiscoveryConfig(n_contents=search.n_discovery))
+        spec = spec_from_discovery(found, k=5, alpha=chosen.alpha)
+        out, _ = run_modes(
+            engine, iid, pairs, spec, ["steered"], decoding=decoding, batch_size=steering_study.BATCH_SIZE
+        )
+        rows = steering_study.judge_against(out["steered"], prompted, contents, tau)
+        verdicts[layer] = {m: [bool(r[m]) for r in rows] for m in METRICS}
+        layers.append(
+            {
+                "layer": layer,
+                "sae": sae,
+                "latents": [e.latent for e in spec.latents],
+                "alpha": chosen.alpha,
+                "validation": [asdict(c) for c in tried],
+                "norm": round(spec.norm(engine), 3),
+                **{m: steering_study.rate(verdicts[layer][m]) for m in METRICS},
+                "outputs": rows,
+            }
+        )
+    deepest = max(verdicts)
+    for block in layers:
+        block["paired_vs_deepest"] = {
+            m: mcnemar_exact(verdicts[block["layer"]][m], verdicts[deepest][m]).to_dict() for m in METRICS
+        }
+    return {
+        "instruction": iid,
+        "n": len(contents),
+        "contents": [c.id for c in contents],
+        "recipe": recipe.summary(),
+        "deepest": deepest,
+        "original": {
+            m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
+        },
+        "layers": layers,
+    }
+
+
+def layers_study(
+    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
+    out = {}
+    for iid in instructions:
+        recipe = require_recipe(iid)
+        doc = steering_study.current_doc(engine, recipe)
+        out[iid] = run_or_load(
+            STUDY,
+            iid,
+            study_key(engine, recipe, doc),
+            lambda recipe=recipe, doc=doc: run_instruction(engine, recipe, doc, log),  # type: ignore[misc]
+            force=force,
+            log=log,
+        )
+    return out
