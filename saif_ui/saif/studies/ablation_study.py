@@ -22,7 +22,7 @@ from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
-from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import steering_study
 from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
@@ -66,7 +66,6 @@ def run_instruction(
         raise steering_study.StudyOrderError(f"the recipe of {iid!r} steers with one latent: it has no curve")
     shipped = steering_doc["result"]
     contents = steering_study.contents_of(steering_doc)
-    pairs = [(c.id, c.text) for c in contents]
     prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
     full = {m: steering_study.shipped_verdicts(shipped["methods"]["steered"], m) for m in METRICS}
     points: list[dict[str, Any]] = []
@@ -75,11 +74,9 @@ def run_instruction(
             rows = None
             verdicts = full
         else:
-            log(f"{STUDY}/{iid}: {label} on {len(pairs)} test contents")
-            out, _ = run_modes(
-                engine, iid, pairs, variant, ["steered"], decoding=decoding, batch_size=steering_study.BATCH_SIZE
-            )
-            rows = steering_study.judge_against(out["steered"], prompted, contents, recipe.fidelity_threshold)
+            log(f"{STUDY}/{iid}: {label} on {len(contents)} test contents")
+            out = steering_study.generate(engine, iid, contents, variant, "steered", decoding=decoding)
+            rows = steering_study.judge_against(out, prompted, contents, recipe.fidelity_threshold)
             verdicts = {m: [bool(r[m]) for r in rows] for m in METRICS}
         point: dict[str, Any] = {
             "group": group,

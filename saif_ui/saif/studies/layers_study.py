@@ -25,7 +25,7 @@ from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import steering_study
@@ -86,20 +86,17 @@ def run_instruction(
     iid, tau = recipe.instruction, recipe.fidelity_threshold
     shipped = steering_doc["result"]
     contents = steering_study.contents_of(steering_doc)
-    pairs = [(c.id, c.text) for c in contents]
     prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
     layers: list[dict[str, Any]] = []
     verdicts: dict[int, dict[str, list[bool]]] = {}
     for layer, sae in _saes_by_layer(engine).items():
-        log(f"{STUDY}/{iid}: L{layer}: α on validation, then {len(pairs)} test contents")
+        log(f"{STUDY}/{iid}: L{layer}: α on validation, then {len(contents)} test contents")
         tried = layer_candidates(engine, iid, sae, tau, search)
         chosen = best_candidate(tried)
         found = discover(engine, iid, sae, DiscoveryConfig(n_contents=search.n_discovery))
         spec = spec_from_discovery(found, k=5, alpha=chosen.alpha)
-        out, _ = run_modes(
-            engine, iid, pairs, spec, ["steered"], decoding=decoding, batch_size=steering_study.BATCH_SIZE
-        )
-        rows = steering_study.judge_against(out["steered"], prompted, contents, tau)
+        out = steering_study.generate(engine, iid, contents, spec, "steered", decoding=decoding)
+        rows = steering_study.judge_against(out, prompted, contents, tau)
         verdicts[layer] = {m: [bool(r[m]) for r in rows] for m in METRICS}
         layers.append(
             {

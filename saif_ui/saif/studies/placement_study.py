@@ -26,14 +26,15 @@ from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import steering_study
 from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
 
 STUDY = "placement"
-STUDY_VERSION = 1
+STUDY_VERSION = 2
+"""2: the prompted `strict` comparison reads strict verdicts (v1 read fluent strict for both)."""
 N_DISCOVERY = 48
 """Discovery contents, as the recipe search uses (`SearchConfig.n_discovery`)."""
 OVERLAP_AT = 20
@@ -73,7 +74,6 @@ def run_instruction(
     study's (the default) for the comparison to mean anything; shorter only in quick checks."""
     shipped = steering_doc["result"]
     contents = steering_study.contents_of(steering_doc)
-    pairs = [(c.id, c.text) for c in contents]
     methods = shipped["methods"]
     prompted_post = [r["text"] for r in methods["prompted"]["outputs"]]
     spec, iid = recipe.spec, recipe.instruction
@@ -87,13 +87,12 @@ def run_instruction(
         decay_power=spec.decay_power,
         scale=spec.scale,
     )
-    log(f"{STUDY}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(pairs)} test contents")
-    batch = steering_study.BATCH_SIZE
-    told, _ = run_modes(engine, iid, pairs, spec, ["prompted"], placement="pre", decoding=decoding, batch_size=batch)
-    steered, _ = run_modes(engine, iid, pairs, pre_spec, ["steered"], decoding=decoding, batch_size=batch)
+    log(f"{STUDY}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(contents)} test contents")
+    told = steering_study.generate(engine, iid, contents, spec, "prompted", placement="pre", decoding=decoding)
+    steered = steering_study.generate(engine, iid, contents, pre_spec, "steered", decoding=decoding)
     tau = recipe.fidelity_threshold
-    pre_prompted = steering_study.judge_against(told["prompted"], prompted_post, contents, tau)
-    pre_steered = steering_study.judge_against(steered["steered"], prompted_post, contents, tau)
+    pre_prompted = steering_study.judge_against(told, prompted_post, contents, tau)
+    pre_steered = steering_study.judge_against(steered, prompted_post, contents, tau)
 
     def compare(post: list[bool], pre: list[bool]) -> dict[str, Any]:
         return {

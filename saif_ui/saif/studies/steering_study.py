@@ -13,15 +13,18 @@ test against `original`, `prompted` and `steered` on the headline verdict, and e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.engine.cache import digest
+from saif_ui.engine.cache import JsonStore, digest
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, pick_contents
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing
 from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
@@ -31,7 +34,7 @@ from saif_ui.saif.steering.baselines import (
     random_direction_spec,
     random_latents_spec,
 )
-from saif_ui.saif.steering.compare import Decoding, Output
+from saif_ui.saif.steering.compare import Decoding, Mode, Output, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, Summary, evaluate
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import SteeringSpec
@@ -241,11 +244,55 @@ def rate(verdicts: list[bool]) -> dict[str, Any]:
 
 
 def shipped_verdicts(block: dict[str, Any], metric: str) -> list[bool]:
-    """Per-content verdicts (`success` or `fluent_strict`) of one method of a shipped result, in content order."""
+    """Per-content verdicts (`success`, `fluent_strict` or `strict`) of one method of a shipped result, in content
+    order."""
     rows = block["outputs"]
     if metric == "success":
         return [bool(r["success"]) for r in rows]
-    return [bool(r["strict"]) and float(r["repetition"]) <= REPETITION_LIMIT for r in rows]
+    if metric == "strict":
+        return [bool(r["strict"]) for r in rows]
+    if metric == "fluent_strict":
+        return [bool(r["strict"]) and float(r["repetition"]) <= REPETITION_LIMIT for r in rows]
+    raise SaifError(f"unknown metric {metric!r}: success, fluent_strict or strict")
+
+
+def generate(
+    engine: Engine,
+    instruction: str,
+    contents: Sequence[Content],
+    spec: SteeringSpec,
+    mode: Mode,
+    *,
+    placement: Placement = "post",
+    decoding: Decoding = DECODING,
+    use_cache: bool = True,
+) -> list[Output]:
+    """One mode's answers to `contents` for a study that builds on this one, cached on disk
+    (`<cache_dir>/studies/`) by everything that decides them, so a study rerun for a change in how it judges or
+    reports regenerates nothing."""
+    store = JsonStore(Path(engine.config.cache_dir) / "studies", enabled=use_cache)
+    pairs = [(c.id, c.text) for c in contents]
+    key = {
+        **engine_key(engine),
+        "instruction": instruction,
+        "mode": mode,
+        "placement": placement,
+        "spec": spec.to_dict() if "steered" in mode else None,
+        "saes": [sae_key(engine, name) for name in sorted({e.sae for e in spec.latents})],
+        "decoding": asdict(decoding),
+        "checkers": CHECKERS_VERSION,
+        "catalogue": load_catalogue().version,
+        "contents": [list(p) for p in pairs],
+        "batch_size": BATCH_SIZE,
+    }
+
+    def run() -> list[dict[str, Any]]:
+        out, _ = run_modes(engine, instruction, pairs, spec, [mode], placement=placement, decoding=decoding,
+                           batch_size=BATCH_SIZE)  # fmt: skip
+        return [o.to_dict() for o in out[mode]]
+
+    rows, _ = store.get_or_compute("generations", key, run)
+    return [Output.from_dict(r) for r in rows]
 
 
 def judge_against(

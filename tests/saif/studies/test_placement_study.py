@@ -57,6 +57,7 @@ def test_verdicts_and_rates_agree(study) -> None:
     post = result["steering"]["success"]["post"]["rate"]
     assert post == shipped["methods"]["steered"]["success"]
     assert result["prompted"]["fluent_strict"]["post"]["rate"] == shipped["methods"]["prompted"]["fluent_strict"]
+    assert result["prompted"]["strict"]["post"]["rate"] == shipped["methods"]["prompted"]["strict"]
     paired = result["prompted"]["fluent_strict"]["paired"]
     assert paired["n"] == 4 and 0.0 <= paired["p"] <= 1.0
 
@@ -74,3 +75,17 @@ def test_a_missing_or_stale_steering_study_is_a_clear_error(engine, study, monke
         monkeypatch.setattr(steering_study, "load_shipped", lambda *a, shipped=shipped, **k: shipped)
         with pytest.raises(SaifError, match="steering-study --instructions french"):
             steering_study.current_doc(engine, recipe)
+
+
+def test_generations_are_cached_on_disk_by_what_decides_them(study, engine) -> None:
+    _, result, recipe = study
+    contents = steering_study.reporting_contents()[:4]
+    before = list((engine.config.cache_dir / "studies").rglob("*.json"))
+    again = steering_study.generate(
+        engine, "french", contents, recipe.spec, "prompted", placement="pre", decoding=SHORT
+    )
+    assert [o.text for o in again] == [o["text"] for o in result["prompted"]["pre_outputs"]]
+    assert list((engine.config.cache_dir / "studies").rglob("*.json")) == before  # read back, nothing new written
+    other = steering_study.generate(engine, "french", contents[:2], recipe.spec, "prompted", placement="pre",
+                                    decoding=SHORT)  # fmt: skip
+    assert len(other) == 2 and len(list((engine.config.cache_dir / "studies").rglob("*.json"))) == len(before) + 1

@@ -1,0 +1,276 @@
+"""The FINDINGS.md sections of the studies that re-measure the seeds' other claims: placement, layers, several
+latents (drop-one / add-one) and FAST vs BT. Each gives a claim line and a section, from its shipped documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from saif_ui.saif.studies.findings_sections import p_value, pct
+
+Docs = dict[str, dict[str, Any]]
+
+
+def _rate_ci(block: dict[str, Any]) -> str:
+    low, high = block["ci"]
+    return f"{100 * block['rate']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+def _cmp(c: dict[str, Any]) -> str:
+    return f"post {pct(c['post']['rate'])} vs pre {pct(c['pre']['rate'])} (p {p_value(c['paired']['p'])})"
+
+
+# ---------------------------------------------------------------- placement
+
+
+def placement_claim(docs: Docs) -> str:
+    prompted = "; ".join(f"`{i}` {_cmp(d['result']['prompted']['fluent_strict'])}" for i, d in docs.items())
+    steered = "; ".join(f"`{i}` {_cmp(d['result']['steering']['success'])}" for i, d in docs.items())
+    better = [
+        i
+        for i, d in docs.items()
+        if (c := d["result"]["prompted"]["fluent_strict"])["paired"]["p"] < 0.05
+        and c["post"]["rate"] > c["pre"]["rate"]
+    ]
+    worse = [
+        i
+        for i, d in docs.items()
+        if (c := d["result"]["prompted"]["fluent_strict"])["paired"]["p"] < 0.05
+        and c["post"]["rate"] < c["pre"]["rate"]
+    ]
+    return (
+        "- **SAIF: the instruction after the content (post) works better than before it (pre)** — prompted, fluent "
+        f"strict on test contents: {prompted}. Post significantly better (McNemar p < 0.05) for "
+        f"{len(better)} of {len(docs)} ({', '.join(better) or 'none'}), pre for {len(worse)} "
+        f"({', '.join(worse) or 'none'}). Steering with latents discovered under each placement (success): "
+        f"{steered}."
+    )
+
+
+def placement_lines(docs: Docs) -> list[str]:
+    lines = [
+        "| instruction | n | prompted fluent strict: post / pre (p) | prompted strict: post / pre (p) | top-k overlap "
+        "(Jaccard at k / at 20) | steered success: post / pre (p) | steered fluent strict: post / pre (p) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for iid, doc in docs.items():
+        r = doc["result"]
+        d = r["discovery"]
+        cells = []
+        for c in (
+            r["prompted"]["fluent_strict"],
+            r["prompted"]["strict"],
+        ):
+            cells.append(f"{_rate_ci(c['post'])} / {_rate_ci(c['pre'])} ({p_value(c['paired']['p'])})")
+        at_k = d["jaccard_at_" + str(d["k"])]
+        overlap = f"{at_k:.2f} (k={d['k']}) / {d['jaccard_at_20']:.2f}"
+        for c in (r["steering"]["success"], r["steering"]["fluent_strict"]):
+            cells.append(f"{pct(c['post']['rate'])} / {pct(c['pre']['rate'])} ({p_value(c['paired']['p'])})")
+        lines.append(f"| `{iid}` | {r['n']} | {cells[0]} | {cells[1]} | {overlap} | {cells[2]} | {cells[3]} |")
+    return lines
+
+
+# ---------------------------------------------------------------- layers
+
+
+def layers_claim(docs: Docs) -> str:
+    parts, deepest_best = [], []
+    for iid, doc in docs.items():
+        r = doc["result"]
+        layers = r["layers"]
+        cells = ", ".join(f"L{b['layer']} {pct(b['fluent_strict']['rate'])}" for b in layers)
+        deep = next(b for b in layers if b["layer"] == r["deepest"])
+        worse = [
+            b["layer"]
+            for b in layers
+            if b["layer"] != r["deepest"]
+            and b["paired_vs_deepest"]["fluent_strict"]["p"] < 0.05
+            and b["fluent_strict"]["rate"] < deep["fluent_strict"]["rate"]
+        ]
+        if len(worse) == len(layers) - 1:
+            deepest_best.append(iid)
+        succ = ", ".join(f"L{b['layer']} {pct(b['success']['rate'])}" for b in layers)
+        parts.append(f"`{iid}` fluent strict {cells} (success {succ})")
+    return (
+        "- **SAIF: latents of the final layers steer best** — top-5 at each shipped layer, α chosen per layer on "
+        f"validation, on test contents: {'; '.join(parts)}. The deepest layer is significantly better than every "
+        f"other (McNemar p < 0.05, fluent strict) for {len(deepest_best)} of {len(docs)} instructions "
+        f"({', '.join(deepest_best) or 'none'})."
+    )
+
+
+def layers_lines(docs: Docs) -> list[str]:
+    lines = [
+        "| instruction | layer | α (validation) | success [95% CI] | fluent strict [95% CI] | p vs deepest "
+        "(success / fluent strict) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for iid, doc in docs.items():
+        for b in doc["result"]["layers"]:
+            p = b["paired_vs_deepest"]
+            lines.append(
+                f"| `{iid}` | L{b['layer']} | {b['alpha']:g} | {_rate_ci(b['success'])} "
+                f"| {_rate_ci(b['fluent_strict'])} "
+                f"| {p_value(p['success']['p'])} / {p_value(p['fluent_strict']['p'])} |"
+            )
+    return lines
+
+
+def layers_plot(docs: Docs, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for iid, doc in docs.items():
+        layers = doc["result"]["layers"]
+        x = [b["layer"] for b in layers]
+        y = [100 * b["fluent_strict"]["rate"] for b in layers]
+        low = [100 * (b["fluent_strict"]["rate"] - b["fluent_strict"]["ci"][0]) for b in layers]
+        high = [100 * (b["fluent_strict"]["ci"][1] - b["fluent_strict"]["rate"]) for b in layers]
+        ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=iid)
+    ax.set_xlabel("layer of the SAE (top-5 latents, α chosen on validation)")
+    ax.set_ylabel("fluent strict on test, %")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- drop-one / add-one
+
+
+def ablation_claim(docs: Docs) -> str:
+    parts = []
+    for iid, doc in docs.items():
+        pts = doc["result"]["points"]
+        full = pts[0]
+        first = next(p for p in pts if p["label"] == "first 1")
+        hurts = [
+            p["label"].removeprefix("without ")
+            for p in pts
+            if p["group"] == "drop"
+            and p["paired_vs_full"]["fluent_strict"]["p"] < 0.05
+            and p["fluent_strict"]["rate"] < full["fluent_strict"]["rate"]
+        ]
+        parts.append(
+            f"`{iid}` all {len(full['latents'])} {pct(full['fluent_strict']['rate'])} vs the first alone "
+            f"{pct(first['fluent_strict']['rate'])} (p {p_value(first['paired_vs_full']['fluent_strict']['p'])}); "
+            f"dropping {', '.join(hurts) or 'no single latent'} lowers it significantly"
+        )
+    return (
+        "- **SAIF: several latents steer better than one** (drop-one / add-one on test contents, fluent strict; the "
+        f"vector's norm grows with each latent added): {'; '.join(parts)}."
+    )
+
+
+def ablation_lines(docs: Docs) -> list[str]:
+    lines = [
+        "| instruction | variant | latents | vector norm | success [95% CI] | fluent strict [95% CI] | p vs all "
+        "(success / fluent strict) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for iid, doc in docs.items():
+        for p in doc["result"]["points"]:
+            q = p["paired_vs_full"]
+            lines.append(
+                f"| `{iid}` | {p['label']} | {', '.join(map(str, p['latents']))} | {p['norm']:.1f} "
+                f"| {_rate_ci(p['success'])} | {_rate_ci(p['fluent_strict'])} "
+                f"| {p_value(q['success']['p'])} / {p_value(q['fluent_strict']['p'])} |"
+            )
+    return lines
+
+
+def ablation_plot(docs: Docs, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
+    for iid, doc in docs.items():
+        pts = doc["result"]["points"]
+        full = pts[0]
+        adds = [p for p in pts if p["group"] == "add"] + [full]
+        axes[0].plot(range(1, len(adds) + 1), [100 * p["fluent_strict"]["rate"] for p in adds], marker="o", label=iid)
+        drops = [p for p in pts if p["group"] == "drop"]
+        axes[1].plot(
+            range(1, len(drops) + 1),
+            [100 * (p["fluent_strict"]["rate"] - full["fluent_strict"]["rate"]) for p in drops],
+            marker="o",
+            label=iid,
+        )
+    axes[0].set_xlabel("first i latents (discovery's order)")
+    axes[0].set_ylabel("fluent strict on test, %")
+    axes[1].set_xlabel("latent dropped (rank in discovery)")
+    axes[1].set_ylabel("change vs all latents, points")
+    axes[1].axhline(0, color="grey", lw=0.8)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- FAST vs BT
+
+FVB_COLUMNS = ("log2_mse", "log2_mse_st", "explained_variance", "l0", "dead_fraction", "delta_ce", "loss_recovered")
+
+
+def fast_vs_bt_claim(docs: Docs) -> str:
+    st, overall = [], []
+    for item, doc in docs.items():
+        r = doc["result"]
+        f = r["saes"]["fast"]["reports"]["fast_format"]
+        b = r["saes"]["bt"]["reports"]["fast_format"]
+        t = r["paired"]["fast"]["mse_st"]
+        st.append(
+            f"{item}: log2 MSE_st {f['log2_mse_st']:.2f} (FAST) vs {b['log2_mse_st']:.2f} (BT), FAST lower on "
+            f"{t['a_lower']}/{t['n_sequences']} held-out chats (Wilcoxon p {p_value(t['p'])})"
+        )
+        fb = r["saes"]["fast"]["reports"]["bt_format"]
+        bb = r["saes"]["bt"]["reports"]["bt_format"]
+        tb = r["paired"]["bt"]["mse"]
+        overall.append(
+            f"{item}: log2 MSE {fb['log2_mse']:.2f} (FAST) vs {bb['log2_mse']:.2f} (BT), p {p_value(tb['p'])}"
+        )
+    return (
+        "- **FAST: training on chats as the model reads them reconstructs special tokens much better than block "
+        f"training** — on FAST-formatted held-out chats: {'; '.join(st)}. On BT-formatted held-out text (BT's own "
+        f"ground): {'; '.join(overall)}."
+    )
+
+
+def fast_vs_bt_lines(docs: Docs) -> list[str]:
+    lines = [
+        "| seed | SAE | evaluated on | " + " | ".join(FVB_COLUMNS) + " |",
+        "|---|---|---|" + "---|" * len(FVB_COLUMNS),
+    ]
+    for item, doc in docs.items():
+        for method, block in doc["result"]["saes"].items():
+            for fmt, rep in block["reports"].items():
+                cells = [
+                    "–" if rep.get(c) is None else (f"{rep[c]:.3f}" if isinstance(rep[c], float) else str(rep[c]))
+                    for c in FVB_COLUMNS
+                ]
+                lines.append(
+                    f"| {item} | {method.upper()} | {fmt.replace('_format', '')} | " + " | ".join(cells) + " |"
+                )
+    lines += [
+        "",
+        "Paired tests (Wilcoxon signed-rank, per held-out sequence, FAST SAE vs BT SAE of the same seed):",
+        "",
+    ]
+    lines += [
+        "| seed | held-out format | metric | sequences | FAST lower | median FAST/BT | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for item, doc in docs.items():
+        for fmt, tests in doc["result"]["paired"].items():
+            for metric, t in tests.items():
+                lines.append(
+                    f"| {item} | {fmt} | {metric} | {t['n_sequences']} | {t['a_lower']} | {t['median_ratio']:.3f} "
+                    f"| {p_value(t['p'])} |"
+                )
+    return lines
