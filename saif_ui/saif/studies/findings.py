@@ -16,29 +16,35 @@ from saif_ui.provenance import command_line, git_commit
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import SPLITS, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
-from saif_ui.saif.studies.findings_sections import (
-    ci as _ci,
-)
-from saif_ui.saif.studies.findings_sections import (
-    p_value as _p,
-)
-from saif_ui.saif.studies.findings_sections import (
-    pct as _pct,
-)
-from saif_ui.saif.studies.findings_sections import (
-    proximity_lines,
-    special_claim,
-    special_lines,
-)
-from saif_ui.saif.studies.findings_sections import (
-    quote as _quote,
-)
+from saif_ui.saif.studies import findings_replications as fr
+from saif_ui.saif.studies.ablation_study import STUDY as ABLATION
+from saif_ui.saif.studies.fast_vs_bt import STUDY as FAST_VS_BT
+from saif_ui.saif.studies.findings_sections import ci as _ci
+from saif_ui.saif.studies.findings_sections import p_value as _p
+from saif_ui.saif.studies.findings_sections import pct as _pct
+from saif_ui.saif.studies.findings_sections import proximity_lines, special_claim, special_lines
+from saif_ui.saif.studies.findings_sections import quote as _quote
+from saif_ui.saif.studies.layers_study import STUDY as LAYERS
+from saif_ui.saif.studies.placement_study import STUDY as PLACEMENT
 from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
 from saif_ui.saif.studies.shipped import STUDIES_DIR
 from saif_ui.saif.studies.special_study import STUDY as SPECIAL
 from saif_ui.saif.studies.steering_study import METHODS, STUDY
 
 DOCS = STUDIES_DIR.parent
+REPLICATIONS = {
+    PLACEMENT: "post vs pre placement",
+    LAYERS: "final layers steer best (every shipped layer, a late L27 SAE among them)",
+    ABLATION: "add-one / drop-one curves on test",
+    FAST_VS_BT: "FAST vs block training with two seeds",
+}
+"""The studies re-measuring the seeds' other claims, and what each is about (named while none is shipped)."""
+CLAIMS = {
+    PLACEMENT: fr.placement_claim,
+    LAYERS: fr.layers_claim,
+    ABLATION: fr.ablation_claim,
+    FAST_VS_BT: fr.fast_vs_bt_claim,
+}
 GAIN = 0.30
 """The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
 interval's lower bound above the unsteered rate."""
@@ -147,6 +153,7 @@ def claims(
     studies: dict[str, dict[str, Any]],
     proximity: dict[str, dict[str, Any]] | None = None,
     special: dict[str, dict[str, Any]] | None = None,
+    more: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> list[str]:
     """Each paper claim beside what this model showed, computed from the shipped results."""
     lines = []
@@ -215,13 +222,79 @@ def claims(
         )
     if special:
         lines.append(special_claim(special))
-    lines += [
-        "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the same "
-        "contents, were withdrawn): post vs pre placement; final layers steer best (every shipped layer plus a late "
-        "L27 SAE); add-one / drop-one curves on test; FAST vs block training with two seeds. Each needs its own "
-        "study with test contents, intervals and a control before this document states it.",
-    ]
+    missing = [label for study, label in REPLICATIONS.items() if not (more or {}).get(study)]
+    if missing:
+        lines.append(
+            "- **Not yet re-measured under this protocol** (the earlier n = 16 figures, chosen and reported on the "
+            f"same contents, were withdrawn): {'; '.join(missing)}. Each needs its own study with test contents, "
+            "intervals and a control before this document states it."
+        )
+    for study, claim in CLAIMS.items():
+        if (more or {}).get(study):
+            lines.append(claim(more[study]))  # type: ignore[index]
     return lines
+
+
+def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path) -> list[str]:
+    """The sections of placement, layers, drop-one / add-one and FAST vs BT, each when it is shipped."""
+    md: list[str] = []
+    if more.get(PLACEMENT):
+        md += [
+            "## Placement: instruction after (post) or before (pre) the content",
+            "",
+            "`python -m saif_ui placement-study`, on the steering study's test contents (its post answers read back). "
+            "Prompted: fluent strict is the headline here, since success is fidelity to the post-prompted answer. "
+            "Discovery: the top latents found under each placement at the recipe's layer, and their overlap. "
+            "Steered: the recipe with its latents replaced by the pre-discovered ones (same layer, k, α × mean "
+            "activation, positions, decay; the α was chosen for the post latents, a bias towards post).",
+            "",
+            *fr.placement_lines(more[PLACEMENT]),
+            "",
+        ]
+    if more.get(LAYERS):
+        figs.mkdir(parents=True, exist_ok=True)
+        fr.layers_plot(more[LAYERS], figs / "layers.png")
+        md += [
+            "## Layers: where the latents steer best",
+            "",
+            "`python -m saif_ui layers-study`: discovery's top-5 at every shipped SAE's layer (all positions, no "
+            "decay), α chosen per layer over the search's grid on the 24 validation stage contents, then steered on "
+            "the test contents; McNemar's exact test of each layer against the deepest.",
+            "",
+            *fr.layers_lines(more[LAYERS]),
+            "",
+            "![fluent strict by layer](figures/layers.png)",
+            "",
+        ]
+    if more.get(ABLATION):
+        figs.mkdir(parents=True, exist_ok=True)
+        fr.ablation_plot(more[ABLATION], figs / "ablation.png")
+        md += [
+            "## Several latents vs one: drop-one and add-one",
+            "",
+            "`python -m saif_ui ablation-study`: each recipe with several latents at its α, positions and decay, "
+            "without each latent in turn and with its first i latents in discovery's order, on the test contents "
+            "(the full recipe's answers read back from the steering study). Not norm-matched: the vector grows with "
+            "each latent (its norm is shown); the norm-matched top-1 is in each instruction's table above.",
+            "",
+            *fr.ablation_lines(more[ABLATION]),
+            "",
+            "![drop-one and add-one](figures/ablation.png)",
+            "",
+        ]
+    if more.get(FAST_VS_BT):
+        md += [
+            "## FAST vs block training (BT)",
+            "",
+            "`python -m saif_ui fast-vs-bt-study`: per seed, a FAST and a BT SAE at layer 15 with the same budget "
+            "and recipe (TopK k = 64, 4,096 latents, 300,000 harvested activations, 600,000 training samples, lr "
+            "3e-3), measured on held-out chats in both formats (ΔCE on the FAST-formatted ones). Reports and "
+            "manifests are in [studies/fast_vs_bt/](studies/fast_vs_bt/).",
+            "",
+            *fr.fast_vs_bt_lines(more[FAST_VS_BT]),
+            "",
+        ]
+    return md
 
 
 def findings_index(
@@ -229,6 +302,7 @@ def findings_index(
     screen: dict[str, Any] | None,
     proximity: dict[str, dict[str, Any]] | None = None,
     special: dict[str, dict[str, Any]] | None = None,
+    more: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """What the document was written from (findings.json): who wrote it, the data versions it was written against,
     and every study document with its key."""
@@ -268,6 +342,13 @@ def findings_index(
             f"{SPECIAL}/{sae}": {k: d[k] for k in ("key_digest", "key", "provenance", "seconds")}
             for sae, d in (special or {}).items()
         },
+        **{
+            study: {
+                f"{study}/{item}": {k: d[k] for k in ("key_digest", "key", "provenance", "seconds")}
+                for item, d in docs.items()
+            }
+            for study, docs in (more or {}).items()
+        },
     }
 
 
@@ -276,10 +357,11 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
     studies = load_studies(studies_root)
     proximity = load_studies(studies_root, PROXIMITY)
     special = load_studies(studies_root, SPECIAL)
+    more = {study: load_studies(studies_root, study) for study in REPLICATIONS}
     screen_path = studies_root.parent / "screen.json"
     screen = json.loads(screen_path.read_text(encoding="utf-8")) if screen_path.exists() else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = findings_index(studies, screen, proximity, special)
+    index = findings_index(studies, screen, proximity, special, more)
     (out_dir / "findings.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = [
         "# Findings: steering SmolLM2-135M-Instruct with SAE latents",
@@ -309,7 +391,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         "",
         "## Claims and what this model showed",
         "",
-        *claims(studies, proximity, special),
+        *claims(studies, proximity, special, more),
         "",
     ]
     if studies:
@@ -390,6 +472,7 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
             "",
             *special_lines(special),
         ]
+    md += replication_sections(more, out_dir / "figures")
     path = out_dir / "FINDINGS.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path

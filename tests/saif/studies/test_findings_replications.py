@@ -1,0 +1,84 @@
+"""The FINDINGS sections of placement, layers, drop-one / add-one and FAST vs BT come from their shipped files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from saif_ui.saif.judge.stats import wilson_interval
+from saif_ui.saif.studies.findings import write_findings
+from tests.saif.studies.test_findings import _doc
+
+
+def _rate(k: int, n: int = 96) -> dict:
+    return {"rate": k / n, "ci": list(wilson_interval(k, n)), "n": n}
+
+
+def _pair(a: int, b: int, p: float) -> dict:
+    return {"post": _rate(a), "pre": _rate(b), "paired": {"p": p, "n": 96}}
+
+
+def _write(root: Path, study: str, item: str, result: dict) -> None:
+    (root / study).mkdir(parents=True, exist_ok=True)
+    doc = {**_doc("french", 10), "study": study, "item": item, "result": result}
+    (root / study / f"{item}.json").write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _point(group: str, label: str, latents: list[int], fluent: int, p: float) -> dict:
+    paired = {"success": {"p": 1.0}, "fluent_strict": {"p": p}}
+    return {"group": group, "label": label, "latents": latents, "norm": 10.0 * len(latents), "success": _rate(0),
+            "fluent_strict": _rate(fluent), "paired_vs_full": paired}  # fmt: skip
+
+
+def _report(mse: float, st: float, ce: float | None) -> dict:
+    return {"log2_mse": mse, "log2_mse_st": st, "explained_variance": 0.8, "l0": 64.0, "dead_fraction": 0.01,
+            "delta_ce": ce, "loss_recovered": None if ce is None else 0.98}  # fmt: skip
+
+
+def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> None:
+    root = tmp_path / "studies"
+    _write(root, "steering", "french", _doc("french", 10)["result"])
+    discovery = {"k": 5, "jaccard_at_5": 0.43, "jaccard_at_20": 0.6}
+    _write(root, "placement", "french", {"n": 96, "prompted": {"fluent_strict": _pair(80, 50, 0.001),
+           "strict": _pair(90, 88, 0.5)}, "discovery": discovery,
+           "steering": {"success": _pair(3, 2, 1.0), "fluent_strict": _pair(45, 48, 0.7)}})  # fmt: skip
+    layers = [
+        {"layer": L, "alpha": 2.0, "success": _rate(0), "fluent_strict": _rate(f),
+         "paired_vs_deepest": {"success": {"p": 1.0}, "fluent_strict": {"p": p}}}
+        for L, f, p in ((8, 0, 0.001), (15, 10, 0.01), (27, 40, 1.0))
+    ]  # fmt: skip
+    _write(root, "layers", "french", {"n": 96, "deepest": 27, "layers": layers})
+    points = [_point("full", "all", [1, 2, 3], 45, 1.0), _point("drop", "without 1", [2, 3], 20, 0.001),
+              _point("drop", "without 2", [1, 3], 44, 0.9), _point("drop", "without 3", [1, 2], 46, 1.0),
+              _point("add", "first 1", [1], 5, 0.001), _point("add", "first 2", [1, 2], 46, 1.0)]  # fmt: skip
+    _write(root, "ablation", "french", {"n": 96, "points": points})
+    test = {"n_sequences": 100, "a_lower": 90, "median_ratio": 0.5, "p": 1e-9}
+    saes = {m: {"reports": {"fast_format": _report(2.0 + d, -0.5 + d, 0.24), "bt_format": _report(2.3 - d, 0.5, None)}}
+            for m, d in (("fast", 0.0), ("bt", 0.3))}  # fmt: skip
+    paired = {fmt: {"mse": test, "mse_st": test} for fmt in ("fast", "bt")}
+    _write(root, "fast_vs_bt", "seed0", {"saes": saes, "paired": paired})
+    out = tmp_path / "out"
+    text = write_findings(out, root).read_text(encoding="utf-8")
+    assert "Not yet re-measured" not in text
+    assert "Post significantly better (McNemar p < 0.05) for 1 of 1 (french), pre for 0 (none)" in text
+    assert "| `french` | 96 | 83% [75, 89] / 52% [42, 62] (0.001) |" in text and "0.43 (k=5) / 0.60" in text
+    assert "better than every other (McNemar p < 0.05, fluent strict) for 1 of 1 instructions (french)" in text
+    assert "`french` all 3 47% vs the first alone 5% (p 0.001); dropping 1 lowers it significantly" in text
+    assert "| `french` | without 1 | 2, 3 | 20.0 |" in text
+    assert "seed0: log2 MSE_st -0.50 (FAST) vs -0.20 (BT), FAST lower on 90/100 held-out chats" in text
+    assert "| seed0 | FAST | fast | 2.000 | -0.500 | 0.800 | 64.000 | 0.010 | 0.240 | 0.980 |" in text
+    assert (out / "figures" / "layers.png").stat().st_size > 1000
+    assert (out / "figures" / "ablation.png").stat().st_size > 1000
+    index = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert set(index["fast_vs_bt"]) == {"fast_vs_bt/seed0"} and set(index["layers"]) == {"layers/french"}
+
+
+def test_missing_replications_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "studies"
+    _write(root, "steering", "french", _doc("french", 10)["result"])
+    _write(root, "placement", "french", {"n": 96, "prompted": {"fluent_strict": _pair(80, 50, 0.001),
+           "strict": _pair(90, 88, 0.5)}, "discovery": {"k": 1, "jaccard_at_1": 0.0, "jaccard_at_20": 0.5},
+           "steering": {"success": _pair(3, 2, 1.0), "fluent_strict": _pair(45, 48, 0.7)}})  # fmt: skip
+    text = write_findings(tmp_path / "out", root).read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if "Not yet re-measured" in x)
+    assert "post vs pre" not in line and "final layers" in line and "two seeds" in line
