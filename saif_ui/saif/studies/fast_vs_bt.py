@@ -8,9 +8,9 @@ measured on held-out chats in *both* formats:
 - BT-formatted (the held-out stream in blocks), so BT is also judged on its own ground.
 Beside the aggregate reports (FAST's MSE, MSE on special tokens, EV, L0, dead latents), each seed carries a paired
 test on the same held-out sequences: Wilcoxon's signed-rank test (scipy) of the per-sequence MSE and MSE on special
-tokens of the FAST SAE vs the BT SAE. The seed changes the harvest's conversation order and the SAE's
-initialisation and batches. Trained SAEs stay in the cache (`<cache_dir>/fast_vs_bt/`); their reports and
-manifests ship under docs/studies/fast_vs_bt/ with the study's key.
+tokens of the FAST SAE vs the BT SAE. The seed changes the SAE's initialisation and batch order; both seeds read
+the same FAST and BT harvests (`HARVEST_SEED`). Trained SAEs stay in the cache (`<cache_dir>/fast_vs_bt/`); their
+reports and manifests ship under docs/studies/fast_vs_bt/ with the study's key.
 """
 
 from __future__ import annotations
@@ -53,10 +53,20 @@ class Settings:
 
 
 SEEDS = (0, 1)
+HARVEST_SEED = 0
+"""Every seed trains on the same two harvests (one FAST, one BT): a seed is the SAE's initialisation and the order
+of its batches, as in SAE training generally, and a 2-core CPU harvests each budget once."""
 
 
 def study_key(engine: Engine, settings: Settings, seed: int) -> dict[str, Any]:
-    return {"study": STUDY, "v": STUDY_VERSION, **engine_key(engine), "settings": asdict(settings), "seed": seed}
+    return {
+        "study": STUDY,
+        "v": STUDY_VERSION,
+        **engine_key(engine),
+        "settings": asdict(settings),
+        "seed": seed,
+        "harvest_seed": HARVEST_SEED,
+    }
 
 
 def key_for(engine: Engine, item: str) -> dict[str, Any]:
@@ -137,7 +147,7 @@ def run_seed(engine: Engine, settings: Settings, seed: int, log: Log = print) ->
             tokens=settings.harvest_tokens,
             max_len=settings.max_len,
             block_len=settings.max_len,
-            seed=seed,
+            seed=HARVEST_SEED,
         )
         train_h = _harvest(engine, hcfg)
         tcfg = TrainConfig(
