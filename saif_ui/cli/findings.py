@@ -115,6 +115,20 @@ def cmd_layers_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selection_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.studies.selection_study import selection_study
+
+    ids = _recipe_ids(args)
+    engine = engine_from_args(args, warmup=False)
+    for iid, doc in selection_study(engine, ids, force=args.force, log=lambda m: print(m, flush=True)).items():
+        o = doc["result"]["output_effect"]
+        print(
+            f"{iid}: output-effect latents {o['latents']} at α {o['alpha']:g}: success {o['success']['rate']:.0%}, "
+            f"fluent strict {o['fluent_strict']['rate']:.0%} ({doc['seconds']:.0f} s)"
+        )
+    return 0
+
+
 def _fast_vs_bt_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default: 0,1)")
@@ -274,6 +288,11 @@ COMMANDS: dict[str, Command] = {
         "each instruction steered at every shipped SAE's layer (α chosen on validation), on test contents",
         _steering_study_args,
         cmd_layers_study,
+    ),
+    "selection-study": (
+        "latents chosen by output effect (GradSAE-style) vs SAIF's input contrast, tuned on validation, on test",
+        _steering_study_args,
+        cmd_selection_study,
     ),
     "fast-vs-bt-study": (
         "FAST vs block training at the same budget, several seeds, measured on both formats; ships docs/studies/",

@@ -247,6 +247,27 @@ class Engine:
         valid = mask[:, 1:]
         return (nll * valid).sum(1) / valid.sum(1).clamp(min=1)
 
+    def target_gradient(self, token_ids: torch.Tensor, targets: torch.Tensor, layer: int) -> torch.Tensor:
+        """Gradient of the summed next-token NLL of the `targets` positions of one sequence with respect to the
+        output of block `layer` at every position ([T, d_model], float32; row 0 is zero: position 0 is never
+        steered). `targets` is a [T] bool mask of the tokens whose log-probability counts (e.g. an answer after its
+        prompt). Only this gradient is computed (torch.autograd.grad), never the weights' gradients."""
+        ids = token_ids.reshape(1, -1).to(self.loaded.device)
+        if targets.shape != (ids.shape[1],) or not bool(targets[1:].any()):
+            raise SaifError("targets must be a [T] mask with at least one position after position 0")
+        delta = torch.zeros(1, ids.shape[1], self.d_model, device=ids.device, dtype=self.loaded.dtype)
+        delta.requires_grad_(True)
+        with self._lock, torch.enable_grad(), hooks.splice(self.model, layer, lambda h: h + delta):
+            self.forward_calls += 1
+            logits = self.model(input_ids=ids, use_cache=False).logits
+            logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
+            nll = -logp.gather(-1, ids[0, 1:, None])[:, 0]
+            loss = nll[targets[1:].to(ids.device)].sum()
+            (grad,) = torch.autograd.grad(loss, delta)
+        out = grad[0].float().cpu()
+        out[0] = 0.0
+        return out
+
     def _run_encode(self, batch: list[Encoding], layers: list[int], saes: list[LoadedSAE]) -> None:
         needed = sorted(set(layers) | {s.layer for s in saes})
         if not needed:

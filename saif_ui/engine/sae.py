@@ -84,6 +84,13 @@ class LoadedSAE:
             row = row / row.norm().clamp(min=1e-12)
         return row
 
+    def write_vectors(self) -> torch.Tensor:
+        """`write_vector` of every latent at once: [d_sae, d_model], fp32."""
+        rows = self.sae.W_dec.detach().float()
+        if getattr(self.sae.cfg, "rescale_acts_by_decoder_norm", False):
+            rows = rows / rows.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return rows
+
     def info(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -27,6 +27,7 @@ from saif_ui.saif.studies.findings_sections import quote as _quote
 from saif_ui.saif.studies.layers_study import STUDY as LAYERS
 from saif_ui.saif.studies.placement_study import STUDY as PLACEMENT
 from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
+from saif_ui.saif.studies.selection_study import STUDY as SELECTION
 from saif_ui.saif.studies.shipped import STUDIES_DIR
 from saif_ui.saif.studies.special_study import STUDY as SPECIAL
 from saif_ui.saif.studies.steering_study import METHODS, STUDY
@@ -37,6 +38,7 @@ REPLICATIONS = {
     LAYERS: "final layers steer best (every shipped layer, a late L27 SAE among them)",
     ABLATION: "add-one / drop-one curves on test",
     FAST_VS_BT: "FAST vs block training with two seeds",
+    SELECTION: "latents chosen by output effect instead of input contrast",
 }
 """The studies re-measuring the seeds' other claims, and what each is about (named while none is shipped)."""
 CLAIMS = {
@@ -44,6 +46,7 @@ CLAIMS = {
     LAYERS: fr.layers_claim,
     ABLATION: fr.ablation_claim,
     FAST_VS_BT: fr.fast_vs_bt_claim,
+    SELECTION: fr.selection_claim,
 }
 GAIN = 0.30
 """The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
@@ -280,6 +283,20 @@ def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path)
             *fr.ablation_lines(more[ABLATION]),
             "",
             "![drop-one and add-one](figures/ablation.png)",
+            "",
+        ]
+    if more.get(SELECTION):
+        md += [
+            "## Selection by output effect",
+            "",
+            "`python -m saif_ui selection-study`: at the recipe's SAE, the k latents whose steering vector most "
+            "raises, to first order, the likelihood of the model's instructed answer to discovery contents given the "
+            "prompt without the instruction (gradient of the answer's NLL at the layer × each latent's write vector × "
+            "its mean activation under the instruction; after GradSAE, Shu et al. 2025, and Arad et al. 2025); α "
+            "chosen on the validation stage; judged on the test contents beside SAIF's recipe and the mean-difference "
+            "vector (their answers read back from the steering study).",
+            "",
+            *fr.selection_lines(more[SELECTION]),
             "",
         ]
     if more.get(FAST_VS_BT):

@@ -274,3 +274,41 @@ def fast_vs_bt_lines(docs: Docs) -> list[str]:
                     f"| {p_value(t['p'])} |"
                 )
     return lines
+
+
+# ---------------------------------------------------------------- selection by output effect
+
+
+def selection_claim(docs: Docs) -> str:
+    parts = []
+    for iid, doc in docs.items():
+        r = doc["result"]
+        o, c = r["output_effect"], r["compared"]
+        parts.append(
+            f"`{iid}` output effect {pct(o['success']['rate'])} success / {pct(o['fluent_strict']['rate'])} fluent "
+            f"strict vs SAIF's {pct(c['steered']['success']['rate'])} / {pct(c['steered']['fluent_strict']['rate'])} "
+            f"(p {p_value(o['paired']['steered']['fluent_strict']['p'])}) and mean difference "
+            f"{pct(c['mean_difference']['success']['rate'])} / {pct(c['mean_difference']['fluent_strict']['rate'])}"
+        )
+    return (
+        "- **Choosing latents by their output effect (GradSAE-style) instead of SAIF's input contrast** — same "
+        f"layer, k, positions and decay, α chosen on validation, on test contents: {'; '.join(parts)}."
+    )
+
+
+def selection_lines(docs: Docs) -> list[str]:
+    lines = [
+        "| instruction | output-effect latents | overlap with SAIF's (Jaccard) | α (validation) | success [95% CI] | "
+        "fluent strict [95% CI] | p vs SAIF (success / fluent strict) | p vs mean difference |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for iid, doc in docs.items():
+        o = doc["result"]["output_effect"]
+        ps, pm = o["paired"]["steered"], o["paired"]["mean_difference"]
+        lines.append(
+            f"| `{iid}` | {', '.join(map(str, o['latents']))} | {o['jaccard_with_recipe']:.2f} | {o['alpha']:g} "
+            f"| {_rate_ci(o['success'])} | {_rate_ci(o['fluent_strict'])} "
+            f"| {p_value(ps['success']['p'])} / {p_value(ps['fluent_strict']['p'])} "
+            f"| {p_value(pm['success']['p'])} / {p_value(pm['fluent_strict']['p'])} |"
+        )
+    return lines

@@ -13,6 +13,7 @@ from saif_ui.saif.studies import (
     layers_study,
     placement_study,
     proximity_study,
+    selection_study,
     special_study,
     steering_study,
 )
@@ -27,6 +28,7 @@ KEY_FOR: dict[str, KeyFor] = {
     ablation_study.STUDY: ablation_study.key_for,
     layers_study.STUDY: layers_study.key_for,
     fast_vs_bt.STUDY: fast_vs_bt.key_for,
+    selection_study.STUDY: selection_study.key_for,
 }
 
 RERUN = {
@@ -37,5 +39,6 @@ RERUN = {
     ablation_study.STUDY: "ablation-study",
     layers_study.STUDY: "layers-study",
     fast_vs_bt.STUDY: "fast-vs-bt-study",
+    selection_study.STUDY: "selection-study",
 }
 """The command that reruns each study."""

@@ -165,15 +165,43 @@ def layer_candidates(
 ) -> list[Candidate]:
     """Stage 1 of the search at one SAE's layer: discovery's top-5 over the α grid on the stage contents, judged at
     threshold `tau` (the same cached evaluations `choose_recipe` runs, so a layer it tried costs nothing here)."""
+    found = discover(engine, instruction, sae, DiscoveryConfig(n_contents=cfg.n_discovery))
+    return stage_candidates(engine, instruction, spec_from_discovery(found, k=5), tau, cfg, use_cache=use_cache)
+
+
+def stage_candidates(
+    engine: Engine,
+    instruction: str,
+    spec: SteeringSpec,
+    tau: float,
+    cfg: SearchConfig = SearchConfig(),
+    *,
+    use_cache: bool = True,
+) -> list[Candidate]:
+    """Any spec of one layer over the search's α grid on the validation stage contents, judged at threshold `tau`:
+    one candidate per α (how a study tunes a method the search did not try, on the same footing)."""
     runs = _Runs(engine, instruction, cfg, use_cache)
     stage = validation_contents(cfg.n_validation)[: cfg.n_stage]
-    found = discover(engine, instruction, sae, DiscoveryConfig(n_contents=cfg.n_discovery))
-    layer = engine.sae(sae).layer
-    ev = runs.evaluate(spec_from_discovery(found, k=5), cfg.alphas, stage, tau)
+    layers = sorted({e.layer for e in spec.latents} | {v.layer for v in spec.vectors})
+    if len(layers) != 1:
+        raise SaifError(f"a stage sweep steers one layer; this spec steers {layers or 'none'}")
+    ev = runs.evaluate(spec, cfg.alphas, stage, tau)
     out = []
     for a in ev.alphas:
         won, fluent, strict = _counts(ev, a)
-        out.append(Candidate(layer, 5, a, successes=won, n=len(stage), fluent=fluent, strict=strict))
+        out.append(
+            Candidate(
+                layers[0],
+                len(spec.latents) or 1,
+                a,
+                spec.positions,
+                spec.decay,
+                successes=won,
+                n=len(stage),
+                fluent=fluent,
+                strict=strict,
+            )
+        )
     return out
 
 
