@@ -266,6 +266,11 @@ def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path)
             "",
             *fr.layers_lines(more[LAYERS]),
             "",
+            "Two layers at once (the two best on validation, each at its own α times the scale; kept only if it "
+            "beats the best single layer on the validation stage):",
+            "",
+            *fr.two_layer_lines(more[LAYERS]),
+            "",
             "![fluent strict by layer](figures/layers.png)",
             "",
         ]

@@ -91,11 +91,14 @@ def layers_claim(docs: Docs) -> str:
             deepest_best.append(iid)
         succ = ", ".join(f"L{b['layer']} {pct(b['success']['rate'])}" for b in layers)
         parts.append(f"`{iid}` fluent strict {cells} (success {succ})")
+    two = [(i, d["result"].get("two_layers")) for i, d in docs.items() if d["result"].get("two_layers")]
+    won = [f"`{i}` (L{t['layers'][0]} + L{t['layers'][1]})" for i, t in two if t["beats_single_layer_on_validation"]]
     return (
         "- **SAIF: latents of the final layers steer best** — top-5 at each shipped layer, α chosen per layer on "
         f"validation, on test contents: {'; '.join(parts)}. The deepest layer is significantly better than every "
         f"other (McNemar p < 0.05, fluent strict) for {len(deepest_best)} of {len(docs)} instructions "
-        f"({', '.join(deepest_best) or 'none'})."
+        f"({', '.join(deepest_best) or 'none'}). Steering the two best layers at once beat the best single layer on "
+        f"validation for {len(won)} of {len(two)} ({', '.join(won) or 'none'})."
     )
 
 
@@ -113,6 +116,27 @@ def layers_lines(docs: Docs) -> list[str]:
                 f"| {_rate_ci(b['fluent_strict'])} "
                 f"| {p_value(p['success']['p'])} / {p_value(p['fluent_strict']['p'])} |"
             )
+    return lines
+
+
+def two_layer_lines(docs: Docs) -> list[str]:
+    lines = [
+        "| instruction | layers at once | validation stage: scale → success / fluent strict (n) | kept | test success "
+        "/ fluent strict |",
+        "|---|---|---|---|---|",
+    ]
+    for iid, doc in docs.items():
+        t = doc["result"].get("two_layers")
+        if not t:
+            continue
+        tried = ", ".join(f"{v['scale']:g} → {v['successes']} / {v['fluent']} ({v['n']})" for v in t["validation"])
+        kept = t["beats_single_layer_on_validation"]
+        test = (
+            f"{_rate_ci(t['success'])} / {_rate_ci(t['fluent_strict'])}" if kept else "– (not run: lost on validation)"
+        )
+        lines.append(
+            f"| `{iid}` | L{t['layers'][0]} + L{t['layers'][1]} | {tried} | {'yes' if kept else 'no'} | {test} |"
+        )
     return lines
 
 

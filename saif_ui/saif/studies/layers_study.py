@@ -8,12 +8,14 @@ SAE (the shipped L8, L15, L24 and the late L27):
   prompted answers with the recipe's threshold, and fluent strict), each rate with its 95 % interval;
 - McNemar's exact test of every layer against the deepest one, on the same contents.
 The recipe itself may use another k, positions or decay; this study holds those fixed (k = 5, all positions, no
-decay) so that only the layer changes.
+decay) so that only the layer changes. A variant is tried too: the two layers that rank best on validation steered
+at once (each at its own validated α, times 1/2 or 1, chosen on the validation stage); it goes to the test contents
+only when it beats the best single layer on validation.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,15 @@ from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
-from saif_ui.saif.steering.spec import spec_from_discovery
+from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
 from saif_ui.saif.studies import steering_study
-from saif_ui.saif.studies.recipe_search import SearchConfig, best_candidate, layer_candidates
+from saif_ui.saif.studies.recipe_search import (
+    SearchConfig,
+    best_candidate,
+    layer_candidates,
+    stage_counts,
+    stage_evaluation,
+)
 from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
 
 STUDY = "layers"
@@ -110,6 +118,7 @@ def run_instruction(
                 "outputs": rows,
             }
         )
+    two = _two_layers(engine, recipe, layers, contents, prompted, decoding, search, log)
     deepest = max(verdicts)
     for block in layers:
         block["paired_vs_deepest"] = {
@@ -125,7 +134,63 @@ def run_instruction(
             m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
         },
         "layers": layers,
+        "two_layers": two,
     }
+
+
+TWO_LAYER_SCALES = (0.5, 1.0)
+"""Two layers at once: the two layers' validated vectors summed, each at its own α times these (the sum of two
+vectors at full strength pushes harder than either alone, so half is tried too)."""
+
+
+def _two_layers(
+    engine: Engine,
+    recipe: Recipe,
+    layers: list[dict[str, Any]],
+    contents: list[Any],
+    prompted: list[str],
+    decoding: Decoding,
+    search: SearchConfig,
+    log: Log,
+) -> dict[str, Any] | None:
+    """Steering at the two layers that rank best on validation at once (a variant of the search, Stolfo et al.),
+    tried on the validation stage; run on test only when it beats the best single layer there."""
+    if len(layers) < 2:
+        return None
+    ranked = sorted(layers, key=lambda b: _rank_validation(b), reverse=True)[:2]
+    iid, tau = recipe.instruction, recipe.fidelity_threshold
+    entries = []
+    for b in ranked:
+        found = discover(engine, iid, b["sae"], DiscoveryConfig(n_contents=search.n_discovery))
+        single = spec_from_discovery(found, k=5)
+        entries += [replace(e, strength=b["alpha"]) for e in single.latents]
+    spec = SteeringSpec(
+        latents=tuple(entries), alpha=1.0, meta={"instruction": iid, "layers": [b["layer"] for b in ranked]}
+    )
+    log(f"{STUDY}/{iid}: L{ranked[0]['layer']} + L{ranked[1]['layer']} at once on the validation stage")
+    ev = stage_evaluation(engine, iid, spec, tau, search, alphas=TWO_LAYER_SCALES)
+    tried = []
+    for scale in ev.alphas:
+        won, fluent, strict = stage_counts(ev, scale)
+        tried.append({"scale": scale, "successes": won, "fluent": fluent, "strict": strict, "n": search.n_stage})
+    best = max(tried, key=lambda t: (t["successes"], t["fluent"], t["strict"], -t["scale"]))
+    single_best = max(_rank_validation(b) for b in ranked)
+    wins = (best["successes"], best["fluent"], best["strict"]) > single_best[:3]
+    out: dict[str, Any] = {"layers": [b["layer"] for b in ranked], "validation": tried, "scale": best["scale"],
+                           "beats_single_layer_on_validation": wins}  # fmt: skip
+    if wins:
+        chosen = spec.with_alpha(best["scale"])
+        gen = steering_study.generate(engine, iid, contents, chosen, "steered", decoding=decoding)
+        rows = steering_study.judge_against(gen, prompted, contents, tau)
+        out.update({m: steering_study.rate([bool(r[m]) for r in rows]) for m in METRICS})
+        out["outputs"] = rows
+    return out
+
+
+def _rank_validation(block: dict[str, Any]) -> tuple[int, int, int, float]:
+    """A layer's chosen validation point, ranked as the search ranks (successes, fluent strict, strict, smaller α)."""
+    c = next(c for c in block["validation"] if c["alpha"] == block["alpha"])
+    return (c["successes"], c["fluent"], c["strict"], -c["alpha"])
 
 
 def layers_study(

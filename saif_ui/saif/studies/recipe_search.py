@@ -180,12 +180,11 @@ def stage_candidates(
 ) -> list[Candidate]:
     """Any spec of one layer over the search's α grid on the validation stage contents, judged at threshold `tau`:
     one candidate per α (how a study tunes a method the search did not try, on the same footing)."""
-    runs = _Runs(engine, instruction, cfg, use_cache)
-    stage = validation_contents(cfg.n_validation)[: cfg.n_stage]
     layers = sorted({e.layer for e in spec.latents} | {v.layer for v in spec.vectors})
     if len(layers) != 1:
         raise SaifError(f"a stage sweep steers one layer; this spec steers {layers or 'none'}")
-    ev = runs.evaluate(spec, cfg.alphas, stage, tau)
+    ev = stage_evaluation(engine, instruction, spec, tau, cfg, use_cache=use_cache)
+    stage = validation_contents(cfg.n_validation)[: cfg.n_stage]
     out = []
     for a in ev.alphas:
         won, fluent, strict = _counts(ev, a)
@@ -203,6 +202,28 @@ def stage_candidates(
             )
         )
     return out
+
+
+def stage_evaluation(
+    engine: Engine,
+    instruction: str,
+    spec: SteeringSpec,
+    tau: float,
+    cfg: SearchConfig = SearchConfig(),
+    *,
+    alphas: Sequence[float] | None = None,
+    use_cache: bool = True,
+) -> Evaluation:
+    """`spec` (any layers) over `alphas` (default: the search's grid) on the validation stage contents, judged at
+    threshold `tau`, cached like every evaluation of the search."""
+    runs = _Runs(engine, instruction, cfg, use_cache)
+    stage = validation_contents(cfg.n_validation)[: cfg.n_stage]
+    return runs.evaluate(spec, tuple(alphas or cfg.alphas), stage, tau)
+
+
+def stage_counts(ev: Evaluation, alpha: float) -> tuple[int, int, int]:
+    """Successes, fluent-strict and strict answers of a stage evaluation at `alpha`."""
+    return _counts(ev, alpha)
 
 
 def best_candidate(candidates: Sequence[Candidate]) -> Candidate:

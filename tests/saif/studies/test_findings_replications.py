@@ -57,9 +57,16 @@ def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> N
             for m, d in (("fast", 0.0), ("bt", 0.3))}  # fmt: skip
     paired = {fmt: {"mse": test, "mse_st": test} for fmt in ("fast", "bt")}
     _write(root, "fast_vs_bt", "seed0", {"saes": saes, "paired": paired})
+    pv = {"success": {"p": 1.0}, "fluent_strict": {"p": 0.02}}
+    effect = {"latents": [7, 8], "jaccard_with_recipe": 0.33, "alpha": 2.0, "success": _rate(1),
+              "fluent_strict": _rate(30), "paired": {"steered": pv, "mean_difference": pv}}  # fmt: skip
+    compared = {m: {"success": _rate(3), "fluent_strict": _rate(45)} for m in ("steered", "mean_difference")}
+    _write(root, "selection", "french", {"n": 96, "output_effect": effect, "compared": compared})
     out = tmp_path / "out"
     text = write_findings(out, root).read_text(encoding="utf-8")
     assert "Not yet re-measured" not in text
+    assert "`french` output effect 1% success / 31% fluent strict vs SAIF's 3% / 47% (p 0.020)" in text
+    assert "| `french` | 7, 8 | 0.33 | 2 |" in text
     assert "Post significantly better (McNemar p < 0.05) for 1 of 1 (french), pre for 0 (none)" in text
     assert "| `french` | 96 | 83% [75, 89] / 52% [42, 62] (0.001) |" in text and "0.43 (k=5) / 0.60" in text
     assert "better than every other (McNemar p < 0.05, fluent strict) for 1 of 1 instructions (french)" in text

@@ -52,7 +52,9 @@ def test_every_layer_in_order_with_its_validation_choice(study) -> None:
     assert [b["layer"] for b in result["layers"]] == [3, 5] and result["deepest"] == 5
     for b in result["layers"]:
         tried = b["validation"]
-        assert [c["alpha"] for c in tried] == [1.0, 4.0] and all(c["n"] == 2 and c["k"] == 5 for c in tried)
+        assert [c["alpha"] for c in tried] == [1.0, 4.0] and all(
+            c["n"] == 2 and c["k"] == len(b["latents"]) for c in tried
+        )
         assert b["alpha"] in (1.0, 4.0) and len(b["latents"]) <= 5
 
 
@@ -64,6 +66,17 @@ def test_layers_are_judged_on_the_test_contents_against_the_deepest(study) -> No
         assert b["paired_vs_deepest"]["fluent_strict"]["n"] == 4
     deepest = result["layers"][-1]
     assert deepest["paired_vs_deepest"]["success"]["p"] == 1.0  # itself
+
+
+def test_two_layers_at_once_is_tried_on_validation_and_tested_only_if_it_wins(study) -> None:
+    shipped, result = study
+    two = result["two_layers"]
+    assert sorted(two["layers"]) == [3, 5] and [t["scale"] for t in two["validation"]] == [0.5, 1.0]
+    assert all(t["n"] == 2 for t in two["validation"]) and two["scale"] in (0.5, 1.0)
+    if two["beats_single_layer_on_validation"]:
+        assert [o["id"] for o in two["outputs"]] == shipped["contents"]
+    else:
+        assert "outputs" not in two and "success" not in two
 
 
 def test_an_unattached_shipped_sae_is_a_clear_error(engine, monkeypatch) -> None:
