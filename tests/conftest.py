@@ -65,7 +65,7 @@ def l24(engine, tmp_path_factory):
     engine.config.cache_dir = old
 
 
-SHIPPED_SAE_NAMES = ("L08_fast_topk64", "L15_fast_topk64", "L24_fast_topk64")
+SHIPPED_SAE_NAMES = ("L08_fast_topk64", "L15_fast_topk64", "L24_fast_topk64", "L27_fast_topk64")
 """The SAEs the repository ships in assets/saes/, each with its cards.npz and umap.npz."""
 
 
