@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from saif_ui.engine.config import shipped_saes
 from saif_ui.provenance import command_line, git_commit
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import SPLITS, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.steering.recipe import load_recipes
 from saif_ui.saif.studies import findings_replications as fr
 from saif_ui.saif.studies.ablation_study import STUDY as ABLATION
 from saif_ui.saif.studies.fast_vs_bt import STUDY as FAST_VS_BT
@@ -238,6 +240,22 @@ def claims(
     return lines
 
 
+def _searched_layers() -> str:
+    """The layers the shipped recipes' searches tried, and any shipped SAE's layer they did not (an SAE shipped after
+    the recipes were chosen is studied by the layers study, not by the recipes)."""
+    tried = sorted({int(c["layer"]) for r in load_recipes().values() for c in r.validation.get("candidates", [])})
+    shipped = sorted({int(json.loads((Path(p) / "manifest.json").read_text())["layer"]) for p in shipped_saes()})
+    text = ", ".join(f"L{x}" for x in tried) or "none"
+    later = [x for x in shipped if x not in tried]
+    if later:
+        text += (
+            " ("
+            + ", ".join(f"L{x}" for x in later)
+            + ", shipped after the recipes were chosen, is in the layers study)"
+        )
+    return text
+
+
 def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path) -> list[str]:
     """The sections of placement, layers, drop-one / add-one and FAST vs BT, each when it is shipped."""
     md: list[str] = []
@@ -399,7 +417,8 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         "- **Instructions**: those the model follows when told in at least 60% of validation contents, from a "
         "screen of 35 candidates ([SCREEN.md](SCREEN.md)); studied here: every one with a shipped recipe.",
         "- **Recipe** (`assets/recipes.json`, `python -m saif_ui choose-recipe`): per instruction, the layer, "
-        "number of latents, α, positions and decay chosen on validation contents only (every shipped SAE's layer, "
+        "number of latents, α, positions and decay chosen on validation contents only (the layers "
+        f"{_searched_layers()}, "
         "k ∈ {1, 5}, α ∈ {1, 2, 4, 8} × the latents' mean activation, generated-only positions, token-wise decay; "
         "the stage winner confirmed on all validation contents).",
         "- **Success**, the headline verdict: the answer passes the instruction's strict checker, is not a loop "
