@@ -44,7 +44,7 @@ from saif_ui.saif.steering.ablation import Ablation, ablate
 from saif_ui.saif.steering.build import Application, spec_for_latents
 from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, Summary, evaluate
-from saif_ui.saif.steering.recipe import Recipe, recipe_for
+from saif_ui.saif.steering.recipe import Recipe, load_recipes, recipe_for
 from saif_ui.saif.steering.spec import SCALES, SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
@@ -197,9 +197,18 @@ class Backend:
         return [(f"{n} · layer {self.engine.sae(n).layer}", n) for n in self.sae_names()]
 
     def default_sae(self) -> str | None:
-        """The deepest attached SAE: SAIF finds steering works best in the last quarter of the layers."""
+        """The deepest attached SAE that a validated recipe steers with, else the deepest attached SAE. SAIF finds
+        steering works best in the last layers; on this model the layers study found the last one (L27) steers worse
+        than L24, so the default follows the layers the recipes chose on validation."""
         names = self.sae_names()
-        return names[-1] if names else None
+        if not names:
+            return None
+        try:
+            used = {e.sae for r in load_recipes().values() for e in r.spec.latents}
+        except SaifError:
+            used = set()
+        chosen = [n for n in names if n in used]
+        return (chosen or names)[-1]
 
     def layers(self) -> dict[int, str]:
         """Layer -> the first attached SAE reading it."""

@@ -255,7 +255,12 @@ def test_export_import_and_share(client, discovered, tmp_path) -> None:
 def test_saes_tab_reports_and_uploads(client, served, tmp_path) -> None:
     details, quality, curves, special = client.predict("L24_fast_topk64", api_name="/sae_details")
     assert "Trained with **FAST**" in details and "366 steps" in details
-    assert [row[0] for row in quality["data"]] == ["L08_fast_topk64", "L15_fast_topk64", "L24_fast_topk64"]
+    assert [row[0] for row in quality["data"]] == [
+        "L08_fast_topk64",
+        "L15_fast_topk64",
+        "L24_fast_topk64",
+        "L27_fast_topk64",
+    ]
     assert {row[0] for row in special["data"]} >= {"<|im_start|>", "<|im_end|>", "assistant"}
     assert "No training curve" in json.dumps(plot_data(curves) or json.loads(curves["plot"])["layout"])
     folder = tmp_path / "sae"
