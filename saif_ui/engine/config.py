@@ -23,6 +23,13 @@ CACHE_SIZE_ENV = {
     "result_cache_bytes": "SAIF_RESULT_CACHE_MB",
 }
 """The environment variable (in MiB) that sets each in-memory cache's byte budget."""
+DEFAULT_MAX_PROMPT_TOKENS = 1024
+"""Longest rendered prompt (content + instruction + chat template) the engine runs. Attention's cost grows with the
+square of the length: one 200,000-character content once grew a server to 19 GB. 1,024 tokens is eight times the
+longest study content and keeps a CPU answer within seconds; an operator with more memory raises it."""
+CHARS_PER_TOKEN_BOUND = 16
+"""A prompt longer than this many characters per allowed token is refused before it is tokenised (tokenising a
+megabyte costs more than answering): no tokenizer packs that many characters into a token of real text."""
 
 
 def default_cache_dir() -> Path:
@@ -86,6 +93,9 @@ class EngineConfig:
     """Byte budget of the in-memory LRU cache of greedy generations."""
     result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
     """Byte budget (JSON size) of the engine's `ResultCache`, the result cache an app shares."""
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    """Longest rendered prompt `encode` and `generate` accept (`SAIF_MAX_PROMPT_TOKENS`); a longer one is refused
+    with its length, never truncated: cutting the content or the instruction would silently change the experiment."""
     warmup: bool = True
     """Run a tiny generate at load: the first generate in a process is much slower than the rest."""
 
@@ -95,16 +105,21 @@ class EngineConfig:
             raise SaifError(f"device must be auto, cpu, cuda or mps, not {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise SaifError(f"dtype must be auto, float32, bfloat16 or float16, not {self.dtype!r}")
-        for name in CACHE_SIZE_ENV:
+        for name in (*CACHE_SIZE_ENV, "max_prompt_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise SaifError(f"{name} must be an int >= 0 (bytes), not {value!r}")
+                raise SaifError(f"{name} must be an int >= 0, not {value!r}")
+        if self.max_prompt_tokens < 8:
+            raise SaifError(
+                f"max_prompt_tokens must be >= 8 (the chat template alone needs several), not {self.max_prompt_tokens}"
+            )
 
     @classmethod
     def from_env(cls, **overrides: object) -> EngineConfig:
         """Build from `SAIF_MODEL`, `SAIF_SAES` (comma-separated), `SAIF_DEVICE`, `SAIF_DTYPE`, `SAIF_CACHE_DIR`,
         `SAIF_SYSTEM_PROMPT` (1/0) and the cache budgets in MiB `SAIF_ENCODE_CACHE_MB`, `SAIF_GENERATION_CACHE_MB`,
-        `SAIF_RESULT_CACHE_MB`; keyword overrides win (an overridden variable is not even parsed). Without
+        `SAIF_RESULT_CACHE_MB`, and `SAIF_MAX_PROMPT_TOKENS`; keyword overrides win (an overridden variable is not
+        even parsed). Without
         `SAIF_SAES`, the embedded model gets the shipped SAEs and any other model none."""
         kw: dict[str, object] = {}
         if os.environ.get("SAIF_MODEL"):
@@ -124,5 +139,10 @@ class EngineConfig:
             size = None if name in overrides else env_mib(var)
             if size is not None:
                 kw[name] = size
+        raw = os.environ.get("SAIF_MAX_PROMPT_TOKENS", "").strip()
+        if raw and "max_prompt_tokens" not in overrides:
+            if not raw.isdigit():
+                raise SaifError(f"SAIF_MAX_PROMPT_TOKENS must be a whole number of tokens, not {raw!r}")
+            kw["max_prompt_tokens"] = int(raw)
         kw.update(overrides)
         return cls(**kw)  # type: ignore[arg-type]

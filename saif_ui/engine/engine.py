@@ -15,8 +15,8 @@ from transformers import GenerationConfig
 from saif_ui.engine import hooks
 from saif_ui.engine.cache import ByteLRU, ResultCache, tensor_bytes
 from saif_ui.engine.chat import ChatTemplate, Message
-from saif_ui.engine.config import EngineConfig
-from saif_ui.engine.errors import SaifError
+from saif_ui.engine.config import CHARS_PER_TOKEN_BOUND, EngineConfig
+from saif_ui.engine.errors import PromptTooLong, SaifError
 from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
 from saif_ui.engine.results import Encoding, Generation, pad_stack
 from saif_ui.engine.sae import LoadedSAE, SAELoadError, check_source, load_sae
@@ -144,9 +144,26 @@ class Engine:
         """Render a user text or messages with the chat template, ready for generation (assistant turn opened)."""
         return self.chat.render(prompt, add_generation_prompt=True, system_prompt=system_prompt)
 
-    def tokens(self, text: str) -> tuple[list[int], list[str], list[bool]]:
-        """Token ids, token strings and special-token mask of a rendered text."""
+    def prompt_ids(self, text: str) -> list[int]:
+        """Token ids of a rendered prompt, refused with `PromptTooLong` beyond `config.max_prompt_tokens` (and,
+        before tokenising, beyond `CHARS_PER_TOKEN_BOUND` characters per allowed token)."""
+        limit = self.config.max_prompt_tokens
+        if len(text) > limit * CHARS_PER_TOKEN_BOUND:
+            raise PromptTooLong(
+                f"the prompt is {len(text):,} characters, far beyond the limit of {limit:,} tokens "
+                "(SAIF_MAX_PROMPT_TOKENS): shorten the content"
+            )
         ids = self.chat.tokenize(text)
+        if len(ids) > limit:
+            raise PromptTooLong(
+                f"the prompt is {len(ids):,} tokens (content, instruction and chat template together); the limit is "
+                f"{limit:,} (SAIF_MAX_PROMPT_TOKENS): shorten the content"
+            )
+        return ids
+
+    def tokens(self, text: str) -> tuple[list[int], list[str], list[bool]]:
+        """Token ids, token strings and special-token mask of a rendered prompt (length-checked: `prompt_ids`)."""
+        ids = self.prompt_ids(text)
         tokens = self.tokenizer.convert_ids_to_tokens(ids)
         return ids, [str(t) for t in tokens], self.chat.special_mask(ids)
 
@@ -331,6 +348,8 @@ class Engine:
             return []
         if max_new_tokens < 1:
             raise SaifError("max_new_tokens must be >= 1")
+        for text in dict.fromkeys(prompts):
+            self.prompt_ids(text)  # bounded cost: refuse an over-long prompt before any batch runs
         for s in steering or ():
             if s.vector.shape[0] != self.d_model:
                 raise SaifError(f"steering vector has size {s.vector.shape[0]}, the model's width is {self.d_model}")

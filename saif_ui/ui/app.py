@@ -21,6 +21,7 @@ from saif_ui.ui.state import Session
 from saif_ui.ui.steer import wire_recipe, wire_steer
 from saif_ui.ui.steering import build_steering_tab
 from saif_ui.ui.sweep import wire_sweep
+from saif_ui.ui.widgets import session_of
 
 TITLE = "saif_ui — instruction-following latents"
 CSS = """
@@ -76,6 +77,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
         wire_recipe(backend, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo)
+
+        def leave(request: gr.Request) -> None:
+            # The tab closed: what this visitor attached and their running job go with them.
+            backend.end_session(session_of(request))
+
+        demo.unload(leave)
     return demo
 
 

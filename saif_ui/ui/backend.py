@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from saif_ui.engine import Engine
+from saif_ui.engine import Engine, jsonsafe
 from saif_ui.engine.cache import sae_identity
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import ModelLoadError
@@ -34,7 +34,7 @@ from saif_ui.saif.discovery.discover import (
 from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
 from saif_ui.saif.inputs.catalogue import Catalogue, Instruction, load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
-from saif_ui.saif.inputs.prompts import Placement, build_pairs, build_prompt
+from saif_ui.saif.inputs.prompts import Placement, build_pairs, build_prompt, check_text
 from saif_ui.saif.interpret.cards_store import find_cards, latent_cards
 from saif_ui.saif.interpret.heatmap import pair_heatmaps
 from saif_ui.saif.interpret.latent_card import LatentCard, latent_card
@@ -45,17 +45,19 @@ from saif_ui.saif.steering.build import Application, spec_for_latents
 from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, Summary, evaluate
 from saif_ui.saif.steering.recipe import Recipe, load_recipes, recipe_for
-from saif_ui.saif.steering.spec import SCALES, SteeringSpec
+from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SCALES, SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
 from saif_ui.ui.controls import ControlError, PromptChoice, SteerControls
-from saif_ui.ui.jobs import CancelFlags, Cancelled
+from saif_ui.ui.jobs import Busy, Cancelled, Jobs
 
 __all__ = [
     "CUSTOM",
     "DEFAULT_POSITIONS",
     "DEFAULT_SCORE",
     "LOW_COMPLIANCE",
+    "MAX_ABS_ALPHA",
+    "MAX_ABS_STRENGTH",
     "MODES",
     "POSITIONS",
     "QUALITY_COLUMNS",
@@ -64,6 +66,7 @@ __all__ = [
     "USER_ERRORS",
     "Ablation",
     "Backend",
+    "Busy",
     "Cancelled",
     "Comparison",
     "Decoding",
@@ -74,10 +77,12 @@ __all__ = [
     "LatentCard",
     "Output",
     "RecipeView",
+    "SaifError",
     "SpecialGrid",
     "Steered",
     "Summary",
     "get_engine",
+    "read_json",
 ]
 
 MAX_ABLATION_CONTENTS = 24
@@ -87,11 +92,15 @@ CUSTOM = "custom"
 LOW_COMPLIANCE = 0.5
 """Below this prompted compliance the model mostly ignores the instruction even when told: steering is then
 unlikely to do better (AxBench: prompting beats steering), and the UI says so."""
-USER_ERRORS: tuple[type[Exception], ...] = (SaifError, ControlError, ModelLoadError, Cancelled)
+USER_ERRORS: tuple[type[Exception], ...] = (SaifError, ControlError, ModelLoadError, Cancelled, Busy)
 """What bad input raises: the project's own error classes only (`SaifError` covers SpecError, SAELoadError,
 ContentFormatError, UnknownInstructionError, UnknownCheckerError and every validation of the library; `ControlError`
 the UI's parsing of its controls). Any other exception, a KeyError or a plain ValueError included, is a bug: the UI
 must not present it as the user's fault."""
+
+
+read_json = jsonsafe.loads
+"""JSON a visitor sent, read with bounded size and nesting (a `SaifError` says what is wrong)."""
 
 
 def as_placement(value: str) -> Placement:
@@ -148,7 +157,7 @@ class Backend:
         self.contents: tuple[Content, ...] = load_contents()
         self.results = engine.results
         self.shelf = SaeShelf(engine, self.results)
-        self.stops = CancelFlags()
+        self.jobs = Jobs()
         self._discoveries: OrderedDict[str, DiscoveryResult] = OrderedDict()
         """Recent discovery results with every latent's statistics, by cache key: a session keeps only the rows,
         and a spec of an unlisted latent needs its mean activation."""
@@ -193,8 +202,19 @@ class Backend:
     def sae_info(self, sae: str) -> dict[str, Any]:
         return self.engine.sae(sae).info()
 
-    def sae_choices(self) -> list[tuple[str, str]]:
-        return [(f"{n} · layer {self.engine.sae(n).layer}", n) for n in self.sae_names()]
+    def sae_choices(self, session: str | None = None) -> list[tuple[str, str]]:
+        """The SAE dropdown's entries for `session`: the shared SAEs and those it attached (gradio refuses any other
+        value, so a visitor cannot reach another's upload through the API either)."""
+        return [(f"{n} · layer {self.engine.sae(n).layer}", n) for n in self.shelf.visible(session)]
+
+    def sae_table_rows(self, session: str | None = None) -> list[dict[str, Any]]:
+        """`info()` of each SAE the session can see, for the SAEs tab's table."""
+        return [self.engine.sae(n).info() for n in self.shelf.visible(session)]
+
+    def end_session(self, session: str) -> list[str]:
+        """A visitor left: stop their job and detach the SAEs only they held. Returns what was detached."""
+        self.jobs.cancel(session)
+        return self.shelf.release(session)
 
     def default_sae(self) -> str | None:
         """The deepest attached SAE that a validated recipe steers with, else the deepest attached SAE. SAIF finds
@@ -210,10 +230,18 @@ class Backend:
         chosen = [n for n in names if n in used]
         return (chosen or names)[-1]
 
-    def layers(self) -> dict[int, str]:
-        """Layer -> the first attached SAE reading it."""
+    def latent_id(self, sae: str, value: Any) -> int:
+        """A latent id of `sae` from a control's value: a whole number in 0..d_sae-1, else a `SaifError` saying so."""
+        d_sae = self.engine.sae(sae).d_sae
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if number is None or number != number or number % 1 or not 0 <= number < d_sae:
+            raise SaifError(f"latent ids of {sae} are whole numbers 0..{d_sae - 1}, not {value!r}")
+        return int(number)
+
+    def layers(self, session: str | None = None) -> dict[int, str]:
+        """Layer -> the first SAE reading it that `session` can see."""
         out: dict[int, str] = {}
-        for name in self.sae_names():
+        for name in self.shelf.visible(session):
             out.setdefault(self.engine.sae(name).layer, name)
         return out
 
@@ -266,6 +294,7 @@ class Backend:
         chat, system = self.engine.chat, choice.system_prompt
         pos = build_prompt(chat, choice.content, said, as_placement(choice.placement), system_prompt=system)
         neg = build_prompt(chat, choice.content, None, "none", system_prompt=system)
+        self.engine.prompt_ids(pos.text)  # the length limit, said here too: what is shown is what may be run
         return pos.text, neg.text
 
     def _settings(self, choice: PromptChoice, instr: Instruction) -> dict[str, Any]:
@@ -356,12 +385,13 @@ class Backend:
             as_placement(choice.placement),
             system_prompt=choice.system_prompt,
         )
-        maps = pair_heatmaps(self.engine, sae, pair, list(latents))
+        maps = pair_heatmaps(self.engine, sae, pair, [self.latent_id(sae, i) for i in latents])
         return {name: h.to_dict() for name, h in maps.items()}
 
-    def card(self, sae: str, latent: int) -> LatentCard:
+    def card(self, sae: str, latent: Any) -> LatentCard:
         """The latent's card: what its weights say and, when its SAE has activation cards (shipped or cached), its
         top contexts and histogram on held-out chats."""
+        latent = self.latent_id(sae, latent)
         cards = find_cards(self.engine, sae)
         settings = {
             "model": self.model_id,
@@ -565,6 +595,7 @@ class Backend:
         """FAST's special-token intervention: one special-token latent added at growing α, the answer at each
         (judged by `instruction`'s checker when it is a catalogue id); latent None takes the strongest."""
         judge = instruction if instruction in self.catalogue else None
+        latent = None if latent is None else self.latent_id(sae, latent)
         settings = {
             "model": self.model_id,
             **self._sae_key(sae),
@@ -603,11 +634,11 @@ class Backend:
     def measure_quality(self, sae: str) -> dict[str, Any]:
         return self.shelf.measure_quality(sae)
 
-    def add_registry_sae(self, source: str) -> str:
-        return self.shelf.add_registry_sae(source)
+    def add_registry_sae(self, source: str, session: str) -> str:
+        return self.shelf.add_registry_sae(source, session)
 
-    def add_uploaded_sae(self, files: Sequence[str]) -> str:
-        return self.shelf.add_uploaded_sae(files)
+    def add_uploaded_sae(self, files: Sequence[str], session: str) -> str:
+        return self.shelf.add_uploaded_sae(files, session)
 
     # ---------------------------------------------------------------- playground
 
@@ -615,6 +646,6 @@ class Backend:
         """The rendered prompt and the model's greedy answer to a plain user message."""
         if not text or not text.strip():
             raise SaifError("Write a prompt first.")
-        full = self.engine.render(text, system_prompt=system_prompt)
+        full = self.engine.render(check_text(text, "the prompt"), system_prompt=system_prompt)
         gen = self.engine.generate([full], max_new_tokens=max_new_tokens)[0]
         return full, gen.text

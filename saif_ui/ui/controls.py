@@ -23,20 +23,26 @@ request cannot make a spec of the whole dictionary."""
 
 
 def parse_latent_ids(values: Any) -> list[int]:
-    """Latent ids from a dropdown value, a list, or text like "436, 3798 2070"; duplicates dropped, order kept;
-    rejects anything that is not a non-negative integer with a message naming it."""
+    """Latent ids from a dropdown value, a list, or text like "436, 3798 2070", order kept; rejects anything that is
+    not a non-negative integer, and an id given twice (which of its strengths would count?), with a message naming
+    it. At most `MAX_LATENTS` ids are read: a longer list is refused before it is parsed."""
     if values is None:
         return []
+    if isinstance(values, Mapping | bytes):
+        raise ControlError("latent ids are a list of non-negative integers, e.g. [436, 3798]")
     items = values.replace(",", " ").split() if isinstance(values, str) else list(values)
+    if len(items) > MAX_LATENTS:
+        raise ControlError(f"at most {MAX_LATENTS} latents at once, got {len(items)}")
     out: list[int] = []
     for item in items:
         text = str(item).strip().lstrip("#")
         if not text:
             continue
-        if not text.isdigit():
-            raise ControlError(f"latent ids are non-negative integers; {item!r} is not one")
-        if int(text) not in out:
-            out.append(int(text))
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise ControlError(f"latent ids are non-negative integers; {str(item)[:20]!r} is not one")
+        if int(text) in out:
+            raise ControlError(f"latent {int(text)} is listed twice: give each latent once")
+        out.append(int(text))
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from saif_ui.ui.backend import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SaifError, read_json
 from saif_ui.ui.controls import MAX_LATENTS, ControlError, parse_latent_ids
 from saif_ui.ui.state import Session
 
@@ -41,6 +42,20 @@ CONTROL_KEYS = (
     "seed",
 )
 """The controls an exploration records, in the order the app lists their components."""
+_TEXT, _NUMBER = ((str,), "text"), ((int, float), "a number")
+CONTROL_TYPES: dict[str, tuple[Any, str]] = {
+    **dict.fromkeys(("instruction", "custom_text", "checker", "content", "placement", "sae"), _TEXT),
+    **dict.fromkeys(("positions", "scale"), _TEXT),
+    **dict.fromkeys(("alpha", "decay", "decay_power", "temperature", "top_p"), _NUMBER),
+    **dict.fromkeys(("system_prompt", "prompted_steered", "do_sample"), (bool, "true or false")),
+    **dict.fromkeys(("max_new_tokens", "seed"), ((int,), "a whole number")),
+}
+"""The JSON type of each scalar control: a hand-edited file with a wrong one is refused with the field's name."""
+TOP_KEYS = frozenset(
+    {"format", "version", "created", "model", "instruction", "content", "placement", "system_prompt", "sae", "layer"}
+    | {"latents", "strengths", "alpha", "steering", "decoding", "spec", "outputs"}
+)
+"""The fields `exploration` writes; others are reported as ignored."""
 
 
 def exploration(controls: Mapping[str, Any], session: Session, model: str, layer: int | None) -> dict[str, Any]:
@@ -108,19 +123,28 @@ class Imported:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_exploration(text: str) -> Imported:
+def parse_exploration(text: str | bytes) -> Imported:
     """Read an exploration written by `exploration` + `to_json`; raises `ValueError` saying what is wrong."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ControlError(f"not a JSON file: {err}") from err
+        data = read_json(text, "the exploration")
+    except SaifError as err:
+        raise ControlError(str(err)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ControlError(f'not a saif_ui exploration (expected "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         raise ControlError(f"exploration version {data.get('version')} is not supported (this app reads {VERSION})")
+    warnings: list[str] = []
+    extra = sorted(set(data) - TOP_KEYS)
+    if extra:
+        warnings.append(f"ignored unknown fields: {', '.join(map(str, extra))[:200]}")
+    for key in ("instruction", "steering", "decoding", "strengths", "outputs"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ControlError(f"'{key}' must be an object")
+    if data.get("latents") is not None and not isinstance(data["latents"], list):
+        raise ControlError("'latents' must be a list of latent ids")
+    if len(data.get("latents") or []) > MAX_LATENTS:
+        raise ControlError(f"the exploration steers with {len(data['latents'])} latents; at most {MAX_LATENTS} at once")
     instr = data.get("instruction") or {}
-    if not isinstance(instr, dict):
-        raise ControlError("'instruction' must be an object")
     controls: dict[str, Any] = {
         "instruction": instr.get("id"),
         "custom_text": instr.get("custom_text", ""),
@@ -138,14 +162,16 @@ def parse_exploration(text: str) -> Imported:
     if not isinstance(raw, dict):
         raise ControlError("'strengths' must map latent ids to numbers")
     controls["latents"] = latents
-    controls["strengths"] = {int(k): float(v) for k, v in raw.items() if str(k).isdigit()}
+    try:
+        controls["strengths"] = {int(k): float(v) for k, v in raw.items() if str(k).isdigit()}
+    except (TypeError, ValueError):
+        raise ControlError("'strengths' must map latent ids to numbers") from None
     controls = {k: v for k, v in controls.items() if k in CONTROL_KEYS and v is not None}
+    for key, value in controls.items():
+        kind, what = CONTROL_TYPES.get(key, (object, ""))
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise ControlError(f"'{key}' must be {what}, not {json.dumps(value, default=str)[:40]}")
     outputs = data.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        raise ControlError("'outputs' must be an object")
-    warnings: list[str] = []
-    if len(latents) > MAX_LATENTS:
-        raise ControlError(f"the exploration steers with {len(latents)} latents; at most {MAX_LATENTS} at once")
     return Imported(controls=controls, session=Session.from_dict(outputs), model=data.get("model"), warnings=warnings)
 
 
@@ -280,17 +306,19 @@ def parse_query(
         except ValueError:
             out.errors.append(f"strengths must be numbers, got {params['strengths']!r}")
         else:
-            out.strengths = {i: s for i, s in zip(out.latents, floats, strict=False) if math.isfinite(s)}
+            out.strengths = {i: s for i, s in zip(out.latents, floats, strict=False) if abs(s) <= MAX_ABS_STRENGTH}
+            if len(out.strengths) < min(len(floats), len(out.latents)):
+                out.errors.append(f"strengths must be finite and within ±{MAX_ABS_STRENGTH:g}")
     if params.get("alpha"):
         try:
             alpha = float(params["alpha"])
         except ValueError:
             out.errors.append(f"alpha must be a number, got {params['alpha']!r}")
         else:
-            if math.isfinite(alpha):
+            if abs(alpha) <= MAX_ABS_ALPHA:
                 out.alpha = alpha
             else:
-                out.errors.append("alpha must be finite")
+                out.errors.append(f"alpha must be finite and within ±{MAX_ABS_ALPHA:g}")
     if params.get("placement"):
         if params["placement"] in ("post", "pre"):
             out.placement = params["placement"]

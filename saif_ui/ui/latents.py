@@ -15,7 +15,16 @@ from saif_ui.ui.controls import PromptChoice
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
 from saif_ui.ui.tables import LATENT_HEADERS, lens_table, neighbour_table, word_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, contexts_html, handler, private, user_errors
+from saif_ui.ui.widgets import (
+    MODEL_EVENT,
+    PROGRESS,
+    TRACK_TQDM,
+    contexts_html,
+    handler,
+    private,
+    session_of,
+    user_errors,
+)
 
 
 @dataclass
@@ -165,7 +174,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
             raise gr.Error("No SAE is attached.")
         if latent is None:
             raise gr.Error("Type a latent id or click a row of the table.")
-        card = backend.card(sae, int(latent))
+        card = backend.card(sae, latent)
         state.card = card
         acts = card.activations
         hist = (
@@ -192,12 +201,17 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
     card_outputs = [tab.card_md, tab.lens, tab.words, tab.contexts, tab.histogram, tab.cards_btn, tab.neighbours, state]
 
     @user_errors
-    def umap_map(sae: str, latent: float | None, state: Session, progress: gr.Progress = PROGRESS) -> tuple:
+    def umap_map(
+        sae: str, latent: float | None, state: Session, request: gr.Request, progress: gr.Progress = PROGRESS
+    ) -> tuple:
         if not sae:
             raise gr.Error("No SAE is attached.")
+        if latent is not None:
+            backend.latent_id(sae, latent)  # a highlight outside the map is a typo, not a request for no highlight
         if not backend.umap_ready(sae):
             progress(0, desc="computing the UMAP map once (about a minute on a CPU); it is cached afterwards")
-        coords = backend.umap(sae)
+        with backend.jobs.run(session_of(request), "UMAP map"):
+            coords = backend.umap(sae)
         return _umap_figure(coords, latent, state), f"{coords.shape[0]} latents of {sae}."
 
     def umap_if_ready(sae: str, latent: float | None, state: Session) -> tuple:
@@ -231,9 +245,10 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
     )
 
     @user_errors
-    def compute_cards(sae: str, progress: gr.Progress = TRACK_TQDM) -> str:
+    def compute_cards(sae: str, request: gr.Request, progress: gr.Progress = TRACK_TQDM) -> str:
         progress(0, desc="reading held-out chats")
-        return f"Cards of {sae}: {backend.compute_cards(sae)}."
+        with backend.jobs.run(session_of(request), "card computation"):
+            return f"Cards of {sae}: {backend.compute_cards(sae)}."
 
     tab.cards_btn.click(compute_cards, [sae], [tab.umap_status], api_name="compute_cards", **MODEL_EVENT).success(
         latent_card, [sae, tab.latent_id, state], card_outputs, **private("card_after_cards")

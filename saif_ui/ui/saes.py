@@ -14,7 +14,7 @@ import gradio as gr
 from saif_ui.ui import figures
 from saif_ui.ui.backend import Backend
 from saif_ui.ui.tables import quality_table, sae_table, special_latent_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, private, user_errors
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, private, session_of, user_errors
 
 FAST_DOC = Path(__file__).resolve().parents[2] / "docs" / "FAST.md"
 
@@ -67,7 +67,7 @@ def details_markdown(info: dict[str, Any], manifest: dict[str, Any] | None, repo
 def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     attached = gr.Dataframe(
-        sae_table(backend.engine_info()["saes"]).frame(),
+        sae_table(backend.sae_table_rows()).frame(),
         label="Attached SAEs (click to use)",
         interactive=False,
         elem_id="sae-table",
@@ -121,10 +121,10 @@ def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
     return tab
 
 
-def details_values(backend: Backend, sae: str | None) -> tuple[str, Any, Any, Any, bool]:
+def details_values(backend: Backend, sae: str | None, session: str | None = None) -> tuple[str, Any, Any, Any, bool]:
     """Details markdown, quality table (every attached SAE), training figure, special-token latents of `sae`, and
     whether the Measure button is needed (no report yet)."""
-    reports = {name: backend.report(name) for name in backend.sae_names()}
+    reports = {name: backend.report(name) for name in backend.shelf.visible(session)}
     if not sae:
         return "No SAE is attached.", quality_table(reports).frame(), figures.training_curves({}), None, False
     info = backend.sae_info(sae)
@@ -148,27 +148,30 @@ def details_values(backend: Backend, sae: str | None) -> tuple[str, Any, Any, An
 
 def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
     @user_errors
-    def sae_details(sae: str) -> tuple[Any, ...]:
-        *values, measure = details_values(backend, sae)
+    def sae_details(sae: str, request: gr.Request) -> tuple[Any, ...]:
+        *values, measure = details_values(backend, sae, session_of(request))
         return (*values, gr.update(visible=measure))
 
     detail_outputs = [tab.details, tab.quality, tab.curves, tab.special, tab.measure_btn]
     sae.change(sae_details, sae, detail_outputs, api_name="sae_details")
 
-    def attached_update(new: str) -> tuple[Any, Any, str]:
-        table = sae_table(backend.engine_info()["saes"]).frame()
-        return gr.update(choices=backend.sae_choices(), value=new), table, f"Attached **{new}**."
+    def attached_update(new: str, session: str) -> tuple[Any, Any, str]:
+        table = sae_table(backend.sae_table_rows(session)).frame()
+        note = "" if backend.shelf.config.shared_uploads else " (visible to you only; it is detached when you leave)"
+        return gr.update(choices=backend.sae_choices(session), value=new), table, f"Attached **{new}**{note}."
 
     @user_errors
-    def load_registry_sae(source: str, progress: gr.Progress = PROGRESS) -> tuple[Any, Any, str]:
+    def load_registry_sae(source: str, request: gr.Request, progress: gr.Progress = PROGRESS) -> tuple[Any, Any, str]:
         progress(0, desc=f"loading {source}")
-        return attached_update(backend.add_registry_sae(source))
+        session = session_of(request)
+        return attached_update(backend.add_registry_sae(source, session), session)
 
     @user_errors
-    def upload_sae(files: list[str] | None) -> tuple[Any, Any, str]:
+    def upload_sae(files: list[str] | None, request: gr.Request) -> tuple[Any, Any, str]:
         if not files:
             raise gr.Error("Choose the SAE's cfg.json and .safetensors first.")
-        return attached_update(backend.add_uploaded_sae(files))
+        session = session_of(request)
+        return attached_update(backend.add_uploaded_sae(files, session), session)
 
     load_outputs = [sae, tab.attached, tab.load_status]
     tab.registry_btn.click(load_registry_sae, tab.registry, load_outputs, api_name="load_registry_sae", **MODEL_EVENT)
@@ -181,11 +184,12 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
     tab.attached.select(use_row, None, sae, **private("use_sae_row"))
 
     @user_errors
-    def measure_quality(sae: str, progress: gr.Progress = TRACK_TQDM) -> tuple[Any, ...]:
+    def measure_quality(sae: str, request: gr.Request, progress: gr.Progress = TRACK_TQDM) -> tuple[Any, ...]:
         if not sae:
             raise gr.Error("No SAE is chosen.")
         progress(0, desc="harvesting the check sample and measuring")
-        backend.measure_quality(sae)
-        return sae_details(sae)
+        with backend.jobs.run(session_of(request), "quality measurement"):
+            backend.measure_quality(sae)
+        return sae_details(sae, request)
 
     tab.measure_btn.click(measure_quality, sae, detail_outputs, api_name="measure_quality", **MODEL_EVENT)

@@ -27,7 +27,7 @@ from saif_ui.ui.latents import LatentsTab
 from saif_ui.ui.state import Session
 from saif_ui.ui.steering import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
-from saif_ui.ui.widgets import answer_and_verdict, user_errors
+from saif_ui.ui.widgets import answer_and_verdict, session_of, user_errors
 
 
 @dataclass
@@ -153,7 +153,7 @@ def wire_share(
     def import_json(file: str | None) -> list[Any]:
         if not file:
             raise gr.Error("Choose an exploration file (.json) first.")
-        imported = parse_exploration(Path(file).read_text(encoding="utf-8"))
+        imported = parse_exploration(Path(file).read_bytes())  # size, UTF-8 and nesting checked there
         c, session = imported.controls, imported.session
         notes = list(imported.warnings)
         if imported.model and imported.model != backend.model_id:
@@ -227,7 +227,8 @@ def wire_share(
     @user_errors
     def load_link(state: Session, request: gr.Request) -> list[Any]:
         params = dict(request.query_params) if request is not None else {}
-        link = parse_query(params, backend.catalogue_ids(), backend.layers(), backend.sae_names())
+        session = session_of(request)
+        link = parse_query(params, backend.catalogue_ids(), backend.layers(session), backend.shelf.visible(session))
         if link.empty and link.alpha is None:
             return [gr.update()] * (n_out - 2) + [state, _link_note(link)]
         out: list[Any] = [

@@ -96,10 +96,18 @@ class Session:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         for name, kind in _TYPED.items():
-            if values.get(name):
-                values[name] = kind.from_dict(values[name])
-            else:
+            if not values.get(name):
                 values[name] = None
+                continue
+            try:
+                values[name] = kind.from_dict(values[name])
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+                # A hand-edited file: say which result is malformed instead of failing somewhere inside it.
+                raise ControlError(
+                    f"'outputs.{name}' is not a saif_ui {name} result ({type(err).__name__}: {err})"
+                ) from None
+        if not isinstance(values.get("extra", {}), dict):
+            raise ControlError("'outputs.extra' must be an object")
         return cls(**values)
 
 

@@ -13,7 +13,7 @@ from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
 from saif_ui.ui.steering import SteeringTab, strengths_then
 from saif_ui.ui.tables import ablation_plot, grid_table, sweep_plot, sweep_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, user_errors
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, session_of, user_errors
 
 
 def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:
@@ -31,25 +31,19 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         progress: gr.Progress = PROGRESS,
     ) -> tuple[Any, Any, str, Session]:
         values = parse_alphas(alphas)
-        stop = backend.stops.token(_session(request))
-        progress(0, desc=f"{len(values)} α values × {int(n_contents)} validation contents")
-
-        def report(done: int, total: int) -> None:
-            if stop.is_set():
-                raise Cancelled(f"the sweep was stopped after {done} of {total} generations")
-            progress(done / max(total, 1), desc=f"{done}/{total} generations")
-
-        evaluation = backend.evaluate(
-            choice,
-            sae,
-            controls,
-            state.discovery,
-            values,
-            int(n_contents),
-            int(max_new_tokens),
-            bool(prompted_steered),
-            report,
-        )
+        with backend.jobs.run(session_of(request), "sweep") as stop:
+            progress(0, desc=f"{len(values)} α values × {int(n_contents)} validation contents")
+            evaluation = backend.evaluate(
+                choice,
+                sae,
+                controls,
+                state.discovery,
+                values,
+                int(n_contents),
+                int(max_new_tokens),
+                bool(prompted_steered),
+                stoppable(stop, progress, "sweep", "generations"),
+            )
         state.evaluation = evaluation
         note = compliance_md(backend.instruction(choice), evaluation.baseline("prompted"))
         return sweep_plot(evaluation), sweep_table(evaluation).frame(), note, state
@@ -73,8 +67,8 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
 
     def stop_sweep(request: gr.Request) -> None:
         # Gradio stops waiting for the event; the flag stops the library's loop at its next progress report.
-        if backend.stops.cancel(_session(request)):
-            gr.Info("Stopping the sweep…")
+        if backend.jobs.cancel(session_of(request)):
+            gr.Info("Stopping…")
 
     tab.sweep_stop.click(stop_sweep, None, None, cancels=[event], api_name="stop_sweep")
 
@@ -86,14 +80,15 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         n_contents: float,
         max_new_tokens: float,
         state: Session,
+        request: gr.Request,
         progress: gr.Progress = PROGRESS,
     ) -> Any:
-        progress(0, desc=f"drop-one and add-one on {int(n_contents)} validation contents")
-
-        def report(done: int, total: int) -> None:
-            progress(done / max(total, 1), desc=f"{done}/{total} variants")
-
-        result = backend.ablate(choice, sae, controls, state.discovery, int(n_contents), int(max_new_tokens), report)
+        with backend.jobs.run(session_of(request), "ablation") as stop:
+            progress(0, desc=f"drop-one and add-one on {int(n_contents)} validation contents")
+            report = stoppable(stop, progress, "ablation", "variants")
+            result = backend.ablate(
+                choice, sae, controls, state.discovery, int(n_contents), int(max_new_tokens), report
+            )
         return ablation_plot(result)
 
     strengths_then(tab.ablate_btn.click, tab, "ablate").success(
@@ -113,14 +108,16 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         max_new_tokens: float,
         instruction: str,
         state: Session,
+        request: gr.Request,
     ) -> tuple[Any, Session]:
         ids = parse_latent_ids(latent)
         if len(ids) > 1:
             raise gr.Error("Choose one special-token latent.")
         # Verdicts need a catalogue checker; a custom instruction's outputs are shown unjudged.
-        grid = backend.special_grid(
-            sae, ids[0] if ids else None, content, parse_alphas(alphas), int(max_new_tokens), instruction
-        )
+        with backend.jobs.run(session_of(request), "special-token grid"):
+            grid = backend.special_grid(
+                sae, ids[0] if ids else None, content, parse_alphas(alphas), int(max_new_tokens), instruction
+            )
         state.grid = grid
         return grid_table(grid).frame(), state
 
@@ -139,5 +136,12 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
     sae.change(grid_choices, sae, tab.grid_latent, **private("grid_choices"))
 
 
-def _session(request: gr.Request | None) -> str:
-    return str(getattr(request, "session_hash", None) or "anonymous")
+def stoppable(stop: Any, progress: gr.Progress, what: str, unit: str) -> Any:
+    """A progress callback for the library's loops that raises `Cancelled` once the visitor pressed Stop."""
+
+    def report(done: int, total: int) -> None:
+        if stop.is_set():
+            raise Cancelled(f"the {what} was stopped after {done} of {total} {unit}")
+        progress(done / max(total, 1), desc=f"{done}/{total} {unit}")
+
+    return report

@@ -126,6 +126,11 @@ def handler(fn: F) -> F:
     return user_errors(cast(F, wrapper))
 
 
+def session_of(request: gr.Request | None) -> str:
+    """The visitor's session id (gradio's session hash; one gradio_client is one session)."""
+    return str(getattr(request, "session_hash", None) or "anonymous")
+
+
 def private(name: str) -> dict[str, Any]:
     """Event kwargs of an internal UI handler: an explicit api_name, kept off the documented API."""
     return {"api_name": name, "api_visibility": "private"}

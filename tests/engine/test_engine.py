@@ -195,3 +195,35 @@ def test_repeated_greedy_request_is_served_without_the_model(engine):
         assert calls
     finally:
         handle.remove()
+
+
+def test_an_over_long_prompt_is_refused_before_the_model_runs(engine, monkeypatch):
+    from saif_ui.engine.errors import PromptTooLong
+
+    monkeypatch.setattr(engine.config, "max_prompt_tokens", 64)
+    short = engine.render("Say hi.")
+    long = engine.render("word " * 100)
+    calls = engine.forward_calls
+    with pytest.raises(
+        PromptTooLong, match=r"the prompt is 1\d\d tokens .*; the limit is 64 \(SAIF_MAX_PROMPT_TOKENS\)"
+    ):
+        engine.generate([short, long], max_new_tokens=2, reuse=False)
+    with pytest.raises(PromptTooLong, match="the limit is 64"):
+        engine.encode([long], layers=[1])
+    with pytest.raises(PromptTooLong, match=r"200,000 characters, far beyond the limit of 64 tokens"):
+        engine.generate(["x" * 200_000], max_new_tokens=2)
+    assert engine.forward_calls == calls
+    assert engine.generate([short], max_new_tokens=2, reuse=False)[0].token_ids  # the limit admits a short prompt
+
+
+def test_prompt_limit_from_the_environment(monkeypatch):
+    from saif_ui.engine.config import EngineConfig
+    from saif_ui.engine.errors import SaifError
+
+    monkeypatch.setenv("SAIF_MAX_PROMPT_TOKENS", "2048")
+    assert EngineConfig.from_env(saes=[]).max_prompt_tokens == 2048
+    monkeypatch.setenv("SAIF_MAX_PROMPT_TOKENS", "lots")
+    with pytest.raises(SaifError, match="SAIF_MAX_PROMPT_TOKENS must be a whole number"):
+        EngineConfig.from_env(saes=[])
+    with pytest.raises(SaifError, match="max_prompt_tokens must be >= 8"):
+        EngineConfig(max_prompt_tokens=2)

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saif_ui.saif.steering.compare import Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.special import SpecialGrid
 from saif_ui.ui import figures
 from saif_ui.ui.backend import DiscoveryResult, as_placement
-from saif_ui.ui.controls import MAX_LATENTS, SteerControls, parse_alphas, parse_latent_ids, parse_strengths
-from saif_ui.ui.export import exploration, parse_exploration, parse_query, share_query, to_json, write_csvs
+from saif_ui.ui.controls import (
+    MAX_LATENTS,
+    ControlError,
+    SteerControls,
+    parse_alphas,
+    parse_latent_ids,
+    parse_strengths,
+)
+from saif_ui.ui.export import (
+    TOP_KEYS,
+    exploration,
+    parse_exploration,
+    parse_query,
+    share_query,
+    to_json,
+    write_csvs,
+)
 from saif_ui.ui.findings import findings_markdown
 from saif_ui.ui.saes import markdown_section
 from saif_ui.ui.state import STRENGTH_SLIDERS, Session
@@ -96,7 +114,14 @@ def test_a_malformed_discovery_in_a_session_is_a_clear_error() -> None:
 
 
 def test_parse_latent_ids() -> None:
-    assert parse_latent_ids("436, #3798 436") == [436, 3798]
+    assert parse_latent_ids("436, #3798") == [436, 3798]
+    with pytest.raises(ValueError, match="latent 436 is listed twice"):
+        parse_latent_ids("436, #3798 436")
+    for bad in ("1.5", "١٢", "9" * 12, [True]):
+        with pytest.raises(ValueError, match="is not one"):
+            parse_latent_ids(bad)
+    with pytest.raises(ValueError, match="at most 64 latents"):
+        parse_latent_ids(list(range(10_000)))
     assert parse_latent_ids(["1", 2]) == [1, 2] and parse_latent_ids(None) == []
     with pytest.raises(ValueError, match="'x1'"):
         parse_latent_ids("x1")
@@ -179,6 +204,59 @@ def test_parse_query_refuses_bad_values_with_reasons() -> None:
     assert parse_query({}, ["french"], {}).empty
 
 
+LINK_KEYS = ["instruction", "text", "sae", "layer", "latents", "strengths", "alpha", "placement"]
+EXPLORATION_KEYS = sorted(TOP_KEYS - {"format", "version"})
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"instruction": "klingon"}, "unknown instruction 'klingon'"),
+        ({"sae": "nope"}, "no SAE named 'nope'"),
+        ({"layer": "-1x"}, "no attached SAE reads layer"),
+        ({"layer": "99"}, "no attached SAE reads layer '99'"),
+        ({"latents": "5,5"}, "listed twice"),
+        ({"latents": "-2"}, "'-2' is not one"),
+        ({"latents": ",".join(map(str, range(500)))}, "at most 64 latents"),
+        ({"latents": "5", "strengths": "abc"}, "strengths must be numbers"),
+        ({"latents": "5", "strengths": "1e9"}, "within ±100"),
+        ({"latents": "5", "strengths": "nan"}, "within ±100"),
+        ({"alpha": "1e30"}, "within ±1000"),
+        ({"alpha": "inf"}, "within ±1000"),
+        ({"alpha": "two"}, "alpha must be a number"),
+        ({"placement": "middle"}, "placement must be post or pre"),
+    ],
+)
+def test_each_bad_link_parameter_has_its_reason(params, message) -> None:
+    link = parse_query(params, ["french"], {24: "L24"}, ["L24"])
+    assert any(message in e for e in link.errors), link.errors
+
+
+@given(st.dictionaries(st.sampled_from(LINK_KEYS) | st.text(max_size=6), st.text(max_size=40), max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_any_query_string_parses_without_raising(params) -> None:
+    """Property: a share link, however mangled, is parsed into values and reasons, never an exception."""
+    link = parse_query(params, ["french"], {24: "L24"}, ["L24"])
+    assert all(isinstance(e, str) and e for e in link.errors)
+    assert link.alpha is None or abs(link.alpha) <= 1000
+
+
+EXPLORATION_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.sampled_from(EXPLORATION_KEYS), EXPLORATION_VALUES, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_any_exploration_json_is_read_or_refused_clearly(fields) -> None:
+    """Property: an exploration file with any values in its fields is imported or refused with a ControlError."""
+    text = json.dumps({"format": "saif_ui.exploration", "version": 1, **fields})
+    with contextlib.suppress(ControlError):
+        parse_exploration(text)
+
+
 def test_exploration_round_trip(tmp_path) -> None:
     session = Session(discovery=RESULT, comparison=COMPARISON)
     controls = {"instruction": "french", "content": "Hi.", "sae": "L24", "latents": ["7", "3"], "alpha": 2.0,
@@ -193,11 +271,40 @@ def test_exploration_round_trip(tmp_path) -> None:
     assert sorted(p.name for p in paths) == ["comparison.csv", "flagged_latents.csv", "latents.csv"]
 
 
+EXPLORATION = '{"format": "saif_ui.exploration", "version": 1, '
+
+
+def test_unknown_exploration_fields_are_reported_not_fatal() -> None:
+    back = parse_exploration(EXPLORATION + '"colour": "red", "alpha": 2}')
+    assert back.warnings == ["ignored unknown fields: colour"] and back.controls["alpha"] == 2
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{", "not a JSON"), ("[]", "not a saif_ui exploration"), ('{"format": "saif_ui.exploration"}', "version")],
+    [
+        ("{", "the exploration is not valid JSON"),
+        ("[]", "not a saif_ui exploration"),
+        ('{"format": "saif_ui.exploration"}', "version"),
+        ("[" * 1000 + "]" * 1000, "nests 33 levels deep"),
+        (" " * (5 * 2**20), "the limit is 4 MB"),
+        (EXPLORATION + '"steering": [1]}', "'steering' must be an object"),
+        (EXPLORATION + '"decoding": "fast"}', "'decoding' must be an object"),
+        (EXPLORATION + '"alpha": "big"}', "'alpha' must be a number"),
+        (EXPLORATION + '"system_prompt": 1}', "'system_prompt' must be true or false"),
+        (EXPLORATION + '"decoding": {"seed": 1.5}}', "'seed' must be a whole number"),
+        (EXPLORATION + '"latents": "436"}', "'latents' must be a list"),
+        (EXPLORATION + '"latents": [1, 1]}', "listed twice"),
+        (EXPLORATION + '"latents": [-1]}', "'-1' is not one"),
+        (EXPLORATION + f'"latents": {list(range(100_000))}}}', "100000 latents; at most 64"),
+        (EXPLORATION + '"strengths": {"1": "x"}}', "'strengths' must map latent ids to numbers"),
+        (EXPLORATION + '"outputs": [1]}', "'outputs' must be an object"),
+        (EXPLORATION + '"outputs": {"discovery": {"x": 1}}}', "'outputs.discovery' is not a saif_ui discovery"),
+        (EXPLORATION + '"outputs": {"extra": [1]}}', "'outputs.extra' must be an object"),
+        (EXPLORATION + '"alpha": NaN}', "NaN"),
+    ],
 )
 def test_parse_exploration_refuses_foreign_files(text: str, message: str) -> None:
+    """Each malformed exploration is refused with the field that is wrong (never a TypeError or RecursionError)."""
     with pytest.raises(ValueError, match=message):
         parse_exploration(text)
 

@@ -132,6 +132,8 @@ def test_registry_id_goes_through_sae_lens(hub_app, monkeypatch) -> None:
     monkeypatch.setattr(SAE, "from_pretrained", staticmethod(from_pretrained))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     _, table, status = client.predict(f"{RELEASE}/other_{SAE_ID}", api_name="/load_registry_sae")
-    assert calls == [(RELEASE, f"other_{SAE_ID}")] and status == f"Attached **other_{SAE_ID}**."
+    assert calls == [(RELEASE, f"other_{SAE_ID}")] and status.startswith(
+        f"Attached **other_{SAE_ID}** (visible to you only"
+    )
     assert f"{RELEASE}/other_{SAE_ID}" in [row[5] for row in table["data"]]
     engine.remove_sae(f"other_{SAE_ID}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -65,6 +66,29 @@ class Pair:
     negative: Prompt
 
 
+MAX_TEXT_CHARS = 32_768
+"""Longest content or instruction read at all: a prompt is tokenised with character offsets before the engine's token
+limit can refuse it, and offsets of a 2-million-character text take hundreds of MB. 32k characters is far past any
+prompt the engine accepts (1,024 tokens by default)."""
+
+
+def check_text(text: str, what: str) -> str:
+    """`text` stripped; a `SaifError` if it is empty or holds control characters other than tab and newline (a NUL
+    or an escape sequence is never part of a passage; the tokenizer would keep it and the model answer noise).
+    Any printable Unicode (right-to-left scripts, emoji) is welcome."""
+    if not isinstance(text, str):
+        raise SaifError(f"{what} must be text")
+    if len(text) > MAX_TEXT_CHARS:
+        raise SaifError(f"{what} is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are accepted")
+    text = text.strip()
+    if not text:
+        raise SaifError(f"{what} is empty")
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"), None)
+    if bad is not None:
+        raise SaifError(f"{what} holds the control character U+{ord(bad):04X}: remove it")
+    return text
+
+
 def user_message(content: str, instruction: str | None, placement: Placement) -> tuple[str, Span, Span | None]:
     """The user message and the character spans of content and instruction in it.
 
@@ -74,14 +98,14 @@ def user_message(content: str, instruction: str | None, placement: Placement) ->
     """
     if placement not in PLACEMENTS:
         raise SaifError(f"placement must be one of {', '.join(PLACEMENTS)}, not {placement!r}")
-    content = content.strip()
-    if not content:
-        raise SaifError("content is empty")
+    content = check_text(content, "the content")
     if placement == "none":
         return content, Span(0, len(content)), None
-    instruction = (instruction or "").strip()
-    if not instruction:
+    if not (instruction or "").strip():
         raise SaifError(f"placement {placement!r} needs an instruction")
+    instruction = check_text(instruction or "", "the instruction")
+    if instruction == content:
+        raise SaifError("the instruction is the same text as the content: SAIF contrasts a content with and without it")
     if placement == "post":
         text = content + SEPARATOR + instruction
         return text, Span(0, len(content)), Span(len(text) - len(instruction), len(text))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 
-from saif_ui.engine import Engine, SAELoadError, Steering
+from saif_ui.engine import Engine, SAELoadError, Steering, jsonsafe
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.steering import POSITIONS, Positions
 from saif_ui.saif.discovery.discover import DiscoveryResult
@@ -22,6 +22,14 @@ from saif_ui.saif.discovery.discover import DiscoveryResult
 Scale = Literal["mean_act", "unit"]
 SCALES: tuple[Scale, ...] = ("mean_act", "unit")
 SPEC_VERSION = 1
+MAX_ABS_ALPHA = 1000.0
+"""|α| a spec may have: five times the largest α any study uses (FAST's special-token grid goes to 200); beyond it
+the residual stream is swamped and the answer is noise, so a larger value is a typo, not an experiment."""
+MAX_ABS_STRENGTH = 100.0
+"""|strength| of one latent or vector (strengths are relative weights, 1 by default)."""
+MAX_SPEC_ITEMS = 256
+"""Latents plus raw vectors in one spec: far more than any recipe (SAIF steers with a handful), small enough that a
+spec cannot name the whole dictionary."""
 
 
 class SpecError(SaifError):
@@ -81,17 +89,33 @@ class SteeringSpec:
             raise SpecError(f"scale must be one of {', '.join(SCALES)}, not {self.scale!r}")
         if self.positions not in POSITIONS:
             raise SpecError(f"positions must be one of {', '.join(POSITIONS)}, not {self.positions!r}")
-        if not math.isfinite(self.alpha):
-            raise SpecError("alpha must be a finite number")
-        if self.decay < 0 or self.decay_power < 0:
-            raise SpecError("decay and decay_power must be >= 0")
+        if not (math.isfinite(self.alpha) and abs(self.alpha) <= MAX_ABS_ALPHA):
+            raise SpecError(f"alpha must be a finite number within ±{MAX_ABS_ALPHA:g}, not {self.alpha!r}")
+        if not (0 <= self.decay < math.inf and 0 <= self.decay_power <= 16):
+            raise SpecError("decay must be a finite number >= 0 and decay_power within 0..16")
+        n_items = len(self.latents) + len(self.vectors)
+        if n_items > MAX_SPEC_ITEMS:
+            raise SpecError(f"a spec holds at most {MAX_SPEC_ITEMS} latents and vectors, not {n_items}")
+        seen: set[tuple[str, int]] = set()
         for e in self.latents:
             if e.latent < 0:
                 raise SpecError(f"latent ids are >= 0, got {e.latent}")
-            if not math.isfinite(e.strength):
-                raise SpecError(f"latent {e.latent}: strength must be finite")
+            if (e.sae, e.latent) in seen:
+                raise SpecError(f"latent {e.latent} of {e.sae} is listed twice: give it once, with one strength")
+            seen.add((e.sae, e.latent))
+            if not (math.isfinite(e.strength) and abs(e.strength) <= MAX_ABS_STRENGTH):
+                raise SpecError(f"latent {e.latent}: strength must be finite and within ±{MAX_ABS_STRENGTH:g}")
+            if e.mean_act is not None and not math.isfinite(e.mean_act):
+                raise SpecError(f"latent {e.latent}: mean_act must be finite")
             if self.scale == "mean_act" and e.mean_act is None:
                 raise SpecError(f"latent {e.latent} has no mean_act; use scale 'unit' or give its mean activation")
+        for v in self.vectors:
+            if not (math.isfinite(v.strength) and abs(v.strength) <= MAX_ABS_STRENGTH):
+                raise SpecError(
+                    f"vector {v.label or v.layer}: strength must be finite and within ±{MAX_ABS_STRENGTH:g}"
+                )
+            if not all(math.isfinite(x) for x in v.vector):
+                raise SpecError(f"vector {v.label or v.layer} holds a non-finite value")
 
     @property
     def empty(self) -> bool:
@@ -170,24 +194,67 @@ class SteeringSpec:
         unknown = set(data) - known - {"version"}
         if unknown:
             raise SpecError(f"unknown steering spec fields: {', '.join(sorted(unknown))}")
-        try:
-            latents = tuple(SteerLatent(**_fields(e, SteerLatent, "latents")) for e in data.get("latents", []))
-            vectors = tuple(
-                SteerVector(**{**_fields(v, SteerVector, "vectors"), "vector": tuple(float(x) for x in v["vector"])})
-                for v in data.get("vectors", [])
-            )
-            rest = {k: data[k] for k in known - {"latents", "vectors"} if k in data}
-            return cls(latents=latents, vectors=vectors, **rest)
-        except (TypeError, KeyError) as err:
-            raise SpecError(f"malformed steering spec: {err}") from err
+        _check_types(data, _SPEC_TYPES, "the spec")
+        items = [*_items(data, "latents"), *_items(data, "vectors")]
+        if len(items) > MAX_SPEC_ITEMS:
+            raise SpecError(f"a spec holds at most {MAX_SPEC_ITEMS} latents and vectors, not {len(items)}")
+        latents = tuple(SteerLatent(**_fields(e, SteerLatent, "latents")) for e in _items(data, "latents"))
+        vectors = tuple(
+            SteerVector(**{**_fields(v, SteerVector, "vectors"), "vector": tuple(float(x) for x in v["vector"])})
+            for v in _items(data, "vectors")
+        )
+        rest = {k: data[k] for k in known - {"latents", "vectors"} if k in data}
+        return cls(latents=latents, vectors=vectors, **rest)
 
     @classmethod
     def from_json(cls, text: str) -> SteeringSpec:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise SpecError(f"steering spec is not valid JSON: {err}") from err
+            data = jsonsafe.loads(text, "the steering spec")
+        except SaifError as err:
+            raise SpecError(str(err)) from None
         return cls.from_dict(data)
+
+
+MAX_VECTOR_SIZE = 65536
+"""Entries of one raw vector: wider than any model's residual stream; bounds what a spec file can make us parse."""
+_NUMBER = (int, float)
+_SPEC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "alpha": (_NUMBER, "a number"),
+    "scale": ((str,), "a string"),
+    "positions": ((str,), "a string"),
+    "decay": (_NUMBER, "a number"),
+    "decay_power": (_NUMBER, "a number"),
+    "meta": ((dict,), "an object"),
+    "latents": ((list, tuple), "a list"),
+    "vectors": ((list, tuple), "a list"),
+}
+_ITEM_TYPES: dict[type, dict[str, tuple[tuple[type, ...], str]]] = {
+    SteerLatent: {
+        "sae": ((str,), "a string"),
+        "layer": ((int,), "an integer"),
+        "latent": ((int,), "an integer"),
+        "strength": (_NUMBER, "a number"),
+        "mean_act": ((*_NUMBER, type(None)), "a number or null"),
+    },
+    SteerVector: {
+        "layer": ((int,), "an integer"),
+        "vector": ((list, tuple), "a list of numbers"),
+        "strength": (_NUMBER, "a number"),
+        "label": ((str,), "a string"),
+    },
+}
+"""The JSON type of every field (a tuple is a list: `to_dict` keeps the spec's tuples): a spec file is checked
+field by field, so a wrong one is named, not a TypeError."""
+
+
+def _check_types(entry: dict[str, Any], types: dict[str, tuple[tuple[type, ...], str]], where: str) -> None:
+    for key, (allowed, what) in types.items():
+        if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], allowed)):
+            raise SpecError(f"'{key}' of {where} must be {what}, not {json.dumps(entry[key])[:40]}")
+
+
+def _items(data: dict[str, Any], key: str) -> list[Any]:
+    return list(data.get(key, []))
 
 
 def _fields(entry: Any, kind: type, where: str) -> dict[str, Any]:
@@ -197,6 +264,17 @@ def _fields(entry: Any, kind: type, where: str) -> dict[str, Any]:
     unknown = set(entry) - allowed
     if unknown:
         raise SpecError(f"unknown fields in '{where}': {', '.join(sorted(unknown))}")
+    required = {n for n, f in kind.__dataclass_fields__.items() if f.default is MISSING}  # type: ignore[attr-defined]
+    missing = required - set(entry)
+    if missing:
+        raise SpecError(f"each item of '{where}' needs {', '.join(sorted(missing))}")
+    _check_types(entry, _ITEM_TYPES[kind], f"an item of '{where}'")
+    if kind is SteerVector:
+        vector = entry["vector"]
+        if len(vector) > MAX_VECTOR_SIZE:
+            raise SpecError(f"a vector of '{where}' has {len(vector):,} entries; at most {MAX_VECTOR_SIZE:,}")
+        if any(isinstance(x, bool) or not isinstance(x, _NUMBER) for x in vector):
+            raise SpecError(f"a vector of '{where}' must hold numbers only")
     return dict(entry)
 
 

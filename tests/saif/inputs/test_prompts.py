@@ -33,6 +33,9 @@ def test_user_message_places_the_instruction() -> None:
         (("", FRENCH, "post"), "empty"),
         ((CONTENT, "  ", "post"), "needs an instruction"),
         ((CONTENT, FRENCH, "mid"), "placement must be"),
+        (("Hi\x00there", FRENCH, "post"), r"the content holds the control character U\+0000"),
+        ((CONTENT, "Say\x1b[1m it", "pre"), r"the instruction holds the control character U\+001B"),
+        ((CONTENT, f"  {CONTENT} ", "post"), "same text as the content"),
     ],
 )
 def test_user_message_rejects_bad_input(args, message) -> None:
@@ -89,3 +92,8 @@ def test_build_pairs_rotates_wordings_or_crosses(engine) -> None:
         build_pairs(engine.chat, contents, variants, "none")
     with pytest.raises(ValueError, match="no instruction"):
         build_pairs(engine.chat, contents, [])
+
+
+def test_tabs_newlines_and_any_printable_script_are_kept() -> None:
+    for content in ("a\tb\nc", "مرحبا بالعالم", "猫がいる 🐈", "e\u0301 combining"):
+        assert user_message(content, FRENCH, "post")[0].startswith(content)

@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.steering.build import spec_for_latents
@@ -43,6 +45,34 @@ def test_spec_json_round_trip() -> None:
         ('{"latents": [{"sae": "a", "layer": 1, "latent": 2, "mean_act": 1, "x": 0}]}', "unknown fields"),
         ('{"positions": "middle"}', "positions must be one of"),
         ('{"version": 9}', "version 9"),
+        ('{"alpha": 1e30}', "within ±1000"),
+        ('{"alpha": -1e30}', "within ±1000"),
+        ('{"alpha": "2"}', "'alpha' of the spec must be a number"),
+        ('{"alpha": true}', "must be a number, not true"),
+        ('{"alpha": NaN}', "NaN"),
+        ('{"decay": -1}', "decay must be a finite number >= 0"),
+        ('{"latents": {"a": 1}}', "'latents' of the spec must be a list"),
+        ('{"latents": [7]}', "each item of 'latents' is a JSON object"),
+        ('{"latents": [{"sae": "a", "layer": 1}]}', "needs latent"),
+        ('{"latents": [{"sae": "a", "layer": 1, "latent": "7"}]}', "'latent' of an item of 'latents' must be an int"),
+        ('{"latents": [{"sae": "a", "layer": 1, "latent": 7.5, "mean_act": 1}]}', "must be an integer"),
+        ('{"latents": [{"sae": "a", "layer": 1, "latent": -3, "mean_act": 1}]}', "latent ids are >= 0"),
+        ('{"latents": [{"sae": 5, "layer": 1, "latent": 2, "mean_act": 1}]}', "'sae' of an item"),
+        ('{"latents": [{"sae": "a", "layer": 1, "latent": 2, "mean_act": 1, "strength": 1e9}]}', "within ±100"),
+        (
+            '{"latents": [{"sae": "a", "layer": 1, "latent": 2, "mean_act": 1},'
+            ' {"sae": "a", "layer": 1, "latent": 2, "mean_act": 1}]}',
+            "listed twice",
+        ),
+        ('{"vectors": [{"layer": 1, "vector": [1, "x"]}]}', "must hold numbers only"),
+        ('{"vectors": [{"layer": 1}]}', "needs vector"),
+        (
+            '{"latents": ['
+            + ",".join([f'{{"sae": "a", "layer": 1, "latent": {i}, "mean_act": 1}}' for i in range(257)])
+            + "]}",
+            "at most 256",
+        ),
+        ("[" * 5000 + "]" * 5000, "nests 33 levels deep"),
     ],
 )
 def test_bad_spec_json_is_a_clear_error(text: str, fragment: str) -> None:
@@ -120,3 +150,28 @@ def test_drop_one_and_strengths(french) -> None:
     first = spec.latents[0].latent
     assert first not in [e.latent for e in spec.without(first).latents]
     assert spec.with_strengths({first: 0.25}).latents[0].strength == 0.25
+
+
+SPEC_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+    max_leaves=12,
+)
+SPEC_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        k: SPEC_VALUES
+        for k in ("alpha", "scale", "positions", "decay", "decay_power", "latents", "vectors", "meta", "version")
+    },
+)
+
+
+@given(SPEC_LIKE | SPEC_VALUES)
+@settings(max_examples=400, deadline=None)
+def test_any_json_value_is_a_spec_or_a_spec_error(data) -> None:
+    """Property: whatever a file holds, reading it never raises anything but SpecError."""
+    try:
+        spec = SteeringSpec.from_dict(data)
+    except SpecError:
+        return
+    assert SteeringSpec.from_json(spec.to_json()) == spec
