@@ -20,9 +20,11 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -277,6 +279,31 @@ def save_json(path: Path, data: Any) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+STALE_TEMP_SECONDS = 3600
+"""A temporary file this old was left by a process that died mid-write (a write takes seconds)."""
+
+
+def remove_stale_temps(root: Path, max_age_s: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the `.tmp-*` files (and `.…tmp` folders) that a killed process left under `root`: they were never read
+    (readers open only final names), but they hold disk. Returns what was removed."""
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - max_age_s
+    removed = []
+    for path in root.rglob(".*tmp*"):
+        try:
+            if path.lstat().st_mtime > cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 def load_json(path: Path) -> Any | None:

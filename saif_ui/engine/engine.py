@@ -13,7 +13,7 @@ import torch
 from transformers import GenerationConfig
 
 from saif_ui.engine import hooks
-from saif_ui.engine.cache import ByteLRU, ResultCache, tensor_bytes
+from saif_ui.engine.cache import ByteLRU, ResultCache, remove_stale_temps, tensor_bytes
 from saif_ui.engine.chat import ChatTemplate, Message
 from saif_ui.engine.config import CHARS_PER_TOKEN_BOUND, EngineConfig
 from saif_ui.engine.errors import PromptTooLong, SaifError
@@ -64,6 +64,7 @@ class Engine:
             device_map=config.device_map,
         )
         engine = cls(loaded, config)
+        remove_stale_temps(config.cache_dir)  # what a killed server left half-written is never read; free its disk
         for source in config.saes:
             engine.add_sae(source)
         if config.warmup:
