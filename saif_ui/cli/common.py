@@ -61,9 +61,13 @@ def floats(text: str) -> tuple[float, ...]:
 def ints(text: str) -> tuple[int, ...]:
     """argparse type: comma-separated integers (latent ids, layers)."""
     try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
+        values = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text[:40]!r}") from None
+    twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if twice is not None:
+        raise argparse.ArgumentTypeError(f"{twice} is listed twice: give each once")
+    return values
 
 
 def check_instruction(instruction: str) -> None:

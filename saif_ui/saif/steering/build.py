@@ -127,6 +127,7 @@ def build_spec(engine: Engine, choice: SpecChoice, alpha: float | None = 1.0) ->
         spec = require_recipe(instruction).spec
         return spec if alpha is None else spec.with_alpha(alpha)
     alpha = 1.0 if alpha is None else alpha
+    SteeringSpec(alpha=alpha)  # a bad α fails now, not after a discovery run
     if choice.spec_file is not None:
         return read_spec(choice.spec_file).with_alpha(alpha)
     if choice.mean_diff:
@@ -134,6 +135,8 @@ def build_spec(engine: Engine, choice: SpecChoice, alpha: float | None = 1.0) ->
         cfg = DiscoveryConfig(placement=choice.placement)
         return mean_difference_spec(engine, choice.instruction, layer, cfg, alpha=alpha, positions=choice.how.positions)
     name = engine.sae_at_layer(choice.layer)
+    if choice.latents and choice.how.scale == "unit":  # unit directions need no discovery statistics
+        return spec_for_latents(engine, None, name, choice.latents, choice.strengths, alpha, choice.how)
     result = discover(engine, choice.instruction, name, DiscoveryConfig(placement=choice.placement))
     if choice.latents:
         return spec_for_latents(engine, result, name, choice.latents, choice.strengths, alpha, choice.how)
