@@ -238,3 +238,20 @@ def test_the_worst_inputs_leave_memory_bounded(client, tmp_path) -> None:
         sampler.join()
     still_serving(client)
     assert peak[0] - base < 300 * 2**20, f"peak {peak[0] / 2**20:.0f} MB from {base / 2**20:.0f} MB"
+
+
+def test_what_a_visitor_attached_goes_when_they_leave(served, tmp_path) -> None:
+    import time
+
+    carol = Client(served[1].local_url, verbose=False)
+    files = sae_files(tmp_path, "leaving", hook="blocks.10.hook_resid_post")
+    status = carol.predict([handle_file(str(p)) for p in files], api_name="/upload_sae")[-1]
+    name = status.split("**")[1]
+    folder = served[0].saes[name].source
+    assert name in served[0].saes
+    carol.close()  # the tab closes: gradio's heartbeat ends and the app's unload handler runs
+    deadline = time.monotonic() + 60
+    while name in served[0].saes and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert name not in served[0].saes
+    assert not Path(folder).exists()  # its managed copy is deleted too
