@@ -591,6 +591,7 @@ class Backend:
         alphas: Sequence[float],
         max_new_tokens: int,
         instruction: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SpecialGrid:
         """FAST's special-token intervention: one special-token latent added at growing α, the answer at each
         (judged by `instruction`'s checker when it is a catalogue id); latent None takes the strongest."""
@@ -616,6 +617,7 @@ class Backend:
                 tuple(alphas),
                 decoding=Decoding(max_new_tokens=max_new_tokens),
                 instruction=judge,
+                progress=progress,
             ).to_dict()
 
         return SpecialGrid.from_dict(self.results.get_or_compute("grid", settings, run)[0])

@@ -109,14 +109,17 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         instruction: str,
         state: Session,
         request: gr.Request,
+        progress: gr.Progress = PROGRESS,
     ) -> tuple[Any, Session]:
         ids = parse_latent_ids(latent)
         if len(ids) > 1:
             raise gr.Error("Choose one special-token latent.")
+        values = parse_alphas(alphas)
         # Verdicts need a catalogue checker; a custom instruction's outputs are shown unjudged.
-        with backend.jobs.run(session_of(request), "special-token grid"):
+        with backend.jobs.run(session_of(request), "special-token grid") as stop:
+            report = stoppable(stop, progress, "special-token grid", "α values")
             grid = backend.special_grid(
-                sae, ids[0] if ids else None, content, parse_alphas(alphas), int(max_new_tokens), instruction
+                sae, ids[0] if ids else None, content, values, int(max_new_tokens), instruction, report
             )
         state.grid = grid
         return grid_table(grid).frame(), state

@@ -9,7 +9,7 @@ on the paper's grid.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,12 @@ def special_token_grid(
     positions: str = "all",
     decoding: Decoding = GRID_DECODING,
     instruction: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SpecialGrid:
     """Answers to `content` (no instruction) with the special-token latent added at each α.
 
     With `instruction` (a catalogue id), each output also gets that instruction's verdicts, to see whether the
-    intervention moves compliance.
+    intervention moves compliance. `progress(done, total)` is called after each α (it may raise to stop the grid).
     """
     token = ""
     if latent is None:
@@ -129,13 +130,16 @@ def special_token_grid(
         scale="unit",
         positions=positions,  # type: ignore[arg-type]
     )
+    specs = [base.with_alpha(a) for a in alphas]  # every α is checked before the first generation
     texts, finished = [], []
-    for a in alphas:
+    for spec in specs:
         g = engine.generate(
-            [prompt], base.with_alpha(a).steerings(engine), max_new_tokens=decoding.max_new_tokens, seed=decoding.seed
+            [prompt], spec.steerings(engine), max_new_tokens=decoding.max_new_tokens, seed=decoding.seed
         )[0]
         texts.append(g.text)
         finished.append(g.finished)
+        if progress is not None:
+            progress(len(texts), len(specs))
     instr = resolve_instruction(instruction) if instruction else None
     judged = judge(engine, instr, texts, finished, [str(a) for a in alphas]) if instr else None
     rows = tuple(

@@ -27,10 +27,10 @@ from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
-from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
-from saif_ui.saif.studies import steering_study
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+from saif_ui.saif.studies import derived, steering_study
+from saif_ui.saif.studies.shipped import Log, engine_key, sae_key
 
 STUDY = "placement"
 STUDY_VERSION = 2
@@ -58,8 +58,7 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
 
 def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
     """The key a current shipped result for `instruction` carries."""
-    recipe = require_recipe(instruction)
-    return study_key(engine, recipe, steering_study.current_doc(engine, recipe))
+    return derived.key_for(engine, instruction, study_key)
 
 
 def run_instruction(
@@ -144,16 +143,4 @@ def placement_study(
     engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
 ) -> dict[str, dict[str, Any]]:
     """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    out = {}
-    for iid in instructions:
-        recipe = require_recipe(iid)
-        doc = steering_study.current_doc(engine, recipe)
-        out[iid] = run_or_load(
-            STUDY,
-            iid,
-            study_key(engine, recipe, doc),
-            lambda recipe=recipe, doc=doc: run_instruction(engine, recipe, doc, log),  # type: ignore[misc]
-            force=force,
-            log=log,
-        )
-    return out
+    return derived.run_derived(STUDY, engine, instructions, study_key, run_instruction, force=force, log=log)
