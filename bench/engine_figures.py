@@ -1,0 +1,227 @@
+"""The engine's figures: steered vs plain generation (P1), discovery vs a full forward (P2), harvest vs the forward
+bound (P7), a batched α sweep vs one call at a time (P8), and b1 decoding vs the memory-bandwidth bound (P10)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig
+
+from bench.timing import Figure, best_of, paired_best
+from saif_ui.engine import Engine, Steering
+from saif_ui.engine.cache import ByteLRU
+from saif_ui.fast.harvest import HarvestConfig, _batches, conversations_for, harvest, sequences_for
+from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, make_pairs
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import load_contents
+
+
+def _push(engine: Engine, layer: int, norm: float = 20.0) -> list[Steering]:
+    v = torch.randn(engine.d_model, generator=torch.Generator().manual_seed(0))
+    return [Steering(layer, v * norm / v.norm(), "all")]
+
+
+def _fixed_length_generate(
+    engine: Engine, prompts: list[str], steering: list[Steering] | None, n_new: int, use_cache: bool = True
+) -> None:
+    """Greedy generation of exactly `n_new` tokens (EOS ignored), through HF `generate`, steered by the engine's
+    own hooks when `steering` is given: what the engine runs, minus its bookkeeping."""
+    enc = engine.tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    cfg = GenerationConfig(
+        max_new_tokens=n_new,
+        min_new_tokens=n_new,
+        do_sample=False,
+        pad_token_id=engine.tokenizer.pad_token_id,
+        use_cache=use_cache,
+    )
+    ids = enc["input_ids"].to(engine.loaded.device)
+    mask = enc["attention_mask"].to(engine.loaded.device)
+    with engine.steering(steering or [], int(ids.shape[1])), torch.no_grad():
+        engine.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)  # type: ignore[operator]
+
+
+def p1_steered_generation(engine: Engine, quick: bool) -> Figure:
+    """Steered / plain greedy decode at a fixed length, b1 and b8, KV cache; and full-recompute steering (no KV cache,
+    as in Stolfo et al.) vs KV-cached steering at growing lengths, which shows recompute's quadratic cost."""
+    prompts = [engine.render(c.text) for c in load_contents("validation")[:8]]
+    steer = _push(engine, 20)
+    n_new = 32 if quick else 64
+    raw: dict[str, object] = {}
+    ratios = []
+    for batch in (1, 8):
+        ps = prompts[:batch]
+        t = paired_best(
+            {
+                "plain": lambda ps=ps: _fixed_length_generate(engine, ps, None, n_new),
+                "steered": lambda ps=ps: _fixed_length_generate(engine, ps, steer, n_new),
+            }
+        )
+        raw[f"b{batch}"] = {**{k: round(v, 4) for k, v in t.items()}, "tok_s_plain": round(batch * n_new / t["plain"])}
+        ratios.append(t["plain"] / t["steered"])
+    recompute = {}
+    for length in (32, 128) if quick else (32, 128, 512):
+        t = paired_best(
+            {
+                "kv": lambda n=length: _fixed_length_generate(engine, prompts[:1], steer, n),
+                "recompute": lambda n=length: _fixed_length_generate(engine, prompts[:1], steer, n, use_cache=False),
+            },
+            repeats=3,
+        )
+        recompute[str(length)] = round(t["recompute"] / t["kv"], 2)
+    raw["recompute_over_kv_by_length"] = recompute
+    return Figure(
+        "P1",
+        "steered / plain greedy decode speed (fixed length, KV cache), worst of b1 and b8",
+        round(min(ratios), 3),
+        0.97,
+        raw=raw,
+        note=f"{n_new} new tokens; full-recompute steering costs {recompute} × the KV-cached steer (by length)",
+    )
+
+
+def discovery_prompts(engine: Engine, n_pairs: int) -> list[str]:
+    """The distinct prompts (positives and negatives) of a `french` discovery over `n_pairs` contents."""
+    pairs = make_pairs(engine, load_catalogue().get("french"), DiscoveryConfig(n_contents=n_pairs))
+    return list(dict.fromkeys([p.positive.text for p in pairs] + [p.negative.text for p in pairs]))
+
+
+def _full_forward(engine: Engine, texts: list[str], batch: int = 16) -> None:
+    for start in range(0, len(texts), batch):
+        enc = engine.tokenizer(
+            texts[start : start + batch], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        with torch.no_grad():
+            engine.model(**enc, use_cache=False)
+
+
+def p2_discovery(engine: Engine, sae: str, quick: bool) -> Figure:
+    """Discovery's encode + SAE + scoring (caches off) vs a full forward (LM head included) over the same prompts."""
+    n_pairs = 16 if quick else 48
+    texts, cfg = discovery_prompts(engine, n_pairs), DiscoveryConfig(n_contents=n_pairs)
+    layer = engine.sae(sae).layer
+    saved, engine.cache = engine.cache, ByteLRU(0)  # measure the model, not the encode cache
+    try:
+        t = paired_best(
+            {
+                "discovery": lambda: discover(engine, "french", sae, cfg, use_cache=False),
+                "full_forward": lambda: _full_forward(engine, texts),
+            }
+        )
+    finally:
+        engine.cache = saved
+    bound = engine.n_layers / (layer + 1)
+    ratio = t["full_forward"] / t["discovery"]
+    return Figure(
+        "P2",
+        f"discovery throughput vs a full forward (pairs/s ratio), target 0.9 × n_layers/(L+1) at L{layer}",
+        round(ratio, 3),
+        round(0.9 * bound, 3),
+        raw={
+            "pairs": n_pairs,
+            "prompts": len(texts),
+            "seconds": {k: round(v, 3) for k, v in t.items()},
+            "pairs_per_s": round(n_pairs / t["discovery"], 2),
+            "layer_bound": round(bound, 3),
+        },
+    )
+
+
+def p7_harvest(engine: Engine, quick: bool) -> Figure:
+    """FAST harvest (tokenise, forward to the layer, store fp16) vs the forward alone over the same sequences."""
+    cfg = HarvestConfig(layers=[15], tokens=8_000 if quick else 30_000, max_len=512, batch_tokens=4096)
+    conversations = conversations_for(cfg)[:400]
+    sequences = list(sequences_for(engine, cfg, conversations))
+    # The sequences harvest reads until its token budget is full, forwarded exactly as harvest batches them.
+    kept, total = [], 0
+    for s in sequences:
+        if total >= cfg.tokens:
+            break
+        kept.append(s)
+        total += len(s.token_ids) - 1
+    n_tokens = sum(len(s.token_ids) for s in kept)
+
+    def forward_only() -> None:
+        for batch in _batches(iter(kept), cfg.batch_tokens):
+            engine.hidden_states([torch.tensor(s.token_ids) for s in batch], cfg.layers)
+
+    def full_harvest() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            harvest(engine, cfg, Path(tmp) / "h", conversations=conversations, progress=False)
+
+    t = paired_best({"harvest": full_harvest, "forward": forward_only})
+    return Figure(
+        "P7",
+        "FAST harvest tok/s vs the forward-to-layer bound over the same sequences",
+        round(t["forward"] / t["harvest"], 3),
+        0.85,
+        raw={
+            "tokens": n_tokens,
+            "seconds": {k: round(v, 3) for k, v in t.items()},
+            "harvest_tok_s": round(n_tokens / t["harvest"]),
+        },
+    )
+
+
+def p8_batched_sweep(engine: Engine, quick: bool) -> Figure:
+    """An α sweep (6 α × N contents) as the evaluation runs it (one batched generate per α) vs one call per answer."""
+    n = 8 if quick else 24
+    prompts = [engine.render(c.text + "\n\nTranslate the text into French.") for c in load_contents("validation")[:n]]
+    alphas = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+    base = _push(engine, 20, 1.0)
+
+    def at(a: float) -> list[Steering]:
+        return [Steering(s.layer, s.vector * a, s.positions) for s in base]
+
+    def batched() -> None:
+        for a in alphas:
+            engine.generate(prompts, at(a), max_new_tokens=16, reuse=False)
+
+    def one_by_one() -> None:
+        for a in alphas:
+            for p in prompts:
+                engine.generate([p], at(a), max_new_tokens=16, reuse=False)
+
+    t = paired_best({"batched": batched, "one_by_one": one_by_one}, repeats=3)
+    return Figure(
+        "P8",
+        f"α sweep (6 α × {n} contents) batched vs one generate call per answer",
+        round(t["one_by_one"] / t["batched"], 2),
+        5.0,
+        raw={"seconds": {k: round(v, 3) for k, v in t.items()}, "contents": n, "max_new_tokens": 16},
+    )
+
+
+def copy_bandwidth() -> float:
+    """Bytes per second a tensor copy moves (read + write) over a buffer much larger than any cache."""
+    src = torch.ones(64 * 2**20, dtype=torch.float32)  # 256 MB
+    dst = torch.empty_like(src)
+    seconds = best_of(lambda: dst.copy_(src), repeats=5)
+    return 2 * src.numel() * 4 / seconds
+
+
+def p10_decode_bound(engine: Engine, quick: bool) -> Figure:
+    """b1 greedy decode tok/s vs the memory-bandwidth bound: every weight is read once per token, so tok/s can be at
+    most copy bandwidth ÷ weight bytes."""
+    prompt = [engine.render(load_contents("validation")[0].text)]
+    n_new = 32 if quick else 64
+    seconds = best_of(lambda: _fixed_length_generate(engine, prompt, None, n_new))
+    prefill = best_of(lambda: _fixed_length_generate(engine, prompt, None, 1))
+    decode_tok_s = (n_new - 1) / max(seconds - prefill, 1e-9)
+    weight_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
+    bandwidth = copy_bandwidth()
+    bound = bandwidth / weight_bytes
+    return Figure(
+        "P10",
+        "b1 decode tok/s vs the memory-bandwidth bound (copy bandwidth ÷ weight bytes)",
+        round(decode_tok_s / bound, 3),
+        0.8,
+        raw={
+            "decode_tok_s": round(decode_tok_s, 1),
+            "bound_tok_s": round(bound, 1),
+            "copy_bandwidth_gb_s": round(bandwidth / 1e9, 2),
+            "weight_mb": round(weight_bytes / 2**20),
+            "threads": torch.get_num_threads(),
+        },
+    )

@@ -1,0 +1,54 @@
+"""How every benchmark figure is measured and recorded: best-of-n wall times taken side by side in one run, and one
+`Figure` per id with its value, target and raw timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Best wall time of `repeats` runs: the run least disturbed by other load on a noisy machine."""
+    times = []
+    for _ in range(max(3, repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def paired_best(fns: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str, float]:
+    """Best time of each function, measured interleaved (a, b, a, b, ...) so drifting load hits both alike."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(max(3, repeats)):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+@dataclass
+class Figure:
+    """One benchmark figure: `value` compared with `target` (`kind` says how), with what it was measured from."""
+
+    id: str
+    figure: str
+    value: float | None
+    target: float | None
+    kind: str = ">="
+    """`>=`: value must reach the target; `<=`: value must stay under it; `report`: no target."""
+    unit: str = "×"
+    raw: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.target is None or self.kind == "report":
+            return None
+        return self.value >= self.target if self.kind == ">=" else self.value <= self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "met": self.met}
