@@ -51,11 +51,15 @@ def machine() -> dict[str, Any]:
 
 
 def commit() -> str:
+    """HEAD's short hash, with `+dirty` when tracked files differ from it (the figures then are not HEAD's)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
@@ -80,7 +84,10 @@ def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
         }
         for fid in sorted(engine_ids, key=IDS.index):
             start = time.perf_counter()
-            figures.append(steps[fid]())
+            try:
+                figures.append(steps[fid]())
+            except Exception as err:  # one broken figure is reported as such; the others are still measured
+                figures.append(Figure(fid, "failed", None, None, "report", note=f"{type(err).__name__}: {err}"))
             log(f"{fid}: {figures[-1].value} (target {figures[-1].kind} {figures[-1].target}) "
                 f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
         del engine

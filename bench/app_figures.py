@@ -125,7 +125,7 @@ def app_workload(quick: bool) -> list[Figure]:
         server.stop()
     return [
         Figure("P9", "discover (48 pairs) → steer → verdict for one instruction, warm, through the API",
-               round(p9, 1), 60.0, "<=", "s", raw={"discovery": status[:120], "verdict": str(verdict)[:80]}),
+               round(p9, 1), 60.0, "<=", "s", raw={"discovery": status, "verdict": str(verdict)[:80]}),
         Figure("P4", "repeated identical /steer through the running app: round trip of the repeat", round(hit * 1000),
                50.0, "<=", "ms", raw={"miss_s": round(miss, 3), "hit_s": round(hit, 4),
                                       "miss_over_hit": round(miss / hit, 1)},

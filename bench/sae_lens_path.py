@@ -88,9 +88,11 @@ def p3_sae_lens(engine: Engine, sae_name: str, texts: list[str], quick: bool) ->
     # Agreement first: one prompt through both paths.
     ids = engine.tokenizer(texts[0], return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        _, cache = model.run_with_cache_with_saes(ids, saes=[sae.sae], names_filter=[hook, sae.hook_name])
+        _, cache = model.run_with_cache_with_saes(
+            ids, saes=[sae.sae], names_filter=[hook, f"{sae.hook_name}.hook_sae_input"]
+        )
     ours = engine.hidden_states([ids[0]], [sae.layer])[sae.layer][0].float()
-    theirs = cache[sae.hook_name][0].float()
+    theirs = cache[f"{sae.hook_name}.hook_sae_input"][0].float()  # the residual as the spliced SAE reads it
     resid_err = float(((ours - theirs).norm(dim=-1) / ours.norm(dim=-1))[1:].max())  # position 0: the sink
     lat_ours = sae.encode(ours).float()
     lat_err = float((lat_ours - cache[hook][0].float()).abs().max() / lat_ours.abs().max())
