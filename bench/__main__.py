@@ -66,7 +66,7 @@ def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
     from saif_ui.engine import Engine, EngineConfig
 
     figures: list[Figure] = []
-    engine_ids = ids & {"P1", "P2", "P3", "P7", "P8", "P10"}
+    engine_ids = ids & {"P1", "P2", "P3", "P4", "P7", "P8", "P10"}
     if engine_ids:
         torch.set_grad_enabled(False)
         engine = Engine.load(EngineConfig.from_env())
@@ -78,6 +78,7 @@ def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
             "P3": lambda: sae_lens_path.p3_sae_lens(
                 engine, sae, engine_figures.discovery_prompts(engine, 16 if quick else 48), quick
             ),
+            "P4": lambda: engine_figures.p4_server_side(engine),
             "P7": lambda: engine_figures.p7_harvest(engine, quick),
             "P8": lambda: engine_figures.p8_batched_sweep(engine, quick),
             "P10": lambda: engine_figures.p10_decode_bound(engine, quick),
@@ -121,11 +122,14 @@ def main() -> None:
         "commit": commit(),
         "machine": info,
         "quick": args.quick,
+        "only": sorted(ids, key=IDS.index) if args.only else None,
         "seconds": round(time.perf_counter() - started),
         "figures": figures,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{record['date']}-{info['host']}{'-quick' if args.quick else ''}.json"
+    # A partial run (--only) never replaces a whole one: it is named after its ids, and the README ignores it.
+    part = f"-{'-'.join(record['only'])}" if record["only"] else ""
+    path = RESULTS / f"{record['date']}-{info['host']}{'-quick' if args.quick else ''}{part}.json"
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(table(figures))
     print(f"\n{len(figures)} figures in {record['seconds']} s on {info['cpu']} ({info['cores']} cores); "

@@ -21,10 +21,13 @@ def table(figures: list[dict[str, Any]]) -> str:
 
 
 def newest(results: Path) -> Path:
-    files = sorted(p for p in results.glob("*.json") if not p.name.startswith("load-"))
-    if not files:
-        raise SystemExit(f"no results in {results}: run python -m bench first")
-    return max(files, key=lambda p: (json.loads(p.read_text())["date"], not json.loads(p.read_text())["quick"]))
+    """The newest whole run (a full run before a quick one of the same day); load results and `--only` runs are
+    not this section's."""
+    runs = {p: json.loads(p.read_text()) for p in sorted(results.glob("*.json")) if not p.name.startswith("load-")}
+    whole = {p: r for p, r in runs.items() if not r.get("only")}
+    if not whole:
+        raise SystemExit(f"no whole run in {results}: run python -m bench first")
+    return max(whole, key=lambda p: (whole[p]["date"], not whole[p]["quick"]))
 
 
 def section(record: dict[str, Any], path: Path) -> str:

@@ -30,6 +30,7 @@ def test_the_section_is_rewritten_from_the_newest_full_run(tmp_path) -> None:
     (results / "2026-12-01-x-quick.json").write_text(json.dumps(record("2026-12-01", True, 0.8)))
     (results / "2026-12-01-x.json").write_text(json.dumps(record("2026-12-01", False, 0.99)))
     (results / "load-2026-12-02-x.json").write_text("{}")  # load results are not this section's
+    (results / "2026-12-02-x-P1.json").write_text(json.dumps({**record("2026-12-02", False, 0.1), "only": ["P1"]}))
     assert newest(results).name == "2026-12-01-x.json"
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n## Performance\n\n{START}\nold text\n{END}\n\n## Next\nkept\n")
