@@ -194,7 +194,8 @@ def train_sae(
     """
     from sae_lens.config import LoggingConfig, SAETrainerConfig
     from sae_lens.saes.sae import TrainingSAE
-    from sae_lens.training.sae_trainer import SAETrainer
+
+    from saif_ui.fast.train_log import LOG_NAME, RecordingTrainer, keep_until
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +236,10 @@ def train_sae(
     )
     skip = 0
     data = ActivationBatches(harvest, cfg.layer, cfg.batch_size, cfg.seed, device=device)
-    trainer = SAETrainer(cfg=trainer_cfg, sae=sae, data_provider=data)
+    log_path = out / LOG_NAME
+    trainer = RecordingTrainer(
+        cfg=trainer_cfg, sae=sae, data_provider=data, log_path=log_path, log_every=max(1, steps // 200)
+    )
     if ckpt is None:
         trainer.activation_scaler.scaling_factor = scale  # set, so fit() does not estimate it from data batches
     else:
@@ -247,6 +251,7 @@ def train_sae(
         # Thresholds already passed must not checkpoint again.
         trainer.checkpoint_thresholds = [t for t in trainer.checkpoint_thresholds if t > trainer.n_training_samples]
         log.info("resuming %s from step %d", out, skip)
+    keep_until(log_path, skip)  # a fresh run starts a fresh curve; a resumed one keeps the steps before it
     data.index = skip
     start = time.perf_counter()
     torch.manual_seed(cfg.seed + skip)

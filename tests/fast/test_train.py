@@ -64,6 +64,23 @@ def test_training_lowers_mse_and_exports_a_plain_sae_lens_fp16_sae(harvests, tmp
     assert before.explained_variance < after.explained_variance <= 1 and after.l0 > 0
     stats = json.loads((out / "train_stats.json").read_text())
     assert stats["steps"] == 24 and stats["resumed_from_step"] == 0
+    curve = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == list(range(1, 25))  # 24 steps: a line each (every max(1, steps // 200))
+    assert {"loss", "mse", "l0", "explained_variance", "dead", "lr"} <= set(curve[0])
+    assert curve[-1]["mse"] < curve[0]["mse"]  # the trainer's own loss went down
+
+
+def test_the_shelf_plots_the_recorded_curve(harvests, engine, tmp_path):
+    from saif_ui.engine.cache import ResultCache
+    from saif_ui.fast.shelf import SaeShelf
+
+    out = train_sae(harvests[0], _cfg(tokens=512 * 8), tmp_path / "sae", progress=False)
+    name = engine.add_sae(str(out)).name
+    try:
+        curves = SaeShelf(engine, ResultCache(2**20)).training_curves(name)
+    finally:
+        engine.remove_sae(name)
+    assert [step for step, _ in curves["mse"]] == [float(s) for s in range(1, 9)] and "l0" in curves
 
 
 def test_resume_continues_from_the_checkpoint_and_matches_an_uninterrupted_run(harvests, tmp_path):
@@ -75,7 +92,11 @@ def test_resume_continues_from_the_checkpoint_and_matches_an_uninterrupted_run(h
     first = min((full / "checkpoints").iterdir(), key=lambda p: int(p.name))
     shutil.copytree(first, part / "checkpoints" / first.name)
     assert latest_checkpoint(part) == part / "checkpoints" / first.name
+    # The interrupted run had logged steps past its last checkpoint: the resumed run redoes them, once.
+    shutil.copy(full / "train_log.jsonl", part / "train_log.jsonl")
     resumed = train_sae(train, _cfg(), part, progress=False)
+    steps = [json.loads(line)["step"] for line in (resumed / "train_log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 25))  # no step twice, none missing
     stats = json.loads((resumed / "train_stats.json").read_text())
     assert stats["resumed_from_step"] == int(first.name) // 512 > 0
     a, b = SAE.load_from_disk(full, dtype="float32"), SAE.load_from_disk(resumed, dtype="float32")
