@@ -1,6 +1,6 @@
 """Load on the served app: many visitors mixing discover, steer, sweep, latent cards and exports, in one run.
 
-    python -m bench.load [--requests 300] [--clients 8] [--port 7871] [--json]
+    python -m bench.load [--requests 300] [--clients 8] [--json]
 
 Starts `python app.py` (the embedded model and the shipped SAEs) as a subprocess, sends
 `--requests` requests from `--clients` gradio_client sessions at once, and prints: requests, failures, latency p50 /
@@ -16,18 +16,16 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import psutil
 from gradio_client import Client
+
+from bench.app_figures import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 SAE = "L24_fast_topk64"
@@ -38,30 +36,6 @@ CONTENTS = (
     "Bread rises because yeast makes gas in the dough.",
 )
 KINDS = ("discover", "steer", "sweep", "card", "export")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(port: int) -> subprocess.Popen:
-    # The user's cache folder as a deployed app would have it (the converted model is there; a fresh folder would
-    # convert it again).
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            Client(f"http://127.0.0.1:{port}/", verbose=False)
-            return proc
-        except Exception:  # not up yet: any connection error means "try again"
-            if proc.poll() is not None:
-                raise SystemExit("the server exited during start") from None
-            time.sleep(1)
-    proc.kill()
-    raise SystemExit("the server did not start within 5 minutes")
 
 
 class Visitor:
@@ -94,26 +68,18 @@ class Visitor:
             self.client.predict(**steer, api_name="/export_json")
 
 
-def rss(proc: subprocess.Popen) -> int:
-    return int(psutil.Process(proc.pid).memory_info().rss)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
-    port = args.port or free_port()
-    started = time.perf_counter()
-    proc = start_server(port)
-    start_seconds = time.perf_counter() - started
+    server = Server()
+    start_seconds = server.start()
     try:
-        result = run(proc, f"http://127.0.0.1:{port}/", args.requests, args.clients)
+        result = run(server, args.requests, args.clients)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
     result["server_start_s"] = round(start_seconds, 1)
     out = ROOT / "bench" / "results" / f"load-{time.strftime('%Y-%m-%d')}-{platform.node() or 'machine'}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -122,22 +88,22 @@ def main() -> None:
     print(f"written to {out.relative_to(ROOT)}")
 
 
-def run(proc: subprocess.Popen, url: str, n_requests: int, n_clients: int) -> dict[str, Any]:
-    visitors = [Visitor(url, seed) for seed in range(n_clients)]
+def run(server: Server, n_requests: int, n_clients: int) -> dict[str, Any]:
+    visitors = [Visitor(server.url, seed) for seed in range(n_clients)]
     plan = [KINDS[i % len(KINDS)] for i in range(n_requests)]
     random.Random(0).shuffle(plan)
     warm_at = max(1, n_requests // 5)
     lock = threading.Lock()
     latencies: dict[str, list[float]] = defaultdict(list)
     failures: list[str] = []
-    memory = {"after_start": rss(proc)}
+    memory = {"after_start": server.rss()}
     done = [0]
     peak = [memory["after_start"]]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], rss(proc))
+            peak[0] = max(peak[0], server.rss())
             stop.wait(0.1)
 
     def work(visitor: Visitor, kinds: list[str]) -> None:
@@ -152,7 +118,7 @@ def run(proc: subprocess.Popen, url: str, n_requests: int, n_clients: int) -> di
                 latencies[kind].append(time.perf_counter() - start)
                 done[0] += 1
                 if done[0] == warm_at:
-                    memory["after_warmup"] = rss(proc)
+                    memory["after_warmup"] = server.rss()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -166,7 +132,7 @@ def run(proc: subprocess.Popen, url: str, n_requests: int, n_clients: int) -> di
     wall = time.perf_counter() - started
     stop.set()
     sampler.join()
-    memory["at_end"] = rss(proc)
+    memory["at_end"] = server.rss()
     memory["peak"] = peak[0]
     growth = memory["at_end"] / memory["after_warmup"] - 1
     every = [x for v in latencies.values() for x in v]
