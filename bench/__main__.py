@@ -73,7 +73,10 @@ def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
         sae = next(n for n in engine.sae_names() if "L24" in n) if any("L24" in n for n in engine.sae_names()) else (
             engine.sae_names()[-1])  # fmt: skip
         steps = {
-            "P1": lambda: engine_figures.p1_steered_generation(engine, quick),
+            "P1": lambda: [
+                engine_figures.p1_steered_generation(engine, quick),
+                engine_figures.p1_three_answers(engine, quick),
+            ],
             "P2": lambda: engine_figures.p2_discovery(engine, sae, quick),
             "P3": lambda: sae_lens_path.p3_sae_lens(
                 engine, sae, engine_figures.discovery_prompts(engine, 16 if quick else 48), quick
@@ -86,7 +89,8 @@ def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
         for fid in sorted(engine_ids, key=IDS.index):
             start = time.perf_counter()
             try:
-                figures.append(steps[fid]())
+                got = steps[fid]()
+                figures += got if isinstance(got, list) else [got]
             except Exception as err:  # one broken figure is reported as such; the others are still measured
                 figures.append(Figure(fid, "failed", None, None, "report", note=f"{type(err).__name__}: {err}"))
             log(f"{fid}: {figures[-1].value} (target {figures[-1].kind} {figures[-1].target}) "

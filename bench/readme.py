@@ -20,17 +20,92 @@ def table(figures: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+OTHER = ("load-", "growth-", "profile-")
+"""Results of other commands (bench.load, bench.growth, bench.profiles), not whole runs of `python -m bench`."""
+
+
 def newest(results: Path) -> Path:
-    """The newest whole run (a full run before a quick one of the same day); load results and `--only` runs are
-    not this section's."""
-    runs = {p: json.loads(p.read_text()) for p in sorted(results.glob("*.json")) if not p.name.startswith("load-")}
+    """The newest whole run (a full run before a quick one of the same day); load, growth and profile results and
+    `--only` runs are not this table's."""
+    runs = {p: json.loads(p.read_text()) for p in sorted(results.glob("*.json")) if not p.name.startswith(OTHER)}
     whole = {p: r for p, r in runs.items() if not r.get("only")}
     if not whole:
         raise SystemExit(f"no whole run in {results}: run python -m bench first")
     return max(whole, key=lambda p: (whole[p]["date"], not whole[p]["quick"]))
 
 
-def section(record: dict[str, Any], path: Path) -> str:
+def newest_of(results: Path, prefix: str) -> Path | None:
+    """The newest `prefix*.json` (by the date in its record; a full run before a quick one of the same day)."""
+    found = {p: json.loads(p.read_text()) for p in sorted(results.glob(f"{prefix}*.json"))}
+    if not found:
+        return None
+    return max(found, key=lambda p: (found[p].get("date", ""), not found[p].get("quick", False)))
+
+
+def growth_lines(record: dict[str, Any], path: Path) -> list[str]:
+    """The cost-growth paragraph and figure, from a `bench.growth` record."""
+    d, g, c = record["discovery"], record["generation"], record["cache"]
+    last = g[-1]
+    held = ", ".join(f"{r['budget_mb']} MB → {r['held_mb']} MB held, repeat {r['second_pass_s']} s" for r in c)
+    return [
+        "",
+        f"**How cost grows** (`python -m bench.growth{' --quick' if record['quick'] else ''}`, commit "
+        f"{record['commit']}, {record['date']}, {record['seconds']} s; raw numbers in `{path.as_posix()}`): discovery "
+        f"takes {d[0]['seconds']} s at {d[0]['pairs']} pairs and {d[-1]['seconds']} s at {d[-1]['pairs']} "
+        f"({d[-1]['pairs_per_s']} pairs/s); a steered answer of {last['new_tokens']} tokens takes {last['kv_s']} s "
+        f"with the KV cache and {last['recompute_s']} s recomputed ({last['recompute_s'] / last['kv_s']:.1f}×, and "
+        f"growing with length); the encode cache never holds more than its budget over {record['prompts']} "
+        f"prompts ({held}).",
+        "",
+        f"![cost growth]({path.with_suffix('.png').as_posix()})",
+    ]
+
+
+def profile_lines(record: dict[str, Any], path: Path, figures: list[dict[str, Any]]) -> list[str]:
+    """Why the missed targets are missed, from a `bench.profiles` record (and the run's own P4 / P4s)."""
+    dec, var, p3 = record["decode"], record["variants"], record["sae_lens"]
+    v = var["variants"]
+    kinds = [
+        f"{name} {x['speed_vs_fp32']}× (greedy answers kept {x['greedy_answers_equal']})"
+        for name, x in v.items()
+        if name != "fp32"
+    ]
+    notes = var.get("notes", {})
+    compiled = (
+        f" torch.compile needed {notes['compiled_first_call_s']} s to compile and "
+        f"{notes['compiled_new_prompt_length_s']} s again for a prompt of another length, so the app, whose "
+        "prompts all differ, does not use it."
+        if "compiled_first_call_s" in notes
+        else ""
+    )
+    by_id = {f["id"]: f for f in figures}
+    lines = [
+        "",
+        f"**Where the misses come from** (`python -m bench.profiles`, commit {record['commit']}, {record['date']}; "
+        f"`{path.as_posix()}`):",
+        f"- P10: b1 decode runs at {dec['ms_per_token']} ms/token; matrix products take "
+        f"{100 * dec['matmul_share']:.0f}% of it and stream the weights at {dec['matmul_gb_s']} GB/s where a copy "
+        f"moves {dec['copy_gb_s']} GB/s, so the gap to the bound is the CPU's GEMV kernels "
+        f"({dec['matmul_gb_s'] / dec['copy_gb_s']:.0%} of copy bandwidth) plus "
+        f"{100 * (1 - dec['matmul_share']):.0f}% of time in other operators; HF `generate` adds "
+        f"{100 * dec['generate_overhead']:.0f}% over a bare loop. Cheaper decoding, against fp32: "
+        + "; ".join(kinds)
+        + "."
+        + compiled,
+        f"- P3: sae-lens's full forward does {p3['work_ratio_full_over_ours']}× the engine's work per token "
+        f"({p3['blocks_run']['sae_lens_full']} blocks and an LM head worth {p3['lm_head_in_blocks']} blocks, against "
+        f"{p3['blocks_run']['saif_ui']} blocks); at equal work (TransformerLens with stop_at_layer) the engine is "
+        f"{p3['vs_stop_at_layer']}× faster. The two multiply to the speed-up ({p3['p3']}× in this profile run).",
+    ]
+    if "P4" in by_id and "P4s" in by_id and by_id["P4"]["value"] is not None and by_id["P4s"]["value"] is not None:
+        lines.append(
+            f"- P4: the server answers a repeated request in {by_id['P4s']['value']:g} ms (P4s); the rest of the "
+            f"{by_id['P4']['value']:g} ms round trip is gradio's queue and HTTP streaming, not saif_ui's work."
+        )
+    return lines
+
+
+def section(record: dict[str, Any], path: Path, extra: list[str] | None = None) -> str:
     m = record["machine"]
     where = f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads)"
     if m.get("gpu"):
@@ -44,6 +119,7 @@ def section(record: dict[str, Any], path: Path) -> str:
             f"that one run; raw timings are in `{path.as_posix()}`.",
             "",
             table(record["figures"]),
+            *(extra or []),
             END,
         ]
     )
@@ -58,5 +134,12 @@ def write_readme(root: Path, results: Path) -> Path:
         raise SystemExit(f"README.md has no {START} … {END} block")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(head + section(record, path.relative_to(root)) + tail, encoding="utf-8")
+    extra: list[str] = []
+    growth = newest_of(results, "growth-")
+    if growth is not None:
+        extra += growth_lines(json.loads(growth.read_text()), growth.relative_to(root))
+    prof = newest_of(results, "profile-")
+    if prof is not None:
+        extra += profile_lines(json.loads(prof.read_text()), prof.relative_to(root), record["figures"])
+    readme.write_text(head + section(record, path.relative_to(root), extra) + tail, encoding="utf-8")
     return path

@@ -123,11 +123,17 @@ def steer(model: nn.Module, steerings: Sequence[Steering], prompt_len: int) -> I
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             hidden = _hidden(output)
             positions = torch.arange(hidden.shape[1], device=hidden.device) + state.offset
-            delta = torch.zeros(hidden.shape[1], hidden.shape[-1], device=hidden.device, dtype=torch.float32)
+            # [rows, T, d]: rows is 1 for vectors shared by the whole batch, the batch size for per-row vectors.
+            width = max((s.vector.shape[0] for s in items if s.vector.ndim == 2), default=1)
+            if width not in (1, hidden.shape[0]):
+                raise SaifError(f"per-row steering has {width} rows, the batch has {hidden.shape[0]}")
+            delta = torch.zeros(width, hidden.shape[1], hidden.shape[-1], device=hidden.device, dtype=torch.float32)
             for s in items:
                 scale = s.scales(positions, state.prompt_len).to(hidden.device)
-                delta += scale[:, None] * s.vector.to(device=hidden.device, dtype=torch.float32)[None, :]
-            return _replace_hidden(output, hidden + delta.to(hidden.dtype)[None])
+                vec = s.vector.to(device=hidden.device, dtype=torch.float32)
+                vec = vec[None, :] if vec.ndim == 1 else vec
+                delta += scale[None, :, None] * vec[:, None, :]
+            return _replace_hidden(output, hidden + delta.to(hidden.dtype))
 
         return _tagged(hook)
 

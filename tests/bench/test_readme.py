@@ -56,3 +56,54 @@ def test_figure_verdicts() -> None:
     assert Figure("a", "", 0.9, 0.97).met is False
     assert Figure("a", "", 10.0, 20.0, "<=").met is True
     assert Figure("a", "", None, 1.0).met is None and Figure("a", "", 1.0, None, "report").met is None
+
+
+def growth_record() -> dict:
+    return {
+        "date": "2026-12-01",
+        "commit": "abc1234",
+        "quick": True,
+        "seconds": 200,
+        "prompts": 64,
+        "discovery": [{"pairs": 4, "seconds": 1.0, "pairs_per_s": 4.0}, {"pairs": 32, "seconds": 6.0,
+                                                                          "pairs_per_s": 5.33}],
+        "generation": [{"new_tokens": 16, "kv_s": 1.0, "recompute_s": 1.5}, {"new_tokens": 128, "kv_s": 6.0,
+                                                                              "recompute_s": 24.0}],
+        "cache": [{"budget_mb": 0, "held_mb": 0.0, "second_pass_s": 3.0}, {"budget_mb": 64, "held_mb": 63.9,
+                                                                            "second_pass_s": 0.1}],
+    }  # fmt: skip
+
+
+def profile_record() -> dict:
+    return {
+        "date": "2026-12-01",
+        "commit": "abc1234",
+        "decode": {"ms_per_token": 50.0, "matmul_share": 0.7, "matmul_gb_s": 14.0, "copy_gb_s": 23.0,
+                   "generate_overhead": 0.03},
+        "variants": {"variants": {"fp32": {"speed_vs_fp32": 1.0, "greedy_answers_equal": "4/4"},
+                                  "bf16": {"speed_vs_fp32": 0.84, "greedy_answers_equal": "1/4"}}, "notes": {}},
+        "sae_lens": {"p3": 1.9, "vs_stop_at_layer": 1.3, "work_ratio_full_over_ours": 1.5, "lm_head_in_blocks": 7.9,
+                     "blocks_run": {"saif_ui": 25, "sae_lens_full": 30}},
+    }  # fmt: skip
+
+
+def test_growth_and_profiles_join_the_section_and_never_replace_the_table(tmp_path) -> None:
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    run = record("2026-12-01", True, 0.99)
+    run["figures"] += [Figure("P4", "round trip", 99.0, 50.0, "<=", "ms").to_dict(),
+                       Figure("P4s", "server side", 1.2, 50.0, "<=", "ms").to_dict()]  # fmt: skip
+    (results / "2026-12-01-x-quick.json").write_text(json.dumps(run))
+    (results / "growth-2026-12-02-x-quick.json").write_text(json.dumps(growth_record()))
+    (results / "profile-2026-12-02-x.json").write_text(json.dumps(profile_record()))
+    assert newest(results).name == "2026-12-01-x-quick.json"  # newer growth / profile files are not runs
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n\n{START}\n{END}\n")
+    write_readme(tmp_path, results)
+    text = readme.read_text()
+    assert "![cost growth](bench/results/growth-2026-12-02-x-quick.png)" in text
+    assert "6.0 s with the KV cache and 24.0 s recomputed (4.0×" in text
+    assert "matrix products take 70% of it" in text and "bf16 0.84× (greedy answers kept 1/4)" in text
+    assert "1.5× the engine's work per token" in text
+    assert "answers a repeated request in 1.2 ms (P4s); the rest of the 99 ms round trip" in text
+    assert text.index(END) > text.index("cost growth")

@@ -77,6 +77,30 @@ def test_zero_steering_equals_plain_and_nonzero_changes_output(engine):
     assert steered[0].token_ids != plain[0].token_ids
 
 
+def test_generate_each_answers_each_row_as_its_own_call_would(engine):
+    """Rows steered differently in one batch (the original / steered / prompted answers of a comparison) get the
+    answers that the same batch gives them steered alike: compared on the first new tokens' logits within float
+    tolerance, and greedy texts only through the cache they share with `generate`."""
+    prompts = [engine.render(PROMPTS[0]), engine.render(PROMPTS[1]), engine.render(PROMPTS[0] + " In French.")]
+    push = torch.randn(576, generator=torch.Generator().manual_seed(0))
+    steer = [Steering(15, push * 40 / push.norm(), "all")]
+    per_row = [[], steer, []]
+    mixed = engine.generate_each(prompts, per_row, max_new_tokens=6, reuse=False)
+    alike_plain = engine.generate(prompts, max_new_tokens=6, reuse=False)
+    alike_steered = engine.generate(prompts, steer, max_new_tokens=6, reuse=False)
+    # Row 1 moves with the steering, rows 0 and 2 do not: each matches its own kind's first token.
+    assert mixed[0].token_ids[:1] == alike_plain[0].token_ids[:1]
+    assert mixed[2].token_ids[:1] == alike_plain[2].token_ids[:1]
+    assert mixed[1].token_ids[:1] == alike_steered[1].token_ids[:1]
+    assert mixed[1].token_ids != alike_plain[1].token_ids
+    # Greedy results share cache entries with `generate`: a mixed batch fills what a single call then reads.
+    engine.generate_each(prompts, per_row, max_new_tokens=5)
+    again = engine.generate([prompts[1]], steer, max_new_tokens=5)[0]
+    assert again.cached
+    with pytest.raises(ValueError, match="one per prompt"):
+        engine.generate_each(prompts, [[]], max_new_tokens=2)
+
+
 def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
     prompts = [engine.render("Hi")]
     engine.generate(prompts, [Steering(5, torch.ones(576), "all")], max_new_tokens=2)

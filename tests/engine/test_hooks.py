@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from saif_ui.engine import hooks
-from saif_ui.engine.steering import Steering
+from saif_ui.engine.steering import Steering, rows
 
 
 def _ids(n: int = 7, batch: int = 2) -> torch.Tensor:
@@ -119,7 +119,44 @@ def test_kv_cache_steering_equals_full_recompute(tiny_llama, positions):
 def test_invalid_steering_is_refused(tiny_llama):
     with pytest.raises(ValueError, match="positions"):
         Steering(0, torch.ones(4), "everywhere")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="1-D"):
-        Steering(0, torch.ones(2, 4))
+    with pytest.raises(ValueError, match=r"\[batch, d_model\]"):
+        Steering(0, torch.ones(2, 3, 4))
+    with (
+        pytest.raises(ValueError, match="3 rows, the batch has 2"),
+        hooks.steer(tiny_llama, [Steering(1, torch.ones(3, 32))], 3),
+        torch.no_grad(),
+    ):
+        tiny_llama(_ids(3))
     with pytest.raises(ValueError, match="out of range"), hooks.steer(tiny_llama, [Steering(9, torch.ones(32))], 3):
         pass
+
+
+@pytest.mark.parametrize("positions", ["generated", "all"])
+def test_per_row_steering_steers_each_row_as_it_alone_would(tiny_llama, positions):
+    """A batch whose rows are steered differently (one unsteered, one with two vectors of one kind at two layers,
+    one with a decayed vector) gives each row the hidden states the row's own steering gives it in the same batch:
+    the per-row matrix is exactly the sum of the row's vectors."""
+    ids = _ids(6, batch=3)
+    g = torch.Generator().manual_seed(4)
+    a, b, c = (torch.randn(32, generator=g) * 3 for _ in range(3))
+    per_row = [
+        [],
+        [Steering(1, a, positions), Steering(1, b, positions), Steering(2, c, positions)],
+        [Steering(2, c, positions, decay=0.5)],
+    ]
+    merged = rows(per_row)
+    assert all(s.vector.shape == (3, 32) for s in merged)
+    with torch.no_grad():
+        with hooks.steer(tiny_llama, merged, prompt_len=6), hooks.capture(tiny_llama, [3], stop=False) as got:
+            tiny_llama(ids)
+        for i, items in enumerate(per_row):
+            with hooks.steer(tiny_llama, items, prompt_len=6), hooks.capture(tiny_llama, [3], stop=False) as alone:
+                tiny_llama(ids)
+            torch.testing.assert_close(got[3][i], alone[3][i], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got[3][0], got[3][1])  # the rows really were steered differently
+
+
+def test_rows_keep_a_shared_steering_as_it_is():
+    shared = [Steering(1, torch.ones(4), "all")]
+    assert rows([shared, list(shared)]) == shared
+    assert rows([]) == []

@@ -138,6 +138,35 @@ def judge(
     return out
 
 
+def generate_rows(
+    engine: Engine,
+    rows: Sequence[tuple[str, Sequence[Steering]]],
+    decoding: Decoding = Decoding(),
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> list[tuple[str, bool]]:
+    """(text, finished) of each (rendered prompt, its steering) row, `batch_size` rows per batched generate, in
+    order; `progress(done, total)` after each batch."""
+    if batch_size < 1:
+        raise SaifError("batch_size must be >= 1")
+    out: list[tuple[str, bool]] = []
+    for b in range(0, len(rows), batch_size):
+        chunk = rows[b : b + batch_size]
+        gens = engine.generate_each(
+            [p for p, _ in chunk],
+            [list(items) for _, items in chunk],
+            max_new_tokens=decoding.max_new_tokens,
+            do_sample=decoding.do_sample,
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
+            seed=decoding.seed,
+        )
+        out += [(g.text, g.finished) for g in gens]
+        if progress:
+            progress(len(out), len(rows))
+    return out
+
+
 def run_modes(
     engine: Engine,
     instruction: Instruction | str,
@@ -152,19 +181,53 @@ def run_modes(
     batch_size: int = 8,
     progress: Progress | None = None,
 ) -> tuple[dict[Mode, list[Output]], dict[Mode, list[str]]]:
-    """Generate every mode for (id, text) contents; unsteered modes share batches, steered ones share the hooks.
+    """Generate every mode for (id, text) contents, in shared batches (see `run_jobs`).
 
     Returns (outputs per mode, rendered prompts per mode), both in content order.
     """
+    outputs, prompts = run_jobs(
+        engine,
+        instruction,
+        contents,
+        [(m, spec) for m in modes],
+        placement=placement,
+        wording=wording,
+        decoding=decoding,
+        system_prompt=system_prompt,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return dict(zip(modes, outputs, strict=True)), prompts
+
+
+def run_jobs(
+    engine: Engine,
+    instruction: Instruction | str,
+    contents: Sequence[tuple[str, str]],
+    jobs: Sequence[tuple[Mode, SteeringSpec]],
+    *,
+    placement: Placement = "post",
+    wording: str | None = None,
+    decoding: Decoding = Decoding(),
+    system_prompt: bool | None = None,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> tuple[list[list[Output]], dict[Mode, list[str]]]:
+    """Generate each (mode, spec) job for every (id, text) content; the spec steers the steered modes only.
+
+    Every job of every content goes through one sequence of batches, each row with its own steering: a comparison's
+    original, steered and prompted answers are one generate call, and a sweep's α share batches instead of running
+    one after another. Returns the outputs of each job (in content order) and the rendered prompts per mode.
+    """
     instr = resolve_instruction(instruction)
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m, _ in jobs if m not in MODES]
     if unknown:
         raise SaifError(f"modes must be among {', '.join(MODES)}; got {unknown}")
     if placement not in ("post", "pre"):
         raise SaifError(f"placement must be post or pre, not {placement!r}")
     said = wording or instr.canonical
     prompts: dict[Mode, list[str]] = {}
-    for mode in modes:
+    for mode in dict.fromkeys(m for m, _ in jobs):
         told = mode in ("prompted", "prompted_steered")
         prompts[mode] = [
             build_prompt(
@@ -172,38 +235,18 @@ def run_modes(
             ).text
             for _, text in contents
         ]
-    unsteered: list[Mode] = [m for m in modes if m in ("original", "prompted")]
-    steered: list[Mode] = [m for m in modes if "steered" in m]
-    groups: list[tuple[list[Mode], list[Steering]]] = [
-        (unsteered, []),
-        (steered, spec.steerings(engine) if steered else []),
+    rows = [
+        (p, vectors)
+        for m, spec in jobs
+        for vectors in [spec.steerings(engine) if "steered" in m else []]
+        for p in prompts[m]
     ]
-    total = sum(len(contents) for _ in modes)
-    done = 0
-    out: dict[Mode, list[Output]] = {}
-    for group, steering in groups:
-        flat = [(m, i, p) for m in group for i, p in enumerate(prompts[m])]
-        texts: dict[tuple[Mode, int], tuple[str, bool]] = {}
-        for b in range(0, len(flat), batch_size):
-            chunk = flat[b : b + batch_size]
-            gens = engine.generate(
-                [p for _, _, p in chunk],
-                steering,
-                max_new_tokens=decoding.max_new_tokens,
-                do_sample=decoding.do_sample,
-                temperature=decoding.temperature,
-                top_p=decoding.top_p,
-                seed=decoding.seed,
-            )
-            for (m, i, _), g in zip(chunk, gens, strict=True):
-                texts[(m, i)] = (g.text, g.finished)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-        for m in group:
-            rows = [texts[(m, i)] for i in range(len(contents))]
-            out[m] = judge(engine, instr, [t for t, _ in rows], [f for _, f in rows], [cid for cid, _ in contents])
-    return {m: out[m] for m in modes}, prompts
+    texts = generate_rows(engine, rows, decoding, batch_size, progress)
+    out: list[list[Output]] = []
+    for j in range(len(jobs)):
+        mine = texts[j * len(contents) : (j + 1) * len(contents)]
+        out.append(judge(engine, instr, [t for t, _ in mine], [f for _, f in mine], [cid for cid, _ in contents]))
+    return out, prompts
 
 
 def compare(

@@ -92,14 +92,34 @@ def layers_claim(docs: Docs) -> str:
         succ = ", ".join(f"L{b['layer']} {pct(b['success']['rate'])}" for b in layers)
         parts.append(f"`{iid}` fluent strict {cells} (success {succ})")
     two = [(i, d["result"].get("two_layers")) for i, d in docs.items() if d["result"].get("two_layers")]
-    won = [f"`{i}` (L{t['layers'][0]} + L{t['layers'][1]})" for i, t in two if t["beats_single_layer_on_validation"]]
+    won = [
+        f"`{i}` (L{t['layers'][0]} + L{t['layers'][1]}: test success {_rate_ci(t['success'])}, fluent strict "
+        f"{pct(t['fluent_strict']['rate'])})"
+        for i, t in two
+        if t["beats_single_layer_on_validation"] and "success" in t
+    ]
+    moved = [i for i, d in docs.items() if search_layer(d["result"]) != d["result"]["recipe"]["layer"]]
     return (
         "- **SAIF: latents of the final layers steer best** — top-5 at each shipped layer, α chosen per layer on "
         f"validation, on test contents: {'; '.join(parts)}. The deepest layer is significantly better than every "
         f"other (McNemar p < 0.05, fluent strict) for {len(deepest_best)} of {len(docs)} instructions "
-        f"({', '.join(deepest_best) or 'none'}). Steering the two best layers at once beat the best single layer on "
-        f"validation for {len(won)} of {len(two)} ({', '.join(won) or 'none'})."
+        f"({', '.join(deepest_best) or 'none'}). With every layer here in the recipe search's layer stage (these "
+        f"are its validation candidates), the layer it picks would change for {len(moved)} of {len(docs)} "
+        f"({', '.join(f'`{i}`' for i in moved) or 'none'}). Steering the two best layers at once beat the best "
+        f"single layer on validation for {len(won)} of {len(two)} ({'; '.join(won) or 'none'}); the recipes stay "
+        "single-layer (the search has no two-layer stage), and neither rate is near the bar."
     )
+
+
+def search_layer(result: dict[str, Any]) -> int:
+    """The layer the recipe search's layer stage would pick among this study's layers: its ranking (successes,
+    then fluent strict, then strict, then the smaller α; a tie goes to the shallower layer, tried first) over every
+    layer's validation candidates."""
+    best = max(
+        ((c["successes"] / (c["n"] or 1), c["fluent"] / (c["n"] or 1), c["strict"] / (c["n"] or 1), -c["alpha"],
+          -b["layer"]) for b in result["layers"] for c in b["validation"]),
+    )  # fmt: skip
+    return -int(best[-1])
 
 
 def layers_lines(docs: Docs) -> list[str]:

@@ -44,10 +44,16 @@ def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> N
            "steering": {"success": _pair(3, 2, 1.0), "fluent_strict": _pair(45, 48, 0.7)}})  # fmt: skip
     layers = [
         {"layer": L, "alpha": 2.0, "success": _rate(0), "fluent_strict": _rate(f),
-         "paired_vs_deepest": {"success": {"p": 1.0}, "fluent_strict": {"p": p}}}
+         "paired_vs_deepest": {"success": {"p": 1.0}, "fluent_strict": {"p": p}},
+         "validation": [{"alpha": a, "k": 5, "successes": 0, "fluent": f // 4 - int(a), "strict": f // 4, "n": 24}
+                        for a in (1.0, 2.0)]}
         for L, f, p in ((8, 0, 0.001), (15, 10, 0.01), (27, 40, 1.0))
     ]  # fmt: skip
-    _write(root, "layers", "french", {"n": 96, "deepest": 27, "layers": layers})
+    two = {"layers": [27, 15], "beats_single_layer_on_validation": True, "success": _rate(6), "scale": 0.5,
+           "validation": [{"scale": 0.5, "successes": 2, "fluent": 14, "strict": 20, "n": 24}],
+           "fluent_strict": _rate(22)}  # fmt: skip
+    _write(root, "layers", "french", {"n": 96, "deepest": 27, "layers": layers, "recipe": {"layer": 15},
+                                      "two_layers": two})  # fmt: skip
     points = [_point("full", "all", [1, 2, 3], 45, 1.0), _point("drop", "without 1", [2, 3], 20, 0.001),
               _point("drop", "without 2", [1, 3], 44, 0.9), _point("drop", "without 3", [1, 2], 46, 1.0),
               _point("add", "first 1", [1], 5, 0.001), _point("add", "first 2", [1, 2], 46, 1.0)]  # fmt: skip
@@ -70,6 +76,8 @@ def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> N
     assert "Post significantly better (McNemar p < 0.05) for 1 of 1 (french), pre for 0 (none)" in text
     assert "| `french` | 96 | 83% [75, 89] / 52% [42, 62] (0.001) |" in text and "0.43 (k=5) / 0.60" in text
     assert "better than every other (McNemar p < 0.05, fluent strict) for 1 of 1 instructions (french)" in text
+    assert "the layer it picks would change for 1 of 1 (`french`)" in text  # L27 ranks first on validation
+    assert "for 1 of 1 (`french` (L27 + L15: test success 6% [3, 13], fluent strict 23%)); the recipes stay" in text
     assert "`french` all 3 47% vs the first alone 5% (p 0.001); dropping 1 lowers it significantly" in text
     assert "| `french` | without 1 | 2, 3 | 20.0 |" in text
     assert "seed0: log2 MSE_st -0.50 (FAST) vs -0.20 (BT), FAST lower on 90/100 held-out chats" in text
