@@ -79,6 +79,8 @@ def profile_lines(record: dict[str, Any], path: Path, figures: list[dict[str, An
         else ""
     )
     by_id = {f["id"]: f for f in figures}
+    secs = p3["seconds"]
+    full_over_stop = secs["sae_lens"] / secs["sae_lens_stop_at_layer"]
     lines = [
         "",
         f"**Where the misses come from** (`python -m bench.profiles`, commit {record['commit']}, {record['date']}; "
@@ -94,8 +96,11 @@ def profile_lines(record: dict[str, Any], path: Path, figures: list[dict[str, An
         + compiled,
         f"- P3: sae-lens's full forward does {p3['work_ratio_full_over_ours']}× the engine's work per token "
         f"({p3['blocks_run']['sae_lens_full']} blocks and an LM head worth {p3['lm_head_in_blocks']} blocks, against "
-        f"{p3['blocks_run']['saif_ui']} blocks); at equal work (TransformerLens with stop_at_layer) the engine is "
-        f"{p3['vs_stop_at_layer']}× faster. The two multiply to the speed-up ({p3['p3']}× in this profile run).",
+        f"{p3['blocks_run']['saif_ui']} blocks), yet costs only {full_over_stop:.2f}× TransformerLens's own "
+        f"truncated forward (stop_at_layer); at equal work the engine is {p3['vs_stop_at_layer']}× faster "
+        "The speed-up is the product: "
+        f"{full_over_stop:.2f} × {p3['vs_stop_at_layer']} = {p3['p3']}× in this profile run "
+        f"({p3['seconds']['saif_ui']} s for the engine over the same prompts).",
     ]
     if "P4" in by_id and "P4s" in by_id and by_id["P4"]["value"] is not None and by_id["P4s"]["value"] is not None:
         lines.append(

@@ -82,8 +82,9 @@ def profile_record() -> dict:
                    "generate_overhead": 0.03},
         "variants": {"variants": {"fp32": {"speed_vs_fp32": 1.0, "greedy_answers_equal": "4/4"},
                                   "bf16": {"speed_vs_fp32": 0.84, "greedy_answers_equal": "1/4"}}, "notes": {}},
-        "sae_lens": {"p3": 1.9, "vs_stop_at_layer": 1.3, "work_ratio_full_over_ours": 1.5, "lm_head_in_blocks": 7.9,
-                     "blocks_run": {"saif_ui": 25, "sae_lens_full": 30}},
+        "sae_lens": {"p3": 2.4, "vs_stop_at_layer": 2.0, "work_ratio_full_over_ours": 1.5, "lm_head_in_blocks": 7.9,
+                     "blocks_run": {"saif_ui": 25, "sae_lens_full": 30},
+                     "seconds": {"saif_ui": 5.0, "sae_lens": 12.0, "sae_lens_stop_at_layer": 10.0}},
     }  # fmt: skip
 
 
@@ -104,6 +105,6 @@ def test_growth_and_profiles_join_the_section_and_never_replace_the_table(tmp_pa
     assert "![cost growth](bench/results/growth-2026-12-02-x-quick.png)" in text
     assert "6.0 s with the KV cache and 24.0 s recomputed (4.0×" in text
     assert "matrix products take 70% of it" in text and "bf16 0.84× (greedy answers kept 1/4)" in text
-    assert "1.5× the engine's work per token" in text
+    assert "1.5× the engine's work per token" in text and "1.20 × 2.0 = 2.4×" in text
     assert "answers a repeated request in 1.2 ms (P4s); the rest of the 99 ms round trip" in text
     assert text.index(END) > text.index("cost growth")
