@@ -1,5 +1,5 @@
 """CLI commands of SAIF discovery: `discover` (ranked latents of an instruction, or the placement study), `latent`
-(a latent card) and `ship-assets` (precomputed cards and UMAP maps written beside the SAEs)."""
+(a latent card) and `ship-assets` (precomputed cards, context labels and UMAP maps written beside the SAEs)."""
 
 from __future__ import annotations
 
@@ -219,8 +219,8 @@ def _ship_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-len", type=int, default=512, help="tokens kept per chat (default: 512)")
     p.add_argument("--top-n", type=int, default=8, help="top contexts kept per latent (default: 8)")
-    p.add_argument("--skip-cards", action="store_true", help="write only the UMAP maps")
-    p.add_argument("--skip-umap", action="store_true", help="write only the cards")
+    p.add_argument("--skip-cards", action="store_true", help="keep the shipped cards (labels are made from them)")
+    p.add_argument("--skip-umap", action="store_true", help="keep the shipped UMAP maps")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -230,11 +230,10 @@ def cmd_ship_assets(args: argparse.Namespace) -> int:
 
     from saif_ui.saif.interpret.cards import CardsConfig
     from saif_ui.saif.interpret.cards_store import ship_cards
+    from saif_ui.saif.interpret.labels import ship_labels
     from saif_ui.saif.interpret.umap_map import ship_umap
 
     cfg = CardsConfig(n_conversations=args.n_conversations, max_len=args.max_len, top_n=args.top_n)
-    if args.skip_cards and args.skip_umap:
-        raise ValueError("--skip-cards and --skip-umap together leave nothing to do")
     engine = engine_from_args(args, warmup=False)
     names = [s.name for s in sorted(engine.saes.values(), key=lambda s: (s.layer, s.name))]
     if not names:
@@ -249,6 +248,11 @@ def cmd_ship_assets(args: argparse.Namespace) -> int:
         for name, path in ship_cards(engine, names, cfg).items():
             files[name]["cards"] = {"path": str(path), "bytes": path.stat().st_size}
         seconds["cards"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    for name in names:  # from the cards just written, or the shipped ones with --skip-cards (seconds either way)
+        path = ship_labels(engine, name)
+        files[name]["labels"] = {"path": str(path), "bytes": path.stat().st_size}
+    seconds["labels"] = round(time.perf_counter() - start, 1)
     if not args.skip_umap:
         start = time.perf_counter()
         for name in names:

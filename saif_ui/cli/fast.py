@@ -47,50 +47,38 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train_sae(args: argparse.Namespace) -> int:
-    from saif_ui.fast.harvest import HarvestConfig, harvest, harvest_dir
-    from saif_ui.fast.manifest import build_manifest, write_manifest
-    from saif_ui.fast.report import measure_folder
-    from saif_ui.fast.train import TrainConfig, train_sae
+    from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
     from saif_ui.provenance import git_commit
 
     commit = git_commit()  # at the start: the code that ran, whatever is edited during a long run
     args.saes = []  # harvesting reads the bare model
     engine = engine_from_args(args, warmup=False)
-    layers = sorted(set(args.harvest_layers or []) | {args.layer})
-    hcfg = HarvestConfig(
-        layers=layers,
-        method=args.method,
-        tokens=args.harvest_tokens or args.tokens,
-        max_len=args.max_len,
-        block_len=args.max_len,
-        seed=args.seed,
-        include_ifbench=args.ifbench,
-    )
-    train_h = harvest(engine, hcfg, harvest_dir(engine.config.cache_dir, hcfg, engine.loaded.model_id))
-    tcfg = TrainConfig(
+    cfg = PipelineConfig(
         layer=args.layer,
+        method=args.method,
         arch=args.arch,
         d_sae=args.d_sae,
         tokens=args.tokens,
+        harvest_tokens=args.harvest_tokens,
+        harvest_layers=tuple(args.harvest_layers or ()),
+        max_len=args.max_len,
+        ifbench=args.ifbench,
         batch_size=args.batch_size,
         lr=args.lr,
-        l1_coefficient=args.l1,
+        l1=args.l1,
         target_l0=args.target_l0,
         k=args.k,
-        checkpoint_every=args.checkpoint_every,
         seed=args.seed,
-    )
-    out = train_sae(
-        train_h,
-        tcfg,
-        args.out,
+        checkpoint_every=args.checkpoint_every,
         resume=not args.no_resume,
-        metadata={"saif_ui_method": args.method, "saif_ui_harvest": train_h.path.name},
+        eval_tokens=args.eval_tokens,
     )
-    report = measure_folder(engine, Path(out), args.layer, args.eval_tokens, args.max_len)
-    manifest = build_manifest(engine, Path(out), args.layer, args.method, train_h, args.ifbench, report, commit)
-    write_manifest(manifest, Path(out))
-    emit(args, manifest, _format_report(report, f"{out} (layer {args.layer}, {args.method}, {args.arch})"))
+    manifest = run_pipeline(engine, cfg, args.out, commit=commit)
+    emit(
+        args,
+        manifest,
+        _format_report(manifest["report"], f"{args.out} (layer {args.layer}, {args.method}, {args.arch})"),
+    )
     return 0
 
 

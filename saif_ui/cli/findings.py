@@ -262,8 +262,30 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_report_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("--out", type=Path, help="output folder (default: the repo's docs/)")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_label_report(args: argparse.Namespace) -> int:
+    from saif_ui.saif.interpret.labels_report import label_report, write_label_report
+    from saif_ui.saif.studies.findings import DOCS
+
+    engine = engine_from_args(args, warmup=False)
+    report = label_report(engine)
+    path = write_label_report(report, args.out or DOCS)
+    emit(args, report, f"wrote {path}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "findings": ("write docs/FINDINGS.md and its figures from the shipped study results", _findings_args, cmd_findings),
+    "label-report": (
+        "label every latent of the attached SAEs from its top contexts and measure the labels split-half",
+        _label_report_args,
+        cmd_label_report,
+    ),
     "steering-study": (
         "each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
         _steering_study_args,

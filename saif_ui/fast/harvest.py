@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
 from saif_ui.fast.data import Conversation, DataConfig, PreparedData, build_dataset
+from saif_ui.fast.monitor import Monitor, tick
 from saif_ui.fast.sources import Sequence, block_sequences, fast_sequences
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def harvest(
     *,
     conversations: list[Conversation] | None = None,
     progress: bool = True,
+    monitor: Monitor | None = None,
 ) -> Harvest:
     """Run the model over FAST or BT sequences and store the residuals of `cfg.layers`, position 0 excluded.
 
@@ -198,6 +200,7 @@ def harvest(
 
     Args:
         conversations: what to read; default: the ShareGPT split named by `cfg.split`.
+        monitor: told the tokens written after every batch; a stop request ends the harvest (nothing is kept).
     """
     out = Path(out)
     if (out / META).is_file():
@@ -206,7 +209,7 @@ def harvest(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:
-        _write(engine, cfg, tmp, conversations or conversations_for(cfg), progress)
+        _write(engine, cfg, tmp, conversations or conversations_for(cfg), progress, monitor)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -216,7 +219,14 @@ def harvest(
     return Harvest.open(out)
 
 
-def _write(engine: Engine, cfg: HarvestConfig, folder: Path, conversations: list[Conversation], progress: bool) -> None:
+def _write(
+    engine: Engine,
+    cfg: HarvestConfig,
+    folder: Path,
+    conversations: list[Conversation],
+    progress: bool,
+    monitor: Monitor | None = None,
+) -> None:
     n_max, d = cfg.tokens, engine.d_model
     acts = {
         layer: np.lib.format.open_memmap(folder / f"L{layer}.npy", "w+", np.float16, (n_max, d)) for layer in cfg.layers
@@ -242,6 +252,7 @@ def _write(engine: Engine, cfg: HarvestConfig, folder: Path, conversations: list
             n, n_seq = n + k, n_seq + 1
             n_forward_tokens += length
             bar.update(k)
+        tick(monitor, f"harvest ({cfg.split})", n, n_max)
     bar.close()
     seconds = time.perf_counter() - start
     for arr in (*acts.values(), special, token_ids, sequence):

@@ -90,20 +90,10 @@ class SaeShelf:
 
     def training_curves(self, sae: str) -> dict[str, list[tuple[float, float]]]:
         """Metric -> (step, value) points from `train_log.jsonl` in the SAE's folder, when training recorded one."""
+        from saif_ui.fast.train_log import LOG_NAME, read_curves
+
         folder = self.sae_folder(sae)
-        path = folder / "train_log.jsonl" if folder is not None else None
-        if path is None or not path.is_file():
-            return {}
-        curves: dict[str, list[tuple[float, float]]] = {}
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            step = record.get("step")
-            for k, v in record.items():
-                if k != "step" and isinstance(v, int | float) and isinstance(step, int | float):
-                    curves.setdefault(k, []).append((float(step), float(v)))
-        return curves
+        return read_curves(folder / LOG_NAME) if folder is not None else {}
 
     def measure_quality(self, sae: str) -> dict[str, Any]:
         """A quick quality report of any attached SAE on the small fixed held-out harvest (4,000 tokens; ΔCE on 8
@@ -199,6 +189,17 @@ class SaeShelf:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise SaifError("this server runs offline (HF_HUB_OFFLINE=1): registry SAEs cannot be downloaded here")
         return self._attach(session, source)
+
+    def attach_local(self, session: str, folder: Path) -> str:
+        """Attach an SAE the server wrote into its managed folder (`<cache>/uploads/<name>`, e.g. one trained in the
+        app) for `session`, named after its folder; it is deleted with the folder when no session holds it."""
+        uploads = (self.engine.config.cache_dir / "uploads").resolve()
+        folder = Path(folder)
+        if folder.resolve().parent != uploads:
+            raise SaifError(f"{folder} is not in the server's managed folder {uploads}")
+        check_sae_files(folder / "cfg.json", folder / "sae_weights.safetensors", self.engine.d_model,
+                        self.engine.n_layers)  # fmt: skip
+        return self._attach(session, str(folder), name=folder.name)
 
     def add_uploaded_sae(self, files: Sequence[str], session: str = "operator") -> str:
         """Validate an upload (one cfg.json and one .safetensors: sizes, every cfg field, the weights' header,

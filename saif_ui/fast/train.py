@@ -18,6 +18,7 @@ import torch
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.fast.harvest import Harvest
+from saif_ui.fast.monitor import Monitor, tick
 
 if TYPE_CHECKING:
     from sae_lens.saes.sae import TrainingSAE
@@ -186,17 +187,21 @@ def train_sae(
     resume: bool = True,
     progress: bool = True,
     metadata: dict[str, Any] | None = None,
+    monitor: Monitor | None = None,
 ) -> Path:
     """Train on `harvest`'s layer `cfg.layer` and save an inference SAE (fp16, sae-lens format) into `out`.
 
     Checkpoints go to `out/checkpoints/<samples>` every `cfg.checkpoint_every` steps; with `resume`, a run restarts
-    from the latest one and sees exactly the batches it would have seen. Returns `out`.
+    from the latest one and sees exactly the batches it would have seen. `monitor` is told every step; a stop
+    request raises `Stopped` after the current step (the checkpoints stay, so resuming continues the run).
+    Returns `out`.
     """
     from sae_lens.config import LoggingConfig, SAETrainerConfig
     from sae_lens.saes.sae import TrainingSAE
 
     from saif_ui.fast.train_log import LOG_NAME, RecordingTrainer, keep_until
 
+    tick(monitor, "train", 0, cfg.steps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if resume and _finished(out, cfg):
@@ -238,7 +243,13 @@ def train_sae(
     data = ActivationBatches(harvest, cfg.layer, cfg.batch_size, cfg.seed, device=device)
     log_path = out / LOG_NAME
     trainer = RecordingTrainer(
-        cfg=trainer_cfg, sae=sae, data_provider=data, log_path=log_path, log_every=max(1, steps // 200)
+        cfg=trainer_cfg,
+        sae=sae,
+        data_provider=data,
+        log_path=log_path,
+        log_every=max(1, steps // 200),
+        monitor=monitor,
+        total_steps=steps,
     )
     if ckpt is None:
         trainer.activation_scaler.scaling_factor = scale  # set, so fit() does not estimate it from data batches

@@ -10,6 +10,8 @@ from typing import Any
 
 from sae_lens.training.sae_trainer import SAETrainer
 
+from saif_ui.fast.monitor import Monitor, tick
+
 LOG_NAME = "train_log.jsonl"
 FIELDS = {
     "loss": "losses/overall_loss",
@@ -36,10 +38,15 @@ class RecordingTrainer(SAETrainer):
     """sae-lens's trainer, appending one line to `log_path` every `log_every` steps (wandb stays off). sae-lens calls
     `_update_pbar` after counting the step, so a line's `step` is the number of steps done."""
 
-    def __init__(self, *args: Any, log_path: Path, log_every: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, log_path: Path, log_every: int, monitor: Monitor | None = None, total_steps: int = 0,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.log_path = log_path
         self.log_every = max(1, log_every)
+        self.monitor = monitor
+        self.total_steps = total_steps
 
     def _update_pbar(self, step_output: Any, pbar: Any, update_interval: int = 100) -> None:
         if self.n_training_steps % self.log_every == 0:
@@ -50,3 +57,25 @@ class RecordingTrainer(SAETrainer):
             with self.log_path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
         super()._update_pbar(step_output, pbar, update_interval)
+        # After the step is logged: a stop leaves the curve up to here and the last checkpoint to resume from.
+        tick(self.monitor, "train", self.n_training_steps, self.total_steps)
+
+
+def read_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Metric -> (step, value) points of a `train_log.jsonl` (none when absent). A line cut short by a training
+    that is writing right now is skipped, so a curve can be read while it grows."""
+    if not path.is_file():
+        return {}
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        step = record.get("step")
+        for k, v in record.items():
+            if k != "step" and isinstance(v, int | float) and isinstance(step, int | float):
+                curves.setdefault(k, []).append((float(step), float(v)))
+    return curves

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,11 @@ from saif_ui.engine.cache import sae_identity
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import ModelLoadError
 from saif_ui.engine.shared import get_engine
+from saif_ui.fast import served
+from saif_ui.fast.pipeline import PipelineConfig
 from saif_ui.fast.shelf import SaeShelf
 from saif_ui.fast.summary import COLUMNS as QUALITY_COLUMNS
+from saif_ui.fast.train_log import LOG_NAME, read_curves
 from saif_ui.saif.discovery.discover import (
     DEFAULT_POSITIONS,
     DEFAULT_SCORE,
@@ -37,6 +41,7 @@ from saif_ui.saif.inputs.contents import Content, contents_version, load_content
 from saif_ui.saif.inputs.prompts import Placement, build_pairs, build_prompt, check_text
 from saif_ui.saif.interpret.cards_store import find_cards, latent_cards
 from saif_ui.saif.interpret.heatmap import pair_heatmaps
+from saif_ui.saif.interpret.labels import labels_of
 from saif_ui.saif.interpret.latent_card import LatentCard, latent_card
 from saif_ui.saif.interpret.umap_map import umap_available, umap_coords
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
@@ -48,8 +53,9 @@ from saif_ui.saif.steering.recipe import Recipe, load_recipes, recipe_for
 from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SCALES, SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
-from saif_ui.ui.controls import ControlError, PromptChoice, SteerControls
+from saif_ui.ui.controls import ControlError, PromptChoice, SteerControls, TrainControls
 from saif_ui.ui.jobs import Busy, Cancelled, Jobs
+from saif_ui.ui.trainings import AlreadyTraining, QueueFull, TrainingQueue, TrainingView
 
 __all__ = [
     "CUSTOM",
@@ -92,7 +98,15 @@ CUSTOM = "custom"
 LOW_COMPLIANCE = 0.5
 """Below this prompted compliance the model mostly ignores the instruction even when told: steering is then
 unlikely to do better (AxBench: prompting beats steering), and the UI says so."""
-USER_ERRORS: tuple[type[Exception], ...] = (SaifError, ControlError, ModelLoadError, Cancelled, Busy)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    SaifError,
+    ControlError,
+    ModelLoadError,
+    Cancelled,
+    Busy,
+    AlreadyTraining,
+    QueueFull,
+)
 """What bad input raises: the project's own error classes only (`SaifError` covers SpecError, SAELoadError,
 ContentFormatError, UnknownInstructionError, UnknownCheckerError and every validation of the library; `ControlError`
 the UI's parsing of its controls). Any other exception, a KeyError or a plain ValueError included, is a bug: the UI
@@ -158,12 +172,16 @@ class Backend:
         self.results = engine.results
         self.shelf = SaeShelf(engine, self.results)
         self.jobs = Jobs()
+        self.trainings = TrainingQueue()
+        """SAE trainings asked for in the browser: one at a time for the whole server."""
         self._discoveries: OrderedDict[str, DiscoveryResult] = OrderedDict()
         """Recent discovery results with every latent's statistics, by cache key: a session keeps only the rows,
         and a spec of an unlisted latent needs its mean activation."""
         self._lock = threading.Lock()
         self._identities: dict[tuple[str, str, int], dict[str, str]] = {}
         self._recipe_views: dict[tuple[str, tuple[str, ...]], RecipeView] = {}
+        self._labels: dict[tuple[str, str], dict[int, str]] = {}
+        """Context labels by (SAE, cards key): one dict of a few thousand short strings per attached SAE."""
         """Recipe panels by (instruction with a recipe, attached SAEs): checking the shipped figures' key hashes the
         SAE's weights, too slow to repeat on every change of instruction."""
 
@@ -214,6 +232,7 @@ class Backend:
     def end_session(self, session: str) -> list[str]:
         """A visitor left: stop their job and detach the SAEs only they held. Returns what was detached."""
         self.jobs.cancel(session)
+        self.trainings.stop(session)
         return self.shelf.release(session)
 
     def default_sae(self) -> str | None:
@@ -347,6 +366,13 @@ class Backend:
             system_prompt=choice.system_prompt,
         )
         result = discover(self.engine, instr, sae, cfg)
+        labels = self.latent_labels(sae)
+        if labels:
+            result = replace(
+                result,
+                latents=[replace(r, label=labels.get(r.id, "")) for r in result.latents],
+                flagged=[replace(r, label=labels.get(r.id, "")) for r in result.flagged],
+            )
         with self._lock:
             self._discoveries[result.cache_key] = result
             self._discoveries.move_to_end(result.cache_key)
@@ -401,9 +427,27 @@ class Backend:
         }
 
         def run() -> dict[str, Any]:
-            return latent_card(self.engine, sae, latent, lens=10, n_neighbours=12, cards=cards).to_dict()
+            card = latent_card(self.engine, sae, latent, lens=10, n_neighbours=12, cards=cards)
+            return replace(card, label=self.latent_labels(sae).get(latent, "")).to_dict()
 
         return LatentCard.from_dict(self.results.get_or_compute("card", settings, run)[0])
+
+    def latent_labels(self, sae: str) -> dict[int, str]:
+        """Latent -> its label from its top contexts (`interpret.labels`: shipped, cached, or made from the SAE's
+        cards once), {} when the SAE has no cards yet; kept here per SAE and cards key."""
+        cards = find_cards(self.engine, sae)
+        if cards is None:
+            return {}
+        key = (sae, cards.key)
+        with self._lock:
+            found = self._labels.get(key)
+        if found is None:
+            found = labels_of(self.engine, sae)
+            with self._lock:
+                for gone in [k for k in self._labels if k[0] not in self.engine.saes]:
+                    del self._labels[gone]  # detached SAEs: the dict never outgrows what is attached
+                self._labels[key] = found
+        return found
 
     def compute_cards(self, sae: str) -> str:
         return latent_cards(self.engine, sae).source
@@ -641,6 +685,58 @@ class Backend:
 
     def add_uploaded_sae(self, files: Sequence[str], session: str) -> str:
         return self.shelf.add_uploaded_sae(files, session)
+
+    # ---------------------------------------------------------------- training in the browser
+
+    def training_defaults(self) -> TrainControls:
+        d = served.DEFAULTS
+        return TrainControls(d.layer, d.method, d.arch, d.d_sae, float(d.k), d.tokens, d.seed)
+
+    def training_configs(self, form: TrainControls, side_by_side: bool) -> list[PipelineConfig]:
+        """The pipeline runs a Train request makes: one, or FAST and BT with the same budget (side by side)."""
+        methods = ["fast", "bt"] if side_by_side else [form.method]
+        return [
+            served.configure(
+                form.layer, m, form.arch, form.d_sae, form.sparsity, form.tokens, form.seed, self.engine.n_layers
+            )
+            for m in methods
+        ]
+
+    def training_estimate(self, form: TrainControls, side_by_side: bool) -> float:
+        """Seconds the request should take on the 2-core machine (see `fast.served`)."""
+        return sum(served.estimate_seconds(self.engine, c) for c in self.training_configs(form, side_by_side))
+
+    def start_training(self, session: str, form: TrainControls, side_by_side: bool) -> TrainingView:
+        """Queue the request (checked first); when it runs, each SAE is trained, reported and attached for
+        `session`. The view says its place in the queue."""
+        configs = self.training_configs(form, side_by_side)
+        label = " + ".join(f"{c.method.upper()} L{c.layer} {c.arch} d_sae {c.d_sae}" for c in configs)
+        folders = tuple(str(served.folder_for(self.engine, session, c)) for c in configs)
+        estimate = sum(served.estimate_seconds(self.engine, c) for c in configs)
+        return self.trainings.submit(
+            session,
+            label,
+            lambda monitor: served.train_for(self.engine, self.shelf, session, configs, monitor),
+            estimate_s=estimate,
+            folders=folders,
+        )
+
+    def training_status(self, session: str) -> TrainingView | None:
+        return self.trainings.status(session)
+
+    def stop_training(self, session: str) -> bool:
+        return self.trainings.stop(session)
+
+    def training_live_curves(self, view: TrainingView | None) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """Folder name -> the curves its training has written so far (read while it grows)."""
+        if view is None:
+            return {}
+        out = {}
+        for folder in view.folders:
+            curves = read_curves(Path(folder) / LOG_NAME)
+            if curves:
+                out[Path(folder).name] = curves
+        return out
 
     # ---------------------------------------------------------------- playground
 

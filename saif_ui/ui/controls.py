@@ -130,3 +130,48 @@ class SteerControls:
 
     def strength_of(self) -> dict[int, float]:
         return dict(zip(self.latents, self.strengths, strict=True))
+
+
+def _whole(value: Any, what: str) -> int:
+    """A whole number from a number box (gradio gives floats), or a ControlError naming the box."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ControlError(f"{what} must be a whole number") from None
+    if not math.isfinite(number) or number != int(number):
+        raise ControlError(f"{what} must be a whole number, not {value!r}")
+    return int(number)
+
+
+@dataclass(frozen=True)
+class TrainControls:
+    """The Train panel's form: where and how to train, and how much. `sparsity` is k for TopK, the target L0 for
+    JumpReLU and the L1 coefficient for Standard."""
+
+    layer: int
+    method: str
+    arch: str
+    d_sae: int
+    sparsity: float
+    tokens: int
+    seed: int
+
+    @classmethod
+    def parse(
+        cls, layer: Any, method: Any, arch: Any, d_sae: Any, sparsity: Any, tokens: Any, seed: Any
+    ) -> TrainControls:
+        try:
+            level = float(sparsity)
+        except (TypeError, ValueError):
+            raise ControlError("the sparsity (k, target L0 or L1 coefficient) must be a number") from None
+        if not math.isfinite(level) or level <= 0:
+            raise ControlError("the sparsity (k, target L0 or L1 coefficient) must be a positive number")
+        return cls(
+            layer=_whole(layer, "the layer"),
+            method=str(method or ""),
+            arch=str(arch or ""),
+            d_sae=_whole(d_sae, "d_sae"),
+            sparsity=level,
+            tokens=_whole(tokens, "the token budget"),
+            seed=_whole(seed, "the seed"),
+        )

@@ -172,13 +172,17 @@ def umap_scatter(
     selected: int | None = None,
     neighbours: Sequence[int] = (),
     title: str | None = None,
+    labels: Mapping[int, str] | None = None,
 ) -> go.Figure:
     """All latents on their UMAP map; instruction-relevant ones, special-token ones and the selected latent stand out,
-    with lines from the selected latent to its decoder-space neighbours."""
+    with lines from the selected latent to its decoder-space neighbours. Hovering a point shows its id and, when
+    `labels` are given, its context label."""
     coords = np.asarray(coords, dtype=float)
     n = coords.shape[0]
     fig = go.Figure()
-    ids = np.arange(n)
+    ids: Any = np.arange(n)
+    if labels:
+        ids = [f"{i} · {labels.get(i, '')}" for i in range(n)]
     fig.add_trace(
         go.Scattergl(
             x=coords[:, 0],
@@ -202,7 +206,7 @@ def umap_scatter(
                     y=coords[idx, 1],
                     mode="markers",
                     marker=dict(size=size, color=colour, line=dict(width=0.5, color="white")),
-                    customdata=idx,
+                    customdata=[ids[i] for i in idx],
                     hovertemplate="latent %{customdata}<extra>" + label + "</extra>",
                     name=label,
                 )
@@ -224,7 +228,7 @@ def umap_scatter(
                     y=coords[near, 1],
                     mode="markers",
                     marker=dict(size=7, color=NEIGHBOUR),
-                    customdata=near,
+                    customdata=[ids[i] for i in near],
                     hovertemplate="latent %{customdata}<extra>neighbour</extra>",
                     name="neighbours",
                 )
@@ -235,7 +239,7 @@ def umap_scatter(
                 y=[coords[selected, 1]],
                 mode="markers",
                 marker=dict(size=16, color=SELECTED, symbol="star"),
-                customdata=[selected],
+                customdata=[ids[selected]],
                 hovertemplate="latent %{customdata}<extra>selected</extra>",
                 name=f"selected #{selected}",
             )

@@ -225,7 +225,8 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         card = state.card
         sel = int(latent) if latent is not None else None
         near = [n.id for n in card.neighbours] if card is not None and card.id == sel else []
-        return figures.umap_scatter(coords, state.ranked_ids(), state.flagged_ids("special"), sel, near)
+        labels = backend.latent_labels(state.discovery.sae) if state.discovery else {}
+        return figures.umap_scatter(coords, state.ranked_ids(), state.flagged_ids("special"), sel, near, labels=labels)
 
     card_ev = gr.on(
         [tab.card_btn.click, tab.latent_id.submit],
@@ -272,6 +273,9 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
 def card_markdown(card: LatentCard, state: Session) -> str:
     """The card's header: which latent, how it ranked for the instruction, and how it behaves on held-out chats."""
     lines = [f"#### Latent #{card.id} · {card.sae} (layer {card.layer})"]
+    if card.label:
+        lines.append(f"Reads (from its top contexts): **{card.label}** · writes (logit lens): "
+                     f"{' '.join(t.token.strip() or repr(t.token) for t in card.logit_lens.promoted[:3])}")  # fmt: skip
     lines.append(f"Decoder norm {card.decoder_norm:.3f}.")
     row = state.discovery.row(card.id) if state.discovery else None
     if row is not None:

@@ -1,5 +1,5 @@
-"""SAEs tab: the attached SAEs, adding one (sae-lens registry id or an upload), and the chosen SAE's quality report,
-training record, special-token latents and FAST vs block training."""
+"""SAEs tab: the attached SAEs, adding one (sae-lens registry id or an upload) or training one here (`ui.train`),
+and the chosen SAE's quality report, training record, special-token latents and FAST vs block training."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import gradio as gr
 from saif_ui.ui import figures
 from saif_ui.ui.backend import Backend
 from saif_ui.ui.tables import quality_table, sae_table, special_latent_table
+from saif_ui.ui.train import TrainPanel, build_train_panel, wire_train_panel
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, private, session_of, user_errors
 
 FAST_DOC = Path(__file__).resolve().parents[2] / "docs" / "FAST.md"
@@ -32,6 +33,7 @@ class SaesTab:
     details: gr.Markdown
     curves: gr.Plot
     special: gr.Dataframe
+    train: TrainPanel
 
 
 def markdown_section(text: str, heading: str) -> str:
@@ -101,6 +103,8 @@ def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
             label="Special-token latents (avg max activation)",
             interactive=False,
         )
+    with gr.Accordion("Train an SAE here (FAST or BT, or both side by side)", open=False, elem_id="train-panel"):
+        train = build_train_panel(backend)
     with gr.Accordion("FAST vs block training (docs/FAST.md)", open=False):
         text = FAST_DOC.read_text(encoding="utf-8") if FAST_DOC.is_file() else ""
         gr.Markdown(markdown_section(text, "FAST vs BT") or "docs/FAST.md has no FAST vs BT section.")
@@ -116,8 +120,10 @@ def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
         details,
         curves,
         special,
+        train,
     )
     _wire(backend, tab, sae)
+    wire_train_panel(backend, train, sae, attached)
     return tab
 
 

@@ -53,12 +53,14 @@ class Session:
         return [r.id for r in rows if flag is None or flag in r.flags]
 
     def latent_choices(self) -> list[tuple[str, str]]:
-        """(label, value) pairs for the steering picker: ranked latents, then flagged ones, with their lens tokens."""
+        """(label, value) pairs for the steering picker: ranked latents, then flagged ones, each with its context label
+        (or, for an SAE without cards, its first logit-lens tokens)."""
         out = []
         for r in [*self.discovery.latents, *self.discovery.flagged] if self.discovery else []:
             flags = f" [{','.join(r.flags)}]" if r.flags else ""
-            lens = " ".join(t.strip() or repr(t) for t in r.logit_tokens[:3])
-            out.append((f"#{r.id}{flags} {lens}", str(r.id)))
+            # What the latent reads (its contexts) when known; what it writes (logit lens) otherwise.
+            text = r.label or " ".join(t.strip() or repr(t) for t in r.logit_tokens[:3])
+            out.append((f"#{r.id}{flags} {text}", str(r.id)))
         return out
 
     def lens_labels(self) -> dict[int, str]:

@@ -42,7 +42,9 @@ class Table:
         return out.getvalue()
 
 
-LATENT_HEADERS = ["rank", "latent", "score", "freq +", "freq −", "mean +", "mean −", "flags", "logit lens"]
+LATENT_HEADERS = [
+    "rank", "latent", "label (top contexts)", "score", "freq +", "freq −", "mean +", "mean −", "flags", "logit lens",
+]  # fmt: skip
 
 
 def _lens(tokens: Sequence[str]) -> str:
@@ -57,6 +59,7 @@ def latent_table(discovery: DiscoveryResult | None, flagged: bool = False) -> Ta
         [
             rank,
             r.id,
+            r.label or "–",
             round(r.score, 3),
             round(r.freq_pos, 3),
             round(r.freq_neg, 3),

@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from saif_ui.engine.config import ASSETS_DIR
 from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
@@ -19,7 +20,8 @@ ENDPOINTS = {
     "/ablate", "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
     "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_link", "/load_registry_sae",
     "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/steer_recipe",
-    "/stop_sweep", "/sweep", "/umap", "/upload_sae",
+    "/stop_sweep", "/stop_training", "/sweep", "/train_sae", "/train_side_by_side", "/training_status", "/umap",
+    "/upload_sae",
 }  # fmt: skip
 SMALL = {"n_contents": 8, "top_k": 10}
 """Discovery on 8 prompt pairs: a few seconds on a CPU."""
@@ -82,10 +84,14 @@ def test_answers_with_and_without_the_instruction_are_judged(client) -> None:
 def test_discovery_ranks_latents_apart_from_special_ones(discovered) -> None:
     status, table, flagged = discovered
     assert "carry `french` at **L24_fast_topk64** (layer 24), from 8 prompt pairs" in status
-    assert table["headers"][:3] == ["rank", "latent", "score"] and 1 <= len(table["data"]) <= 10
-    scores = [row[2] for row in table["data"]]
-    assert scores == sorted(scores, reverse=True) and all("special" not in row[7] for row in table["data"])
-    assert all(row[7] for row in flagged["data"])  # everything ranked apart carries a flag
+    assert table["headers"][:4] == ["rank", "latent", "label (top contexts)", "score"]
+    assert 1 <= len(table["data"]) <= 10
+    scores = [row[3] for row in table["data"]]
+    assert scores == sorted(scores, reverse=True) and all("special" not in row[8] for row in table["data"])
+    assert all(row[8] for row in flagged["data"])  # everything ranked apart carries a flag
+    # Each latent of a shipped SAE carries the label its shipped contexts give it.
+    labels = json.loads((ASSETS_DIR / "saes" / "L24_fast_topk64" / "labels.json").read_text())["labels"]
+    assert [row[2] for row in table["data"]] == [labels.get(str(row[1]), "–") for row in table["data"]]
 
 
 def test_heatmap_of_positive_and_negative(client, discovered) -> None:
@@ -205,14 +211,15 @@ def test_a_running_sweep_can_be_stopped(client, served, discovered, monkeypatch)
     engine = served[0]
     top = [str(row[1]) for row in discovered[1]["data"][:5]]
     calls: list[float] = []
-    generate = engine.generate
+    generate = engine.generate_each
 
     def counted(*args, **kwargs):
         calls.append(time.time())
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "generate", counted)
-    job = client.submit(latents=top, alphas="0.3, 0.6, 0.9, 1.2", n_contents=6, max_new_tokens=12, api_name="/sweep")
+    monkeypatch.setattr(engine, "generate_each", counted)
+    alphas = ", ".join(str(0.1 * i) for i in range(1, 11))  # 6 contents × (2 baselines + 10 α): 3 batches of 32
+    job = client.submit(latents=top, alphas=alphas, n_contents=6, max_new_tokens=12, api_name="/sweep")
     deadline = time.time() + 60
     while not calls and time.time() < deadline:
         time.sleep(0.1)
@@ -222,8 +229,8 @@ def test_a_running_sweep_can_be_stopped(client, served, discovered, monkeypatch)
         job.result(timeout=120)
     time.sleep(3)
     # The library's loop stopped at its next progress report: at most the batch in flight ran after the stop,
-    # far from the 6 batches (2 baselines + 4 α) of the whole sweep.
-    assert len([t for t in calls if t > stopped_at]) <= 1 and len(calls) < 6
+    # short of the sweep's 3 batches.
+    assert len([t for t in calls if t > stopped_at]) <= 1 and len(calls) < 3
 
 
 def test_special_token_grid(client) -> None:
@@ -240,7 +247,8 @@ def test_export_import_and_share(client, discovered, tmp_path) -> None:
     assert record["outputs"]["discovery"]["instruction"] == "french"
     csvs = client.predict(api_name="/export_csv")
     assert {"latents.csv", "flagged_latents.csv"} <= {Path(p).name for p in csvs}
-    assert Path(next(p for p in csvs if p.endswith("/latents.csv"))).read_text().startswith("rank,latent,score")
+    latents_csv = Path(next(p for p in csvs if p.endswith("/latents.csv"))).read_text()
+    assert latents_csv.startswith("rank,latent,label (top contexts),score")
     record["alpha"] = 3.0
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(record))

@@ -94,7 +94,7 @@ def test_latent_table_ranks_rows_and_keeps_flagged_apart() -> None:
     assert [r[:2] for r in table.rows] == [[1, 7], [2, 3]]
     assert latent_table(RESULT, flagged=True).rows[0][1] == 9
     assert latent_table(None).rows == []
-    assert table.csv().splitlines()[0].startswith("rank,latent,score")
+    assert table.csv().splitlines()[0].startswith("rank,latent,label (top contexts),score")
 
 
 def test_session_views_and_choices() -> None:

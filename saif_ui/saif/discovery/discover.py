@@ -99,6 +99,9 @@ class LatentRow:
     t: float
     flags: list[str]
     logit_tokens: list[str]
+    label: str = ""
+    """What the latent reads, from its top contexts (`interpret.labels`); filled in by the app when the SAE has
+    cards, "" otherwise."""
 
 
 @dataclass
@@ -149,7 +152,7 @@ class DiscoveryResult:
                 top_k=int(data["top_k"]),
             )
             rows = {
-                kind: [LatentRow(**{k: r[k] for k in LatentRow.__dataclass_fields__}) for r in data[kind]]
+                kind: [LatentRow(**{k: r[k] for k in LatentRow.__dataclass_fields__ if k in r}) for r in data[kind]]
                 for kind in ("latents", "flagged")
             }
             return cls(

@@ -39,6 +39,8 @@ class LatentCard:
     neighbours: tuple[Neighbour, ...]
     instruction_words: tuple[WordMatch, ...]
     activations: dict[str, Any] | None = None
+    label: str = ""
+    """What the latent reads, from its top contexts (`interpret.labels`); "" without cards."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "logit_lens": self.logit_lens.to_dict()}
@@ -56,6 +58,7 @@ class LatentCard:
                 neighbours=tuple(Neighbour(**n) for n in data["neighbours"]),
                 instruction_words=tuple(WordMatch(**w) for w in data.get("instruction_words", [])),
                 activations=data.get("activations"),
+                label=str(data.get("label") or ""),
             )
         except (KeyError, TypeError) as err:
             raise SaifError(f"not a latent card: missing or malformed field {err}") from None
