@@ -87,6 +87,12 @@ def curves_figure(backend: Backend, view: TrainingView | None) -> Any:
     return figures.training_curves(merged, "training so far" if view and view.active else "training")
 
 
+def estimate_markdown(backend: Backend, controls: TrainControls) -> str:
+    one = backend.training_estimate(controls, False)
+    both = backend.training_estimate(controls, True)
+    return f"Estimated time on the 2-core machine: about **{minutes(one)}** (side by side: {minutes(both)})."
+
+
 def build_train_panel(backend: Backend) -> TrainPanel:
     d = backend.training_defaults()
     gr.Markdown(
@@ -96,15 +102,15 @@ def build_train_panel(backend: Backend) -> TrainPanel:
     )
     with gr.Row():
         top = int(backend.engine_info()["n_layers"]) - 1
-        layer = gr.Number(d.layer, label=f"layer (0–{top})", precision=0, minimum=0, maximum=top)
+        layer = gr.Number(d.layer, label=f"layer (0–{top})", precision=0, minimum=0, maximum=top, elem_id="train-layer")
         method = gr.Radio(["fast", "bt"], value=d.method, label="method (FAST: one chat per sequence; BT: blocks)")
         arch = gr.Radio(["topk", "jumprelu", "standard"], value=d.arch, label="architecture")
     with gr.Row():
-        d_sae = gr.Number(d.d_sae, label="d_sae (latents)", precision=0)
-        sparsity = gr.Number(d.sparsity, label=ARCH_SPARSITY[d.arch])
-        tokens = gr.Number(d.tokens, label="token budget (training samples)", precision=0)
-        seed = gr.Number(d.seed, label="seed", precision=0)
-    estimate = gr.Markdown(elem_id="train-estimate")
+        d_sae = gr.Number(d.d_sae, label="d_sae (latents)", precision=0, elem_id="train-d-sae")
+        sparsity = gr.Number(d.sparsity, label=ARCH_SPARSITY[d.arch], elem_id="train-sparsity")
+        tokens = gr.Number(d.tokens, label="token budget (training samples)", precision=0, elem_id="train-tokens")
+        seed = gr.Number(d.seed, label="seed", precision=0, elem_id="train-seed")
+    estimate = gr.Markdown(estimate_markdown(backend, d), elem_id="train-estimate")
     with gr.Row():
         train_btn = gr.Button("Train", variant="primary", size="sm", elem_id="train-btn")
         both_btn = gr.Button("Train FAST and BT side by side", size="sm", elem_id="train-both-btn")
@@ -126,12 +132,9 @@ def wire_train_panel(backend: Backend, panel: TrainPanel, sae: gr.Dropdown, atta
 
     def estimate(*values: Any) -> str:
         try:
-            controls = parse(*values)
-            one = backend.training_estimate(controls, False)
-            both = backend.training_estimate(controls, True)
+            return estimate_markdown(backend, parse(*values))
         except Exception as err:  # a half-typed form: say what is wrong instead of an estimate
             return f"*{err}*"
-        return f"Estimated time on the 2-core machine: about **{minutes(one)}** (side by side: {minutes(both)})."
 
     gr.on([box.change for box in form], estimate, form, panel.estimate, queue=False, show_progress="hidden",
           **private("train_estimate"))  # fmt: skip

@@ -173,3 +173,38 @@ def test_a_shared_link_preloads_instruction_layer_latents_and_alpha(page, url) -
     assert page.locator("#strength-1 input[type=number]").input_value() == "0.5"
     assert not page.locator("#strength-2").is_visible()
     shot(page, "8-link")
+
+
+def fill_number(page, elem_id: str, value: float) -> None:
+    box = page.locator(f"#{elem_id} input").first
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_train_an_sae_in_the_browser_watch_its_curve_use_it_and_stop_another(page, url) -> None:
+    page.goto(url)
+    page.locator("#instruction").wait_for(timeout=60_000)
+    open_tab(page, "4 · SAEs")
+    page.get_by_text("Train an SAE here").click()
+    wait_text(page, "#train-estimate", "Estimated time", timeout=60_000)
+    for elem_id, value in (("train-layer", 2), ("train-d-sae", 64), ("train-sparsity", 8), ("train-tokens", 4096)):
+        fill_number(page, elem_id, value)
+    wait_text(page, "#train-estimate", "Estimated time", timeout=60_000)
+    page.locator("#train-btn").click()
+    wait_text(page, "#train-status", "queued|running|done", timeout=60_000)
+    status = wait_text(page, "#train-status", "done in|failed|stopped", timeout=LONG * 3)
+    assert "attached for you" in status, status
+    name = re.search(r"\*?\*?(trained_fast_L2_topk64_\w+)", status).group(1)
+    page.locator("#train-curves .js-plotly-plot").wait_for(timeout=LONG)
+    shot(page, "8-train-done")
+    # The new SAE is in this visitor's SAE menu.
+    page.locator("#sae input").first.click()
+    assert page.get_by_role("option", name=re.compile(name)).count() >= 1
+    page.keyboard.press("Escape")
+    # A longer one, stopped while it trains.
+    fill_number(page, "train-tokens", 200_000)
+    page.locator("#train-btn").click()
+    wait_text(page, "#train-status", r"running: train", timeout=LONG)
+    page.locator("#train-stop-btn").click()
+    wait_text(page, "#train-status", "stopped during", timeout=LONG)
+    shot(page, "9-train-stopped")
