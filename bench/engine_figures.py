@@ -57,7 +57,7 @@ def p1_steered_generation(engine: Engine, quick: bool) -> Figure:
     as in Stolfo et al.) vs KV-cached steering at growing lengths, which shows recompute's quadratic cost."""
     prompts = [engine.render(c.text) for c in load_contents("validation")[:8]]
     steer = _push(engine, 20)
-    n_new = 32 if quick else 64
+    n_new = 16 if quick else 64
     raw: dict[str, object] = {}
     ratios = []
     for batch in (1, 8):
@@ -71,8 +71,8 @@ def p1_steered_generation(engine: Engine, quick: bool) -> Figure:
         raw[f"b{batch}"] = {**{k: round(v, 4) for k, v in t.items()}, "tok_s_plain": round(batch * n_new / t["plain"])}
         ratios.append(t["plain"] / t["steered"])
     recompute = {}
-    # Quick: 32 and 64 tokens (the growth figure, `bench.growth`, draws the whole curve to 128 / 256).
-    for length in (32, 64) if quick else (32, 128, 512):
+    # Quick: 16 and 32 tokens (the growth figure, `bench.growth`, draws the whole curve to 128 / 256).
+    for length in (16, 32) if quick else (32, 128, 512):
         t = paired_best(
             {
                 "kv": lambda n=length: _fixed_length_generate(engine, prompts[:1], steer, n),
@@ -208,9 +208,9 @@ def p8_batched_sweep(engine: Engine, quick: bool) -> Figure:
     `EvalConfig.batch_size`, each row with its own steering (`run_jobs`) — vs one generate call per answer. One α
     per batched call (how sweeps ran before rows carried their own steering) gave 4.94× in the run of 2026-12-01;
     it is not measured again, to keep the quick run under ten minutes."""
-    # The quick run takes 16 contents (96 answers, three full batches; the one-call-per-answer side of 24 took
-    # 4 of the quick run's 10 minutes) and 8-token answers; the full run has the issue's 24 contents, 16 tokens.
-    n, n_new = (16, 8) if quick else (24, 16)
+    # The quick run takes 12 contents (72 answers; the one-call-per-answer side of 24 took 4 to 6 of the quick
+    # run's minutes) and 8-token answers; the full run has the issue's 24 contents and 16 tokens.
+    n, n_new = (12, 8) if quick else (24, 16)
     prompts = [engine.render(c.text + "\n\nTranslate the text into French.") for c in load_contents("validation")[:n]]
     alphas = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
     base = _push(engine, 20, 1.0)

@@ -72,7 +72,8 @@ def profile_lines(record: dict[str, Any], path: Path, figures: list[dict[str, An
     ]
     notes = var.get("notes", {})
     compiled = (
-        f" torch.compile needed {notes['compiled_first_call_s']} s to compile and "
+        f" torch.compile needed {notes['compiled_first_call_s']} s to compile"
+        f"{' (a fresh inductor cache)' if notes.get('inductor_cache') == 'fresh' else ''} and "
         f"{notes['compiled_new_prompt_length_s']} s again for a prompt of another length, so the app, whose "
         "prompts all differ, does not use it."
         if "compiled_first_call_s" in notes
