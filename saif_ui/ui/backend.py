@@ -180,8 +180,8 @@ class Backend:
         self._lock = threading.Lock()
         self._identities: dict[tuple[str, str, int], dict[str, str]] = {}
         self._recipe_views: dict[tuple[str, tuple[str, ...]], RecipeView] = {}
-        self._labels: dict[tuple[str, str], dict[int, str]] = {}
-        """Context labels by (SAE, cards key): one dict of a few thousand short strings per attached SAE."""
+        self._labels: dict[tuple[str, str, int], dict[int, str]] = {}
+        """Context labels by attached SAE (name, source, object): a few thousand short strings each."""
         """Recipe panels by (instruction with a recipe, attached SAEs): checking the shipped figures' key hashes the
         SAE's weights, too slow to repeat on every change of instruction."""
 
@@ -434,19 +434,20 @@ class Backend:
 
     def latent_labels(self, sae: str) -> dict[int, str]:
         """Latent -> its label from its top contexts (`interpret.labels`: shipped, cached, or made from the SAE's
-        cards once), {} when the SAE has no cards yet; kept here per SAE and cards key."""
-        cards = find_cards(self.engine, sae)
-        if cards is None:
-            return {}
-        key = (sae, cards.key)
+        cards once), {} while the SAE has no cards. Kept per attached SAE, so a discovery, a card or a map redraw
+        does not read the cards again; an SAE without cards is looked at again next time (its cards may be computed
+        meanwhile)."""
+        obj = self.engine.sae(sae)
+        key = (sae, obj.source, id(obj))
         with self._lock:
             found = self._labels.get(key)
         if found is None:
             found = labels_of(self.engine, sae)
-            with self._lock:
-                for gone in [k for k in self._labels if k[0] not in self.engine.saes]:
-                    del self._labels[gone]  # detached SAEs: the dict never outgrows what is attached
-                self._labels[key] = found
+            if found:
+                with self._lock:
+                    for gone in [k for k in self._labels if k[0] not in self.engine.saes]:
+                        del self._labels[gone]  # detached SAEs: the dict never outgrows what is attached
+                    self._labels[key] = found
         return found
 
     def compute_cards(self, sae: str) -> str:

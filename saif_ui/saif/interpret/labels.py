@@ -111,7 +111,8 @@ def latent_labels(cards: LatentCards, tokenizer: PreTrainedTokenizerBase, langua
     best = rank_tokens(peak_tokens(cards))
     out = []
     for latent, tokens in enumerate(best):
-        words = [str(tokenizer.decode([t])).strip() or repr(str(tokenizer.decode([t]))) for t in tokens]
+        raw = [str(tokenizer.decode([t])) for t in tokens]
+        words = [w.strip() or repr(w) for w in raw]
         lang = None
         if languages and tokens:
             texts = [
