@@ -62,8 +62,12 @@ def commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
+def measure(ids: set[str], quick: bool, log: Any = print, durations: dict[str, float] | None = None) -> list[Figure]:
+    """Every figure in `ids`; `durations` (when given) receives each stage's wall seconds, so a slow run shows where
+    its minutes went."""
     from saif_ui.engine import Engine, EngineConfig
+
+    spent = durations if durations is not None else {}
 
     figures: list[Figure] = []
     engine_ids = ids & {"P1", "P2", "P3", "P4", "P7", "P8", "P10"}
@@ -93,15 +97,19 @@ def measure(ids: set[str], quick: bool, log: Any = print) -> list[Figure]:
                 figures += got if isinstance(got, list) else [got]
             except Exception as err:  # one broken figure is reported as such; the others are still measured
                 figures.append(Figure(fid, "failed", None, None, "report", note=f"{type(err).__name__}: {err}"))
-            log(f"{fid}: {figures[-1].value} (target {figures[-1].kind} {figures[-1].target}) "
-                f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
+            spent[fid] = round(time.perf_counter() - start, 1)
+            log(f"{fid}: {figures[-1].value} (target {figures[-1].kind} {figures[-1].target}) in {spent[fid]:.0f} s")
         del engine
     if "P5" in ids:
+        start = time.perf_counter()
         figures += app_figures.p5_start(quick)
-        log(f"P5: {figures[-2].value} s warm, {figures[-1].value} s cold")
+        spent["P5"] = round(time.perf_counter() - start, 1)
+        log(f"P5: {figures[-2].value} s warm, {figures[-1].value} s cold in {spent['P5']:.0f} s")
     if ids & {"P4", "P6", "P9"}:
+        start = time.perf_counter()
         figures += [f for f in app_figures.app_workload(quick) if f.id in ids]
-        log("P4/P6/P9: " + ", ".join(f"{f.id} {f.value} {f.unit}" for f in figures[-3:]))
+        spent["app"] = round(time.perf_counter() - start, 1)
+        log("P4/P6/P9: " + ", ".join(f"{f.id} {f.value} {f.unit}" for f in figures[-3:]) + f" in {spent['app']:.0f} s")
     return figures
 
 
@@ -119,7 +127,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown ids {sorted(unknown)}; valid: {', '.join(IDS)}")
     started = time.perf_counter()
-    figures = [f.to_dict() for f in measure(ids, args.quick)]
+    durations: dict[str, float] = {}
+    figures = [f.to_dict() for f in measure(ids, args.quick, durations=durations)]
     info = machine()
     record = {
         "date": time.strftime("%Y-%m-%d"),
@@ -128,6 +137,7 @@ def main() -> None:
         "quick": args.quick,
         "only": sorted(ids, key=IDS.index) if args.only else None,
         "seconds": round(time.perf_counter() - started),
+        "stage_seconds": durations,
         "figures": figures,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
