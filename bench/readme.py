@@ -108,6 +108,15 @@ def profile_lines(record: dict[str, Any], path: Path, figures: list[dict[str, An
         f"{full_over_stop:.2f} × {p3['vs_stop_at_layer']} = {p3['p3']}× in this profile run "
         f"({p3['seconds']['saif_ui']} s for the engine over the same prompts).",
     ]
+    p8 = by_id.get("P8", {})
+    if p8.get("met") is False and "prefill_batched_s" in p8.get("raw", {}):
+        raw = p8["raw"]
+        lines.append(
+            f"- P8: of the batched sweep's {raw['seconds']['batched']} s, {raw['prefill_batched_s']} s is the "
+            f"prompts' prefill, the same compute-bound work as one call at a time; even free batched decoding would "
+            f"give at most {raw['bound_if_decoding_were_free']}× with {raw['max_new_tokens']}-token answers. "
+            "Longer answers (an evaluation's are 48 tokens) shift the time to decoding, which batching divides."
+        )
     if "P4" in by_id and "P4s" in by_id and by_id["P4"]["value"] is not None and by_id["P4s"]["value"] is not None:
         lines.append(
             f"- P4: the server answers a repeated request in {by_id['P4s']['value']:g} ms (P4s); the rest of the "

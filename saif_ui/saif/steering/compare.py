@@ -145,26 +145,35 @@ def generate_rows(
     batch_size: int = 8,
     progress: Progress | None = None,
 ) -> list[tuple[str, bool]]:
-    """(text, finished) of each (rendered prompt, its steering) row, `batch_size` rows per batched generate, in
-    order; `progress(done, total)` after each batch."""
+    """(text, finished) of each (rendered prompt, its steering) row, `batch_size` rows per batched generate, returned
+    in the rows' order; `progress(done, total)` after each batch.
+
+    Rows are batched shortest prompt first: a batch's prompts are left-padded to its longest, and the padding is
+    prefilled and attended to like real tokens, so batches of similar lengths waste less (a sweep's contents
+    alternate one-line statements and paragraphs). The order is a stable sort of the token counts, so the same rows
+    always make the same batches.
+    """
     if batch_size < 1:
         raise SaifError("batch_size must be >= 1")
-    out: list[tuple[str, bool]] = []
-    for b in range(0, len(rows), batch_size):
-        chunk = rows[b : b + batch_size]
+    lengths = {p: len(engine.prompt_ids(p)) for p in dict.fromkeys(p for p, _ in rows)}
+    order = sorted(range(len(rows)), key=lambda i: lengths[rows[i][0]])
+    out: list[tuple[str, bool] | None] = [None] * len(rows)
+    for b in range(0, len(order), batch_size):
+        chunk = order[b : b + batch_size]
         gens = engine.generate_each(
-            [p for p, _ in chunk],
-            [list(items) for _, items in chunk],
+            [rows[i][0] for i in chunk],
+            [list(rows[i][1]) for i in chunk],
             max_new_tokens=decoding.max_new_tokens,
             do_sample=decoding.do_sample,
             temperature=decoding.temperature,
             top_p=decoding.top_p,
             seed=decoding.seed,
         )
-        out += [(g.text, g.finished) for g in gens]
+        for i, g in zip(chunk, gens, strict=True):
+            out[i] = (g.text, g.finished)
         if progress:
-            progress(len(out), len(rows))
-    return out
+            progress(b + len(chunk), len(rows))
+    return [o for o in out if o is not None]
 
 
 def run_modes(
