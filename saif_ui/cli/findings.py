@@ -1,7 +1,7 @@
 """Commands of the studies: `steering-study` (each validated recipe on test contents, shipped under docs/studies/),
-`findings` (write docs/FINDINGS.md from the shipped studies, generating nothing), `compliance` (how often the model
-follows each instruction when told) and `screen` (measure every candidate instruction, publish docs/SCREEN.md and keep
-the followed ones in the catalogue)."""
+`joint-study` (two instructions' recipes steering together), `findings` (write docs/FINDINGS.md from the shipped
+studies, generating nothing), `compliance` (how often the model follows each instruction when told) and `screen`
+(measure every candidate instruction, publish docs/SCREEN.md and keep the followed ones in the catalogue)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,37 @@ def cmd_steering_study(args: argparse.Namespace) -> int:
         m = doc["result"]["methods"]
         row = ", ".join(f"{name} {m[name]['success']:.0%}" for name in ("original", "prompted", "steered"))
         print(f"{iid}: n {doc['result']['n']}: {row} ({doc['seconds']:.0f} s)")
+    return 0
+
+
+def _joint_study_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument(
+        "--pairs",
+        help="pairs of instructions with recipes, e.g. french+question,spanish+postscript (default: the study's pairs)",
+    )
+    p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
+
+
+def cmd_joint_study(args: argparse.Namespace) -> int:
+    from saif_ui.saif.steering.recipe import require_recipe
+    from saif_ui.saif.studies.joint_study import PAIRS, joint_study
+
+    pairs = PAIRS
+    if args.pairs:
+        pairs = tuple(tuple(i.strip() for i in p.split("+")) for p in args.pairs.split(",") if p.strip())
+    for pair in pairs:
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise ValueError(f"a pair is two different instructions joined by '+', not {'+'.join(pair)!r}")
+        for iid in pair:
+            check_instruction(iid)
+            require_recipe(iid)
+    engine = engine_from_args(args, warmup=False)
+    for pid, doc in joint_study(engine, pairs, force=args.force, log=lambda m: print(m, flush=True)).items():
+        m = doc["result"]["test"]["methods"]
+        row = ", ".join(f"{name} {m[name]['success']['rate']:.0%}" for name in ("original", "prompted", "joint"))
+        print(f"{pid}: weights {doc['result']['weights']}, n {doc['result']['test']['n']}: {row} "
+              f"({doc['seconds']:.0f} s)")  # fmt: skip
     return 0
 
 
@@ -290,6 +321,11 @@ COMMANDS: dict[str, Command] = {
         "each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
         _steering_study_args,
         cmd_steering_study,
+    ),
+    "joint-study": (
+        "two instructions at once: the union of two recipes, weights chosen on validation, on test with controls",
+        _joint_study_args,
+        cmd_joint_study,
     ),
     "proximity-study": (
         "do the recipe's latents fire on the instruction's own tokens more than random latents? ships docs/studies/",

@@ -2,7 +2,10 @@
 contents, or with `--auto` the instruction's validated recipe on test contents), `choose-recipe` (choose and save
 that recipe on validation) and `special-grid` (FAST's special-token intervention).
 
-`steer` uses the instruction's recipe when it has one and no latents, layer, top-k, spec or mean-diff are given."""
+`steer` uses the instruction's recipe when it has one and no latents, layer, top-k, spec or mean-diff are given.
+`steer` and `evaluate` take `--instruction` twice (or three times) to steer several instructions at once
+(`steering.joint`): each instruction's own spec (its recipe, else its top-k latents), a weight per instruction, every
+answer judged by every checker."""
 
 from __future__ import annotations
 
@@ -27,7 +30,14 @@ _SCALES = ("mean_act", "unit")
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
-    p.add_argument("--instruction", metavar="ID", required=True, help="catalogue id, e.g. french, json")
+    p.add_argument(
+        "--instruction",
+        metavar="ID",
+        action="append",
+        dest="instructions",
+        required=True,
+        help="catalogue id, e.g. french, json; give it twice to steer two instructions at once",
+    )
     p.add_argument("--layer", type=int, help="layer of the attached SAE to steer with (default: the deepest)")
     p.add_argument("--top-k", type=int, help="steer with the top-k discovered latents (default 5)")
     p.add_argument("--latents", type=ints, help="hand-picked latent ids instead of the top-k, e.g. 2969,871")
@@ -50,6 +60,33 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--placement", choices=["post", "pre"], default="post", help="discovery and prompted placement")
     decoding_args(p)
     p.add_argument("--json", action="store_true", help="print JSON (includes every generated text)")
+
+
+def instructions_of(args: argparse.Namespace) -> list[str]:
+    """The instructions asked for, checked before the model loads; `args.instruction` is the first."""
+    ids = list(args.instructions)
+    for iid in ids:
+        check_instruction(iid)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"each --instruction once: {', '.join(ids)}")
+    args.instruction = ids[0]
+    if len(ids) == 1 and getattr(args, "weights", None) is not None:
+        raise ValueError("--weights give one weight per instruction of a joint steer: give two --instruction")
+    if len(ids) > 1:
+        one_only = [flag for flag, value in (("--latents", args.latents), ("--strengths", args.strengths),
+                    ("--spec", args.spec), ("--mean-diff", args.mean_diff)) if value]  # fmt: skip
+        if one_only:
+            raise ValueError(f"{', '.join(one_only)} choose one instruction's steering: give a single --instruction")
+    return ids
+
+
+def joint_spec(engine: Any, args: argparse.Namespace, ids: list[str]) -> Any:
+    """The joint spec of several instructions: each its recipe (unless --no-recipe, --layer or --top-k say
+    otherwise) or its top-k latents, weighted by --weights."""
+    from saif_ui.saif.steering.build import build_joint
+
+    choices = [spec_choice(argparse.Namespace(**{**vars(args), "instruction": iid})) for iid in ids]
+    return build_joint(engine, choices, args.weights)
 
 
 def spec_choice(args: argparse.Namespace) -> Any:
@@ -122,12 +159,15 @@ def _steer_args(p: argparse.ArgumentParser) -> None:
         "--alpha", type=float, help="global strength (default: the recipe's α, else 1: the latents' mean presence)"
     )
     p.add_argument("--prompted-steered", action="store_true", help="also steer the prompted answer")
+    p.add_argument("--weights", type=floats, help="with several --instruction: one weight each (default 1 each)")
 
 
 def cmd_steer(args: argparse.Namespace) -> int:
     from saif_ui.saif.steering.compare import compare
 
-    check_instruction(args.instruction)
+    ids = instructions_of(args)
+    if len(ids) > 1:
+        return _steer_joint(args, ids)
     decoding = _decoding(args)
     engine = engine_from_args(args, warmup=False)
     spec = build_spec(engine, args, args.alpha)
@@ -152,6 +192,30 @@ def cmd_steer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _steer_joint(args: argparse.Namespace, ids: list[str]) -> int:
+    from saif_ui.saif.steering.joint import compare_joint
+
+    if args.alpha is not None or args.prompted_steered:
+        raise ValueError("a joint steer takes --weights (one per instruction), not --alpha or --prompted-steered")
+    decoding = _decoding(args)
+    engine = engine_from_args(args, warmup=False)
+    joint = joint_spec(engine, args, ids)
+    result = compare_joint(engine, joint, args.content, placement=args.placement, decoding=decoding).to_dict()
+    parts = [
+        f"{p.instruction} × {p.weight:g} (α {p.spec.alpha:g}, latents "
+        + (", ".join(f"{e.latent}@L{e.layer}" for e in p.spec.latents) or "none") + ")"
+        for p in joint.parts
+    ]  # fmt: skip
+    lines = ["joint: " + " + ".join(parts), f"prompted with: {result['wording']}"]
+    for mode in ("original", "steered", "prompted"):
+        out = result[mode]
+        verdicts = ", ".join(f"{iid} {'✓' if ok else '✗'}" for iid, ok in out["verdicts"].items())
+        both = "follows both" if out["strict"] else "does not follow both"
+        lines += ["", f"--- {mode}: {both} ({verdicts}), repetition {out['repetition']:.2f}", out["text"]]
+    emit(args, result, "\n".join(lines))
+    return 0
+
+
 # ---------------------------------------------------------------- evaluate
 
 
@@ -172,6 +236,16 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompted-steered", action="store_true", help="also run prompted + steered at each α")
     p.add_argument("--checker", help="judge with this checker instead of the instruction's (e.g. json_start)")
     p.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    p.add_argument(
+        "--weights",
+        type=floats,
+        help="with several --instruction: evaluate this one cell, one weight per instruction (e.g. 1,2)",
+    )
+    p.add_argument(
+        "--weight-grid",
+        type=floats,
+        help="with several --instruction: every combination of these weights but all zeros (default 0,1,2)",
+    )
     # Without --auto, evaluate sweeps what the arguments name (the top-k by default), never the recipe.
     p.set_defaults(max_new_tokens=48, sweep=True)
 
@@ -205,6 +279,69 @@ def format_evaluation(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_joint(d: dict[str, Any]) -> str:
+    ids = d["instructions"]
+    head = (
+        f"{' + '.join(ids)}: {d['n']} contents, faithful at chrF >= {d['fidelity_threshold']} "
+        f"({d['threshold_source']}); best weights {d['best_weights']}"
+    )
+    cols = f"{'':>18} {'success':>8} {'95% CI':>12} {'both':>6} " + " ".join(f"{i[:10]:>10}" for i in ids)
+    cols += f" {'repet.':>6} {'chrF':>6} {'p vs prompted':>13}"
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        low, high = r["success"]["ci"]
+        each = " ".join(f"{r['each'][i]['rate']:>10.0%}" for i in ids)
+        p = r.get("paired", {}).get("prompted", {}).get("p")
+        chrf = r["chrf_prompted"]
+        return (
+            f"{name:>18} {r['success']['rate']:>8.0%} [{low:.2f}, {high:.2f}] {r['joint_strict']['rate']:>6.0%} "
+            f"{each} {r['repetition']:>6.2f} {(f'{chrf:.1f}' if chrf is not None else '-'):>6} "
+            f"{(f'{p:.3g}' if p is not None else ''):>13}"
+        )
+
+    lines = [head, cols]
+    lines += [row(name, r) for name, r in d["baselines"].items()]
+    lines += [row("w=" + ",".join(f"{w:g}" for w in c["weights"]), c) for c in d["cells"]]
+    return "\n".join(lines)
+
+
+def _evaluate_joint(args: argparse.Namespace, ids: list[str]) -> int:
+    import itertools
+    import json
+
+    from saif_ui.saif.discovery.discover import pick_contents
+    from saif_ui.saif.inputs.contents import load_contents, load_user_contents
+    from saif_ui.saif.steering.joint import JointConfig, evaluate_joint
+
+    refused = [flag for flag, value in (("--auto", args.auto), ("--alphas", args.alphas), ("--checker", args.checker),
+               ("--prompted-steered", args.prompted_steered)) if value]  # fmt: skip
+    if refused:
+        raise ValueError(
+            f"{', '.join(refused)} apply to one instruction; a joint evaluation sweeps --weights or --weight-grid "
+            "(the joint study ships test figures: python -m saif_ui joint-study)"
+        )
+    if args.weights is not None and args.weight_grid is not None:
+        raise ValueError("give --weights (one cell) or --weight-grid (every combination), not both")
+    if args.weights is not None and len(args.weights) != len(ids):
+        raise ValueError(f"--weights gives {len(args.weights)} values for {len(ids)} instructions: give one each")
+    cells: tuple[tuple[float, ...], ...] | None = None
+    if args.weights is not None:
+        cells = (tuple(args.weights),)
+    elif args.weight_grid is not None:
+        cells = tuple(w for w in itertools.product(args.weight_grid, repeat=len(ids)) if any(w))
+    contents = list(load_user_contents(args.contents)) if args.contents else pick_contents(
+        load_contents("validation"), args.n_contents or None)  # fmt: skip
+    cfg = JointConfig(weights=cells, placement=args.placement, decoding=_decoding(args))
+    cfg.cells(len(ids))  # a bad grid fails before the model loads
+    engine = engine_from_args(args, warmup=False)
+    joint = joint_spec(engine, argparse.Namespace(**{**vars(args), "weights": None}), ids)
+    data = evaluate_joint(engine, joint, contents, cfg).to_dict()
+    if args.out:
+        args.out.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    emit(args, data, format_joint(data))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -213,7 +350,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from saif_ui.saif.steering.evaluate import EvalConfig, evaluate
     from saif_ui.saif.steering.recipe import require_recipe
 
-    check_instruction(args.instruction)
+    ids = instructions_of(args)
+    if len(ids) > 1:
+        return _evaluate_joint(args, ids)
     recipe = require_recipe(args.instruction) if args.auto else None
     if recipe is not None and args.alphas:
         raise ValueError("--auto evaluates at the recipe's α only: drop --alphas (or --auto, to sweep)")

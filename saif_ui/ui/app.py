@@ -13,6 +13,7 @@ import gradio as gr
 from saif_ui.ui.backend import Backend, Engine, get_engine
 from saif_ui.ui.findings import DOCS, build_findings_tab
 from saif_ui.ui.instructions import DEFAULT_INSTRUCTION, build_instructions_tab, wire_discovery
+from saif_ui.ui.joint import build_joint_section, wire_joint
 from saif_ui.ui.latents import build_latents_tab
 from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
@@ -63,6 +64,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 lat = build_latents_tab(backend, state, sae, ins)
             with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
                 steer = build_steering_tab(backend, backend.default_sae(), state, DEFAULT_INSTRUCTION)
+                joint = build_joint_section(backend)
             with gr.Tab("4 · SAEs", id="saes", elem_id="tab-saes"):
                 build_saes_tab(backend, sae)
             with gr.Tab("5 · Findings", id="findings", elem_id="tab-findings"):
@@ -76,6 +78,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         wire_steer(backend, steer, ins, sae, state, discovery)
         wire_recipe(backend, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
+        wire_joint(backend, joint, steer, ins, sae)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo)
 
         def leave(request: gr.Request) -> None:

@@ -8,6 +8,7 @@ keys its steering cache by input + settings), so a demo that re-runs the same st
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -46,9 +47,10 @@ from saif_ui.saif.interpret.latent_card import LatentCard, latent_card
 from saif_ui.saif.interpret.umap_map import umap_available, umap_coords
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
 from saif_ui.saif.steering.ablation import Ablation, ablate
-from saif_ui.saif.steering.build import Application, spec_for_latents
+from saif_ui.saif.steering.build import Application, SpecChoice, build_joint, spec_for_latents
 from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, Summary, evaluate
+from saif_ui.saif.steering.joint import JointConfig, JointSpec, compare_joint, evaluate_joint
 from saif_ui.saif.steering.recipe import Recipe, load_recipes, recipe_for
 from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SCALES, SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
@@ -92,6 +94,8 @@ __all__ = [
 ]
 
 MAX_ABLATION_CONTENTS = 24
+MAX_SWEEP_CONTENTS = 24
+"""Validation contents a joint sweep runs on: 24 × 8 cells is already ~200 answers, minutes on a CPU."""
 """An ablation evaluates 2k variants: its contents are capped so one request stays bounded."""
 CUSTOM = "custom"
 """Value of the instruction dropdown's entry for a user-written instruction."""
@@ -583,6 +587,89 @@ class Backend:
             return dict(evaluate(self.engine, instr, spec, cfg=cfg, progress=progress).to_dict())
 
         return Evaluation.from_dict(self.results.get_or_compute("evaluate", settings, run)[0])
+
+    # ---------------------------------------------------------------- two instructions at once
+
+    def joint_spec(self, first: str | None, second: str | None, weights: Sequence[float], sae: str | None) -> JointSpec:
+        """Two catalogue instructions steering together, a weight each: each by its validated recipe when its SAE is
+        attached, else by its top-5 latents discovered at `sae`."""
+        if not first or not second or CUSTOM in (first, second):
+            raise SaifError("pick two catalogue instructions (a custom instruction has no recipe to combine)")
+        if first == second:
+            raise SaifError(f"pick a second instruction other than {first!r}")
+        choices = []
+        for iid in (first, second):
+            self.catalogue.get(iid)  # an unknown id names the valid ones
+            view = self.recipe_view(iid)
+            if view.recipe is not None and view.attached:
+                choices.append(SpecChoice(iid, recipe=True))
+            elif sae and self.has_sae(sae):
+                choices.append(SpecChoice(iid, layer=self.engine.sae(sae).layer, top_k=5))
+            else:
+                raise SaifError(f"{iid!r} has no recipe whose SAE is attached: pick an SAE to discover its latents")
+        return build_joint(self.engine, choices, [float(w) for w in weights])
+
+    def steer_joint(
+        self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding
+    ) -> dict[str, Any]:
+        """Original / steered by both / prompted with both: each answer judged by both checkers."""
+        joint = self.joint_spec(choice.instruction, second, weights, sae)
+        settings = {
+            **self._settings(choice, self.instruction(choice)),
+            "joint": joint.to_dict(),
+            "saes": [self._sae_key(n) for n in sorted({e.sae for p in joint.parts for e in p.spec.latents})],
+            "decoding": asdict(decoding),
+        }
+
+        def run() -> dict[str, Any]:
+            return compare_joint(
+                self.engine,
+                joint,
+                choice.content,
+                placement=as_placement(choice.placement),
+                decoding=decoding,
+                system_prompt=choice.system_prompt,
+            ).to_dict()
+
+        return dict(self.results.get_or_compute("steer_joint", settings, run)[0])
+
+    def sweep_joint(
+        self,
+        choice: PromptChoice,
+        second: str | None,
+        values: Sequence[float],
+        sae: str | None,
+        n_contents: int,
+        max_new_tokens: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Joint compliance over every combination of the two weights in `values` (but both off), on `n_contents`
+        validation passages, beside both baselines and each instruction prompted alone."""
+        if not 2 <= n_contents <= MAX_SWEEP_CONTENTS:
+            raise SaifError(f"a joint sweep runs on 2 to {MAX_SWEEP_CONTENTS} contents, not {n_contents}")
+        values = tuple(dict.fromkeys(float(v) for v in values))
+        cells = tuple(w for w in itertools.product(values, repeat=2) if any(w))
+        joint = self.joint_spec(choice.instruction, second, (1.0, 1.0), sae)
+        cfg = JointConfig(
+            weights=cells,
+            placement=as_placement(choice.placement),
+            decoding=Decoding(max_new_tokens=max_new_tokens),
+        )
+        cfg.cells(2)  # a grid too large fails before anything runs
+        contents = pick_contents(load_contents("validation"), n_contents)
+        settings = {
+            "model": self.model_id,
+            "joint": joint.to_dict(),
+            "checkers": CHECKERS_VERSION,
+            "contents": contents_version(),
+            "n": n_contents,
+            "cfg": asdict(cfg),
+        }
+
+        def run() -> dict[str, Any]:
+            return evaluate_joint(self.engine, joint, contents, cfg, progress).to_dict()
+
+        return dict(self.results.get_or_compute("sweep_joint", settings, run)[0])
 
     def ablate(
         self,

@@ -359,3 +359,38 @@ def ablation_figure(
                           annotation_font_color=colour, row=1, col=col)  # fmt: skip
     fig.update_yaxes(range=[-0.03, 1.03], title=metric.replace("_", " "), row=1, col=1)
     return _style(fig, 380, "Which latents matter")
+
+
+def joint_figure(
+    weights_a: Sequence[float],
+    weights_b: Sequence[float],
+    rates: Mapping[tuple[float, float], tuple[float, int, int]],
+    names: tuple[str, str],
+    baselines: Mapping[str, float],
+) -> go.Figure:
+    """Joint compliance over the two instructions' weights: a heatmap of the rate in each cell (k/n written in it),
+    the baselines' rates in the title (`rates`: (w_a, w_b) -> (rate, k, n))."""
+    if not rates:
+        return empty_figure("Sweep the two weights to see joint compliance here.")
+    xs, ys = sorted(set(weights_a)), sorted(set(weights_b))
+    z = [[rates[(x, y)][0] if (x, y) in rates else None for x in xs] for y in ys]
+    text = [[f"{rates[(x, y)][1]}/{rates[(x, y)][2]}" if (x, y) in rates else "" for x in xs] for y in ys]
+    fig = go.Figure(
+        go.Heatmap(
+            x=[f"{x:g}" for x in xs],
+            y=[f"{y:g}" for y in ys],
+            z=z,
+            text=text,
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=1,
+            colorscale=ORDINARY_SCALE,
+            colorbar=dict(title="rate"),
+            hovertemplate=f"{names[0]} × %{{x}}<br>{names[1]} × %{{y}}<br>both followed: %{{z:.0%}} (%{{text}})"
+            "<extra></extra>",
+        )
+    )
+    levels = " · ".join(f"{name} {100 * rate:.0f}%" for name, rate in baselines.items())
+    fig.update_xaxes(title=f"weight of {names[0]}", type="category", gridcolor=GRID)
+    fig.update_yaxes(title=f"weight of {names[1]}", type="category", gridcolor=GRID)
+    return _style(fig, 360, f"Both followed, by weight ({levels})" if levels else "Both followed, by weight")

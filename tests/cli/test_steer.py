@@ -11,6 +11,7 @@ from saif_ui.cli import main
 from saif_ui.engine.config import shipped_saes
 from saif_ui.saif.inputs.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
 from saif_ui.saif.steering.compare import Decoding
+from saif_ui.saif.steering.recipe import load_recipes
 from saif_ui.saif.studies.compliance import prompted_compliance, write_compliance
 
 
@@ -30,6 +31,33 @@ def test_steer_json_has_spec_and_three_judged_outputs(l24, capsys) -> None:
     assert len(data["spec"]["latents"]) == 3 and data["spec"]["alpha"] == 1.0
     for mode in ("original", "steered", "prompted"):
         assert {"text", "strict", "loose"} <= set(data[mode]) and data[mode]["text"]
+
+
+def test_steer_two_instructions_at_once_with_a_weight_each(capsys) -> None:
+    args = ["steer", "--instruction", "french", "--instruction", "question", "--content", "Owls hunt at night."]
+    assert main([*args, "--weights", "1,2", "--max-new-tokens", "8", "--json"]) == 0
+    data = _json(capsys)
+    assert data["instructions"] == ["french", "question"] and data["weights"] == [1.0, 2.0]
+    # Each part is the instruction's validated recipe, as shipped; its weight scales the recipe's own α.
+    recipes = load_recipes()
+    shipped = [json.loads(recipes[i].spec.to_json()) for i in data["instructions"]]
+    assert [p["spec"] for p in data["joint"]["parts"]] == shipped
+    for mode in ("original", "steered", "prompted"):
+        assert set(data[mode]["verdicts"]) == {"french", "question"}
+        assert data[mode]["strict"] == all(data[mode]["verdicts"].values())
+    assert data["wording"] == "Translate the text into French. Rewrite the text as a question."
+    assert main([*args, "--max-new-tokens", "8"]) == 0
+    text = capsys.readouterr().out
+    assert "joint: french × 1 (α 2" in text and "question × 1" in text and "--- steered:" in text
+
+
+def test_evaluate_two_instructions_on_one_cell_of_weights(capsys) -> None:
+    args = ["evaluate", "--instruction", "french", "--instruction", "question", "--n-contents", "4"]
+    assert main([*args, "--weights", "1,1", "--max-new-tokens", "8", "--json"]) == 0
+    data = _json(capsys)
+    assert data["n"] == 4 and [c["weights"] for c in data["cells"]] == [[1.0, 1.0]]
+    assert set(data["baselines"]) == {"original", "prompted", "prompted_french", "prompted_question"}
+    assert data["cells"][0]["success"]["n"] == 4 and "prompted" in data["cells"][0]["paired"]
 
 
 def test_steer_with_twelve_hand_picked_latents_and_their_strengths(l24, capsys) -> None:

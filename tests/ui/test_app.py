@@ -19,9 +19,9 @@ from tests.conftest import random_sae
 ENDPOINTS = {
     "/ablate", "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
     "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_link", "/load_registry_sae",
-    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/steer_recipe",
-    "/stop_sweep", "/stop_training", "/sweep", "/train_sae", "/train_side_by_side", "/training_status", "/umap",
-    "/upload_sae",
+    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/steer_joint",
+    "/steer_recipe", "/stop_sweep", "/stop_training", "/sweep", "/sweep_joint", "/train_sae", "/train_side_by_side",
+    "/training_status", "/umap", "/upload_sae",
 }  # fmt: skip
 SMALL = {"n_contents": 8, "top_k": 10}
 """Discovery on 8 prompt pairs: a few seconds on a CPU."""
@@ -137,6 +137,32 @@ def test_steer_side_by_side_and_a_repeat_skips_the_model(client, served, discove
     for name in ("generate", "encode", "lm_loss", "hidden_states"):
         monkeypatch.setattr(engine, name, untouchable)
     assert client.predict(**kw, api_name="/steer") == out
+
+
+def test_two_instructions_steer_together_and_a_sweep_maps_both_weights(client, served, monkeypatch) -> None:
+    kw = {"instruction": "french", "second": "question", "max_new_tokens": 8}
+    out = client.predict(**kw, weight_first=1.0, weight_second=2.0, api_name="/steer_joint")
+    original, v_orig, steered, v_steer, prompted, v_prompt, spec = out
+    assert original and steered and prompted
+    for verdict in (v_orig, v_steer, v_prompt):
+        assert "**both**:" in verdict and "french" in verdict and "question" in verdict
+    parts = json.loads(spec)["parts"]
+    assert [(p["instruction"], p["weight"]) for p in parts] == [("french", 1.0), ("question", 2.0)]
+    with pytest.raises(AppError, match="second instruction other than"):
+        client.predict(**{**kw, "second": "french"}, api_name="/steer_joint")
+    with pytest.raises(AppError, match="two catalogue instructions"):
+        client.predict(**{**kw, "instruction": "custom", "custom_text": "Talk like a pirate."}, api_name="/steer_joint")
+    figure, table = client.predict(**kw, weights="0, 1", n_contents=2, api_name="/sweep_joint")
+    [heat] = plot_data(figure)
+    assert heat["type"] == "heatmap" and heat["x"] == ["0", "1"] and heat["y"] == ["0", "1"]
+    assert heat["z"][0][0] is None  # both off is the original answer, not a cell
+    rows = {(r[0], r[1]) for r in table["data"]}
+    assert {("original", "–"), ("prompted", "–"), ("steered", "1 × 1"), ("steered", "0 × 1")} <= rows
+    assert table["headers"][5:7] == ["french", "question"]
+    with pytest.raises(AppError, match="at most 5"):
+        client.predict(**kw, weights="0 1 2 3 4 5", n_contents=2, api_name="/sweep_joint")
+    with pytest.raises(AppError, match="maximum value 24"):
+        client.predict(**kw, weights="0, 1", n_contents=200, api_name="/sweep_joint")
 
 
 def test_the_validated_recipe_is_shown_and_applied_in_one_click(client, served, tmp_path, monkeypatch) -> None:

@@ -1,6 +1,6 @@
 """From a user's choice to a steering spec: the instruction's validated recipe, a saved spec file, the mean-difference
-baseline, or latents from discovery (the top-k, or hand-picked ones with a strength each). The CLI and the dashboard
-both build their specs here."""
+baseline, or latents from discovery (the top-k, or hand-picked ones with a strength each); and several such choices
+steering together (`build_joint`). The CLI and the dashboard both build their specs here."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from saif_ui.saif.discovery.discover import DiscoveryConfig, DiscoveryResult, di
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.steering.baselines import mean_difference_spec
+from saif_ui.saif.steering.joint import JointPart, JointSpec
 from saif_ui.saif.steering.recipe import require_recipe
 from saif_ui.saif.steering.spec import Scale, SpecError, SteeringSpec, SteerLatent, spec_from_discovery
 
@@ -150,3 +151,16 @@ def build_spec(engine: Engine, choice: SpecChoice, alpha: float | None = 1.0) ->
         decay=how.decay,
         decay_power=how.decay_power,
     )
+
+
+def build_joint(engine: Engine, choices: Sequence[SpecChoice], weights: Sequence[float] | None = None) -> JointSpec:
+    """Several instructions' specs steering together (`steering.joint`), each built from its own choice at its own
+    α (the recipe's, else 1), scaled by its weight (default 1 each)."""
+    weights = tuple(weights) if weights is not None else (1.0,) * len(choices)
+    if len(weights) != len(choices):
+        raise SaifError(f"give one weight per instruction: {len(weights)} weights for {len(choices)} instructions")
+    parts = []
+    for choice, weight in zip(choices, weights, strict=True):
+        iid = choice.instruction if isinstance(choice.instruction, str) else choice.instruction.id
+        parts.append(JointPart(iid, build_spec(engine, choice, None), float(weight)))
+    return JointSpec(tuple(parts))

@@ -21,11 +21,13 @@ from saif_ui.saif.steering.recipe import load_recipes
 from saif_ui.saif.studies import findings_replications as fr
 from saif_ui.saif.studies.ablation_study import STUDY as ABLATION
 from saif_ui.saif.studies.fast_vs_bt import STUDY as FAST_VS_BT
+from saif_ui.saif.studies.findings_joint import joint_claim, joint_lines
 from saif_ui.saif.studies.findings_sections import ci as _ci
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
 from saif_ui.saif.studies.findings_sections import proximity_lines, special_claim, special_lines
 from saif_ui.saif.studies.findings_sections import quote as _quote
+from saif_ui.saif.studies.joint_study import STUDY as JOINT
 from saif_ui.saif.studies.layers_study import STUDY as LAYERS
 from saif_ui.saif.studies.placement_study import STUDY as PLACEMENT
 from saif_ui.saif.studies.proximity_study import STUDY as PROXIMITY
@@ -41,6 +43,7 @@ REPLICATIONS = {
     ABLATION: "add-one / drop-one curves on test",
     FAST_VS_BT: "FAST vs block training with two seeds",
     SELECTION: "latents chosen by output effect instead of input contrast",
+    JOINT: "two instructions at once (SAIF's future work)",
 }
 """The studies re-measuring the seeds' other claims, and what each is about (named while none is shipped)."""
 CLAIMS = {
@@ -49,6 +52,7 @@ CLAIMS = {
     ABLATION: fr.ablation_claim,
     FAST_VS_BT: fr.fast_vs_bt_claim,
     SELECTION: fr.selection_claim,
+    JOINT: joint_claim,
 }
 GAIN = 0.30
 """The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
@@ -321,6 +325,19 @@ def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path)
             "",
             *fr.selection_lines(more[SELECTION]),
             "",
+        ]
+    if more.get(JOINT):
+        md += [
+            "## Two instructions at once",
+            "",
+            "`python -m saif_ui joint-study`: for each pair (a language and a form), both recipes steer together, "
+            "each at a weight (0, 1 or 2 × its own α) chosen on validation contents by joint success; judged on the "
+            "test contents by both checkers (success: both pass, no loop, chrF to the answer prompted with both "
+            "instructions at least the threshold chosen on validation) beside the prompted baselines, each recipe "
+            "alone and two controls with each part's weight: random latents at each part's norm, and each "
+            "instruction's mean-difference vector at the α its recipe search chose.",
+            "",
+            *joint_lines(more[JOINT]),
         ]
     if more.get(FAST_VS_BT):
         md += [

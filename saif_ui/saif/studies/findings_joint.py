@@ -1,0 +1,123 @@
+"""The "two instructions at once" section of FINDINGS.md and its claim line, from the shipped joint study."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saif_ui.saif.studies.findings_sections import p_value, quote
+
+GAIN = 0.30
+"""The bar of the single-instruction claim, applied to the joint one: joint success at least this much above
+`original`, with the interval's lower bound above the unsteered rate."""
+ORDER = ("original", "prompted", "joint", "mean_difference", "random_latents")
+LABELS = {
+    "original": "original (no instruction, no steering)",
+    "prompted": "prompted with both instructions",
+    "joint": "**steered by both recipes** (no instruction)",
+    "mean_difference": "both mean-difference vectors (CAA), same weights",
+    "random_latents": "random latents, each part's norm",
+}
+
+
+def _rate(block: dict[str, Any]) -> str:
+    low, high = block["ci"]
+    return f"{100 * block['rate']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+def _weights(ws: list[float]) -> str:
+    return " × ".join(f"{w:g}" for w in ws)
+
+
+def methods_of(result: dict[str, Any]) -> list[str]:
+    """The test methods in reading order: baselines, the joint spec, one recipe alone, one instruction prompted
+    alone, the controls."""
+    ids = result["instructions"]
+    names = list(result["test"]["methods"])
+    order = [*ORDER[:3], *(f"steered_{i}" for i in ids), *(f"prompted_{i}" for i in ids), *ORDER[3:]]
+    return [n for n in order if n in names] + [n for n in names if n not in order]
+
+
+def label(name: str) -> str:
+    if name.startswith("steered_"):
+        return f"`{name[8:]}` recipe alone (same weight)"
+    if name.startswith("prompted_"):
+        return f"prompted with `{name[9:]}` only"
+    return LABELS.get(name, name)
+
+
+def verdict(result: dict[str, Any]) -> dict[str, Any]:
+    m = result["test"]["methods"]
+    joint, original = m["joint"]["success"], m["original"]["success"]
+    gain = joint["rate"] - original["rate"]
+    passed = gain >= GAIN and joint["ci"][0] > original["rate"]
+    controls = [n for n in ("mean_difference", "random_latents") if n in m]
+    best = max(controls, key=lambda n: m[n]["success"]["rate"]) if controls else None
+    return {"gain": gain, "passed": passed, "best_control": best}
+
+
+def joint_claim(docs: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for pid, doc in docs.items():
+        r = doc["result"]
+        m, v = r["test"]["methods"], verdict(doc["result"])
+        best = v["best_control"]
+        control = f"; best control {best.replace('_', ' ')} {_rate(m[best]['success'])}" if best else ""
+        parts.append(
+            f"`{pid}` original {_rate(m['original']['success'])} → steered {_rate(m['joint']['success'])} at weights "
+            f"{_weights(r['weights'])} (prompted with both {_rate(m['prompted']['success'])}{control}; McNemar p vs "
+            f"original {p_value(m['original']['paired_joint']['p'])})"
+        )
+    passed = [pid for pid, d in docs.items() if verdict(d["result"])["passed"]]
+    return (
+        "- **SAIF's future work: two instructions at once** — steering with the union of two recipes' latents, a "
+        "weight per instruction chosen on validation, joint success on test contents (both checkers pass, no loop, "
+        f"faithful): {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points over original, interval above it) is met "
+        f"for {len(passed)} of {len(docs)} pairs ({', '.join(passed) or 'none'})."
+    )
+
+
+def joint_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
+    md: list[str] = []
+    for pid, doc in docs.items():
+        r = doc["result"]
+        ids, val, test = r["instructions"], r["validation"], r["test"]
+        md += [
+            f"### `{pid}`: “{r['wording']}”",
+            "",
+            f"Validation grid ({val['n']} contents; faithful at chrF ≥ {val['fidelity_threshold']:g}, "
+            f"{val['threshold_source']}); chosen weights **{_weights(val['chosen_weights'])}**:",
+            "",
+            "| weights | success [95% CI] | both followed | " + " | ".join(f"`{i}`" for i in ids) + " |",
+            "|---|---|---|" + "---|" * len(ids),
+        ]
+        rows = [(name.replace("_", " "), block) for name, block in val["baselines"].items()]
+        rows += [(_weights(c["weights"]), c) for c in val["cells"]]
+        for name, block in rows:
+            each = " | ".join(f"{100 * block['each'][i]['rate']:.0f}%" for i in ids)
+            md.append(f"| {name} | {_rate(block['success'])} | {100 * block['joint_strict']['rate']:.0f}% | {each} |")
+        md += [
+            "",
+            f"Test (n = {test['n']}; study key `{doc['key_digest']}`, commit `{doc['provenance']['git_commit'][:12]}`, "
+            f"{doc['seconds']:.0f} s):",
+            "",
+            "| method | success [95% CI] | both followed | "
+            + " | ".join(f"`{i}`" for i in ids)
+            + " | repeated | chrF to prompted | McNemar p vs steered by both |",
+            "|---|---|---|" + "---|" * len(ids) + "---|---|---|",
+        ]
+        for name in methods_of(r):
+            b = test["methods"][name]
+            each = " | ".join(f"{100 * b['each'][i]['rate']:.0f}%" for i in ids)
+            p = p_value(b["paired_joint"]["p"]) if "paired_joint" in b else "–"
+            chrf = f"{b['chrf_prompted']:.1f}" if b["chrf_prompted"] is not None else "–"
+            md.append(
+                f"| {label(name)} | {_rate(b['success'])} | {100 * b['joint_strict']['rate']:.0f}% | {each} "
+                f"| {100 * b['repetition']:.0f}% | {chrf} | {p} |"
+            )
+        md += ["", "First test contents (✓ success, ✗ not); every text is in the shipped result:", ""]
+        for i in range(2):
+            for name in ("prompted", "joint"):
+                o = test["methods"][name]["outputs"][i]
+                md.append(f"- *{label(name)}*, `{o['id']}` {'✓' if o['success'] else '✗'}: {quote(o['text'])}")
+        md.append("")
+    return md

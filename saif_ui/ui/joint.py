@@ -1,0 +1,191 @@
+"""The Steering tab's "Two instructions at once" section: the tab's instruction plus a second one, each steered by
+its validated recipe (or its top-5 latents at the chosen SAE when it has none) at a weight each, answered original /
+steered by both / prompted with both, every answer judged by both checkers; and a sweep over the two weights that
+plots how often both are followed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from saif_ui.ui import figures
+from saif_ui.ui.backend import Backend
+from saif_ui.ui.controls import ControlError, PromptChoice, parse_alphas
+from saif_ui.ui.instructions import InstructionsTab
+from saif_ui.ui.steering import SteeringTab
+from saif_ui.ui.sweep import stoppable
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, session_of
+
+JOINT_MODES = {
+    "original": "Original (content only)",
+    "steered": "Steered by both (content only + both recipes)",
+    "prompted": "Prompted with both instructions",
+}
+DEFAULT_SECOND = "question"
+WEIGHTS = "0, 1, 2"
+TABLE_HEADERS = ["answers", "weights", "success", "95% CI", "both followed", "first", "second", "repeated", "chrF"]
+"""The sweep table's columns ("first" and "second" are named after the two instructions once a sweep ran)."""
+
+
+@dataclass
+class JointSection:
+    second: gr.Dropdown
+    weight_first: gr.Slider
+    weight_second: gr.Slider
+    steer_btn: gr.Button
+    answers: dict[str, tuple[gr.Textbox, gr.Markdown]]
+    spec_json: gr.Code
+    sweep_weights: gr.Textbox
+    sweep_n: gr.Slider
+    sweep_btn: gr.Button
+    sweep_plot: gr.Plot
+    sweep_table: gr.Dataframe
+
+
+def build_joint_section(backend: Backend) -> JointSection:
+    gr.Markdown(
+        "### Two instructions at once\n"
+        "The instruction chosen above plus a second one: each steers with its validated recipe (or, without one, its "
+        "top 5 latents at the chosen SAE), at a weight each (1 = the recipe's own strength). Every answer is judged "
+        "by both checkers; the prompted answer is given both instructions, in order."
+    )
+    choices = [(label, iid) for label, iid in backend.instruction_choices() if iid != "custom"]
+    second_default = DEFAULT_SECOND if any(iid == DEFAULT_SECOND for _, iid in choices) else None
+    with gr.Row():
+        second = gr.Dropdown(choices, value=second_default, label="Second instruction", elem_id="joint-second")
+        weight_first = gr.Slider(0, 4, value=1, step=0.25, label="Weight of the first", elem_id="joint-weight-first")
+        weight_second = gr.Slider(0, 4, value=1, step=0.25, label="Weight of the second", elem_id="joint-weight-second")
+        steer_btn = gr.Button("Steer both", variant="primary", elem_id="steer-joint")
+    answers: dict[str, tuple[gr.Textbox, gr.Markdown]] = {}
+    with gr.Row():
+        for mode, label in JOINT_MODES.items():
+            with gr.Column():
+                box = gr.Textbox(label=label, lines=6, interactive=False, elem_id=f"joint-answer-{mode}")
+                answers[mode] = (box, gr.Markdown(elem_id=f"joint-verdict-{mode}"))
+    with gr.Accordion("Joint steering spec (JSON)", open=False):
+        spec_json = gr.Code(language="json", elem_id="joint-spec")
+    with gr.Row():
+        sweep_weights = gr.Textbox(WEIGHTS, label="Weights to combine (each instruction)", elem_id="joint-weights")
+        sweep_n = gr.Slider(2, 24, value=6, step=1, label="Validation contents", elem_id="joint-n")
+        sweep_btn = gr.Button("Sweep both weights", variant="secondary", elem_id="sweep-joint")
+    sweep_plot = gr.Plot(figures.joint_figure([], [], {}, ("", ""), {}), elem_id="joint-plot")
+    sweep_table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, elem_id="joint-table")
+    return JointSection(
+        second, weight_first, weight_second, steer_btn, answers, spec_json, sweep_weights, sweep_n, sweep_btn,
+        sweep_plot, sweep_table,
+    )  # fmt: skip
+
+
+def verdicts_md(out: dict[str, Any]) -> str:
+    """One line under a joint answer: both followed?, each checker, and the fluency signals."""
+    parts = [f"**both**: {mark(out['strict'])}"]
+    parts += [f"{iid} {mark(ok)}" for iid, ok in out["verdicts"].items()]
+    if out.get("perplexity") is not None:
+        parts.append(f"perplexity {out['perplexity']:.1f}")
+    parts.append(f"repeated (loops) {100 * out['repetition']:.0f}%")
+    if not out.get("finished", True):
+        parts.append("cut at max tokens")
+    return " · ".join(parts)
+
+
+def _rate(block: dict[str, Any], key: str) -> str:
+    return f"{100 * block[key]['rate']:.0f}% ({block[key]['k']}/{block[key]['n']})"
+
+
+def sweep_rows(data: dict[str, Any]) -> list[list[Any]]:
+    """The sweep's table: the baselines, then every cell."""
+    first, second = data["instructions"]
+
+    def row(name: str, weights: str, block: dict[str, Any]) -> list[Any]:
+        low, high = block["success"]["ci"]
+        return [
+            name,
+            weights,
+            _rate(block, "success"),
+            f"{100 * low:.0f}–{100 * high:.0f}%",
+            _rate(block, "joint_strict"),
+            f"{100 * block['each'][first]['rate']:.0f}%",
+            f"{100 * block['each'][second]['rate']:.0f}%",
+            f"{100 * block['repetition']:.0f}%",
+            block["chrf_prompted"],
+        ]
+
+    rows = [row(name.replace("_", " "), "–", block) for name, block in data["baselines"].items()]
+    rows += [row("steered", " × ".join(f"{w:g}" for w in c["weights"]), c) for c in data["cells"]]
+    return rows
+
+
+def sweep_figure(data: dict[str, Any]) -> Any:
+    cells = data["cells"]
+    rates = {(c["weights"][0], c["weights"][1]): (c["success"]["rate"], c["success"]["k"], c["success"]["n"])
+             for c in cells}  # fmt: skip
+    baselines = {name.replace("_", " "): b["success"]["rate"] for name, b in data["baselines"].items()}
+    return figures.joint_figure(
+        [w for w, _ in rates], [w for _, w in rates], rates, tuple(data["instructions"]), baselines
+    )
+
+
+def wire_joint(backend: Backend, joint: JointSection, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown) -> None:
+    @handler
+    def steer_joint(
+        choice: PromptChoice,
+        sae: str,
+        second: str,
+        weight_first: float,
+        weight_second: float,
+        max_new_tokens: float,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: float,
+    ) -> list[Any]:
+        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
+        data = backend.steer_joint(choice, second, (float(weight_first), float(weight_second)), sae, decoding)
+        out: list[Any] = []
+        for mode in JOINT_MODES:
+            out += [data[mode]["text"], verdicts_md(data[mode])]
+        return [*out, json.dumps(data["joint"], indent=1)]
+
+    joint.steer_btn.click(
+        steer_joint,
+        [*ins.prompt_inputs, sae, joint.second, joint.weight_first, joint.weight_second, *tab.decoding_inputs],
+        [c for mode in JOINT_MODES for c in joint.answers[mode]] + [joint.spec_json],
+        api_name="steer_joint",
+        **MODEL_EVENT,
+    )
+
+    @handler
+    def sweep_joint(
+        choice: PromptChoice,
+        sae: str,
+        second: str,
+        weights: str,
+        n_contents: float,
+        max_new_tokens: float,
+        request: gr.Request,
+        progress: gr.Progress = PROGRESS,
+    ) -> tuple[Any, Any]:
+        try:
+            values = parse_alphas(weights, limit=5)
+        except ControlError as err:
+            raise ControlError(str(err).replace("α", "weight")) from None
+        with backend.jobs.run(session_of(request), "joint sweep") as stop:
+            progress(0, desc=f"{len(values) ** 2 - 1} weight pairs × {int(n_contents)} validation contents")
+            data = backend.sweep_joint(
+                choice, second, values, sae, int(n_contents), int(max_new_tokens),
+                stoppable(stop, progress, "joint sweep", "generations"),
+            )  # fmt: skip
+        headers = [*TABLE_HEADERS[:5], *data["instructions"], *TABLE_HEADERS[7:]]
+        return sweep_figure(data), pd.DataFrame(sweep_rows(data), columns=headers)
+
+    joint.sweep_btn.click(
+        sweep_joint,
+        [*ins.prompt_inputs, sae, joint.second, joint.sweep_weights, joint.sweep_n, tab.max_new_tokens],
+        [joint.sweep_plot, joint.sweep_table],
+        api_name="sweep_joint",
+        **MODEL_EVENT,
+    )
