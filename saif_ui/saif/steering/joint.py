@@ -307,16 +307,18 @@ class JointEvaluation:
         return [o.success(self.fidelity_threshold) for o in self.outputs[name]]
 
     def best_cell(self) -> tuple[float, ...]:
-        """The cell with the most successes (then the most joint-compliant answers; then the smallest total
-        weight)."""
-        return max(
-            self.cells,
-            key=lambda w: (
-                sum(self.verdicts(cell_name(w))),
-                sum(o.fluent() for o in self.outputs[cell_name(w)]),
-                -sum(w),
-            ),
-        )
+        """The cell that steers with every instruction (no weight 0, when the grid has such cells) with the most
+        successes; ties go to the most jointly compliant answers (not loops), then the most answers each checker
+        passes, then the smallest total weight. Cells with a weight 0 are one recipe alone: they are reported beside
+        the joint cells, not chosen as the joint spec."""
+        joint = [w for w in self.cells if all(w)] or list(self.cells)
+
+        def rank(w: tuple[float, ...]) -> tuple[float, ...]:
+            block = self.outputs[cell_name(w)]
+            each = sum(ok for o in block for ok in o.verdicts.values())
+            return (sum(self.verdicts(cell_name(w))), sum(o.fluent() for o in block), each, -sum(w))
+
+        return max(joint, key=rank)
 
     def to_dict(self, outputs: bool = True) -> dict[str, Any]:
         tau = self.fidelity_threshold

@@ -118,6 +118,7 @@ def joint_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
         for i in range(2):
             for name in ("prompted", "joint"):
                 o = test["methods"][name]["outputs"][i]
-                md.append(f"- *{label(name)}*, `{o['id']}` {'✓' if o['success'] else '✗'}: {quote(o['text'])}")
+                plain = label(name).replace("**", "")
+                md.append(f"- *{plain}*, `{o['id']}` {'✓' if o['success'] else '✗'}: {quote(o['text'])}")
         md.append("")
     return md

@@ -15,6 +15,7 @@ from saif_ui.saif.judge.checkers import check
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.joint import (
     JointConfig,
+    JointEvaluation,
     JointOutput,
     JointPart,
     JointSpec,
@@ -145,3 +146,24 @@ def test_a_part_at_weight_zero_steers_exactly_as_the_other_recipe_alone(engine, 
     # Every answer is scored against the prompted answer of its own content and another's.
     assert all(o.chrf is not None and o.chrf_mismatched is not None for o in ev.outputs[cell_name((1.0, 1.0))])
     assert d["baselines"]["prompted"]["chrf_prompted"] == 100.0
+
+
+def test_the_chosen_cell_steers_with_both_and_ties_go_to_the_most_compliant() -> None:
+    def out(french: bool, question: bool) -> JointOutput:
+        return JointOutput("a", "x", {"french": french, "question": question}, 0.0, None, True, chrf=50.0)
+
+    spec = vector_spec(3, 1.0)
+    joint = JointSpec((JointPart("french", spec), JointPart("question", spec)))
+    cells = ((1.0, 0.0), (1.0, 1.0), (2.0, 2.0), (1.0, 2.0))
+    outputs = {
+        cell_name((1.0, 0.0)): [out(True, True), out(True, True)],  # the best answers, but one recipe alone
+        cell_name((1.0, 1.0)): [out(True, False), out(False, False)],
+        cell_name((2.0, 2.0)): [out(True, True), out(True, False)],
+        cell_name((1.0, 2.0)): [out(True, True), out(False, True)],
+    }
+    ev = JointEvaluation(joint, ["a", "b"], cells, outputs, 99.0, "given", JointConfig())
+    # No success anywhere (chrF 50 < 99): the most jointly compliant joint cell, then the most passes, then the
+    # smaller total weight.
+    assert ev.best_cell() == (1.0, 2.0)
+    ev.fidelity_threshold = 10.0
+    assert ev.best_cell() == (1.0, 2.0)  # one success each for (2, 2) and (1, 2): the smaller total weight
