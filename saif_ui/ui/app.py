@@ -78,7 +78,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         wire_steer(backend, steer, ins, sae, state, discovery)
         wire_recipe(backend, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
-        wire_joint(backend, joint, steer, ins, sae)
+        wire_joint(backend, joint, steer, ins, sae, state)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo)
 
         def leave(request: gr.Request) -> None:

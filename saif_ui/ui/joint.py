@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from saif_ui.ui import figures
 from saif_ui.ui.backend import Backend
 from saif_ui.ui.controls import ControlError, PromptChoice, parse_alphas
 from saif_ui.ui.instructions import InstructionsTab
+from saif_ui.ui.state import Session
 from saif_ui.ui.steering import SteeringTab
 from saif_ui.ui.sweep import stoppable
+from saif_ui.ui.tables import JOINT_HEADERS, joint_table
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, session_of
 
 JOINT_MODES = {
@@ -27,8 +28,6 @@ JOINT_MODES = {
 }
 DEFAULT_SECOND = "question"
 WEIGHTS = "0, 1, 2"
-TABLE_HEADERS = ["answers", "weights", "success", "95% CI", "both followed", "first", "second", "repeated", "chrF"]
-"""The sweep table's columns ("first" and "second" are named after the two instructions once a sweep ran)."""
 
 
 @dataclass
@@ -73,7 +72,7 @@ def build_joint_section(backend: Backend) -> JointSection:
         sweep_n = gr.Slider(2, 24, value=6, step=1, label="Validation contents", elem_id="joint-n")
         sweep_btn = gr.Button("Sweep both weights", variant="secondary", elem_id="sweep-joint")
     sweep_plot = gr.Plot(figures.joint_figure([], [], {}, ("", ""), {}), elem_id="joint-plot")
-    sweep_table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, elem_id="joint-table")
+    sweep_table = gr.Dataframe(headers=JOINT_HEADERS, interactive=False, elem_id="joint-table")
     return JointSection(
         second, weight_first, weight_second, steer_btn, answers, spec_json, sweep_weights, sweep_n, sweep_btn,
         sweep_plot, sweep_table,
@@ -92,33 +91,6 @@ def verdicts_md(out: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _rate(block: dict[str, Any], key: str) -> str:
-    return f"{100 * block[key]['rate']:.0f}% ({block[key]['k']}/{block[key]['n']})"
-
-
-def sweep_rows(data: dict[str, Any]) -> list[list[Any]]:
-    """The sweep's table: the baselines, then every cell."""
-    first, second = data["instructions"]
-
-    def row(name: str, weights: str, block: dict[str, Any]) -> list[Any]:
-        low, high = block["success"]["ci"]
-        return [
-            name,
-            weights,
-            _rate(block, "success"),
-            f"{100 * low:.0f}–{100 * high:.0f}%",
-            _rate(block, "joint_strict"),
-            f"{100 * block['each'][first]['rate']:.0f}%",
-            f"{100 * block['each'][second]['rate']:.0f}%",
-            f"{100 * block['repetition']:.0f}%",
-            block["chrf_prompted"],
-        ]
-
-    rows = [row(name.replace("_", " "), "–", block) for name, block in data["baselines"].items()]
-    rows += [row("steered", " × ".join(f"{w:g}" for w in c["weights"]), c) for c in data["cells"]]
-    return rows
-
-
 def sweep_figure(data: dict[str, Any]) -> Any:
     cells = data["cells"]
     rates = {(c["weights"][0], c["weights"][1]): (c["success"]["rate"], c["success"]["k"], c["success"]["n"])
@@ -129,7 +101,12 @@ def sweep_figure(data: dict[str, Any]) -> Any:
     )
 
 
-def wire_joint(backend: Backend, joint: JointSection, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown) -> None:
+def wire_joint(
+    backend: Backend, joint: JointSection, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State
+) -> None:
+    """The two events; each keeps its result in the session (`extra["joint_steer"]`, `extra["joint_sweep"]`), so
+    the exploration's JSON holds it and the sweep's table exports as CSV."""
+
     @handler
     def steer_joint(
         choice: PromptChoice,
@@ -142,18 +119,20 @@ def wire_joint(backend: Backend, joint: JointSection, tab: SteeringTab, ins: Ins
         temperature: float,
         top_p: float,
         seed: float,
+        state: Session,
     ) -> list[Any]:
         decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
         data = backend.steer_joint(choice, second, (float(weight_first), float(weight_second)), sae, decoding)
+        state.extra["joint_steer"] = data
         out: list[Any] = []
         for mode in JOINT_MODES:
             out += [data[mode]["text"], verdicts_md(data[mode])]
-        return [*out, json.dumps(data["joint"], indent=1)]
+        return [*out, json.dumps(data["joint"], indent=1), state]
 
     joint.steer_btn.click(
         steer_joint,
-        [*ins.prompt_inputs, sae, joint.second, joint.weight_first, joint.weight_second, *tab.decoding_inputs],
-        [c for mode in JOINT_MODES for c in joint.answers[mode]] + [joint.spec_json],
+        [*ins.prompt_inputs, sae, joint.second, joint.weight_first, joint.weight_second, *tab.decoding_inputs, state],
+        [c for mode in JOINT_MODES for c in joint.answers[mode]] + [joint.spec_json, state],
         api_name="steer_joint",
         **MODEL_EVENT,
     )
@@ -166,9 +145,10 @@ def wire_joint(backend: Backend, joint: JointSection, tab: SteeringTab, ins: Ins
         weights: str,
         n_contents: float,
         max_new_tokens: float,
+        state: Session,
         request: gr.Request,
         progress: gr.Progress = PROGRESS,
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, Any, Session]:
         try:
             values = parse_alphas(weights, limit=5)
         except ControlError as err:
@@ -179,13 +159,13 @@ def wire_joint(backend: Backend, joint: JointSection, tab: SteeringTab, ins: Ins
                 choice, second, values, sae, int(n_contents), int(max_new_tokens),
                 stoppable(stop, progress, "joint sweep", "generations"),
             )  # fmt: skip
-        headers = [*TABLE_HEADERS[:5], *data["instructions"], *TABLE_HEADERS[7:]]
-        return sweep_figure(data), pd.DataFrame(sweep_rows(data), columns=headers)
+        state.extra["joint_sweep"] = data
+        return sweep_figure(data), joint_table(data).frame(), state
 
     joint.sweep_btn.click(
         sweep_joint,
-        [*ins.prompt_inputs, sae, joint.second, joint.sweep_weights, joint.sweep_n, tab.max_new_tokens],
-        [joint.sweep_plot, joint.sweep_table],
+        [*ins.prompt_inputs, sae, joint.second, joint.sweep_weights, joint.sweep_n, tab.max_new_tokens, state],
+        [joint.sweep_plot, joint.sweep_table, state],
         api_name="sweep_joint",
         **MODEL_EVENT,
     )

@@ -15,6 +15,7 @@ from saif_ui.ui.tables import (
     Table,
     compare_table,
     grid_table,
+    joint_table,
     latent_table,
     lens_table,
     neighbour_table,
@@ -42,6 +43,7 @@ class Session:
     evaluation: Evaluation | None = None
     grid: SpecialGrid | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    """Results kept as JSON: `joint_steer` and `joint_sweep` (two instructions at once, `ui.joint`)."""
 
     # ---------------------------------------------------------------- derived views
 
@@ -78,6 +80,7 @@ class Session:
             "comparison": compare_table(self.comparison),
             "sweep": sweep_table(self.evaluation),
             "special_token_grid": grid_table(self.grid),
+            "joint_sweep": joint_table(self.extra.get("joint_sweep")),
         }
         return {name: t for name, t in tables.items() if t.rows}
 

@@ -232,3 +232,32 @@ def ablation_plot(ablation: Ablation) -> Any:
     return figures.ablation_figure(
         points(ablation.drop_one), points(ablation.add_one), ablation.full.rate, ablation.baseline.rate, ablation.metric
     )
+
+
+JOINT_HEADERS = ["answers", "weights", "success", "95% CI", "both followed", "first", "second", "repeated", "chrF"]
+"""The joint sweep's columns; "first" and "second" are named after the two instructions when a sweep is shown."""
+
+
+def joint_table(data: Mapping[str, Any] | None) -> Table:
+    """A joint sweep (`Backend.sweep_joint`): the baselines, then every cell of weights."""
+    if not data:
+        return Table(JOINT_HEADERS)
+    first, second = data["instructions"]
+
+    def row(name: str, weights: str, block: Mapping[str, Any]) -> list[Any]:
+        low, high = block["success"]["ci"]
+        return [
+            name,
+            weights,
+            f"{100 * block['success']['rate']:.0f}% ({block['success']['k']}/{block['success']['n']})",
+            f"{100 * low:.0f}–{100 * high:.0f}%",
+            f"{100 * block['joint_strict']['rate']:.0f}% ({block['joint_strict']['k']}/{block['joint_strict']['n']})",
+            f"{100 * block['each'][first]['rate']:.0f}%",
+            f"{100 * block['each'][second]['rate']:.0f}%",
+            f"{100 * block['repetition']:.0f}%",
+            block["chrf_prompted"],
+        ]
+
+    rows = [row(name.replace("_", " "), "–", block) for name, block in data["baselines"].items()]
+    rows += [row("steered", " × ".join(f"{w:g}" for w in c["weights"]), c) for c in data["cells"]]
+    return Table([*JOINT_HEADERS[:5], first, second, *JOINT_HEADERS[7:]], rows)

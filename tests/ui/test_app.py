@@ -159,6 +159,9 @@ def test_two_instructions_steer_together_and_a_sweep_maps_both_weights(client, s
     rows = {(r[0], r[1]) for r in table["data"]}
     assert {("original", "–"), ("prompted", "–"), ("steered", "1 × 1"), ("steered", "0 × 1")} <= rows
     assert table["headers"][5:7] == ["french", "question"]
+    # The sweep stays in the visitor's session: its table exports as CSV beside the others.
+    csvs = {Path(p).name: Path(p) for p in client.predict(api_name="/export_csv")}
+    assert csvs["joint_sweep.csv"].read_text().startswith("answers,weights,success,95% CI,both followed,french,question")
     with pytest.raises(AppError, match="at most 5"):
         client.predict(**kw, weights="0 1 2 3 4 5", n_contents=2, api_name="/sweep_joint")
     with pytest.raises(AppError, match="maximum value 24"):
