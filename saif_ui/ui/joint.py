@@ -26,7 +26,9 @@ JOINT_MODES = {
     "steered": "Steered by both (content only + both recipes)",
     "prompted": "Prompted with both instructions",
 }
-DEFAULT_SECOND = "question"
+DEFAULT_SECOND = "postscript"
+"""The second instruction shown first: the model follows `french` + `postscript` together more often than most pairs
+when told (see the joint study)."""
 WEIGHTS = "0, 1, 2"
 
 

@@ -216,12 +216,12 @@ def test_steer_two_instructions_at_once_and_sweep_both_weights(page, url) -> Non
     assert "french" in page.locator("#instruction input").input_value()
     open_tab(page, "3 · Steering")
     page.locator("#steer-joint").scroll_into_view_if_needed()
-    assert "question" in page.locator("#joint-second input").input_value()
+    assert "postscript" in page.locator("#joint-second input").input_value()
     page.locator("#steer-joint").click()
     wait_value(page, "joint-answer-steered", r"\S")
     for mode in ("original", "steered", "prompted"):
         verdict = wait_text(page, f"#joint-verdict-{mode}", "both")
-        assert re.search(r"both: (pass|fail)", verdict) and "french" in verdict and "question" in verdict, verdict
+        assert re.search(r"both: (pass|fail)", verdict) and "french" in verdict and "postscript" in verdict, verdict
     shot(page, "10-joint-steer")
     # A small sweep: weights 0 and 1 each (3 cells) beside the 4 baselines, on 2 contents (one batch).
     page.locator("#joint-weights textarea, #joint-weights input").first.fill("0, 1")
@@ -229,6 +229,9 @@ def test_steer_two_instructions_at_once_and_sweep_both_weights(page, url) -> Non
     page.locator("#joint-n input[type=number]").press("Enter")
     page.locator("#sweep-joint").click()
     page.locator("#joint-plot .js-plotly-plot .heatmaplayer").wait_for(timeout=LONG)
+    # Every plot exports as PNG from its own toolbar (plotly's modebar, shown on hover).
+    page.locator("#joint-plot .js-plotly-plot").hover()
+    assert page.locator('#joint-plot .modebar-btn[data-title="Download plot as a png"]').count() == 1
     table = wait_text(page, "#joint-table", "prompted")
     assert "1 × 1" in table and "0 × 1" in table, table
     shot(page, "11-joint-sweep")
