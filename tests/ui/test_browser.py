@@ -231,7 +231,7 @@ def test_steer_two_instructions_at_once_and_sweep_both_weights(page, url) -> Non
     page.locator("#joint-plot .js-plotly-plot .heatmaplayer").wait_for(timeout=LONG)
     # Every plot exports as PNG from its own toolbar (plotly's modebar, shown on hover).
     page.locator("#joint-plot .js-plotly-plot").hover()
-    assert page.locator('#joint-plot .modebar-btn[data-title="Download plot as a png"]').count() == 1
+    assert page.locator('#joint-plot .modebar-btn[data-title="Download plot as a PNG"]').count() == 1
     table = wait_text(page, "#joint-table", "prompted")
     assert "1 × 1" in table and "0 × 1" in table, table
     shot(page, "11-joint-sweep")
