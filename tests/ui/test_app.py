@@ -161,7 +161,8 @@ def test_two_instructions_steer_together_and_a_sweep_maps_both_weights(client, s
     assert table["headers"][5:7] == ["french", "question"]
     # The sweep stays in the visitor's session: its table exports as CSV beside the others.
     csvs = {Path(p).name: Path(p) for p in client.predict(api_name="/export_csv")}
-    assert csvs["joint_sweep.csv"].read_text().startswith("answers,weights,success,95% CI,both followed,french,question")
+    header = csvs["joint_sweep.csv"].read_text().splitlines()[0]
+    assert header == "answers,weights,success,95% CI,both followed,french,question,repeated,chrF"
     with pytest.raises(AppError, match="at most 5"):
         client.predict(**kw, weights="0 1 2 3 4 5", n_contents=2, api_name="/sweep_joint")
     with pytest.raises(AppError, match="maximum value 24"):

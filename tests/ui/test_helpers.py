@@ -428,13 +428,14 @@ def test_recipe_panel_states_the_recipe_and_its_test_intervals() -> None:
 
 def test_recipe_panel_is_computed_once_per_instruction_and_attached_saes(engine, monkeypatch) -> None:
     from saif_ui.ui import backend as backend_module
+    from saif_ui.ui.backend import steering as steering_desk
 
     calls: list[str] = []
 
     def figures(engine, recipe):
         calls.append(recipe.instruction)
 
-    monkeypatch.setattr(backend_module, "shipped_test_figures", figures)
+    monkeypatch.setattr(steering_desk, "shipped_test_figures", figures)
     from saif_ui.engine.config import ASSETS_DIR
 
     b = backend_module.Backend(engine)

@@ -1,0 +1,364 @@
+"""The backend's steering desk: specs from the UI's controls, steered answers (latents, the validated recipe, two
+instructions at once), α and weight sweeps, ablations and the special-token grid, each through the result cache."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import (
+    DiscoveryResult,
+    pick_contents,
+)
+from saif_ui.saif.inputs.catalogue import Instruction
+from saif_ui.saif.inputs.contents import contents_version, load_contents
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.steering.ablation import Ablation, ablate
+from saif_ui.saif.steering.build import SpecChoice, build_joint, spec_for_latents
+from saif_ui.saif.steering.compare import Comparison, Decoding, compare
+from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, evaluate
+from saif_ui.saif.steering.joint import JointConfig, JointSpec, compare_joint, evaluate_joint
+from saif_ui.saif.steering.recipe import Recipe, recipe_for
+from saif_ui.saif.steering.spec import SteeringSpec
+from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
+from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
+from saif_ui.ui.backend.base import CUSTOM, Base, _application, as_placement
+from saif_ui.ui.controls import PromptChoice, SteerControls
+
+MAX_ABLATION_CONTENTS = 24
+"""An ablation evaluates 2k variants: its contents are capped so one request stays bounded."""
+MAX_SWEEP_CONTENTS = 24
+"""Validation contents a joint sweep runs on: 24 × 8 cells is already ~200 answers, minutes on a CPU."""
+
+
+@dataclass(frozen=True)
+class Steered:
+    """A steer's answers (one output per mode, with the spec that made them) and whether they came from the result
+    cache."""
+
+    comparison: Comparison
+    cached: bool
+
+    @property
+    def spec(self) -> SteeringSpec:
+        return self.comparison.spec
+
+    @property
+    def silent(self) -> list[int]:
+        """Latents that add nothing at the mean_act scale (they never fire under the instruction)."""
+        return [e.latent for e in self.spec.latents if self.spec.scale == "mean_act" and not e.mean_act]
+
+
+@dataclass(frozen=True)
+class RecipeView:
+    """An instruction's validated recipe as the Steering tab shows it: the recipe, its shipped test figures, and
+    whether its SAE is attached (it can only be applied then)."""
+
+    instruction: str
+    recipe: Recipe | None
+    test: TestFigures | None
+    attached: bool
+
+
+class SteeringDesk(Base):
+    def spec(self, discovery: DiscoveryResult | None, sae: str, controls: SteerControls) -> SteeringSpec:
+        """The steering spec of the chosen latents: each latent's base is its mean activation in the discovery run
+        that found it (same SAE), or its unit direction with the `unit` scale."""
+        return spec_for_latents(
+            self.engine,
+            self._full(discovery),
+            sae,
+            controls.latents,
+            controls.strength_of(),
+            controls.alpha,
+            _application(controls),
+        )
+
+    @staticmethod
+    def decoding(max_new_tokens: Any, do_sample: Any, temperature: Any, top_p: Any, seed: Any) -> Decoding:
+        """Generation settings from the Decoding controls (validated by the library's `Decoding`)."""
+        return Decoding(int(max_new_tokens), bool(do_sample), float(temperature), float(top_p), int(seed or 0))
+
+    def steer(
+        self,
+        choice: PromptChoice,
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
+        decoding: Decoding,
+        prompted_steered: bool = False,
+    ) -> Steered:
+        """Original / steered / prompted (and optionally prompted + steered) answers, judged."""
+        instr = self.instruction(choice)
+        how = _application(controls)
+        spec = spec_for_latents(  # α's one validation: SteeringSpec.__post_init__
+            self.engine, self._full(discovery), sae, controls.latents, controls.strength_of(), controls.alpha, how
+        )
+        return self._compare(
+            choice, instr, spec, {**self._sae_key(sae), "spec": spec.to_dict()}, decoding, prompted_steered
+        )
+
+    def _compare(
+        self,
+        choice: PromptChoice,
+        instr: Instruction,
+        spec: SteeringSpec,
+        what: dict[str, Any],
+        decoding: Decoding,
+        prompted_steered: bool,
+    ) -> Steered:
+        """`compare` through the result cache; `what` names the spec in the key (its SAE and spec, or the recipe)."""
+        settings = {
+            **self._settings(choice, instr),
+            **what,
+            "prompted_steered": prompted_steered,
+            "decoding": asdict(decoding),
+        }
+
+        def run() -> dict[str, Any]:
+            return compare(
+                self.engine,
+                instr,
+                choice.content,
+                spec,
+                placement=as_placement(choice.placement),
+                prompted_steered=prompted_steered,
+                decoding=decoding,
+                system_prompt=choice.system_prompt,
+            ).to_dict()
+
+        data, cached = self.results.get_or_compute("steer", settings, run)
+        return Steered(comparison=Comparison.from_dict(data), cached=cached)
+
+    def recipe_view(self, instruction: str | None) -> RecipeView:
+        recipe = recipe_for(instruction) if instruction and instruction != CUSTOM else None
+        if recipe is None:
+            return RecipeView(str(instruction), None, None, False)
+        key = (recipe.instruction, tuple(sorted(self.engine.saes)))
+        with self._lock:
+            found = self._recipe_views.get(key)
+        if found is not None and found.recipe == recipe:
+            return found
+        attached = all(e.sae in self.engine.saes for e in recipe.spec.latents)
+        test = shipped_test_figures(self.engine, recipe) if attached else None
+        view = RecipeView(recipe.instruction, recipe, test, attached)
+        with self._lock:
+            self._recipe_views[key] = view
+        return view
+
+    def steer_recipe(self, choice: PromptChoice, decoding: Decoding, prompted_steered: bool = False) -> Steered:
+        """Original / steered / prompted answers with the instruction's validated recipe (its SAE, latents, α,
+        positions and decay as shipped)."""
+        view = self.recipe_view(choice.instruction)
+        if view.recipe is None:
+            raise SaifError(f"instruction {choice.instruction!r} has no validated recipe (see assets/recipes.json)")
+        if not view.attached:
+            sae = view.recipe.spec.latents[0].sae
+            raise SaifError(f"the recipe steers with SAE {sae!r}, which is not attached: add it in the SAEs tab")
+        instr = self.instruction(choice)
+        recipe = view.recipe
+        return self._compare(choice, instr, recipe.spec, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
+
+    def evaluate(
+        self,
+        choice: PromptChoice,
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
+        alphas: Sequence[float],
+        n_contents: int,
+        max_new_tokens: int,
+        prompted_steered: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Evaluation:
+        """Compliance and fluency of the spec at each α on `n_contents` validation passages, with both baselines."""
+        instr = self.instruction(choice)
+        spec = self.spec(discovery, sae, controls)
+        cfg = EvalConfig(
+            alphas=tuple(float(a) for a in alphas),
+            n_contents=n_contents,
+            placement=as_placement(choice.placement),
+            decoding=Decoding(max_new_tokens=max_new_tokens),
+            prompted_steered=prompted_steered,
+        )
+        settings = {
+            "model": self.model_id,
+            "instruction": instr.fingerprint,
+            "checkers": CHECKERS_VERSION,
+            **self._sae_key(sae),
+            "contents": contents_version(),
+            "spec": spec.to_dict(),
+            "cfg": asdict(cfg),
+        }
+
+        def run() -> dict[str, Any]:
+            return dict(evaluate(self.engine, instr, spec, cfg=cfg, progress=progress).to_dict())
+
+        return Evaluation.from_dict(self.results.get_or_compute("evaluate", settings, run)[0])
+
+    def joint_spec(self, first: str | None, second: str | None, weights: Sequence[float], sae: str | None) -> JointSpec:
+        """Two catalogue instructions steering together, a weight each: each by its validated recipe when its SAE is
+        attached, else by its top-5 latents discovered at `sae`."""
+        if not first or not second or CUSTOM in (first, second):
+            raise SaifError("pick two catalogue instructions (a custom instruction has no recipe to combine)")
+        if first == second:
+            raise SaifError(f"pick a second instruction other than {first!r}")
+        choices = []
+        for iid in (first, second):
+            self.catalogue.get(iid)  # an unknown id names the valid ones
+            view = self.recipe_view(iid)
+            if view.recipe is not None and view.attached:
+                choices.append(SpecChoice(iid, recipe=True))
+            elif sae and self.has_sae(sae):
+                choices.append(SpecChoice(iid, layer=self.engine.sae(sae).layer, top_k=5))
+            else:
+                raise SaifError(f"{iid!r} has no recipe whose SAE is attached: pick an SAE to discover its latents")
+        return build_joint(self.engine, choices, [float(w) for w in weights])
+
+    def steer_joint(
+        self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding
+    ) -> dict[str, Any]:
+        """Original / steered by both / prompted with both: each answer judged by both checkers."""
+        joint = self.joint_spec(choice.instruction, second, weights, sae)
+        settings = {
+            **self._settings(choice, self.instruction(choice)),
+            "joint": joint.to_dict(),
+            "saes": [self._sae_key(n) for n in sorted({e.sae for p in joint.parts for e in p.spec.latents})],
+            "decoding": asdict(decoding),
+        }
+
+        def run() -> dict[str, Any]:
+            return compare_joint(
+                self.engine,
+                joint,
+                choice.content,
+                placement=as_placement(choice.placement),
+                decoding=decoding,
+                system_prompt=choice.system_prompt,
+            ).to_dict()
+
+        return dict(self.results.get_or_compute("steer_joint", settings, run)[0])
+
+    def sweep_joint(
+        self,
+        choice: PromptChoice,
+        second: str | None,
+        values: Sequence[float],
+        sae: str | None,
+        n_contents: int,
+        max_new_tokens: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Joint compliance over every combination of the two weights in `values` (but both off), on `n_contents`
+        validation passages, beside both baselines and each instruction prompted alone."""
+        if not 2 <= n_contents <= MAX_SWEEP_CONTENTS:
+            raise SaifError(f"a joint sweep runs on 2 to {MAX_SWEEP_CONTENTS} contents, not {n_contents}")
+        values = tuple(dict.fromkeys(float(v) for v in values))
+        cells = tuple(w for w in itertools.product(values, repeat=2) if any(w))
+        joint = self.joint_spec(choice.instruction, second, (1.0, 1.0), sae)
+        cfg = JointConfig(
+            weights=cells,
+            placement=as_placement(choice.placement),
+            decoding=Decoding(max_new_tokens=max_new_tokens),
+        )
+        cfg.cells(2)  # a grid too large fails before anything runs
+        contents = pick_contents(load_contents("validation"), n_contents)
+        settings = {
+            "model": self.model_id,
+            "joint": joint.to_dict(),
+            "checkers": CHECKERS_VERSION,
+            "contents": contents_version(),
+            "n": n_contents,
+            "cfg": asdict(cfg),
+        }
+
+        def run() -> dict[str, Any]:
+            return evaluate_joint(self.engine, joint, contents, cfg, progress).to_dict()
+
+        return dict(self.results.get_or_compute("sweep_joint", settings, run)[0])
+
+    def ablate(
+        self,
+        choice: PromptChoice,
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
+        n_contents: int,
+        max_new_tokens: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Ablation:
+        """Drop-one and add-one rates of the chosen latents at their α on `n_contents` validation passages."""
+        instr = self.instruction(choice)
+        spec = self.spec(discovery, sae, controls)
+        contents = pick_contents(load_contents("validation"), max(2, min(int(n_contents), MAX_ABLATION_CONTENTS)))
+        cfg = EvalConfig(
+            n_contents=None, placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens)
+        )
+        settings = {
+            "model": self.model_id,
+            "instruction": instr.fingerprint,
+            "checkers": CHECKERS_VERSION,
+            **self._sae_key(sae),
+            "contents": [c.id for c in contents],
+            "spec": spec.to_dict(),
+            "cfg": asdict(cfg),
+        }
+
+        def run() -> dict[str, Any]:
+            return ablate(self.engine, instr, spec, contents, cfg, progress).to_dict()
+
+        return Ablation.from_dict(self.results.get_or_compute("ablation", settings, run)[0])
+
+    def special_choices(self, sae: str | None) -> list[tuple[str, str]]:
+        """The SAE's special-token latents (from its report), strongest first, labelled with their token."""
+        if not sae:
+            return []
+        rows = [
+            (r["avg_max"], r["id"], token) for token, items in special_latents(self.engine, sae).items() for r in items
+        ]
+        seen: dict[int, str] = {}
+        for avg, i, token in sorted(rows, key=lambda r: (-r[0], r[1])):
+            seen.setdefault(int(i), f"#{i} {token} (avg max {avg:.0f})")
+        return [(label, str(i)) for i, label in seen.items()]
+
+    def special_grid(
+        self,
+        sae: str,
+        latent: int | None,
+        content: str,
+        alphas: Sequence[float],
+        max_new_tokens: int,
+        instruction: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SpecialGrid:
+        """FAST's special-token intervention: one special-token latent added at growing α, the answer at each
+        (judged by `instruction`'s checker when it is a catalogue id); latent None takes the strongest."""
+        judge = instruction if instruction in self.catalogue else None
+        latent = None if latent is None else self.latent_id(sae, latent)
+        settings = {
+            "model": self.model_id,
+            **self._sae_key(sae),
+            "checkers": CHECKERS_VERSION,
+            "latent": latent,
+            "content": content,
+            "alphas": list(alphas),
+            "max": max_new_tokens,
+            "instruction": judge,
+        }
+
+        def run() -> dict[str, Any]:
+            return special_token_grid(
+                self.engine,
+                sae,
+                content,
+                latent,
+                tuple(alphas),
+                decoding=Decoding(max_new_tokens=max_new_tokens),
+                instruction=judge,
+                progress=progress,
+            ).to_dict()
+
+        return SpecialGrid.from_dict(self.results.get_or_compute("grid", settings, run)[0])
