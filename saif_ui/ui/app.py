@@ -15,6 +15,7 @@ from saif_ui.ui.findings import DOCS, build_findings_tab
 from saif_ui.ui.instructions import DEFAULT_INSTRUCTION, build_instructions_tab, wire_discovery
 from saif_ui.ui.joint import build_joint_section, wire_joint
 from saif_ui.ui.latents import build_latents_tab
+from saif_ui.ui.layers_compare import build_layer_section, wire_layer_section
 from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
 from saif_ui.ui.share import build_share_bar, wire_share
@@ -62,6 +63,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 ins = build_instructions_tab(backend, state, backend.default_system_prompt)
             with gr.Tab("2 · Latents", id="latents", elem_id="tab-latents"):
                 lat = build_latents_tab(backend, state, sae, ins)
+                layers = build_layer_section(backend)
             with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
                 steer = build_steering_tab(backend, backend.default_sae(), state, DEFAULT_INSTRUCTION)
                 joint = build_joint_section(backend)
@@ -79,6 +81,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         wire_recipe(backend, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
         wire_joint(backend, joint, steer, ins, sae, state)
+        wire_layer_section(backend, layers, ins, sae, state)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo)
 
         def leave(request: gr.Request) -> None:

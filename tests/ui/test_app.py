@@ -17,11 +17,11 @@ from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
 ENDPOINTS = {
-    "/ablate", "/answer", "/compute_cards", "/content_text", "/discover", "/export_csv", "/export_json", "/findings",
-    "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_link", "/load_registry_sae",
-    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer", "/steer_joint",
-    "/steer_recipe", "/stop_sweep", "/stop_training", "/sweep", "/sweep_joint", "/train_sae", "/train_side_by_side",
-    "/training_status", "/umap", "/upload_sae",
+    "/ablate", "/answer", "/compare_layers", "/compute_cards", "/content_text", "/discover", "/export_csv",
+    "/export_json", "/findings", "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card",
+    "/load_link", "/load_registry_sae", "/measure_quality", "/render_prompts", "/sae_details", "/share_link",
+    "/special_grid", "/steer", "/steer_joint", "/steer_recipe", "/stop_sweep", "/stop_training", "/sweep",
+    "/sweep_joint", "/train_sae", "/train_side_by_side", "/training_status", "/umap", "/upload_sae",
 }  # fmt: skip
 SMALL = {"n_contents": 8, "top_k": 10}
 """Discovery on 8 prompt pairs: a few seconds on a CPU."""
@@ -167,6 +167,22 @@ def test_two_instructions_steer_together_and_a_sweep_maps_both_weights(client, s
         client.predict(**kw, weights="0 1 2 3 4 5", n_contents=2, api_name="/sweep_joint")
     with pytest.raises(AppError, match="maximum value 24"):
         client.predict(**kw, weights="0, 1", n_contents=200, api_name="/sweep_joint")
+
+
+def test_two_layers_side_by_side_with_their_labels_and_steered_answers(client, discovered) -> None:
+    kw = {"instruction": "french", "top_k": 10, "n_contents": 8, "max_new_tokens": 8}
+    out = client.predict(**kw, sae_a="L15_fast_topk64", sae_b="L24_fast_topk64", api_name="/compare_layers")
+    head_a, head_b, table_a, table_b, steered_a, steered_b, verdict_a, verdict_b, baselines = out
+    assert "**L15_fast_topk64** (layer 15)" in head_a and "**L24_fast_topk64** (layer 24)" in head_b
+    assert table_a["headers"] == ["rank", "latent", "label (top contexts)", "score", "logit lens"]
+    # The second side is the discovery the Latents tab shows for the same settings (same SAE, contents, top-k).
+    assert [r[1] for r in table_b["data"]] == [r[1] for r in discovered[1]["data"]]
+    assert all(r[2] and r[2] != "–" for r in table_b["data"][:5])  # the shipped SAEs' latents carry labels
+    assert steered_a and steered_b
+    assert "**french**: strict" in verdict_a and "**french**: strict" in verdict_b
+    assert "**Original (content only)**" in baselines and "**Prompted**" in baselines
+    with pytest.raises(AppError, match="two different SAEs"):
+        client.predict(**kw, sae_a="L24_fast_topk64", sae_b="L24_fast_topk64", api_name="/compare_layers")
 
 
 def test_the_validated_recipe_is_shown_and_applied_in_one_click(client, served, tmp_path, monkeypatch) -> None:

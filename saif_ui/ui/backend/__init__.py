@@ -22,7 +22,7 @@ from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SCALES
 from saif_ui.saif.steering.special import SpecialGrid
 from saif_ui.ui.backend.base import CUSTOM, LOW_COMPLIANCE, USER_ERRORS, as_placement, read_json
-from saif_ui.ui.backend.core import Backend
+from saif_ui.ui.backend.core import Backend, LayerComparison, LayerSide
 from saif_ui.ui.backend.steering import RecipeView, Steered
 from saif_ui.ui.jobs import Busy, Cancelled
 
@@ -50,6 +50,8 @@ __all__ = [
     "Evaluation",
     "Instruction",
     "LatentCard",
+    "LayerComparison",
+    "LayerSide",
     "Output",
     "RecipeView",
     "SaifError",

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
 from saif_ui.fast.shelf import SaeShelf
 from saif_ui.saif.discovery.discover import (
+    DEFAULT_POSITIONS,
+    DEFAULT_SCORE,
     DiscoveryConfig,
     DiscoveryResult,
     discover,
@@ -19,9 +21,9 @@ from saif_ui.saif.discovery.discover import (
 from saif_ui.saif.inputs.catalogue import Catalogue, load_catalogue
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import check_text
-from saif_ui.saif.judge.checkers import checker_ids
-from saif_ui.saif.steering.compare import Comparison, Decoding, compare
-from saif_ui.saif.steering.spec import SteeringSpec
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
+from saif_ui.saif.steering.compare import Comparison, Decoding, Mode, Output, compare, run_jobs
+from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
 from saif_ui.ui.backend.base import CUSTOM, Base, as_placement
 from saif_ui.ui.backend.saes import SaeDesk
 from saif_ui.ui.backend.steering import RecipeView, SteeringDesk
@@ -29,6 +31,46 @@ from saif_ui.ui.backend.training import TrainingDesk
 from saif_ui.ui.controls import PromptChoice
 from saif_ui.ui.jobs import Jobs
 from saif_ui.ui.trainings import TrainingQueue
+
+
+@dataclass(frozen=True)
+class LayerSide:
+    """One SAE of a layer comparison: its discovery (rows only), the top-5 spec and the answer it steers."""
+
+    sae: str
+    layer: int
+    discovery: DiscoveryResult
+    spec: SteeringSpec
+    steered: Output
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sae": self.sae,
+            "layer": self.layer,
+            "discovery": self.discovery.to_dict(),
+            "spec": self.spec.to_dict(),
+            "steered": self.steered.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class LayerComparison:
+    """The same instruction and content at two SAEs (`Backend.compare_layers`)."""
+
+    instruction: str
+    checker: str | None
+    sides: list[LayerSide]
+    original: Output
+    prompted: Output
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instruction": self.instruction,
+            "checker": self.checker,
+            "sides": [side.to_dict() for side in self.sides],
+            "original": self.original.to_dict(),
+            "prompted": self.prompted.to_dict(),
+        }
 
 
 class Backend(SaeDesk, SteeringDesk, TrainingDesk, Base):
@@ -114,6 +156,59 @@ class Backend(SaeDesk, SteeringDesk, TrainingDesk, Base):
 
         settings = {**self._settings(choice, instr), "max": max_new_tokens}
         return Comparison.from_dict(self.results.get_or_compute("answers", settings, run)[0])
+
+    def compare_layers(
+        self, choice: PromptChoice, saes: tuple[str, str], *, top_k: int, n_contents: int, max_new_tokens: int
+    ) -> LayerComparison:
+        """The same instruction at two SAEs side by side: each one's discovery (its top latents with their labels)
+        and the content steered by each one's top-5 latents at α = 1 (their mean presence under the instruction),
+        beside the original and prompted answers — all four answers from one batched generate."""
+        if len(set(saes)) != 2:
+            raise SaifError("pick two different SAEs to compare")
+        for sae in saes:
+            if not self.has_sae(sae):
+                raise SaifError(f"no attached SAE named {sae!r}")
+        instr = self.instruction(choice)
+        found = [
+            self.discover(
+                choice, sae, positions=DEFAULT_POSITIONS, score=DEFAULT_SCORE, top_k=top_k, n_contents=n_contents
+            )
+            for sae in saes
+        ]
+        specs = [spec_from_discovery(self._full(r) or r, k=min(5, top_k), alpha=1.0) for r in found]
+        settings = {
+            **self._settings(choice, instr),
+            "saes": [self._sae_key(s) for s in saes],
+            "specs": [s.to_dict() for s in specs],
+            "max": max_new_tokens,
+            "checkers": CHECKERS_VERSION,
+        }
+
+        def run() -> dict[str, Any]:
+            jobs: list[tuple[Mode, SteeringSpec]] = [("original", SteeringSpec()), *(("steered", s) for s in specs)]
+            jobs.append(("prompted", SteeringSpec()))
+            outputs, _ = run_jobs(
+                self.engine, instr, [("content", choice.content)], jobs,
+                placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens),
+                system_prompt=choice.system_prompt,
+            )  # fmt: skip
+            return {
+                "original": outputs[0][0].to_dict(),
+                "steered": [outputs[1 + i][0].to_dict() for i in range(len(specs))],
+                "prompted": outputs[-1][0].to_dict(),
+            }
+
+        answers = self.results.get_or_compute("compare_layers", settings, run)[0]
+        return LayerComparison(
+            instruction=instr.id,
+            checker=instr.checker,
+            sides=[
+                LayerSide(sae, r.layer, r, spec, Output.from_dict(out))
+                for sae, r, spec, out in zip(saes, found, specs, answers["steered"], strict=True)
+            ],
+            original=Output.from_dict(answers["original"]),
+            prompted=Output.from_dict(answers["prompted"]),
+        )
 
     def discover(
         self, choice: PromptChoice, sae: str, *, positions: str, score: str, top_k: int, n_contents: int
