@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from saif_ui.ui.backend import Comparison, DiscoveryResult, Evaluation, LatentCard, SpecialGrid
+from saif_ui.ui.backend import Ablation, Comparison, DiscoveryResult, Evaluation, LatentCard, SpecialGrid
 from saif_ui.ui.controls import ControlError
 from saif_ui.ui.tables import (
     Table,
+    ablation_table,
     compare_table,
     grid_table,
     joint_table,
     latent_table,
+    layers_table,
     lens_table,
     neighbour_table,
     sweep_table,
@@ -42,8 +44,10 @@ class Session:
     comparison: Comparison | None = None
     evaluation: Evaluation | None = None
     grid: SpecialGrid | None = None
+    ablation: Ablation | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    """Results kept as JSON: `joint_steer` and `joint_sweep` (two instructions at once, `ui.joint`)."""
+    """Results kept as JSON: `joint_steer` and `joint_sweep` (two instructions at once, `ui.joint`) and
+    `layer_comparison` (`ui.layers_compare`)."""
 
     # ---------------------------------------------------------------- derived views
 
@@ -80,7 +84,9 @@ class Session:
             "comparison": compare_table(self.comparison),
             "sweep": sweep_table(self.evaluation),
             "special_token_grid": grid_table(self.grid),
+            "ablation": ablation_table(self.ablation),
             "joint_sweep": joint_table(self.extra.get("joint_sweep")),
+            "layer_comparison": layers_table(self.extra.get("layer_comparison")),
         }
         return {name: t for name, t in tables.items() if t.rows}
 
@@ -123,5 +129,6 @@ _TYPED: dict[str, Any] = {
     "comparison": Comparison,
     "evaluation": Evaluation,
     "grid": SpecialGrid,
+    "ablation": Ablation,
 }
 """Session fields that hold a library result, and its type (each has `to_dict` / `from_dict`)."""

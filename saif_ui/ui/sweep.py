@@ -82,19 +82,20 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         state: Session,
         request: gr.Request,
         progress: gr.Progress = PROGRESS,
-    ) -> Any:
+    ) -> tuple[Any, Session]:
         with backend.jobs.run(session_of(request), "ablation") as stop:
             progress(0, desc=f"drop-one and add-one on {int(n_contents)} validation contents")
             report = stoppable(stop, progress, "ablation", "variants")
             result = backend.ablate(
                 choice, sae, controls, state.discovery, int(n_contents), int(max_new_tokens), report
             )
-        return ablation_plot(result)
+        state.ablation = result  # its points export as ablation.csv
+        return ablation_plot(result), state
 
     strengths_then(tab.ablate_btn.click, tab, "ablate").success(
         ablation,
         [*tab.spec_inputs, *ins.prompt_inputs, sae, tab.ablate_n, tab.max_new_tokens, state],
-        [tab.ablate_plot],
+        [tab.ablate_plot, state],
         api_name="ablate",
         **MODEL_EVENT,
     )

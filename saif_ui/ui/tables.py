@@ -261,3 +261,35 @@ def joint_table(data: Mapping[str, Any] | None) -> Table:
     rows = [row(name.replace("_", " "), "–", block) for name, block in data["baselines"].items()]
     rows += [row("steered", " × ".join(f"{w:g}" for w in c["weights"]), c) for c in data["cells"]]
     return Table([*JOINT_HEADERS[:5], first, second, *JOINT_HEADERS[7:]], rows)
+
+
+def ablation_table(ablation: Ablation | None) -> Table:
+    """The ablation's points as rows: the full spec, the unsteered baseline, each drop-one and each add-one."""
+    headers = ["curve", "variant", "latents", ablation.metric if ablation else "rate", "95% low", "95% high", "n"]
+    if not ablation:
+        return Table(headers)
+    points = [("full", ablation.full), ("unsteered", ablation.baseline)]
+    points += [("drop-one", p) for p in ablation.drop_one] + [("add-one", p) for p in ablation.add_one]
+    rows = [
+        [curve, p.label, " ".join(map(str, p.latents)), round(p.rate, 4), round(p.low, 4), round(p.high, 4), p.n]
+        for curve, p in points
+    ]
+    return Table(headers, rows)
+
+
+LAYER_HEADERS = ["sae", "layer", "rank", "latent", "label (top contexts)", "score", "steered answer", "strict"]
+
+
+def layers_table(data: Mapping[str, Any] | None) -> Table:
+    """A layer comparison (`LayerComparison.to_dict()`): each SAE's ranked latents, with the answer it steered."""
+    if not data:
+        return Table(LAYER_HEADERS)
+    rows = []
+    for side in data["sides"]:
+        for rank, r in enumerate(side["discovery"]["latents"], start=1):
+            steered = side["steered"]
+            rows.append(
+                [side["sae"], side["layer"], rank, r["id"], r.get("label") or "–", round(r["score"], 3),
+                 steered["text"] if rank == 1 else "", steered["strict"] if rank == 1 else ""]
+            )  # fmt: skip
+    return Table(LAYER_HEADERS, rows)

@@ -3,6 +3,8 @@ through gradio_client, asserting on the data that comes back (rows, texts, figur
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from concurrent.futures import CancelledError
@@ -181,6 +183,10 @@ def test_two_layers_side_by_side_with_their_labels_and_steered_answers(client, d
     assert steered_a and steered_b
     assert "**french**: strict" in verdict_a and "**french**: strict" in verdict_b
     assert "**Original (content only)**" in baselines and "**Prompted**" in baselines
+    csvs = {Path(p).name: Path(p) for p in client.predict(api_name="/export_csv")}
+    rows = list(csv.reader(io.StringIO(csvs["layer_comparison.csv"].read_text())))  # answers may hold newlines
+    assert rows[0] == ["sae", "layer", "rank", "latent", "label (top contexts)", "score", "steered answer", "strict"]
+    assert len(rows) == 1 + len(table_a["data"]) + len(table_b["data"])
     with pytest.raises(AppError, match="two different SAEs"):
         client.predict(**kw, sae_a="L24_fast_topk64", sae_b="L24_fast_topk64", api_name="/compare_layers")
 
@@ -249,6 +255,10 @@ def test_ablation_plots_drop_one_bars_and_the_add_one_curve(client, discovered) 
     bars, curve = plot_data(fig)
     assert bars["type"] == "bar" and bars["x"] == [f"without {i}" for i in top]
     assert curve["x"] == ["first 1", "first 2", "first 3"] and all(0 <= y <= 1 for y in bars["y"] + curve["y"])
+    # The plot's data exports as CSV: one row per point.
+    csvs = {Path(p).name: Path(p) for p in client.predict(api_name="/export_csv")}
+    rows = list(csv.reader(io.StringIO(csvs["ablation.csv"].read_text())))
+    assert rows[0][:3] == ["curve", "variant", "latents"] and len(rows) == 1 + 2 + 3 + 3
     with pytest.raises(AppError, match="at least 2 latents"):
         client.predict(latents=top[:1], alpha=1.0, n_contents=2, max_new_tokens=8, api_name="/ablate")
 
