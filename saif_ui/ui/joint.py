@@ -19,7 +19,7 @@ from saif_ui.ui.state import Session
 from saif_ui.ui.steering import SteeringTab
 from saif_ui.ui.sweep import stoppable
 from saif_ui.ui.tables import JOINT_HEADERS, joint_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, session_of
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, private, session_of
 
 JOINT_MODES = {
     "original": "Original (content only)",
@@ -43,6 +43,7 @@ class JointSection:
     sweep_weights: gr.Textbox
     sweep_n: gr.Slider
     sweep_btn: gr.Button
+    sweep_stop: gr.Button
     sweep_plot: gr.Plot
     sweep_table: gr.Dataframe
 
@@ -73,11 +74,12 @@ def build_joint_section(backend: Backend) -> JointSection:
         sweep_weights = gr.Textbox(WEIGHTS, label="Weights to combine (each instruction)", elem_id="joint-weights")
         sweep_n = gr.Slider(2, 24, value=6, step=1, label="Validation contents", elem_id="joint-n")
         sweep_btn = gr.Button("Sweep both weights", variant="secondary", elem_id="sweep-joint")
+        sweep_stop = gr.Button("Stop", variant="stop", size="sm", elem_id="sweep-joint-stop")
     sweep_plot = gr.Plot(figures.joint_figure([], [], {}, ("", ""), {}), elem_id="joint-plot")
     sweep_table = gr.Dataframe(headers=JOINT_HEADERS, interactive=False, elem_id="joint-table")
     return JointSection(
         second, weight_first, weight_second, steer_btn, answers, spec_json, sweep_weights, sweep_n, sweep_btn,
-        sweep_plot, sweep_table,
+        sweep_stop, sweep_plot, sweep_table,
     )  # fmt: skip
 
 
@@ -164,10 +166,17 @@ def wire_joint(
         state.extra["joint_sweep"] = data
         return sweep_figure(data), joint_table(data).frame(), state
 
-    joint.sweep_btn.click(
+    event = joint.sweep_btn.click(
         sweep_joint,
         [*ins.prompt_inputs, sae, joint.second, joint.sweep_weights, joint.sweep_n, tab.max_new_tokens, state],
         [joint.sweep_plot, joint.sweep_table, state],
         api_name="sweep_joint",
         **MODEL_EVENT,
     )
+
+    def stop_sweep(request: gr.Request) -> None:
+        # As the α sweep's Stop: gradio stops waiting, the flag stops the library's loop at its next batch.
+        if backend.jobs.cancel(session_of(request)):
+            gr.Info("Stopping…")
+
+    joint.sweep_stop.click(stop_sweep, None, None, cancels=[event], **private("stop_joint_sweep"))
