@@ -10,6 +10,7 @@ from saif_ui.engine import Engine
 from saif_ui.saif.studies import (
     ablation_study,
     fast_vs_bt,
+    joint_study,
     layers_study,
     placement_study,
     proximity_study,
@@ -29,6 +30,7 @@ KEY_FOR: dict[str, KeyFor] = {
     layers_study.STUDY: layers_study.key_for,
     fast_vs_bt.STUDY: fast_vs_bt.key_for,
     selection_study.STUDY: selection_study.key_for,
+    joint_study.STUDY: joint_study.key_for,
 }
 
 RERUN = {
@@ -40,5 +42,6 @@ RERUN = {
     layers_study.STUDY: "layers-study",
     fast_vs_bt.STUDY: "fast-vs-bt-study",
     selection_study.STUDY: "selection-study",
+    joint_study.STUDY: "joint-study",
 }
 """The command that reruns each study."""

@@ -91,6 +91,11 @@ def study_key(engine: Engine, recipes: list[Recipe]) -> dict[str, Any]:
     }
 
 
+def key_for(engine: Engine, item: str) -> dict[str, Any]:
+    """The key a current shipped result for the pair `item` ("french+postscript") carries."""
+    return study_key(engine, [require_recipe(i) for i in item.split("+")])
+
+
 def controls(engine: Engine, recipes: list[Recipe], weights: tuple[float, ...]) -> dict[str, JointSpec]:
     """The joint spec's controls at `weights`: every part replaced by its recipe's control (steering study's
     `control_specs`, each at the recipe's norm or search-chosen α), weighted alike."""
