@@ -330,8 +330,10 @@ def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path)
         md += [
             "## Two instructions at once",
             "",
-            "`python -m saif_ui joint-study`: for each pair (a language and a form), both recipes steer together, "
-            "each at a weight (0, 1 or 2 × its own α) chosen on validation contents by joint success; judged on the "
+            "`python -m saif_ui joint-study`: for each pair (a language and a form, or two forms: two languages would "
+            "contradict each other), both recipes steer together, each at a weight (0, 1 or 2 × its own α) chosen on "
+            "validation contents by joint success (ties: the most jointly compliant answers that are not loops, then "
+            "the most checker passes, loops included, then the smallest total weight); judged on the "
             "test contents by both checkers (success: both pass, no loop, chrF to the answer prompted with both "
             "instructions at least the threshold chosen on validation) beside the prompted baselines, each recipe "
             "alone and two controls with each part's weight: random latents at each part's norm, and each "

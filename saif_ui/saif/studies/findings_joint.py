@@ -62,17 +62,24 @@ def joint_claim(docs: dict[str, dict[str, Any]]) -> str:
         m, v = r["test"]["methods"], verdict(doc["result"])
         best = v["best_control"]
         control = f"; best control {best.replace('_', ' ')} {_rate(m[best]['success'])}" if best else ""
+        each = ", ".join(f"{i} {100 * m['joint']['each'][i]['rate']:.0f}%" for i in r["instructions"])
         parts.append(
             f"`{pid}` original {_rate(m['original']['success'])} → steered {_rate(m['joint']['success'])} at weights "
-            f"{_weights(r['weights'])} (prompted with both {_rate(m['prompted']['success'])}{control}; McNemar p vs "
-            f"original {p_value(m['original']['paired_joint']['p'])})"
+            f"{_weights(r['weights'])} (each checker: {each}; repeated text {100 * m['joint']['repetition']:.0f}%; prompted "
+            f"with both {_rate(m['prompted']['success'])}{control}; McNemar p vs original "
+            f"{p_value(m['original']['paired_joint']['p'])})"
         )
     passed = [pid for pid, d in docs.items() if verdict(d["result"])["passed"]]
+    plain = (
+        " Not reproduced on this model: steering cannot combine what each recipe alone does not do faithfully."
+        if not passed
+        else ""
+    )
     return (
         "- **SAIF's future work: two instructions at once** — steering with the union of two recipes' latents, a "
         "weight per instruction chosen on validation, joint success on test contents (both checkers pass, no loop, "
         f"faithful): {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points over original, interval above it) is met "
-        f"for {len(passed)} of {len(docs)} pairs ({', '.join(passed) or 'none'})."
+        f"for {len(passed)} of {len(docs)} pairs ({', '.join(passed) or 'none'}).{plain}"
     )
 
 
@@ -95,6 +102,12 @@ def joint_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
         for name, block in rows:
             each = " | ".join(f"{100 * block['each'][i]['rate']:.0f}%" for i in ids)
             md.append(f"| {name} | {_rate(block['success'])} | {100 * block['joint_strict']['rate']:.0f}% | {each} |")
+        if not any(c["success"]["k"] for c in val["cells"]):
+            md += [
+                "",
+                "No cell of the grid succeeded on validation, so the weights above come from the tie-breaks alone: "
+                "read them as the grid's strongest push, not as a working recipe.",
+            ]
         md += [
             "",
             f"Test (n = {test['n']}; study key `{doc['key_digest']}`, commit `{doc['provenance']['git_commit'][:12]}`, "

@@ -30,6 +30,34 @@ def _point(group: str, label: str, latents: list[int], fluent: int, p: float) ->
             "fluent_strict": _rate(fluent), "paired_vs_full": paired}  # fmt: skip
 
 
+def _joint_block(k: int, both: int, each: tuple[int, int], n: int = 96, p: float | None = None) -> dict:
+    low, high = wilson_interval(k, n)
+    block = {
+        "success": {"rate": k / n, "ci": [low, high], "k": k, "n": n},
+        "joint_strict": {"rate": both / n, "ci": list(wilson_interval(both, n)), "k": both, "n": n},
+        "each": {"french": {"rate": each[0] / n}, "postscript": {"rate": each[1] / n}},
+        "repetition": 0.2,
+        "chrf_prompted": 30.0,
+        "outputs": [{"id": f"c{i}", "text": f"answer {i}", "success": i < k} for i in range(n)],
+    }
+    return {**block, "paired_joint": {"p": p}} if p is not None else block
+
+
+def _joint() -> dict:
+    val = {"original": _joint_block(0, 0, (0, 0), 48), "prompted": _joint_block(24, 24, (45, 27), 48)}
+    cells = [{"weights": [a, b], **_joint_block(int(a == b == 1), 1, (40, 5), 48)} for a, b in ((1.0, 1.0), (2.0, 1.0))]
+    methods = {"original": _joint_block(0, 0, (0, 0), p=1.0), "prompted": _joint_block(53, 53, (95, 54), p=1e-9),
+               "joint": _joint_block(40, 41, (80, 45)), "random_latents": _joint_block(0, 0, (0, 0), p=1e-9),
+               "mean_difference": _joint_block(2, 2, (60, 3), p=1e-8)}  # fmt: skip
+    return {
+        "instructions": ["french", "postscript"], "wording": "Translate. Add a P.S.", "weights": [1.0, 1.0],
+        "fidelity_threshold": 28.0,
+        "validation": {"n": 48, "contents": [], "fidelity_threshold": 28.0, "threshold_source": "95 % quantile",
+                       "baselines": val, "cells": cells, "chosen_weights": [1.0, 1.0]},
+        "test": {"n": 96, "contents": [], "methods": methods},
+    }  # fmt: skip
+
+
 def _report(mse: float, st: float, ce: float | None) -> dict:
     return {"log2_mse": mse, "log2_mse_st": st, "explained_variance": 0.8, "l0": 64.0, "dead_fraction": 0.01,
             "delta_ce": ce, "loss_recovered": None if ce is None else 0.98}  # fmt: skip
@@ -68,6 +96,7 @@ def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> N
               "fluent_strict": _rate(30), "paired": {"steered": pv, "mean_difference": pv}}  # fmt: skip
     compared = {m: {"success": _rate(3), "fluent_strict": _rate(45)} for m in ("steered", "mean_difference")}
     _write(root, "selection", "french", {"n": 96, "output_effect": effect, "compared": compared})
+    _write(root, "joint", "french+postscript", _joint())
     out = tmp_path / "out"
     text = write_findings(out, root).read_text(encoding="utf-8")
     assert "Not yet re-measured" not in text
@@ -82,6 +111,11 @@ def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> N
     assert "| `french` | without 1 | 2, 3 | 20.0 |" in text
     assert "seed0: log2 MSE_st -0.50 (FAST) vs -0.20 (BT), FAST lower on 90/100 held-out chats" in text
     assert "| seed0 | FAST | fast | 2.000 | -0.500 | 0.800 | 64.000 | 0.010 | 0.240 | 0.980 |" in text
+    assert "`french+postscript` original 0% [0, 4] → steered 42% [32, 52] at weights 1 × 1" in text
+    assert "met for 1 of 1 pairs (french+postscript)." in text and "Not reproduced" not in text
+    assert "| 1 × 1 | 2% [0, 11] | 2% | 83% | 10% |" in text  # the validation grid
+    assert "| **steered by both recipes** (no instruction) | 42% [32, 52] | 43% | 83% | 47% | 20% | 30.0 | – |" in text
+    assert "| random latents, each part's norm | 0% [0, 4] | 0% | 0% | 0% | 20% | 30.0 | <0.001 |" in text
     assert (out / "figures" / "layers.png").stat().st_size > 1000
     assert (out / "figures" / "ablation.png").stat().st_size > 1000
     index = json.loads((out / "findings.json").read_text(encoding="utf-8"))
