@@ -145,6 +145,29 @@ def section(record: dict[str, Any], path: Path, extra: list[str] | None = None) 
     )
 
 
+def history_lines(results: Path, path: Path, record: dict[str, Any]) -> list[str]:
+    """For each target this run missed, its value in the other whole runs kept in `results` (the machines are noisy:
+    a miss by a hair and a clear miss read differently)."""
+    others = [
+        json.loads(p.read_text()) for p in sorted(results.glob("*.json")) if p != path and not p.name.startswith(OTHER)
+    ]
+    others = [r for r in others if not r.get("only")]
+    lines = []
+    for f in record["figures"]:
+        if f.get("met") is not False:
+            continue
+        seen = [
+            f"{g['value']:g} ({r['date']}, {r['commit']}{', quick' if r['quick'] else ''})"
+            for r in others
+            for g in r["figures"]
+            if g["id"] == f["id"] and g["value"] is not None
+        ]
+        if seen:
+            lines.append(f"- {f['id']} (target {f['kind']} {f['target']:g}): {f['value']:g} in this run; other runs: "
+                         + "; ".join(seen) + ".")  # fmt: skip
+    return ["", "**Missed targets across runs** (every whole run kept in `bench/results/`):", *lines] if lines else []
+
+
 def write_readme(root: Path, results: Path) -> Path:
     path = newest(results)
     record = json.loads(path.read_text())
@@ -161,5 +184,6 @@ def write_readme(root: Path, results: Path) -> Path:
     prof = newest_of(results, "profile-")
     if prof is not None:
         extra += profile_lines(json.loads(prof.read_text()), prof.relative_to(root), record["figures"])
+    extra += history_lines(results, path, record)
     readme.write_text(head + section(record, path.relative_to(root), extra) + tail, encoding="utf-8")
     return path

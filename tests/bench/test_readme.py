@@ -108,3 +108,19 @@ def test_growth_and_profiles_join_the_section_and_never_replace_the_table(tmp_pa
     assert "1.5× the engine's work per token" in text and "1.20 × 2.0 = 2.4×" in text
     assert "answers a repeated request in 1.2 ms (P4s); the rest of the 99 ms round trip" in text
     assert text.index(END) > text.index("cost growth")
+
+
+def test_a_missed_target_is_shown_beside_its_value_in_the_other_whole_runs(tmp_path) -> None:
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "2026-11-30-x.json").write_text(json.dumps(record("2026-11-30", False, 0.98)))
+    (results / "2026-12-01-x-quick.json").write_text(json.dumps(record("2026-12-01", True, 0.96)))
+    (results / "2026-12-01-x-P1.json").write_text(json.dumps({**record("2026-12-01", True, 0.1), "only": ["P1"]}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n")
+    write_readme(tmp_path, results)
+    text = readme.read_text()
+    # The newest run misses P1 (0.96 < 0.97); the older whole run met it; the --only run is not a whole run.
+    assert "- P1 (target >= 0.97): 0.96 in this run; other runs: 0.98 (2026-11-30, abc1234)." in text
+    assert "0.1 (" not in text
+    assert "- P5w (target <= 20): 30 in this run; other runs: 30 (2026-11-30, abc1234)." in text
