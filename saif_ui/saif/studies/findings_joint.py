@@ -65,8 +65,8 @@ def joint_claim(docs: dict[str, dict[str, Any]]) -> str:
         each = ", ".join(f"{i} {100 * m['joint']['each'][i]['rate']:.0f}%" for i in r["instructions"])
         parts.append(
             f"`{pid}` original {_rate(m['original']['success'])} → steered {_rate(m['joint']['success'])} at weights "
-            f"{_weights(r['weights'])} (each checker: {each}; repeated text {100 * m['joint']['repetition']:.0f}%; prompted "
-            f"with both {_rate(m['prompted']['success'])}{control}; McNemar p vs original "
+            f"{_weights(r['weights'])} (each checker: {each}; repeated text {100 * m['joint']['repetition']:.0f}%; "
+            f"prompted with both {_rate(m['prompted']['success'])}{control}; McNemar p vs original "
             f"{p_value(m['original']['paired_joint']['p'])})"
         )
     passed = [pid for pid, d in docs.items() if verdict(d["result"])["passed"]]
