@@ -68,7 +68,7 @@ def build_joint_section(backend: Backend) -> JointSection:
             with gr.Column():
                 box = gr.Textbox(label=label, lines=6, interactive=False, elem_id=f"joint-answer-{mode}")
                 answers[mode] = (box, gr.Markdown(elem_id=f"joint-verdict-{mode}"))
-    with gr.Accordion("Joint steering spec (JSON)", open=False):
+    with gr.Accordion("Spec of both instructions (JSON)", open=False):
         spec_json = gr.Code(language="json", elem_id="joint-spec")
     with gr.Row():
         sweep_weights = gr.Textbox(WEIGHTS, label="Weights to combine (each instruction)", elem_id="joint-weights")
