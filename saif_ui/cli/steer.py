@@ -193,7 +193,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
 
 
 def _steer_joint(args: argparse.Namespace, ids: list[str]) -> int:
-    from saif_ui.saif.steering.joint import compare_joint
+    from saif_ui.saif.steering.joint_eval import compare_joint
 
     if args.alpha is not None or args.prompted_steered:
         raise ValueError("a joint steer takes --weights (one per instruction), not --alpha or --prompted-steered")
@@ -311,7 +311,7 @@ def _evaluate_joint(args: argparse.Namespace, ids: list[str]) -> int:
 
     from saif_ui.saif.discovery.discover import pick_contents
     from saif_ui.saif.inputs.contents import load_contents, load_user_contents
-    from saif_ui.saif.steering.joint import JointConfig, evaluate_joint
+    from saif_ui.saif.steering.joint_eval import JointConfig, evaluate_joint
 
     refused = [flag for flag, value in (("--auto", args.auto), ("--alphas", args.alphas), ("--checker", args.checker),
                ("--prompted-steered", args.prompted_steered)) if value]  # fmt: skip

@@ -30,15 +30,12 @@ from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
-from saif_ui.saif.steering.joint import (
-    WEIGHTS,
+from saif_ui.saif.steering.joint import WEIGHTS, JointPart, JointSpec, joint_wording
+from saif_ui.saif.steering.joint_eval import (
     Job,
     JointConfig,
     JointOutput,
-    JointPart,
-    JointSpec,
     evaluate_joint,
-    joint_wording,
     run_joint_jobs,
     score_fidelity,
     summarise,

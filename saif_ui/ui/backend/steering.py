@@ -20,7 +20,8 @@ from saif_ui.saif.steering.ablation import Ablation, ablate
 from saif_ui.saif.steering.build import SpecChoice, build_joint, spec_for_latents
 from saif_ui.saif.steering.compare import Comparison, Decoding, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, evaluate
-from saif_ui.saif.steering.joint import JointConfig, JointSpec, compare_joint, evaluate_joint
+from saif_ui.saif.steering.joint import JointSpec
+from saif_ui.saif.steering.joint_eval import JointConfig, compare_joint, evaluate_joint
 from saif_ui.saif.steering.recipe import Recipe, recipe_for
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid

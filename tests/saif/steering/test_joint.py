@@ -1,4 +1,4 @@
-"""Tests for saif_ui.saif.steering.joint: two instructions' specs steering together, judged by both checkers."""
+"""Tests for saif_ui.saif.steering.joint and joint_eval: two instructions steering together, judged by both."""
 
 from __future__ import annotations
 
@@ -13,16 +13,14 @@ from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.checkers import check
 from saif_ui.saif.steering.compare import Decoding
-from saif_ui.saif.steering.joint import (
+from saif_ui.saif.steering.joint import JointPart, JointSpec, joint_wording
+from saif_ui.saif.steering.joint_eval import (
     JointConfig,
     JointEvaluation,
     JointOutput,
-    JointPart,
-    JointSpec,
     cell_name,
     compare_joint,
     evaluate_joint,
-    joint_wording,
     summarise,
 )
 from saif_ui.saif.steering.recipe import require_recipe
