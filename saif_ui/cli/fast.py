@@ -134,6 +134,34 @@ def cmd_sae_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curve_args(p: argparse.ArgumentParser) -> None:
+    engine_args(p)
+    p.add_argument("folder", help="a shipped SAE folder with its manifest.json (its weights are not touched)")
+    p.add_argument("--harvest-layers", type=_layers, help="also store these layers in the harvest, e.g. 8,15,24,27")
+    p.add_argument("--work", help="where the re-run trains (default: <cache>/recipe_curves/<folder name>)")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_recipe_curve(args: argparse.Namespace) -> int:
+    from saif_ui.fast.recipe_curve import record_recipe_curve
+    from saif_ui.provenance import command_line, git_commit
+
+    commit = git_commit()
+    folder = Path(args.folder)
+    args.saes = []  # harvesting reads the bare model
+    engine = engine_from_args(args, warmup=False)
+    work = Path(args.work) if args.work else engine.config.cache_dir / "recipe_curves" / folder.name
+    about = record_recipe_curve(
+        engine, folder, work, commit=commit, command=command_line(), harvest_layers=tuple(args.harvest_layers or ())
+    )
+    q = about["quality"]
+    lines = [f"{folder}: re-run curve of {about['steps']} steps in {about['seconds']} s", "metric  shipped  re-run"]
+    lines += [f"{k}  {q['shipped'][k]}  {q['rerun'][k]}" for k in q["shipped"]]
+    lines.append(f"weights identical: {about['weights_identical']}")
+    emit(args, about, "\n".join(lines))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "train-sae": (
         "harvest activations (FAST or BT), train an SAE with sae-lens, report its quality",
@@ -144,5 +172,10 @@ COMMANDS: dict[str, Command] = {
         "measure an SAE on the held-out chats: MSE, MSE_st, EV, L0, dead/dense, ΔCE",
         _report_args,
         cmd_sae_report,
+    ),
+    "recipe-curve": (
+        "re-run a shipped SAE's recipe to record its training curve beside it (its weights stay as shipped)",
+        _curve_args,
+        cmd_recipe_curve,
     ),
 }

@@ -95,6 +95,19 @@ class SaeShelf:
         folder = self.sae_folder(sae)
         return read_curves(folder / LOG_NAME) if folder is not None else {}
 
+    def recipe_curve(self, sae: str) -> tuple[dict[str, list[tuple[float, float]]], dict[str, Any]] | None:
+        """The curve of a re-run of the SAE's recipe and what it is (`fast.recipe_curve`), for an SAE whose own
+        training recorded none; None when there is no such re-run beside it."""
+        from saif_ui.fast.recipe_curve import CURVE_NAME, read_about
+        from saif_ui.fast.train_log import read_curves
+
+        folder = self.sae_folder(sae)
+        about = read_about(folder) if folder is not None else None
+        if folder is None or about is None:
+            return None
+        curves = read_curves(folder / CURVE_NAME)
+        return (curves, about) if curves else None
+
     def measure_quality(self, sae: str) -> dict[str, Any]:
         """A quick quality report of any attached SAE on the small fixed held-out harvest (4,000 tokens; ΔCE on 8
         chats): what the SAE tab shows for an SAE that ships no report.json."""

@@ -137,8 +137,11 @@ def details_values(backend: Backend, sae: str | None, session: str | None = None
     report = reports.get(sae)
     curves = backend.training_curves(sae)
     manifest = backend.manifest(sae)
+    rerun = None if curves else backend.recipe_curve(sae)
     if curves:
         fig = figures.training_curves(curves, f"training of {sae}")
+    elif rerun is not None:
+        fig = figures.training_curves(rerun[0], rerun_title(sae, rerun[1]))
     else:
         stats = (manifest or {}).get("train", {})
         note = f" ({stats['steps']} steps in {stats['seconds']} s)" if stats.get("steps") else ""
@@ -150,6 +153,14 @@ def details_values(backend: Backend, sae: str | None, session: str | None = None
         special_latent_table(report).frame(),
         report is None,
     )
+
+
+def rerun_title(sae: str, about: dict[str, Any]) -> str:
+    """Says the curve is a re-run's, not the shipped weights' own, with both explained variances."""
+    q = about.get("quality", {})
+    ev = [q.get(side, {}).get("explained_variance") for side in ("rerun", "shipped")]
+    same = "" if None in ev else f"; EV {ev[0]:.4f} re-run vs {ev[1]:.4f} shipped"
+    return f"re-run of {sae}'s recipe, not the shipped weights' own curve{same}"
 
 
 def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:

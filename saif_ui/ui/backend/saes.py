@@ -130,6 +130,9 @@ class SaeDesk(Base):
     def training_curves(self, sae: str) -> dict[str, list[tuple[float, float]]]:
         return self.shelf.training_curves(sae)
 
+    def recipe_curve(self, sae: str) -> tuple[dict[str, list[tuple[float, float]]], dict[str, Any]] | None:
+        return self.shelf.recipe_curve(sae)
+
     def measure_quality(self, sae: str) -> dict[str, Any]:
         return self.shelf.measure_quality(sae)
 
