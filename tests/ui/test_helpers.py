@@ -33,7 +33,7 @@ from saif_ui.ui.export import (
     write_csvs,
 )
 from saif_ui.ui.findings import findings_markdown
-from saif_ui.ui.saes import markdown_section
+from saif_ui.ui.saes import markdown_section, rerun_title
 from saif_ui.ui.state import STRENGTH_SLIDERS, Session
 from saif_ui.ui.steering import collect_strengths, strength_updates
 from saif_ui.ui.tables import grid_table, latent_table, quality_table, sweep_plot, sweep_table
@@ -449,3 +449,11 @@ def test_recipe_panel_is_computed_once_per_instruction_and_attached_saes(engine,
     finally:
         engine.remove_sae(sae)
     assert not b.recipe_view("french").attached  # another set of SAEs: looked at again
+
+
+def test_a_rerun_curve_is_titled_as_a_reruns_with_both_explained_variances() -> None:
+    about = {"quality": {"rerun": {"explained_variance": 0.85481}, "shipped": {"explained_variance": 0.855}}}
+    title = rerun_title("L15_fast_topk64", about)
+    assert title.startswith("re-run of L15_fast_topk64's recipe, not the shipped weights' own curve")
+    assert "EV 0.8548 re-run vs 0.8550 shipped" in title
+    assert "EV" not in rerun_title("L15_fast_topk64", {"quality": {"rerun": {}}})  # nothing measured: no figures

@@ -181,7 +181,7 @@ def claims(
             "- **SAIF: steering with instruction-relevant latents makes the model follow an instruction it was not "
             f"given** — success on test contents: {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points with the "
             f"interval's lower bound above the unsteered rate) is met for {len(passed)} of {len(studies)} "
-            f"instructions ({', '.join(passed) or 'none'})."
+            f"instructions ({', '.join(passed) or 'none'}){_in_categories(passed)}."
         )
         beats = []
         for iid, doc in studies.items():
@@ -244,20 +244,35 @@ def claims(
     return lines
 
 
+def _in_categories(ids: list[str]) -> str:
+    """' in N categories (a, b)' of the catalogue categories `ids` belong to (nothing when `ids` is empty): issue
+    11's bar asks for at least 2."""
+    if not ids:
+        return ""
+    catalogue = load_catalogue()
+    cats = sorted({catalogue.get(i).category for i in ids})
+    return f" in {len(cats)} categor{'y' if len(cats) == 1 else 'ies'} ({', '.join(cats)})"
+
+
 def _searched_layers() -> str:
     """The layers the shipped recipes' searches tried, and any shipped SAE's layer they did not (an SAE shipped after
     the recipes were chosen is studied by the layers study, not by the recipes)."""
-    tried = sorted({int(c["layer"]) for r in load_recipes().values() for c in r.validation.get("candidates", [])})
+    by_layers: dict[tuple[int, ...], list[str]] = {}
+    for iid, r in load_recipes().items():
+        layers = tuple(sorted({int(c["layer"]) for c in r.validation.get("candidates", [])}))
+        by_layers.setdefault(layers, []).append(iid)
     shipped = sorted({int(json.loads((Path(p) / "manifest.json").read_text())["layer"]) for p in shipped_saes()})
-    text = ", ".join(f"L{x}" for x in tried) or "none"
-    later = [x for x in shipped if x not in tried]
-    if later:
-        text += (
-            " ("
-            + ", ".join(f"L{x}" for x in later)
-            + ", shipped after the recipes were chosen, is in the layers study)"
-        )
-    return text
+    parts = []
+    for layers, ids in sorted(by_layers.items()):
+        text = ", ".join(f"L{x}" for x in layers) or "none"
+        if len(by_layers) > 1:
+            text += " for " + ", ".join(f"`{i}`" for i in sorted(ids))
+        later = [x for x in shipped if x not in layers]
+        if later:
+            names = ", ".join(f"L{x}" for x in later)
+            text += f" ({names}, shipped after these recipes were chosen, is in the layers study)"
+        parts.append(text)
+    return "; ".join(parts) or "none"
 
 
 def replication_sections(more: dict[str, dict[str, dict[str, Any]]], figs: Path) -> list[str]:
