@@ -143,11 +143,12 @@ def _curve_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_recipe_curve(args: argparse.Namespace) -> int:
-    from saif_ui.fast.recipe_curve import record_recipe_curve
+    from saif_ui.fast.recipe_curve import pipeline_config_of, read_manifest, record_recipe_curve
     from saif_ui.provenance import command_line, git_commit
 
     commit = git_commit()
     folder = Path(args.folder)
+    pipeline_config_of(read_manifest(folder))  # refuse a folder without its recipe before loading the model
     args.saes = []  # harvesting reads the bare model
     engine = engine_from_args(args, warmup=False)
     work = Path(args.work) if args.work else engine.config.cache_dir / "recipe_curves" / folder.name

@@ -61,6 +61,14 @@ def pipeline_config_of(manifest: dict[str, Any], harvest_layers: tuple[int, ...]
         raise SaifError(f"the manifest does not record {missing!r}, so its recipe cannot be re-run") from None
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest `train-sae` wrote into an SAE folder; refused when there is none (its recipe is unknown)."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise SaifError(f"{folder} has no manifest.json, so its recipe is unknown")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
 def weight_difference(a: Path, b: Path) -> dict[str, float]:
     """Largest absolute difference of each tensor the two SAE weight files share (0.0 everywhere: bit-identical)."""
     wa, wb = load_file(str(a / WEIGHTS)), load_file(str(b / WEIGHTS))
@@ -83,10 +91,7 @@ def record_recipe_curve(
     """Re-run the recipe of the SAE in `folder` into `work`, copy the re-run's curve into `folder` as `CURVE_NAME`
     and write `ABOUT_NAME` beside it; returns what `ABOUT_NAME` holds. `folder`'s weights are not touched."""
     folder, work = Path(folder), Path(work)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise SaifError(f"{folder} has no manifest.json, so its recipe is unknown")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
     cfg = pipeline_config_of(manifest, harvest_layers)
     if work.exists():
         shutil.rmtree(work)  # a fresh curve, not one resumed from an older re-run

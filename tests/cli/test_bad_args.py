@@ -23,6 +23,8 @@ UNIT = [*STEER, "--scale", "unit", "--latents", "5", "--max-new-tokens", "4"]
 
 CASES = [
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["recipe-curve", "no/such/sae"], r"no/such/sae has no manifest\.json"),
+    (["recipe-curve", "assets/saes/L15_fast_topk64", "--harvest-layers", "8,x"], "comma-separated layer numbers"),
     (["discover", "--instruction", "french", "--colour", "red"], "unrecognized arguments: --colour red"),
     (["discover", "--instruction", "klingon"], "valid ids: french"),
     (["discover", "--instruction", "french", "--layer", "99"], "no attached SAE reads layer 99"),
