@@ -46,11 +46,12 @@ def test_verdict_needs_thirty_points_and_a_lower_bound_above_unsteered() -> None
 def test_document_and_index_come_from_the_shipped_files(tmp_path: Path) -> None:
     studies = tmp_path / "studies"
     (studies / "steering").mkdir(parents=True)
-    for iid, k in (("french", 50), ("german", 20)):
+    for iid, k in (("french", 50), ("german", 20), ("one_sentence", 50)):
         (studies / "steering" / f"{iid}.json").write_text(json.dumps(_doc(iid, k)), encoding="utf-8")
     path = write_findings(tmp_path / "out", studies)
     text = path.read_text(encoding="utf-8")
-    assert "met for 1 of 2 instructions (french)" in text
+    # The bar counts instructions and the catalogue categories they come from (issue 11 asks for two or more).
+    assert "met for 2 of 3 instructions (french, one_sentence) in 2 categories (language, length)." in text
     assert "| `french` | 96 | 83% [75, 89] | 52% [42, 62] | +52 | 52% (original 0%) |" in text
     assert "Not yet re-measured under this protocol" in text and "answer 0" in text
     assert (tmp_path / "out" / "figures" / "steering_methods.png").stat().st_size > 1000
