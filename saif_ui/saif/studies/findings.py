@@ -476,16 +476,18 @@ def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Pa
         md += [
             "## Summary by instruction (test contents)",
             "",
-            "| instruction | n | prompted | steered [95% CI] | gain | steered fluent strict (not judged on "
-            "fidelity) | best control | recipe | fidelity threshold | outcome |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| instruction | category | n | original | prompted | steered [95% CI] | gain | steered fluent strict "
+            "(not judged on fidelity) | best control | recipe | fidelity threshold | outcome |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
+        catalogue = load_catalogue()
         for iid, doc in studies.items():
             r, v = doc["result"], verdict(doc["result"])
             m, rec = r["methods"], r["recipe"]
             decay = f", decay {rec['decay']:g}" if rec["decay"] else ""
             md.append(
-                f"| `{iid}` | {r['n']} | {_ci(m['prompted'])} | {_ci(m['steered'])} | {100 * v['gain']:+.0f} "
+                f"| `{iid}` | {catalogue.get(iid).category} | {r['n']} | {_ci(m['original'])} | {_ci(m['prompted'])} "
+                f"| {_ci(m['steered'])} | {100 * v['gain']:+.0f} "
                 f"| {_pct(m['steered']['fluent_strict'])} (original {_pct(m['original']['fluent_strict'])}) "
                 f"| {v['best_control'].replace('_', ' ')} {_pct(m[v['best_control']]['success'])} "
                 f"| L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay} "

@@ -52,7 +52,7 @@ def test_document_and_index_come_from_the_shipped_files(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     # The bar counts instructions and the catalogue categories they come from (issue 11 asks for two or more).
     assert "met for 2 of 3 instructions (french, one_sentence) in 2 categories (language, length)." in text
-    assert "| `french` | 96 | 83% [75, 89] | 52% [42, 62] | +52 | 52% (original 0%) |" in text
+    assert "| `french` | language | 96 | 0% [0, 4] | 83% [75, 89] | 52% [42, 62] | +52 | 52% (original 0%) |" in text
     assert "Not yet re-measured under this protocol" in text and "answer 0" in text
     assert (tmp_path / "out" / "figures" / "steering_methods.png").stat().st_size > 1000
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
