@@ -93,8 +93,10 @@ def record_recipe_curve(
     folder, work = Path(folder), Path(work)
     manifest = read_manifest(folder)
     cfg = pipeline_config_of(manifest, harvest_layers)
-    if work.exists():
-        shutil.rmtree(work)  # a fresh curve, not one resumed from an older re-run
+    if work.exists() and any(work.iterdir()):
+        if not (work / "cfg.json").is_file() and not (work / "checkpoints").is_dir():
+            raise SaifError(f"{work} holds files that are not an SAE training; choose an empty or new folder")
+        shutil.rmtree(work)  # an older re-run: a fresh curve, not one resumed from its checkpoints
     started = time.perf_counter()
     rerun = run_pipeline(engine, cfg, work, commit=commit, command=cfg.command(work))
     seconds = time.perf_counter() - started

@@ -107,3 +107,13 @@ def test_weight_difference_is_zero_for_the_same_file_and_names_what_differs(tmp_
 def test_a_folder_without_a_manifest_is_refused(engine, tmp_path) -> None:
     with pytest.raises(SaifError, match=r"no manifest\.json"):
         record_recipe_curve(engine, tmp_path, tmp_path / "work", commit="x", command="x")
+
+
+def test_a_work_folder_holding_other_files_is_refused_and_kept(engine, tmp_path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    folder = Path(shipped_saes()[0])
+    with pytest.raises(SaifError, match="not an SAE training"):
+        record_recipe_curve(engine, folder, work, commit="x", command="x")
+    assert (work / "notes.txt").read_text() == "mine"
