@@ -5,7 +5,7 @@ Re-running a recipe does not give the same weights on another machine (BLAS kern
 sums), and replacing a shipped SAE would change every latent id that the recipes and studies cite. So the shipped
 weights stay, and the re-run's `train_log.jsonl` ships as `recipe_curve.jsonl` with `recipe_curve.json` saying what
 it is: the command, the commit, both quality reports side by side and how far the re-run's weights are from the
-shipped ones. The SAEs tab plots it under a title that says it is a re-run's curve (`SaeShelf.training_curve`).
+shipped ones. The SAEs tab plots it under a title that says it is a re-run's curve (`SaeShelf.recipe_curve`).
 """
 
 from __future__ import annotations
