@@ -173,7 +173,7 @@ def claims(
             r, v = doc["result"], verdict(doc["result"])
             m = r["methods"]
             parts.append(
-                f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} (+{100 * v['gain']:.0f} points, "
+                f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} ({100 * v['gain']:+.0f} points, "
                 f"{v['outcome']}; prompted {_pct(m['prompted']['success'])})"
             )
         passed = [i for i, d in studies.items() if verdict(d["result"])["passed"]]

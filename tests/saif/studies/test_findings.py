@@ -23,8 +23,8 @@ def _block(k: int, n: int = 96) -> dict:
     }  # fmt: skip
 
 
-def _doc(iid: str, steered: int) -> dict:
-    counts = dict.fromkeys(METHODS, 5) | {"original": 0, "prompted": 80, "steered": steered}
+def _doc(iid: str, steered: int, original: int = 0) -> dict:
+    counts = dict.fromkeys(METHODS, 5) | {"original": original, "prompted": 80, "steered": steered}
     validation = {"n": 96, "successes": 40, "ci": [0.3, 0.5]}
     recipe = {"method": "saif_topk", "layer": 24, "latents": [1, 2], "k": 2, "alpha": 2.0, "positions": "all",
               "decay": 0.0, "fidelity_threshold": 22.5, "validation": validation}  # fmt: skip
@@ -46,12 +46,13 @@ def test_verdict_needs_thirty_points_and_a_lower_bound_above_unsteered() -> None
 def test_document_and_index_come_from_the_shipped_files(tmp_path: Path) -> None:
     studies = tmp_path / "studies"
     (studies / "steering").mkdir(parents=True)
-    for iid, k in (("french", 50), ("german", 20), ("one_sentence", 50)):
-        (studies / "steering" / f"{iid}.json").write_text(json.dumps(_doc(iid, k)), encoding="utf-8")
+    for iid, k, untold in (("french", 50, 0), ("german", 20, 0), ("one_sentence", 50, 0), ("formal", 4, 9)):
+        (studies / "steering" / f"{iid}.json").write_text(json.dumps(_doc(iid, k, untold)), encoding="utf-8")
     path = write_findings(tmp_path / "out", studies)
     text = path.read_text(encoding="utf-8")
     # The bar counts instructions and the catalogue categories they come from (issue 11 asks for two or more).
-    assert "met for 2 of 3 instructions (french, one_sentence) in 2 categories (language, length)." in text
+    assert "met for 2 of 4 instructions (french, one_sentence) in 2 categories (language, length)." in text
+    assert "`formal` 9% → 4% [2, 10] (-5 points, not reproduced" in text  # a loss reads as one, not "+-5"
     assert "| `french` | language | 96 | 0% [0, 4] | 83% [75, 89] | 52% [42, 62] | +52 | 52% (original 0%) |" in text
     assert "Not yet re-measured under this protocol" in text and "answer 0" in text
     assert (tmp_path / "out" / "figures" / "steering_methods.png").stat().st_size > 1000
