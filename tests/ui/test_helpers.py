@@ -457,3 +457,15 @@ def test_a_rerun_curve_is_titled_as_a_reruns_with_both_explained_variances() -> 
     assert title.startswith("re-run of L15_fast_topk64's recipe, not the shipped weights' own curve")
     assert "EV 0.8548 re-run vs 0.8550 shipped" in title
     assert "EV" not in rerun_title("L15_fast_topk64", {"quality": {"rerun": {}}})  # nothing measured: no figures
+
+
+def test_default_sae_is_the_one_most_recipes_use_ties_to_the_deeper() -> None:
+    from saif_ui.ui.backend.saes import most_used
+
+    names = ["L08", "L15", "L24", "L27"]
+    # One recipe at L27 does not pull the default to the deepest layer.
+    assert most_used(names, ["L08", "L24", "L24", "L27", "L15"]) == "L24"
+    assert most_used(names, ["L08", "L08", "L24", "L24", "L27"]) == "L24"  # a tie goes deeper
+    assert most_used(names, ["L08", "L08", "L24"]) == "L08"
+    assert most_used(names, ["elsewhere"]) == "L27"  # no attached SAE used: the deepest
+    assert most_used(names, []) == "L27"

@@ -3,6 +3,7 @@ their reports and training curves, and adding one from the registry or an upload
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -39,18 +40,18 @@ class SaeDesk(Base):
         return [self.engine.sae(n).info() for n in self.shelf.visible(session)]
 
     def default_sae(self) -> str | None:
-        """The deepest attached SAE that a validated recipe steers with, else the deepest attached SAE. SAIF finds
-        steering works best in the last layers; on this model the layers study found the last one (L27) steers worse
-        than L24, so the default follows the layers the recipes chose on validation."""
+        """The attached SAE the validated recipes steer with most often (ties to the deeper), else the deepest
+        attached SAE. SAIF finds steering works best in the last layers; on this model the layers study found the
+        last one (L27) steers worse than L24, so the default follows what the recipes chose on validation rather
+        than the deepest layer any single recipe uses (one recipe at L27 should not move every visitor there)."""
         names = self.sae_names()
         if not names:
             return None
         try:
-            used = {e.sae for r in load_recipes().values() for e in r.spec.latents}
+            used = [e.sae for r in load_recipes().values() for e in r.spec.latents[:1]]
         except SaifError:
-            used = set()
-        chosen = [n for n in names if n in used]
-        return (chosen or names)[-1]
+            used = []
+        return most_used(names, used)
 
     def layers(self, session: str | None = None) -> dict[int, str]:
         """Layer -> the first SAE reading it that `session` can see."""
@@ -141,3 +142,12 @@ class SaeDesk(Base):
 
     def add_uploaded_sae(self, files: Sequence[str], session: str) -> str:
         return self.shelf.add_uploaded_sae(files, session)
+
+
+def most_used(names: Sequence[str], used: Sequence[str]) -> str:
+    """The name in `names` (shallowest first) that occurs most in `used`, ties to the later (deeper) one; the last
+    name when none is used."""
+    counts = Counter(u for u in used if u in names)
+    if not counts:
+        return names[-1]
+    return max(names, key=lambda n: (counts[n], names.index(n)))
