@@ -136,30 +136,44 @@ def cmd_sae_report(args: argparse.Namespace) -> int:
 
 def _curve_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
-    p.add_argument("folder", help="a shipped SAE folder with its manifest.json (its weights are not touched)")
+    p.add_argument("folder", nargs="+", help="shipped SAE folders with their manifest.json (weights are not touched)")
     p.add_argument("--harvest-layers", type=_layers, help="also store these layers in the harvest, e.g. 8,15,24,27")
-    p.add_argument("--work", help="where the re-run trains (default: <cache>/recipe_curves/<folder name>)")
+    p.add_argument("--work", help="where the re-run trains, one folder only (default: <cache>/recipe_curves/<name>)")
+    p.add_argument(
+        "--table", action="store_true", help="run nothing: print the shipped vs re-run table of the curves on disk"
+    )
     p.add_argument("--json", action="store_true")
 
 
 def cmd_recipe_curve(args: argparse.Namespace) -> int:
-    from saif_ui.fast.recipe_curve import pipeline_config_of, read_manifest, record_recipe_curve
+    from saif_ui.fast.recipe_curve import pipeline_config_of, read_about, read_manifest, record_recipe_curve
+    from saif_ui.fast.summary import rerun_table
     from saif_ui.provenance import command_line, git_commit
 
+    folders = [Path(f) for f in args.folder]
+    if args.table:
+        abouts = {f.name: read_about(f) for f in folders}
+        if missing := [name for name, about in abouts.items() if about is None]:
+            raise ValueError(f"no recipe curve recorded for {', '.join(missing)}: run recipe-curve on it first")
+        emit(args, abouts, rerun_table({k: v for k, v in abouts.items() if v is not None}))
+        return 0
+    if args.work and len(folders) > 1:
+        raise ValueError("--work names one re-run's folder: give one SAE folder with it")
+    for folder in folders:  # refuse a folder without its recipe before loading the model or training anything
+        pipeline_config_of(read_manifest(folder))
     commit = git_commit()
-    folder = Path(args.folder)
-    pipeline_config_of(read_manifest(folder))  # refuse a folder without its recipe before loading the model
     args.saes = []  # harvesting reads the bare model
     engine = engine_from_args(args, warmup=False)
-    work = Path(args.work) if args.work else engine.config.cache_dir / "recipe_curves" / folder.name
-    about = record_recipe_curve(
-        engine, folder, work, commit=commit, command=command_line(), harvest_layers=tuple(args.harvest_layers or ())
-    )
-    q = about["quality"]
-    lines = [f"{folder}: re-run curve of {about['steps']} steps in {about['seconds']} s", "metric  shipped  re-run"]
-    lines += [f"{k}  {q['shipped'][k]}  {q['rerun'][k]}" for k in q["shipped"]]
-    lines.append(f"weights identical: {about['weights_identical']}")
-    emit(args, about, "\n".join(lines))
+    results, lines = {}, []
+    for folder in folders:
+        work = Path(args.work) if args.work else engine.config.cache_dir / "recipe_curves" / folder.name
+        about = record_recipe_curve(
+            engine, folder, work, commit=commit, command=command_line(), harvest_layers=tuple(args.harvest_layers or ())
+        )
+        results[folder.name] = about
+        lines.append(f"{folder}: re-run curve of {about['steps']} steps in {about['seconds']} s")
+    lines += ["", rerun_table(results)]
+    emit(args, results, "\n".join(lines))
     return 0
 
 

@@ -36,3 +36,38 @@ def quality_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
             cells.append(f"{value:.{digits}f}" if isinstance(value, int | float) else "–")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *rows])
+
+
+RERUN_COLUMNS = [
+    ("explained_variance", "EV", 3),
+    ("log2_mse", "log2 MSE", 3),
+    ("log2_mse_st", "log2 MSE_st", 3),
+    ("l0", "L0", 1),
+    ("dead_fraction", "dead", 3),
+    ("delta_ce", "ΔCE (nats)", 3),
+]
+
+
+def rerun_table(abouts: Mapping[str, Mapping[str, Any]]) -> str:
+    """One row per SAE whose recipe was re-run for its curve (`fast.recipe_curve`): each metric as shipped → re-run,
+    the re-run's steps and time, and whether its weights came out bit-identical to the shipped ones."""
+    header = "| SAE | " + " | ".join(f"{title} shipped → re-run" for _, title, _ in RERUN_COLUMNS)
+    header += " | steps | time | same weights | largest weight difference |"
+    rule = "|---|" + "---:|" * (len(RERUN_COLUMNS) + 2) + "---|---:|"
+    rows = []
+    for name, about in abouts.items():
+        q = about.get("quality", {})
+        cells = []
+        for key, _, digits in RERUN_COLUMNS:
+            pair = [q.get(side, {}).get(key) for side in ("shipped", "rerun")]
+            cells.append(" → ".join(f"{v:.{digits}f}" if isinstance(v, int | float) else "–" for v in pair))
+        diffs = about.get("max_abs_weight_difference", {})
+        largest = max(diffs.values(), default=None)
+        cells += [
+            str(about.get("steps", "–")),
+            f"{about['seconds']:.0f} s" if isinstance(about.get("seconds"), int | float) else "–",
+            "yes" if about.get("weights_identical") else "no",
+            f"{largest:.4f}" if largest is not None else "–",
+        ]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join([header, rule, *rows])

@@ -25,6 +25,8 @@ CASES = [
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["recipe-curve", "no/such/sae"], r"no/such/sae has no manifest\.json"),
     (["recipe-curve", "assets/saes/L15_fast_topk64", "--harvest-layers", "8,x"], "comma-separated layer numbers"),
+    (["recipe-curve", "assets/saes/L15_fast_topk64", "assets/saes/L24_fast_topk64", "--work", "w"], "give one SAE"),
+    (["recipe-curve", "--table", "no/such/sae"], "no recipe curve recorded for sae: run recipe-curve"),
     (["discover", "--instruction", "french", "--colour", "red"], "unrecognized arguments: --colour red"),
     (["discover", "--instruction", "klingon"], "valid ids: french"),
     (["discover", "--instruction", "french", "--layer", "99"], "no attached SAE reads layer 99"),
