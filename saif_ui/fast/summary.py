@@ -20,6 +20,11 @@ COLUMNS = [
 ]
 
 
+def _number(value: Any, digits: int, unit: str = "") -> str:
+    """A table cell: the number rounded, or a dash where the report has none."""
+    return f"{value:.{digits}f}{unit}" if isinstance(value, int | float) else "–"
+
+
 def load_manifest(folder: str | Path) -> dict[str, Any]:
     return dict(json.loads((Path(folder) / "manifest.json").read_text()))
 
@@ -30,22 +35,16 @@ def quality_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
     rule = "|---|" + "---:|" * len(COLUMNS)
     rows = []
     for name, r in reports.items():
-        cells = []
-        for key, _, digits in COLUMNS:
-            value = r.get(key)
-            cells.append(f"{value:.{digits}f}" if isinstance(value, int | float) else "–")
+        cells = [_number(r.get(key), digits) for key, _, digits in COLUMNS]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *rows])
 
 
 RERUN_COLUMNS = [
-    ("explained_variance", "EV", 3),
-    ("log2_mse", "log2 MSE", 3),
-    ("log2_mse_st", "log2 MSE_st", 3),
-    ("l0", "L0", 1),
-    ("dead_fraction", "dead", 3),
-    ("delta_ce", "ΔCE (nats)", 3),
+    next(c for c in COLUMNS if c[0] == key)
+    for key in ("explained_variance", "log2_mse", "log2_mse_st", "l0", "dead_fraction", "delta_ce")
 ]
+"""The quality columns a re-run is compared on, titled and rounded as in `quality_table`."""
 
 
 def rerun_table(abouts: Mapping[str, Mapping[str, Any]]) -> str:
@@ -57,17 +56,17 @@ def rerun_table(abouts: Mapping[str, Mapping[str, Any]]) -> str:
     rows = []
     for name, about in abouts.items():
         q = about.get("quality", {})
-        cells = []
-        for key, _, digits in RERUN_COLUMNS:
-            pair = [q.get(side, {}).get(key) for side in ("shipped", "rerun")]
-            cells.append(" → ".join(f"{v:.{digits}f}" if isinstance(v, int | float) else "–" for v in pair))
+        cells = [
+            " → ".join(_number(q.get(side, {}).get(key), digits) for side in ("shipped", "rerun"))
+            for key, _, digits in RERUN_COLUMNS
+        ]
         diffs = about.get("max_abs_weight_difference", {})
         largest = max(diffs.values(), default=None)
         cells += [
             str(about.get("steps", "–")),
-            f"{about['seconds']:.0f} s" if isinstance(about.get("seconds"), int | float) else "–",
+            _number(about.get("seconds"), 0, " s"),
             "yes" if about.get("weights_identical") else "no",
-            f"{largest:.4f}" if largest is not None else "–",
+            _number(largest, 4),
         ]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *rows])
