@@ -48,3 +48,27 @@ def test_shipped_sae_reproduces_its_manifest(folder, engine, tmp_path_factory):
     recorded = manifest["report"]["check_sample"]["explained_variance"]
     assert ev == pytest.approx(recorded, abs=2e-3)
     assert ev == pytest.approx(manifest["report"]["explained_variance"], abs=0.1)  # the small sample is representative
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=[Path(p).name for p in SHIPPED])
+def test_shipped_sae_has_its_recipes_curve(folder):
+    """Each shipped SAE carries the curve of a re-run of its recipe: the same number of steps as the shipped training,
+    the shipped side of its table copied from the manifest, and a re-run whose quality is close to the shipped one's
+    (the re-run is not bit-identical across CPUs, so close, not equal)."""
+    from saif_ui.fast.recipe_curve import COMPARED, CURVE_NAME, read_about
+    from saif_ui.fast.train_log import read_curves
+
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    about = read_about(folder)
+    assert about is not None, f"{folder.name} has no recipe_curve.json: run `python -m saif_ui recipe-curve {folder}`"
+    assert about["steps"] == manifest["train"]["steps"]
+    assert about["quality"]["shipped"] == {k: manifest["report"].get(k) for k in COMPARED}
+    shipped, rerun = about["quality"]["shipped"], about["quality"]["rerun"]
+    assert rerun["explained_variance"] == pytest.approx(shipped["explained_variance"], abs=0.02)
+    assert rerun["l0"] == pytest.approx(shipped["l0"], rel=0.1)
+    curves = read_curves(folder / CURVE_NAME)
+    steps = [s for s, _ in curves["loss"]]
+    assert steps == sorted(steps) and 0 < steps[-1] <= manifest["train"]["steps"]
+    assert {"loss", "mse", "l0", "explained_variance", "dead"} <= curves.keys()
+    assert curves["loss"][-1][1] < curves["loss"][0][1]  # a training curve goes down

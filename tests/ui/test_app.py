@@ -326,7 +326,9 @@ def test_saes_tab_reports_and_uploads(client, served, tmp_path) -> None:
         "L27_fast_topk64",
     ]
     assert {row[0] for row in special["data"]} >= {"<|im_start|>", "<|im_end|>", "assistant"}
-    assert "No training curve" in json.dumps(plot_data(curves) or json.loads(curves["plot"])["layout"])
+    assert plot_data(curves), "the shipped SAE's tab plots its recipe's re-run curve"
+    title = json.dumps(json.loads(curves["plot"])["layout"])
+    assert "re-run of L24_fast_topk64's recipe, not the shipped weights' own curve" in title and "EV 0." in title
     folder = tmp_path / "sae"
     random_sae(576, 64, "blocks.20.hook_resid_post").save_model(str(folder))
     files = [handle_file(str(folder / "cfg.json")), handle_file(str(folder / "sae_weights.safetensors"))]
