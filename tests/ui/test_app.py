@@ -334,6 +334,10 @@ def test_saes_tab_reports_and_uploads(client, served, tmp_path) -> None:
     files = [handle_file(str(folder / "cfg.json")), handle_file(str(folder / "sae_weights.safetensors"))]
     _, table, status = client.predict(files, api_name="/upload_sae")
     assert status.startswith("Attached **upload_") and any(row[1] == 20 for row in table["data"])
+    uploaded = status.split("**")[1]
+    _, _, uploaded_curves, _ = client.predict(uploaded, api_name="/sae_details")
+    assert not plot_data(uploaded_curves)  # an SAE trained elsewhere has no curve here, and the tab says so
+    assert f"No training curve was recorded for {uploaded}" in uploaded_curves["plot"]
     with pytest.raises(AppError, match="exactly two files"):
         client.predict([files[0]], api_name="/upload_sae")
     with pytest.raises(AppError, match="offline"):
