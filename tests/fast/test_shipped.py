@@ -9,7 +9,9 @@ from sae_lens import SAE
 
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.sae import hook_to_layer
+from saif_ui.fast.recipe_curve import COMPARED, CURVE_NAME, read_about
 from saif_ui.fast.report import check_sample, explained_variance
+from saif_ui.fast.train_log import read_curves
 from tests.conftest import SHIPPED_SAE_NAMES, shipped_sae_folders
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -55,9 +57,6 @@ def test_shipped_sae_has_its_recipes_curve(folder):
     """Each shipped SAE carries the curve of a re-run of its recipe: the same number of steps as the shipped training,
     the shipped side of its table copied from the manifest, and a re-run whose quality is close to the shipped one's
     (the re-run is not bit-identical across CPUs, so close, not equal)."""
-    from saif_ui.fast.recipe_curve import COMPARED, CURVE_NAME, read_about
-    from saif_ui.fast.train_log import read_curves
-
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     about = read_about(folder)
