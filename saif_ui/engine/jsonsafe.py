@@ -37,22 +37,39 @@ def loads(text: str | bytes, what: str = "the file", max_bytes: int = MAX_JSON_B
         raise SaifError(f"{what} is not valid JSON: {err}") from None
 
 
+class StringScanner:
+    """Where a character of JSON text stands: inside a string (or escaped in one) or in the structure. The one scan
+    the depth check here and the JSON checkers' prefix test (`saif.judge.predicates`) both walk."""
+
+    def __init__(self) -> None:
+        self.in_string = False
+        self.escaped = False
+
+    def structural(self, ch: str) -> bool:
+        """Take the next character; True when it lies outside every string (a quote itself is not structural)."""
+        if self.in_string:
+            if self.escaped:
+                self.escaped = False
+            elif ch == "\\":
+                self.escaped = True
+            elif ch == '"':
+                self.in_string = False
+            return False
+        if ch == '"':
+            self.in_string = True
+            return False
+        return True
+
+
 def _max_depth(text: str) -> int:
     """Deepest bracket nesting outside strings; stops at the first level past the limit (a linear scan, bounded by
     `max_bytes`)."""
     depth = deepest = 0
-    in_string = escaped = False
+    scan = StringScanner()
     for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+        if not scan.structural(ch):
+            continue
+        if ch in "[{":
             depth += 1
             if depth > deepest:
                 deepest = depth

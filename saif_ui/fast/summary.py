@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 COLUMNS = [
@@ -23,10 +21,6 @@ COLUMNS = [
 def _number(value: Any, digits: int, unit: str = "") -> str:
     """A table cell: the number rounded, or a dash where the report has none."""
     return f"{value:.{digits}f}{unit}" if isinstance(value, int | float) else "–"
-
-
-def load_manifest(folder: str | Path) -> dict[str, Any]:
-    return dict(json.loads((Path(folder) / "manifest.json").read_text()))
 
 
 def quality_table(reports: Mapping[str, Mapping[str, Any]]) -> str:

@@ -265,7 +265,3 @@ def contexts_html(contexts: Sequence[Mapping[str, Any]], limit: int = 8) -> str:
             f'<span style="white-space: pre-wrap;">{"".join(spans)}</span></div>'
         )
     return "\n".join(rows)
-
-
-def dropdown_update(choices: Sequence[tuple[str, str]], value: Any) -> Any:
-    return gr.update(choices=list(choices), value=value)

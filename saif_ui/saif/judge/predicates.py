@@ -11,6 +11,8 @@ from collections.abc import Callable
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
+from saif_ui.engine.jsonsafe import StringScanner
+
 MIN_CASED_LETTERS = 3
 """uppercase/lowercase need at least this many cased letters, so "OK" or "1." is not a rewrite of a passage."""
 MIN_BULLETS = 2
@@ -123,22 +125,15 @@ def _json_prefix(prefix: str) -> tuple[str, str] | None:
     """Split a truncated JSON text into (text with its open string closed, the brackets that close it);
     None when a bracket closes the wrong thing, so it cannot be the start of valid JSON."""
     stack: list[str] = []
-    in_string = escaped = False
+    scan = StringScanner()
     for ch in prefix:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
+        if not scan.structural(ch):
+            continue
+        if ch in "{[":
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and (not stack or stack.pop() != ch):
             return None
-    text = (prefix[:-1] if escaped else prefix) + ('"' if in_string else "")
+    text = (prefix[:-1] if scan.escaped else prefix) + ('"' if scan.in_string else "")
     return text.rstrip(), "".join(reversed(stack))
 
 
