@@ -41,6 +41,8 @@ def checkout_dir() -> Path | None:
 
 def data_dir() -> Path:
     """The folder holding `assets/` and `docs/`: `SAIF_DATA_DIR`, else the installed package's, else the checkout.
+    Read at each call; the modules that name a data file at import (`DEFAULT_CATALOGUE_PATH`, `STUDIES_DIR`, …) read
+    it then.
 
     >>> (data_dir() / "assets" / "instructions.json").is_file()
     True
@@ -51,13 +53,9 @@ def data_dir() -> Path:
     installed = package_dir()
     if (installed / "assets").is_dir():
         return installed
-    checkout = checkout_dir()
-    if checkout is not None:
-        return checkout
-    raise DataDirError(
-        f"saif_ui's data (assets/ and docs/) is neither in the installed package ({installed}) nor in a source "
-        f"checkout ({installed.parent}); reinstall saif_ui or set {DATA_DIR_ENV} to a folder holding assets/ and docs/"
-    )
+    # Neither: the package's own folder, so that a missing file is reported where an install keeps it (modules
+    # name their data at import, and importing must not fail).
+    return checkout_dir() or installed
 
 
 def assets_dir() -> Path:

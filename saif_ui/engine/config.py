@@ -132,7 +132,7 @@ class EngineConfig:
             kw["model"] = os.environ["SAIF_MODEL"]
         if "SAIF_SAES" in os.environ:
             kw["saes"] = _env_list("SAIF_SAES")
-        elif kw.get("model", overrides.get("model", EMBEDDED_MODEL)) == EMBEDDED_MODEL:
+        elif "saes" not in overrides and kw.get("model", overrides.get("model", EMBEDDED_MODEL)) == EMBEDDED_MODEL:
             # The embedded model comes with the SAEs this project trained for it.
             kw["saes"] = shipped_saes()
         if os.environ.get("SAIF_DEVICE"):
