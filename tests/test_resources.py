@@ -77,3 +77,28 @@ def test_a_checkout_needs_its_project_file_and_assets(tmp_path, monkeypatch):
     (package.parent / "assets").mkdir()
     assert resources.checkout_dir() == package.parent
     assert resources.data_dir() == package.parent
+
+
+def test_commands_that_write_refuse_an_installed_package_before_any_work(tmp_path, monkeypatch):
+    from saif_ui.saif.steering.recipe import load_recipes, save_recipe
+    from saif_ui.saif.studies.compliance import write_compliance
+    from saif_ui.saif.studies.findings import write_findings
+    from saif_ui.saif.studies.screen_report import write_catalogue, write_screen
+    from saif_ui.saif.studies.shipped import run_or_load
+
+    recipe = next(iter(load_recipes().values()))
+    _installed(tmp_path, monkeypatch)
+    ran: list[int] = []
+    writes = {
+        "save_recipe": lambda: save_recipe(recipe),
+        "run_or_load": lambda: run_or_load("steering", "new", {"k": 1}, lambda: ran.append(1) or {}, log=print),
+        "write_findings": lambda: write_findings(),
+        "write_screen": lambda: write_screen({}),
+        "write_catalogue": lambda: write_catalogue({}),
+        "write_compliance": lambda: write_compliance({}, "about"),
+    }
+    for name, write in writes.items():
+        with pytest.raises(DataDirError, match="read-only"):
+            write()
+        assert not list(tmp_path.rglob("*.*")), name
+    assert not ran  # a study that could not ship its result does not run

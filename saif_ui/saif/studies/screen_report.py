@@ -23,6 +23,7 @@ def write_catalogue(
 ) -> Path:
     """Write the shipped catalogue: the kept candidates (in candidate order) with their measured strict rate, then
     any dropped id of `retained` (default `RETAINED`) flagged with its reason. Returns the path."""
+    path = path or output_dir("assets") / DEFAULT_CATALOGUE_PATH.name
     retained = RETAINED if retained is None else retained
     rows = {r["id"]: r for r in result["candidates"]}
     entries = json.loads(candidates_path.read_text(encoding="utf-8"))["instructions"]
@@ -53,7 +54,6 @@ def write_catalogue(
         ),
         "instructions": kept + kept_back,
     }
-    path = path or output_dir("assets") / DEFAULT_CATALOGUE_PATH.name
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
