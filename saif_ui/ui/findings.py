@@ -7,9 +7,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from saif_ui.resources import docs_dir
 from saif_ui.ui.widgets import user_errors
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = docs_dir()
 FINDINGS = DOCS / "FINDINGS.md"
 _IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
 

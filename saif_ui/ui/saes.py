@@ -6,18 +6,18 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from saif_ui.resources import doc
 from saif_ui.ui import figures
 from saif_ui.ui.backend import Backend
 from saif_ui.ui.tables import quality_table, sae_table, special_latent_table
 from saif_ui.ui.train import TrainPanel, build_train_panel, wire_train_panel
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, private, session_of, user_errors
 
-FAST_DOC = Path(__file__).resolve().parents[2] / "docs" / "FAST.md"
+FAST_DOC = doc("FAST.md")
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """The engine on the real SmolLM2: encode, its cache, steered generation, hook hygiene, KV-cache exactness, threads."""
 
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
 from saif_ui.engine import Steering
 from saif_ui.engine.hooks import hook_count
-from tests.conftest import random_sae
+from tests.conftest import SHIPPED_SAE_NAMES, random_sae
 
 PROMPTS = ["Translate into French: The cat sleeps on the warm window sill.", "Name a colour."]
 
@@ -251,3 +252,20 @@ def test_prompt_limit_from_the_environment(monkeypatch):
         EngineConfig.from_env(saes=[])
     with pytest.raises(SaifError, match="max_prompt_tokens must be >= 8"):
         EngineConfig(max_prompt_tokens=2)
+
+
+def test_shipped_saes_are_found_and_their_absence_is_an_error_naming_the_folder(tmp_path, monkeypatch):
+    from saif_ui.engine.config import EngineConfig, shipped_saes
+    from saif_ui.engine.errors import SaifError
+
+    assert [Path(f).name for f in shipped_saes()] == list(SHIPPED_SAE_NAMES)
+    with pytest.raises(SaifError, match=f"no shipped SAE in {tmp_path / 'saes'}"):
+        shipped_saes(tmp_path)  # a wheel without its data must not look like an engine with no SAE
+    monkeypatch.delenv("SAIF_SAES", raising=False)
+    monkeypatch.delenv("SAIF_MODEL", raising=False)
+    monkeypatch.setenv("SAIF_DATA_DIR", str(tmp_path))
+    with pytest.raises(SaifError, match="no shipped SAE"):
+        EngineConfig.from_env()
+    assert EngineConfig.from_env(saes=[]).saes == []  # SAEs named explicitly: the shipped ones are not looked for
+    monkeypatch.setenv("SAIF_SAES", "")
+    assert EngineConfig.from_env().saes == []  # an environment without SAEs, on purpose

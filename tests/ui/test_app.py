@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from saif_ui.engine.config import ASSETS_DIR
+from saif_ui.resources import assets_dir
 from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
@@ -92,7 +92,7 @@ def test_discovery_ranks_latents_apart_from_special_ones(discovered) -> None:
     assert scores == sorted(scores, reverse=True) and all("special" not in row[8] for row in table["data"])
     assert all(row[8] for row in flagged["data"])  # everything ranked apart carries a flag
     # Each latent of a shipped SAE carries the label its shipped contexts give it.
-    labels = json.loads((ASSETS_DIR / "saes" / "L24_fast_topk64" / "labels.json").read_text())["labels"]
+    labels = json.loads((assets_dir() / "saes" / "L24_fast_topk64" / "labels.json").read_text())["labels"]
     assert [row[2] for row in table["data"]] == [labels.get(str(row[1]), "–") for row in table["data"]]
 
 

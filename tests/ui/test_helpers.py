@@ -436,13 +436,13 @@ def test_recipe_panel_is_computed_once_per_instruction_and_attached_saes(engine,
         calls.append(recipe.instruction)
 
     monkeypatch.setattr(steering_desk, "shipped_test_figures", figures)
-    from saif_ui.engine.config import ASSETS_DIR
+    from saif_ui.resources import assets_dir
 
     b = backend_module.Backend(engine)
     recipe = b.recipe_view("french").recipe
     assert recipe is not None and calls == []  # its SAE is not attached: no figures looked up
     sae = recipe.spec.latents[0].sae
-    engine.add_sae(str(ASSETS_DIR / "saes" / sae))
+    engine.add_sae(str(assets_dir() / "saes" / sae))
     try:
         first = b.recipe_view("french")
         assert first.attached and b.recipe_view("french") is first and calls == ["french"]

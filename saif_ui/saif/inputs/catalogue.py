@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine.errors import SaifError
+from saif_ui.resources import asset
 from saif_ui.saif.judge.checkers import CHECKERS, checker_ids
 
-ASSETS_DIR = Path(__file__).resolve().parents[3] / "assets"
-DEFAULT_CATALOGUE_PATH = ASSETS_DIR / "instructions.json"
-CANDIDATES_PATH = ASSETS_DIR / "candidates.json"
+DEFAULT_CATALOGUE_PATH = asset("instructions.json")
+CANDIDATES_PATH = asset("candidates.json")
 """Every instruction the screen (`python -m saif_ui screen`) measures; the kept ones are copied into the catalogue."""
 
 MIN_REWORDINGS = 5

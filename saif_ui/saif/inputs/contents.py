@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.inputs.catalogue import ASSETS_DIR
+from saif_ui.resources import asset
 
 Kind = Literal["statement", "paragraph"]
 Split = Literal["discovery", "validation", "test"]
 SPLITS: tuple[Split, ...] = get_args(Split)
 
-DEFAULT_CONTENTS_PATH = ASSETS_DIR / "contents.jsonl"
+DEFAULT_CONTENTS_PATH = asset("contents.jsonl")
 MAX_SHIPPED_WORDS = 60
 """Shipped passages stay short so the 135M model can translate one in a few seconds on CPU."""
 MAX_USER_WORDS = 200

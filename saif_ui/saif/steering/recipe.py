@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.inputs.catalogue import ASSETS_DIR
+from saif_ui.resources import asset, output_dir
 from saif_ui.saif.steering.spec import SpecError, SteeringSpec
 
-RECIPES_PATH = ASSETS_DIR / "recipes.json"
+RECIPES_PATH = asset("recipes.json")
 RECIPES_VERSION = 1
 
 
@@ -133,8 +133,9 @@ def require_recipe(instruction: str, path: str | Path | None = None) -> Recipe:
 
 
 def save_recipe(recipe: Recipe, path: str | Path | None = None) -> Path:
-    """Add or replace one instruction's recipe, keeping the others; the file is replaced atomically."""
-    target = Path(path) if path is not None else RECIPES_PATH
+    """Add or replace one instruction's recipe, keeping the others; the file is replaced atomically. Without `path`,
+    the checkout's assets/recipes.json (`resources.output_dir`; an installed package is never written into)."""
+    target = Path(path) if path is not None else output_dir("assets") / "recipes.json"
     recipes = load_recipes(target)
     recipes[recipe.instruction] = recipe
     data = {

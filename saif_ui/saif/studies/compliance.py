@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.resources import output_dir
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
 from saif_ui.saif.inputs.contents import load_contents
@@ -49,9 +50,10 @@ def prompted_compliance(
     return out
 
 
-def write_compliance(rates: dict[str, dict[str, Any]], about: str, path: Path = DEFAULT_CATALOGUE_PATH) -> None:
+def write_compliance(rates: dict[str, dict[str, Any]], about: str, path: Path | None = None) -> None:
     """Store the strict rates as `prompted_compliance` in the catalogue file, keeping everything else as it is;
     `about` (model, contents, decoding) goes into the file's `prompted_compliance_about`."""
+    path = path or output_dir("assets") / DEFAULT_CATALOGUE_PATH.name
     data = json.loads(path.read_text(encoding="utf-8"))
     data["prompted_compliance_about"] = about
     for entry in data["instructions"]:

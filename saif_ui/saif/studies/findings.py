@@ -14,6 +14,7 @@ from typing import Any
 
 from saif_ui.engine.config import shipped_saes
 from saif_ui.provenance import command_line, git_commit
+from saif_ui.resources import output_dir
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import SPLITS, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
@@ -426,8 +427,9 @@ def findings_index(
     }
 
 
-def write_findings(out_dir: Path = DOCS, studies_root: Path = STUDIES_DIR) -> Path:
+def write_findings(out_dir: Path | None = None, studies_root: Path = STUDIES_DIR) -> Path:
     """Write FINDINGS.md, figures/ and findings.json into `out_dir` from the shipped studies; returns the path."""
+    out_dir = out_dir or output_dir("docs")
     studies = load_studies(studies_root)
     proximity = load_studies(studies_root, PROXIMITY)
     special = load_studies(studies_root, SPECIAL)

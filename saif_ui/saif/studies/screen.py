@@ -30,6 +30,7 @@ from saif_ui.engine import Engine
 from saif_ui.engine.cache import JsonStore
 from saif_ui.engine.errors import SaifError
 from saif_ui.provenance import command_line, git_commit
+from saif_ui.resources import docs_dir
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.catalogue import (
     CANDIDATES_PATH,
@@ -57,7 +58,7 @@ CHUNK = 16
 UNTOLD_WARN = 0.25
 """SCREEN.md flags a kept candidate whose checker passes at least this share of the answers given without the
 instruction: the model is told and complies, but much of that it does anyway."""
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = docs_dir()
 CATALOGUE_FILE_VERSION = 2
 """The `version` of assets/instructions.json the screen writes (1 was the hand-picked first catalogue)."""
 RETAINED: dict[str, str] = {

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from saif_ui.resources import output_dir
 from saif_ui.saif.inputs.catalogue import CANDIDATES_PATH, DEFAULT_CATALOGUE_PATH, load_catalogue
-from saif_ui.saif.studies.screen import CATALOGUE_FILE_VERSION, DOCS, RETAINED, UNTOLD_WARN
+from saif_ui.saif.studies.screen import CATALOGUE_FILE_VERSION, RETAINED, UNTOLD_WARN
 
 # ---------------------------------------------------------------- the shipped catalogue
 
@@ -17,11 +18,12 @@ from saif_ui.saif.studies.screen import CATALOGUE_FILE_VERSION, DOCS, RETAINED, 
 def write_catalogue(
     result: dict[str, Any],
     candidates_path: Path = CANDIDATES_PATH,
-    path: Path = DEFAULT_CATALOGUE_PATH,
+    path: Path | None = None,
     retained: dict[str, str] | None = None,
 ) -> Path:
     """Write the shipped catalogue: the kept candidates (in candidate order) with their measured strict rate, then
     any dropped id of `retained` (default `RETAINED`) flagged with its reason. Returns the path."""
+    path = path or output_dir("assets") / DEFAULT_CATALOGUE_PATH.name
     retained = RETAINED if retained is None else retained
     rows = {r["id"]: r for r in result["candidates"]}
     entries = json.loads(candidates_path.read_text(encoding="utf-8"))["instructions"]
@@ -179,8 +181,9 @@ def screen_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_screen(result: dict[str, Any], docs: Path = DOCS) -> tuple[Path, Path]:
+def write_screen(result: dict[str, Any], docs: Path | None = None) -> tuple[Path, Path]:
     """Write docs/screen.json (the whole result) and docs/SCREEN.md; returns both paths."""
+    docs = docs or output_dir("docs")
     docs.mkdir(parents=True, exist_ok=True)
     json_path, md_path = docs / "screen.json", docs / "SCREEN.md"
     json_path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -19,8 +19,9 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import digest, sae_fingerprint
 from saif_ui.provenance import command_line, git_commit
+from saif_ui.resources import docs_dir, output_dir
 
-STUDIES_DIR = Path(__file__).resolve().parents[3] / "docs" / "studies"
+STUDIES_DIR = docs_dir() / "studies"
 Log = Callable[[str], None]
 
 
@@ -73,6 +74,7 @@ def run_or_load(
     if not force and is_current(doc, key):
         assert doc is not None
         return doc
+    out = root if root is not None else output_dir("docs") / "studies"  # before running: an install is read-only
     log(f"{study}/{item}: running" + (" (key changed)" if doc is not None else ""))
     start = time.perf_counter()
     result = run()
@@ -85,7 +87,7 @@ def run_or_load(
         "seconds": round(time.perf_counter() - start, 1),
         "result": result,
     }
-    path = shipped_path(study, item, root)
+    path = shipped_path(study, item, out)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{item}-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
