@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from saif_ui.ui.backend import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SaifError, read_json
-from saif_ui.ui.controls import MAX_LATENTS, ControlError, parse_latent_ids
-from saif_ui.ui.state import Session
+from saif_ui.service import (
+    MAX_ABS_ALPHA,
+    MAX_ABS_STRENGTH,
+    MAX_LATENTS,
+    ControlError,
+    SaifError,
+    Session,
+    parse_latent_ids,
+    read_json,
+)
+from saif_ui.ui.tables import session_tables
 
 FORMAT = "saif_ui.exploration"
 VERSION = 1
@@ -188,7 +196,7 @@ def write_csvs(session: Session, folder: Path | None = None) -> list[Path]:
     """One CSV file per non-empty table of the session."""
     folder = folder or Path(tempfile.mkdtemp(prefix="saif_csv_"))
     paths = []
-    for name, table in session.tables().items():
+    for name, table in session_tables(session).items():
         path = folder / f"{name}.csv"
         path.write_text(table.csv(), encoding="utf-8")
         paths.append(path)
