@@ -15,8 +15,7 @@ from typing import Any
 
 from saif_ui.engine import Engine, EngineConfig
 from saif_ui.engine.config import shipped_saes
-from saif_ui.ui.backend import Backend
-from saif_ui.ui.controls import PromptChoice, SteerControls
+from saif_ui.service import Backend, PromptChoice, SteerControls
 
 ALPHA = 1.2345
 """A value no default takes, so a frame holding it got it from the request."""
@@ -36,8 +35,8 @@ def main() -> None:
     saes = [s for s in shipped_saes() if "L24" in s]
     backend = Backend(Engine.load(EngineConfig.from_env(saes=saes, warmup=False)))
     choice = PromptChoice("french", content="The cat sleeps on the sofa.")
-    sae = backend.sae_names()[0]
-    found = backend.discover(choice, sae, positions="last", score="t", top_k=5, n_contents=8)
+    sae = backend.saes.names()[0]
+    found = backend.discovery.discover(choice, sae, positions="last", score="t", top_k=5, n_contents=8)
     seen: list[str] = []
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
@@ -50,7 +49,7 @@ def main() -> None:
     controls = SteerControls.parse(found.ids[:3], [1.0, 0.5, 1.0], ALPHA)
     sys.setprofile(profile)
     try:
-        backend.steer(choice, sae, controls, found, backend.decoding(4, False, 1.0, 1.0, 0))
+        backend.steering.steer(choice, sae, controls, found, backend.steering.decoding(4, False, 1.0, 1.0, 0))
     finally:
         sys.setprofile(None)
     print(f"{len(seen)} saif_ui functions receive α after the handler parsed it:")

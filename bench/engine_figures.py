@@ -296,21 +296,20 @@ def p4_server_side(engine: Engine) -> Figure:
     from the result cache; the first time of each α runs the model."""
     import time
 
-    from saif_ui.ui.backend import Backend
-    from saif_ui.ui.controls import PromptChoice, SteerControls
+    from saif_ui.service import Backend, PromptChoice, SteerControls
 
     backend = Backend(engine)
     choice = PromptChoice("french", content="The cat sat on the mat and looked at the rain.")
-    decoding = backend.decoding(32, False, 1.0, 1.0, 0)
+    decoding = backend.steering.decoding(32, False, 1.0, 1.0, 0)
     sae = next(n for n in engine.sae_names() if "L24" in n)
     miss = hit = float("inf")
     for i in range(3):
         controls = SteerControls.parse(["436", "2070"], None, 1.0 + 0.25 * (i + 1), scale="unit")
         t0 = time.perf_counter()
-        first = backend.steer(choice, sae, controls, None, decoding)
+        first = backend.steering.steer(choice, sae, controls, None, decoding)
         miss = min(miss, time.perf_counter() - t0)
         t0 = time.perf_counter()
-        again = backend.steer(choice, sae, controls, None, decoding)
+        again = backend.steering.steer(choice, sae, controls, None, decoding)
         hit = min(hit, time.perf_counter() - t0)
         assert again.cached and not first.cached and again.comparison == first.comparison
     return Figure(

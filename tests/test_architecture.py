@@ -79,7 +79,8 @@ def _room(module: str) -> str:
 
 
 def test_the_parser_sees_the_package() -> None:
-    assert {"saif_ui.engine.engine", "saif_ui.cli", "saif_ui.ui.backend"} <= set(MODULES)
+    assert {"saif_ui.engine.engine", "saif_ui.cli", "saif_ui.service", "saif_ui.service.backend"} <= set(MODULES)
+    assert "saif_ui.service.backend" in GRAPH["saif_ui.service"]["internal"]
     assert "saif_ui.engine.engine" in GRAPH["saif_ui.engine.shared"]["internal"]
     assert "torch" in GRAPH["saif_ui.engine.engine"]["external"]
 
@@ -119,23 +120,43 @@ def test_imports_point_inward(room: str, allowed: set[str]) -> None:
     assert not {m: t for m, t in bad.items() if t}
 
 
-def _backend(module: str) -> bool:
-    """The backend package (its desks are modules of it)."""
-    return module == "saif_ui.ui.backend" or module.startswith("saif_ui.ui.backend.")
+LIBRARY = {"engine", "fast", "saif", "provenance"}
+"""The rooms of the library: the science and what it runs on."""
 
 
-def test_the_ui_reaches_the_library_only_through_its_backend() -> None:
-    library = {"engine", "fast", "saif", "provenance"}
+def test_the_library_imports_neither_the_service_layer_nor_the_ui() -> None:
     bad = {
-        m: sorted(t for t in e["internal"] if _room(t) in library)
+        m: sorted(t for t in e["internal"] if _room(t) in ("service", "ui", "cli"))
         for m, e in GRAPH.items()
-        if _room(m) == "ui" and not _backend(m)
+        if _room(m) in LIBRARY
     }
     assert not {m: t for m, t in bad.items() if t}
-    # The rest of the UI imports the backend package itself, not its desks.
-    inner = {m: sorted(t for t in e["internal"] if _backend(t) and t != "saif_ui.ui.backend")
-             for m, e in GRAPH.items() if _room(m) == "ui" and not _backend(m)}  # fmt: skip
-    assert not {m: t for m, t in inner.items() if t}
+
+
+def test_the_service_layer_imports_the_library_only() -> None:
+    bad = {
+        m: sorted(t for t in e["internal"] if _room(t) not in LIBRARY | {"service", ""})
+        for m, e in GRAPH.items()
+        if _room(m) == "service"
+    }
+    assert not {m: t for m, t in bad.items() if t}
+    assert not [m for m, e in GRAPH.items() if _room(m) == "service" and e["external"] & {"gradio", "torch"}]
+
+
+def test_the_ui_reaches_the_library_only_through_the_service_package() -> None:
+    bad = {
+        m: sorted(t for t in e["internal"] if _room(t) in LIBRARY or (_room(t) == "service" and t != "saif_ui.service"))
+        for m, e in GRAPH.items()
+        if _room(m) == "ui"
+    }
+    assert not {m: t for m, t in bad.items() if t}
+
+
+def test_the_rooms_import_each_other_without_a_cycle() -> None:
+    rooms = nx.DiGraph((_room(m), _room(t)) for m, e in GRAPH.items() for t in e["internal"] if _room(m) != _room(t))
+    rooms.remove_nodes_from([""])  # the package's own __init__ / __main__: the entry points, above every room
+    assert nx.is_directed_acyclic_graph(rooms), f"cycles between rooms: {list(nx.simple_cycles(rooms))}"
+    assert {"engine", "fast", "saif", "service", "ui", "cli"} <= set(rooms)
 
 
 def test_gradio_only_in_the_ui_and_no_torch_there() -> None:

@@ -147,7 +147,7 @@ class EngineConfig:
                 kw[name] = size
         raw = os.environ.get("SAIF_MAX_PROMPT_TOKENS", "").strip()
         if raw and "max_prompt_tokens" not in overrides:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise SaifError(f"SAIF_MAX_PROMPT_TOKENS must be a whole number of tokens, not {raw!r}")
             kw["max_prompt_tokens"] = int(raw)
         kw.update(overrides)

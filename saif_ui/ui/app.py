@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend, Engine, get_engine
+from saif_ui.service import Backend, Engine, Session, get_engine
 from saif_ui.ui.findings import DOCS, build_findings_tab
 from saif_ui.ui.instructions import DEFAULT_INSTRUCTION, build_instructions_tab, wire_discovery
 from saif_ui.ui.joint import build_joint_section, wire_joint
@@ -19,7 +19,6 @@ from saif_ui.ui.layers_compare import build_layer_section, wire_layer_section
 from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
 from saif_ui.ui.share import build_share_bar, wire_share
-from saif_ui.ui.state import Session
 from saif_ui.ui.steer import wire_recipe, wire_steer
 from saif_ui.ui.steering import build_steering_tab
 from saif_ui.ui.sweep import wire_sweep
@@ -41,8 +40,8 @@ def header(backend: Backend) -> gr.Dropdown:
             elem_id="title",
         )
         sae = gr.Dropdown(
-            backend.sae_choices(),
-            value=backend.default_sae(),
+            backend.saes.choices(),
+            value=backend.saes.default(),
             label="SAE (layer) used by every tab",
             elem_id="sae",
             scale=0,
@@ -65,7 +64,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 lat = build_latents_tab(backend, state, sae, ins)
                 layers = build_layer_section(backend)
             with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
-                steer = build_steering_tab(backend, backend.default_sae(), state, DEFAULT_INSTRUCTION)
+                steer = build_steering_tab(backend, backend.saes.default(), state, DEFAULT_INSTRUCTION)
                 joint = build_joint_section(backend)
             with gr.Tab("4 · SAEs", id="saes", elem_id="tab-saes"):
                 build_saes_tab(backend, sae)

@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from saif_ui.ui.backend import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SaifError, read_json
-from saif_ui.ui.controls import MAX_LATENTS, ControlError, parse_latent_ids
-from saif_ui.ui.state import Session
+from saif_ui.service import (
+    MAX_ABS_ALPHA,
+    MAX_ABS_STRENGTH,
+    MAX_LATENTS,
+    ControlError,
+    SaifError,
+    Session,
+    parse_latent_ids,
+    read_json,
+)
+from saif_ui.ui.tables import session_tables
 
 FORMAT = "saif_ui.exploration"
 VERSION = 1
@@ -163,7 +171,7 @@ def parse_exploration(text: str | bytes) -> Imported:
         raise ControlError("'strengths' must map latent ids to numbers")
     controls["latents"] = latents
     try:
-        controls["strengths"] = {int(k): float(v) for k, v in raw.items() if str(k).isdigit()}
+        controls["strengths"] = {int(k): float(v) for k, v in raw.items() if str(k).isascii() and str(k).isdigit()}
     except (TypeError, ValueError):
         raise ControlError("'strengths' must map latent ids to numbers") from None
     controls = {k: v for k, v in controls.items() if k in CONTROL_KEYS and v is not None}
@@ -188,7 +196,7 @@ def write_csvs(session: Session, folder: Path | None = None) -> list[Path]:
     """One CSV file per non-empty table of the session."""
     folder = folder or Path(tempfile.mkdtemp(prefix="saif_csv_"))
     paths = []
-    for name, table in session.tables().items():
+    for name, table in session_tables(session).items():
         path = folder / f"{name}.csv"
         path.write_text(table.csv(), encoding="utf-8")
         paths.append(path)
@@ -288,7 +296,8 @@ def parse_query(
             out.errors.append(f"no SAE named {params['sae']!r} is attached")
     if params.get("layer"):
         raw = params["layer"].strip()
-        if raw.lstrip("-").isdigit() and int(raw) in layers:
+        # isdecimal, not isdigit: "¹" is a digit that int() refuses (found by the property test).
+        if raw.lstrip("-").isdecimal() and raw.isascii() and int(raw) in layers:
             out.layer = int(raw)
             out.sae = out.sae or layers[int(raw)]
         else:

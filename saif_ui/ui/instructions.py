@@ -8,9 +8,17 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import CUSTOM, DEFAULT_POSITIONS, DEFAULT_SCORE, POSITIONS, SCORES, Backend, DiscoveryResult
-from saif_ui.ui.controls import PromptChoice
-from saif_ui.ui.state import Session
+from saif_ui.service import (
+    CUSTOM,
+    DEFAULT_POSITIONS,
+    DEFAULT_SCORE,
+    POSITIONS,
+    SCORES,
+    Backend,
+    DiscoveryResult,
+    PromptChoice,
+    Session,
+)
 from saif_ui.ui.tables import latent_table
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
@@ -66,16 +74,18 @@ class InstructionsTab:
 
 def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prompt: bool) -> InstructionsTab:
     """Layout and the tab's own events (everything but discovery, which feeds other tabs: `wire_discovery`)."""
-    first_content = backend.content_choices()[0][1]
-    start_positive, start_negative = backend.prompts(
+    first_content = backend.instructions.content_choices()[0][1]
+    start_positive, start_negative = backend.instructions.prompts(
         PromptChoice(
-            DEFAULT_INSTRUCTION, content=backend.content_text(first_content), system_prompt=engine_system_prompt
+            DEFAULT_INSTRUCTION,
+            content=backend.instructions.content_text(first_content),
+            system_prompt=engine_system_prompt,
         )
     )
     with gr.Row():
         with gr.Column(scale=1):
             instruction = gr.Dropdown(
-                backend.instruction_choices(), value=DEFAULT_INSTRUCTION, label="Instruction", elem_id="instruction"
+                backend.instructions.choices(), value=DEFAULT_INSTRUCTION, label="Instruction", elem_id="instruction"
             )
             custom_text = gr.Textbox(
                 "",
@@ -85,14 +95,16 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
                 placeholder="Answer like a pirate.\nTalk like a pirate.\nWrite it the way a pirate would say it.",
                 elem_id="custom-text",
             )
-            checker = gr.Dropdown(backend.checker_choices(), value="none", label="Checker", visible=False)
-            default = backend.instruction(PromptChoice(DEFAULT_INSTRUCTION))
+            checker = gr.Dropdown(backend.instructions.checker_choices(), value="none", label="Checker", visible=False)
+            default = backend.instructions.resolve(PromptChoice(DEFAULT_INSTRUCTION))
             about = gr.Markdown(instruction_md(default))
             compliance = gr.Markdown(compliance_md(default), elem_id="compliance")
         with gr.Column(scale=1):
-            content_pick = gr.Dropdown(backend.content_choices(), value=first_content, label="Content (shipped)")
+            content_pick = gr.Dropdown(
+                backend.instructions.content_choices(), value=first_content, label="Content (shipped)"
+            )
             content = gr.Textbox(
-                backend.content_text(first_content),
+                backend.instructions.content_text(first_content),
                 label="Content (edit or paste your own)",
                 lines=4,
                 elem_id="content",
@@ -170,7 +182,7 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
         if custom and not (custom_text or "").strip():
             about, note = "Write one wording per line; the first is used in prompts.", ""
         else:
-            instr = backend.instruction(PromptChoice(instruction, custom_text, checker))
+            instr = backend.instructions.resolve(PromptChoice(instruction, custom_text, checker))
             about, note = instruction_md(instr), compliance_md(instr)
         return gr.update(visible=custom), gr.update(visible=custom), about, note
 
@@ -184,11 +196,11 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
 
     @user_errors
     def content_text(content_id: str) -> str:
-        return backend.content_text(content_id)
+        return backend.instructions.content_text(content_id)
 
     @handler
     def render_prompts(choice: PromptChoice) -> tuple[str, str]:
-        return backend.prompts(choice)
+        return backend.instructions.prompts(choice)
 
     gr.on(
         [show.click, tab.placement.change, tab.system_prompt.change, tab.instruction.change, tab.content.blur],
@@ -204,8 +216,8 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
 
     @handler
     def answer(choice: PromptChoice, max_new_tokens: float, state: Session) -> tuple[Any, ...]:
-        instr = backend.instruction(choice)
-        data = backend.answers(choice, int(max_new_tokens))
+        instr = backend.instructions.resolve(choice)
+        data = backend.instructions.answers(choice, int(max_new_tokens))
         state.answers = data
         return (
             data.prompts["prompted"],
@@ -248,7 +260,7 @@ def wire_discovery(
         if not sae:
             raise gr.Error("No SAE is attached: add one in the SAEs tab first.")
         progress(0, desc=f"encoding {int(n_contents)} prompt pairs")
-        state.discovery = backend.discover(
+        state.discovery = backend.discovery.discover(
             choice, sae, positions=positions, score=score, top_k=int(top_k), n_contents=int(n_contents)
         )
         state.heatmap = state.card = None

@@ -11,11 +11,9 @@ from typing import Any
 
 import gradio as gr
 
+from saif_ui.service import Backend, ControlError, PromptChoice, Session, parse_alphas
 from saif_ui.ui import figures
-from saif_ui.ui.backend import Backend
-from saif_ui.ui.controls import ControlError, PromptChoice, parse_alphas
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import Session
 from saif_ui.ui.steering import SteeringTab
 from saif_ui.ui.sweep import stoppable
 from saif_ui.ui.tables import JOINT_HEADERS, joint_table
@@ -55,7 +53,7 @@ def build_joint_section(backend: Backend) -> JointSection:
         "top 5 latents at the chosen SAE), at a weight each (1 = the recipe's own strength). Every answer is judged "
         "by both checkers; the prompted answer is given both instructions, in order."
     )
-    choices = [(label, iid) for label, iid in backend.instruction_choices() if iid != "custom"]
+    choices = [(label, iid) for label, iid in backend.instructions.choices() if iid != "custom"]
     second_default = DEFAULT_SECOND if any(iid == DEFAULT_SECOND for _, iid in choices) else None
     with gr.Row():
         second = gr.Dropdown(choices, value=second_default, label="Second instruction", elem_id="joint-second")
@@ -125,8 +123,8 @@ def wire_joint(
         seed: float,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
-        data = backend.steer_joint(choice, second, (float(weight_first), float(weight_second)), sae, decoding)
+        decoding = backend.steering.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
+        data = backend.steering.steer_joint(choice, second, (float(weight_first), float(weight_second)), sae, decoding)
         state.extra["joint_steer"] = data
         out: list[Any] = []
         for mode in JOINT_MODES:
@@ -159,7 +157,7 @@ def wire_joint(
             raise ControlError(str(err).replace("α", "weight")) from None
         with backend.jobs.run(session_of(request), "joint sweep") as stop:
             progress(0, desc=f"{len(values) ** 2 - 1} weight pairs × {int(n_contents)} validation contents")
-            data = backend.sweep_joint(
+            data = backend.steering.sweep_joint(
                 choice, second, values, sae, int(n_contents), int(max_new_tokens),
                 stoppable(stop, progress, "joint sweep", "generations"),
             )  # fmt: skip

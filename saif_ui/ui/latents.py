@@ -9,11 +9,9 @@ from typing import Any
 
 import gradio as gr
 
+from saif_ui.service import Backend, LatentCard, PromptChoice, Session
 from saif_ui.ui import figures
-from saif_ui.ui.backend import Backend, LatentCard
-from saif_ui.ui.controls import PromptChoice
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import Session
 from saif_ui.ui.tables import LATENT_HEADERS, lens_table, neighbour_table, word_table
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
@@ -149,9 +147,9 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
             raise gr.Error("Run discovery first: the heatmap shows the latents it ranks.")
         if state.discovery and state.discovery.sae != sae:
             raise gr.Error(f"The ranked latents belong to {state.discovery.sae}; run discovery for {sae}.")
-        maps = backend.heatmaps(choice, sae, ranked + special)
+        maps = backend.saes.heatmaps(choice, sae, ranked + special)
         state.heatmap = {**maps, "special": special}
-        title = f"{backend.instruction(choice).id} · {sae}"
+        title = f"{backend.instructions.resolve(choice).id} · {sae}"
         return figures.token_heatmap(maps["positive"], maps["negative"], special, title), state
 
     heat_inputs = [*ins.prompt_inputs, sae, tab.n_latents, tab.include_special, state]
@@ -174,7 +172,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
             raise gr.Error("No SAE is attached.")
         if latent is None:
             raise gr.Error("Type a latent id or click a row of the table.")
-        card = backend.card(sae, latent)
+        card = backend.saes.card(sae, latent)
         state.card = card
         acts = card.activations
         hist = (
@@ -207,25 +205,25 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         if not sae:
             raise gr.Error("No SAE is attached.")
         if latent is not None:
-            backend.latent_id(sae, latent)  # a highlight outside the map is a typo, not a request for no highlight
-        if not backend.umap_ready(sae):
+            backend.saes.latent_id(sae, latent)  # a highlight outside the map is a typo, not a request for no highlight
+        if not backend.saes.umap_ready(sae):
             progress(0, desc="computing the UMAP map once (about a minute on a CPU); it is cached afterwards")
         with backend.jobs.run(session_of(request), "UMAP map"):
-            coords = backend.umap(sae)
+            coords = backend.saes.umap(sae)
         return _umap_figure(coords, latent, state), f"{coords.shape[0]} latents of {sae}."
 
     def umap_if_ready(sae: str, latent: float | None, state: Session) -> tuple:
         # Redraw after each card only when the map is already there: computing it is an explicit click.
-        if not sae or not backend.umap_ready(sae):
+        if not sae or not backend.saes.umap_ready(sae):
             return gr.update(), "The UMAP map of this SAE is not computed yet: click the button (about a minute)."
-        coords = backend.umap(sae)
+        coords = backend.saes.umap(sae)
         return _umap_figure(coords, latent, state), f"{coords.shape[0]} latents of {sae}."
 
     def _umap_figure(coords: Any, latent: float | None, state: Session) -> Any:
         card = state.card
         sel = int(latent) if latent is not None else None
         near = [n.id for n in card.neighbours] if card is not None and card.id == sel else []
-        labels = backend.latent_labels(state.discovery.sae) if state.discovery else {}
+        labels = backend.saes.latent_labels(state.discovery.sae) if state.discovery else {}
         return figures.umap_scatter(coords, state.ranked_ids(), state.flagged_ids("special"), sel, near, labels=labels)
 
     card_ev = gr.on(
@@ -249,7 +247,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
     def compute_cards(sae: str, request: gr.Request, progress: gr.Progress = TRACK_TQDM) -> str:
         progress(0, desc="reading held-out chats")
         with backend.jobs.run(session_of(request), "card computation"):
-            return f"Cards of {sae}: {backend.compute_cards(sae)}."
+            return f"Cards of {sae}: {backend.saes.compute_cards(sae)}."
 
     tab.cards_btn.click(compute_cards, [sae], [tab.umap_status], api_name="compute_cards", **MODEL_EVENT).success(
         latent_card, [sae, tab.latent_id, state], card_outputs, **private("card_after_cards")

@@ -9,10 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend, LayerComparison
-from saif_ui.ui.controls import PromptChoice
+from saif_ui.service import Backend, LayerComparison, PromptChoice, Session
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import Session
 from saif_ui.ui.tables import LATENT_HEADERS, latent_table
 from saif_ui.ui.widgets import MODEL_EVENT, handler, private, verdict_md
 
@@ -35,8 +33,8 @@ class LayerSection:
 
 def _default_pair(backend: Backend) -> tuple[str | None, str | None]:
     """The shallowest attached SAE a recipe uses (else the shallowest) against the default SAE."""
-    names = backend.sae_names()
-    second = backend.default_sae()
+    names = backend.saes.names()
+    second = backend.saes.default()
     first = next((n for n in names if n != second), None)
     return first, second
 
@@ -49,7 +47,7 @@ def build_layer_section(backend: Backend) -> LayerSection:
         "which one steers."
     )
     first, second = _default_pair(backend)
-    choices = backend.sae_choices()
+    choices = backend.saes.choices()
     with gr.Row():
         sae_a = gr.Dropdown(choices, value=first, label="First SAE", elem_id="layers-sae-a")
         sae_b = gr.Dropdown(choices, value=second, label="Second SAE", elem_id="layers-sae-b")
@@ -111,7 +109,7 @@ def wire_layer_section(
         max_new_tokens: float,
         state: Session,
     ) -> list[Any]:
-        result = backend.compare_layers(
+        result = backend.discovery.compare_layers(
             choice, (sae_a, sae_b), top_k=int(top_k), n_contents=int(n_contents), max_new_tokens=int(max_new_tokens)
         )
         state.extra["layer_comparison"] = result.to_dict()

@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend
+from saif_ui.service import Backend
 from saif_ui.ui.widgets import MODEL_EVENT, user_errors
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import gradio as gr
 
 from saif_ui.resources import doc
+from saif_ui.service import Backend
 from saif_ui.ui import figures
-from saif_ui.ui.backend import Backend
 from saif_ui.ui.tables import quality_table, sae_table, special_latent_table
 from saif_ui.ui.train import TrainPanel, build_train_panel, wire_train_panel
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, private, session_of, user_errors
@@ -69,7 +69,7 @@ def details_markdown(info: dict[str, Any], manifest: dict[str, Any] | None, repo
 def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     attached = gr.Dataframe(
-        sae_table(backend.sae_table_rows()).frame(),
+        sae_table(backend.saes.table_rows()).frame(),
         label="Attached SAEs (click to use)",
         interactive=False,
         elem_id="sae-table",
@@ -92,7 +92,7 @@ def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
             upload_btn = gr.Button("Load the upload", size="sm")
     load_status = gr.Markdown()
     gr.Markdown("### Quality (held-out chats): FAST's MSE and MSE on special tokens (log2), EV, L0, dead, ΔCE")
-    first, table, fig, specials, measure = details_values(backend, backend.default_sae())
+    first, table, fig, specials, measure = details_values(backend, backend.saes.default())
     quality = gr.Dataframe(table, interactive=False, elem_id="quality-table")
     measure_btn = gr.Button("Measure quality of the chosen SAE", size="sm", visible=measure)
     details = gr.Markdown(first, elem_id="sae-details")
@@ -130,14 +130,14 @@ def build_saes_tab(backend: Backend, sae: gr.Dropdown) -> SaesTab:
 def details_values(backend: Backend, sae: str | None, session: str | None = None) -> tuple[str, Any, Any, Any, bool]:
     """Details markdown, quality table (every attached SAE), training figure, special-token latents of `sae`, and
     whether the Measure button is needed (no report yet)."""
-    reports = {name: backend.report(name) for name in backend.shelf.visible(session)}
+    reports = {name: backend.saes.report(name) for name in backend.shelf.visible(session)}
     if not sae:
         return "No SAE is attached.", quality_table(reports).frame(), figures.training_curves({}), None, False
-    info = backend.sae_info(sae)
+    info = backend.saes.info(sae)
     report = reports.get(sae)
-    curves = backend.training_curves(sae)
-    manifest = backend.manifest(sae)
-    rerun = None if curves else backend.recipe_curve(sae)
+    curves = backend.saes.training_curves(sae)
+    manifest = backend.saes.manifest(sae)
+    rerun = None if curves else backend.saes.recipe_curve(sae)
     if curves:
         fig = figures.training_curves(curves, f"training of {sae}")
     elif rerun is not None:
@@ -173,22 +173,22 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
     sae.change(sae_details, sae, detail_outputs, api_name="sae_details")
 
     def attached_update(new: str, session: str) -> tuple[Any, Any, str]:
-        table = sae_table(backend.sae_table_rows(session)).frame()
+        table = sae_table(backend.saes.table_rows(session)).frame()
         note = "" if backend.shelf.config.shared_uploads else " (visible to you only; it is detached when you leave)"
-        return gr.update(choices=backend.sae_choices(session), value=new), table, f"Attached **{new}**{note}."
+        return gr.update(choices=backend.saes.choices(session), value=new), table, f"Attached **{new}**{note}."
 
     @user_errors
     def load_registry_sae(source: str, request: gr.Request, progress: gr.Progress = PROGRESS) -> tuple[Any, Any, str]:
         progress(0, desc=f"loading {source}")
         session = session_of(request)
-        return attached_update(backend.add_registry_sae(source, session), session)
+        return attached_update(backend.saes.add_registry_sae(source, session), session)
 
     @user_errors
     def upload_sae(files: list[str] | None, request: gr.Request) -> tuple[Any, Any, str]:
         if not files:
             raise gr.Error("Choose the SAE's cfg.json and .safetensors first.")
         session = session_of(request)
-        return attached_update(backend.add_uploaded_sae(files, session), session)
+        return attached_update(backend.saes.add_uploaded_sae(files, session), session)
 
     load_outputs = [sae, tab.attached, tab.load_status]
     tab.registry_btn.click(load_registry_sae, tab.registry, load_outputs, api_name="load_registry_sae", **MODEL_EVENT)
@@ -206,7 +206,7 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
             raise gr.Error("No SAE is chosen.")
         progress(0, desc="harvesting the check sample and measuring")
         with backend.jobs.run(session_of(request), "quality measurement"):
-            backend.measure_quality(sae)
+            backend.saes.measure_quality(sae)
         return sae_details(sae, request)
 
     tab.measure_btn.click(measure_quality, sae, detail_outputs, api_name="measure_quality", **MODEL_EVENT)

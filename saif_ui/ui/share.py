@@ -12,8 +12,16 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
-from saif_ui.ui.backend import CUSTOM, DEFAULT_POSITIONS, DEFAULT_SCORE, Backend
-from saif_ui.ui.controls import PromptChoice, parse_latent_ids, parse_strengths
+from saif_ui.service import (
+    CUSTOM,
+    DEFAULT_POSITIONS,
+    DEFAULT_SCORE,
+    Backend,
+    PromptChoice,
+    Session,
+    parse_latent_ids,
+    parse_strengths,
+)
 from saif_ui.ui.export import (
     exploration,
     parse_exploration,
@@ -24,7 +32,6 @@ from saif_ui.ui.export import (
 )
 from saif_ui.ui.instructions import InstructionsTab, discovery_status
 from saif_ui.ui.latents import LatentsTab
-from saif_ui.ui.state import Session
 from saif_ui.ui.steering import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
 from saif_ui.ui.widgets import answer_and_verdict, session_of, user_errors
@@ -120,7 +127,7 @@ def wire_share(
     inputs = [*comps.values(), state]
 
     def export_json(values: dict[str, Any]) -> list[str]:
-        record = exploration(_controls(values), values["state"], backend.model_id, backend.layer_of(values["sae"]))
+        record = exploration(_controls(values), values["state"], backend.model_id, backend.saes.layer_of(values["sae"]))
         return [str(write_json(record))]
 
     def export_csv(values: dict[str, Any]) -> list[str]:
@@ -158,9 +165,9 @@ def wire_share(
         notes = list(imported.warnings)
         if imported.model and imported.model != backend.model_id:
             notes.append(f"it was made with {imported.model}; this app runs {backend.model_id}")
-        if c.get("sae") and not backend.has_sae(c["sae"]):
+        if c.get("sae") and not backend.saes.has(c["sae"]):
             notes.append(f"SAE {c.pop('sae')!r} is not attached here")
-        if c.get("instruction") not in (*backend.catalogue_ids(), CUSTOM):
+        if c.get("instruction") not in (*backend.instructions.catalogue_ids(), CUSTOM):
             notes.append(f"instruction {c.pop('instruction', None)!r} is not in this catalogue")
         latents = c.pop("latents", [])
         strengths = c.pop("strengths", {})
@@ -168,7 +175,7 @@ def wire_share(
         choices = session.latent_choices() or [(f"#{i}", str(i)) for i in latents]
         updates["latents"] = gr.update(choices=choices, value=[str(i) for i in latents])
         shown = strength_updates(latents, strengths, session.lens_labels())
-        checker = backend.checker_of(session.comparison.instruction if session.comparison else None)
+        checker = backend.instructions.checker_of(session.comparison.instruction if session.comparison else None)
         restored_values = _restored_outputs(session, checker)
         note = "Imported." + (f" Note: {'; '.join(notes)}." if notes else "")
         alpha = c.get("alpha")
@@ -196,7 +203,7 @@ def wire_share(
     ) -> str:
         ids = parse_latent_ids(latents)
         by_id = dict(zip(ids, parse_strengths(strengths, len(ids)), strict=True))
-        query = share_query(instruction, custom_text, backend.layer_of(sae), ids, alpha, by_id, placement)
+        query = share_query(instruction, custom_text, backend.saes.layer_of(sae), ids, alpha, by_id, placement)
         return f"{page_address(request)}?{query}"
 
     strengths_then(bar.link_btn.click, steer, "share_link").success(
@@ -228,7 +235,9 @@ def wire_share(
     def load_link(state: Session, request: gr.Request) -> list[Any]:
         params = dict(request.query_params) if request is not None else {}
         session = session_of(request)
-        link = parse_query(params, backend.catalogue_ids(), backend.layers(session), backend.shelf.visible(session))
+        link = parse_query(
+            params, backend.instructions.catalogue_ids(), backend.saes.layers(session), backend.shelf.visible(session)
+        )
         if link.empty and link.alpha is None:
             return [gr.update()] * (n_out - 2) + [state, _link_note(link)]
         out: list[Any] = [
@@ -237,7 +246,7 @@ def wire_share(
             gr.update(value=link.sae) if link.sae else gr.update(),
             gr.update(value=link.placement) if link.placement else gr.update(),
         ]
-        sae_name = link.sae or backend.default_sae()
+        sae_name = link.sae or backend.saes.default()
         if link.latents and link.instruction and sae_name:
             # Steering needs each latent's mean activation under the instruction: rerun discovery (disk-cached).
             choice = PromptChoice(
@@ -246,7 +255,7 @@ def wire_share(
                 placement=link.placement or "post",
                 system_prompt=backend.default_system_prompt,
             )
-            state.discovery = backend.discover(
+            state.discovery = backend.discovery.discover(
                 choice, sae_name, positions=DEFAULT_POSITIONS, score=DEFAULT_SCORE, top_k=20, n_contents=48
             )
         choices = state.latent_choices() + [(f"#{i}", str(i)) for i in link.latents if i not in state.ranked_ids()]

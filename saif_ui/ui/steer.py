@@ -11,17 +11,15 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend, Steered
-from saif_ui.ui.controls import PromptChoice, SteerControls
+from saif_ui.service import Backend, PromptChoice, Session, SteerControls, Steered
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import Session
 from saif_ui.ui.steering import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, recipe_md
 
 
 def answers(backend: Backend, steered: Steered, choice: PromptChoice) -> list[str]:
     """Each mode's answer and its verdict line, in the order of the tab's answer boxes."""
-    checker_id = backend.instruction(choice).checker
+    checker_id = backend.instructions.resolve(choice).checker
     return [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
 
 
@@ -50,8 +48,8 @@ def wire_steer(
         seed: float,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
-        steered = backend.steer(choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
+        decoding = backend.steering.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
+        steered = backend.steering.steer(choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
         if steered.silent:
             gr.Warning(
                 f"Latents {steered.silent} never fire under the instruction (mean activation 0): at the mean_act "
@@ -75,7 +73,7 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
     set to the recipe's latents, α, positions and decay so the sweep and the spec show it)."""
 
     def show(instruction: str, sae: str) -> str:
-        return recipe_md(backend.recipe_view(instruction))
+        return recipe_md(backend.steering.recipe_view(instruction))
 
     ins.instruction.change(show, [ins.instruction, sae], tab.recipe_md, **private("show_recipe"))
     sae.change(show, [ins.instruction, sae], tab.recipe_md, **private("show_recipe_for_sae"))
@@ -91,8 +89,8 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
         seed: float,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
-        steered = backend.steer_recipe(choice, decoding, bool(prompted_steered))
+        decoding = backend.steering.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
+        steered = backend.steering.steer_recipe(choice, decoding, bool(prompted_steered))
         state.comparison = steered.comparison
         spec = steered.spec
         out = answers(backend, steered, choice)

@@ -12,14 +12,15 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from saif_ui.service import SCALES, Backend, ControlError, Session, parse_latent_ids
 from saif_ui.ui import figures
-from saif_ui.ui.backend import SCALES, Backend
-from saif_ui.ui.controls import ControlError, parse_latent_ids
-from saif_ui.ui.state import STRENGTH_SLIDERS, Session
 from saif_ui.ui.tables import SWEEP_HEADERS
 from saif_ui.ui.widgets import private, user_errors
 from saif_ui.ui.widgets import recipe_md as recipe_markdown
 
+STRENGTH_SLIDERS = 8
+"""Strength sliders shown in the Steering tab, one per chosen latent; any further latents get a row in the strengths
+table (steering takes any number of latents)."""
 DEFAULT_K = 5
 DEFAULT_ALPHA = 1.0
 """With the `mean_act` scale α = 1 re-creates the latents' typical activation under the instruction (the validated
@@ -106,7 +107,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         "latent i under the instruction) × its direction. The **prompted** answer is the baseline to beat."
     )
     with gr.Group():
-        recipe_md = gr.Markdown(recipe_markdown(backend.recipe_view(instruction)), elem_id="recipe")
+        recipe_md = gr.Markdown(recipe_markdown(backend.steering.recipe_view(instruction)), elem_id="recipe")
         recipe_btn = gr.Button("Steer with the validated recipe", variant="secondary", elem_id="steer-recipe")
     with gr.Row():
         with gr.Column(scale=2):
@@ -180,7 +181,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
     ablate_plot = gr.Plot(figures.empty_figure("Ablate a selection of 2 or more latents to see which ones matter."))
     gr.Markdown("### Special-token intervention grid (FAST): one special-token latent at growing α")
     with gr.Row():
-        specials = backend.special_choices(sae)
+        specials = backend.steering.special_choices(sae)
         grid_latent = gr.Dropdown(
             specials,
             value=specials[0][1] if specials else None,

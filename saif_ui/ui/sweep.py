@@ -7,10 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend, Cancelled
-from saif_ui.ui.controls import PromptChoice, SteerControls, parse_alphas, parse_latent_ids
+from saif_ui.service import Backend, Cancelled, PromptChoice, Session, SteerControls, parse_alphas, parse_latent_ids
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.state import Session
 from saif_ui.ui.steering import SteeringTab, strengths_then
 from saif_ui.ui.tables import ablation_plot, grid_table, sweep_plot, sweep_table
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, session_of, user_errors
@@ -33,7 +31,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         values = parse_alphas(alphas)
         with backend.jobs.run(session_of(request), "sweep") as stop:
             progress(0, desc=f"{len(values)} α values × {int(n_contents)} validation contents")
-            evaluation = backend.evaluate(
+            evaluation = backend.steering.evaluate(
                 choice,
                 sae,
                 controls,
@@ -45,7 +43,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
                 stoppable(stop, progress, "sweep", "generations"),
             )
         state.evaluation = evaluation
-        note = compliance_md(backend.instruction(choice), evaluation.baseline("prompted"))
+        note = compliance_md(backend.instructions.resolve(choice), evaluation.baseline("prompted"))
         return sweep_plot(evaluation), sweep_table(evaluation).frame(), note, state
 
     event = strengths_then(tab.sweep_btn.click, tab, "sweep").success(
@@ -86,7 +84,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         with backend.jobs.run(session_of(request), "ablation") as stop:
             progress(0, desc=f"drop-one and add-one on {int(n_contents)} validation contents")
             report = stoppable(stop, progress, "ablation", "variants")
-            result = backend.ablate(
+            result = backend.steering.ablate(
                 choice, sae, controls, state.discovery, int(n_contents), int(max_new_tokens), report
             )
         state.ablation = result  # its points export as ablation.csv
@@ -119,7 +117,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         # Verdicts need a catalogue checker; a custom instruction's outputs are shown unjudged.
         with backend.jobs.run(session_of(request), "special-token grid") as stop:
             report = stoppable(stop, progress, "special-token grid", "α values")
-            grid = backend.special_grid(
+            grid = backend.steering.special_grid(
                 sae, ids[0] if ids else None, content, values, int(max_new_tokens), instruction, report
             )
         state.grid = grid
@@ -134,7 +132,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
     )
 
     def grid_choices(sae: str) -> Any:
-        choices = backend.special_choices(sae)
+        choices = backend.steering.special_choices(sae)
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
     sae.change(grid_choices, sae, tab.grid_latent, **private("grid_choices"))

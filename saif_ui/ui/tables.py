@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from saif_ui.ui import figures
-from saif_ui.ui.backend import (
+from saif_ui.service import (
     MODES,
     QUALITY_COLUMNS,
     Ablation,
@@ -19,9 +18,11 @@ from saif_ui.ui.backend import (
     DiscoveryResult,
     Evaluation,
     LatentCard,
+    Session,
     SpecialGrid,
     Summary,
 )
+from saif_ui.ui import figures
 
 
 @dataclass(frozen=True)
@@ -293,3 +294,21 @@ def layers_table(data: Mapping[str, Any] | None) -> Table:
                  steered["text"] if rank == 1 else "", steered["strict"] if rank == 1 else ""]
             )  # fmt: skip
     return Table(LAYER_HEADERS, rows)
+
+
+def session_tables(session: Session) -> dict[str, Table]:
+    """Every non-empty table of a visitor's session, by file stem (for CSV export)."""
+    tables = {
+        "latents": latent_table(session.discovery),
+        "flagged_latents": latent_table(session.discovery, flagged=True),
+        "logit_lens": lens_table(session.card),
+        "neighbours": neighbour_table(session.card, session.discovery),
+        "instruction_words": word_table(session.card),
+        "comparison": compare_table(session.comparison),
+        "sweep": sweep_table(session.evaluation),
+        "special_token_grid": grid_table(session.grid),
+        "ablation": ablation_table(session.ablation),
+        "joint_sweep": joint_table(session.extra.get("joint_sweep")),
+        "layer_comparison": layers_table(session.extra.get("layer_comparison")),
+    }
+    return {name: t for name, t in tables.items() if t.rows}

@@ -1,7 +1,7 @@
 """The SAEs tab's Train panel: train an SAE (or a FAST and a BT one side by side) with the `train-sae` pipeline on
 the server, watch its curve grow, stop it, and use the result.
 
-The training runs in the server's training queue (`ui.trainings`), not in the request: the Train button returns at
+The training runs in the server's training queue (`service.trainings`), not in the request: the Train button returns at
 once with the run's place in the queue, and a timer polls `training_status` every few seconds while a run is
 queued or running, so the visitor keeps using the other tabs meanwhile and a closed tab stops its run.
 """
@@ -13,11 +13,9 @@ from typing import Any
 
 import gradio as gr
 
+from saif_ui.service import Backend, TrainControls, TrainingView
 from saif_ui.ui import figures
-from saif_ui.ui.backend import Backend
-from saif_ui.ui.controls import TrainControls
 from saif_ui.ui.tables import quality_table, sae_table
-from saif_ui.ui.trainings import TrainingView
 from saif_ui.ui.widgets import private, session_of, user_errors
 
 POLL_S = 2.0
@@ -80,7 +78,7 @@ def result_rows(view: TrainingView | None) -> Any:
 
 def curves_figure(backend: Backend, view: TrainingView | None) -> Any:
     """Every run's curves so far (loss, MSE, L0, dead latents...), one line per metric and run."""
-    live = backend.training_live_curves(view)
+    live = backend.training.live_curves(view)
     if not live:
         return figures.empty_figure("The curve appears here once training starts (after the harvest).", 220)
     merged = {f"{metric} · {run}": points for run, curves in live.items() for metric, points in curves.items()}
@@ -88,13 +86,13 @@ def curves_figure(backend: Backend, view: TrainingView | None) -> Any:
 
 
 def estimate_markdown(backend: Backend, controls: TrainControls) -> str:
-    one = backend.training_estimate(controls, False)
-    both = backend.training_estimate(controls, True)
+    one = backend.training.estimate(controls, False)
+    both = backend.training.estimate(controls, True)
     return f"Estimated time on the 2-core machine: about **{minutes(one)}** (side by side: {minutes(both)})."
 
 
 def build_train_panel(backend: Backend) -> TrainPanel:
-    d = backend.training_defaults()
+    d = backend.training.defaults()
     gr.Markdown(
         "Runs the same pipeline as `python -m saif_ui train-sae` (harvest, sae-lens training, held-out report) on "
         "this server. The defaults finish in a few minutes on 2 CPU cores; one training runs at a time, others "
@@ -142,8 +140,8 @@ def wire_train_panel(backend: Backend, panel: TrainPanel, sae: gr.Dropdown, atta
                       queue=False, **private("train_sparsity_label"))  # fmt: skip
 
     def start(side_by_side: bool, values: tuple[Any, ...], request: gr.Request) -> tuple[Any, ...]:
-        view = backend.start_training(session_of(request), parse(*values), side_by_side)
-        return status_markdown(view, backend.trainings.queue()), gr.Timer(active=True)
+        view = backend.training.start(session_of(request), parse(*values), side_by_side)
+        return status_markdown(view, backend.training.queue()), gr.Timer(active=True)
 
     # Named parameters (not *values): the API's parameter names are the handler's.
     @user_errors
@@ -167,10 +165,10 @@ def wire_train_panel(backend: Backend, panel: TrainPanel, sae: gr.Dropdown, atta
     @user_errors
     def stop(request: gr.Request) -> str:
         session = session_of(request)
-        stopped = backend.stop_training(session)
-        view = backend.training_status(session)
+        stopped = backend.training.stop(session)
+        view = backend.training.status(session)
         note = "" if stopped else "Nothing to stop. "
-        return note + status_markdown(view, backend.trainings.queue())
+        return note + status_markdown(view, backend.training.queue())
 
     panel.stop_btn.click(stop, None, panel.status, api_name="stop_training")
 
@@ -178,13 +176,13 @@ def wire_train_panel(backend: Backend, panel: TrainPanel, sae: gr.Dropdown, atta
     def poll(seen: Any, request: gr.Request) -> tuple[Any, ...]:
         """Status, curves and result; when a run has just finished, the SAE menu and table gain its SAEs (once)."""
         session = session_of(request)
-        view = backend.training_status(session)
-        outputs = [status_markdown(view, backend.trainings.queue()), curves_figure(backend, view), result_rows(view)]
+        view = backend.training.status(session)
+        outputs = [status_markdown(view, backend.training.queue()), curves_figure(backend, view), result_rows(view)]
         finished = view is not None and not view.active
         key = (view.id, view.state) if view is not None else None
         if view is not None and finished and view.state == "done" and key != seen:
-            choices = backend.sae_choices(session)
-            outputs += [gr.update(choices=choices), sae_table(backend.sae_table_rows(session)).frame()]
+            choices = backend.saes.choices(session)
+            outputs += [gr.update(choices=choices), sae_table(backend.saes.table_rows(session)).frame()]
         else:
             outputs += [gr.update(), gr.update()]
         return (*outputs, gr.Timer(active=not finished), key if finished else seen)

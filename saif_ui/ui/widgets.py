@@ -12,17 +12,18 @@ from typing import Any, TypeVar, cast
 
 import gradio as gr
 
-from saif_ui.ui.backend import (
+from saif_ui.service import (
     LOW_COMPLIANCE,
     USER_ERRORS,
     Cancelled,
     Comparison,
     Instruction,
     Output,
+    PromptChoice,
     RecipeView,
+    SteerControls,
     Summary,
 )
-from saif_ui.ui.controls import PromptChoice, SteerControls
 
 log = logging.getLogger(__name__)
 MODEL_EVENT: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 2}

@@ -1,21 +1,17 @@
 """The training pipeline the CLI and the Train panel share: harvest → train → report → manifest on the real model with
-a tiny budget, the equivalent command recorded, Stop honoured at the next step, and the served training's limits,
-managed folder and ownership."""
+a tiny budget, the equivalent command recorded, and Stop honoured at the next step (the served training's limits,
+managed folder and ownership: tests/service/test_served.py)."""
 
 from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from saif_ui.engine.errors import SaifError
-from saif_ui.fast import served
 from saif_ui.fast.monitor import Stopped
 from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
-from saif_ui.fast.shelf import SaeShelf
 from saif_ui.fast.train_log import LOG_NAME, read_curves
 
 TINY = PipelineConfig(
@@ -78,42 +74,3 @@ def test_stop_ends_training_at_the_next_step_and_keeps_the_checkpoints(engine, c
     assert not (out / "manifest.json").exists() and not (out / "sae_weights.safetensors").exists()
     assert max(step for step, _ in read_curves(out / LOG_NAME)["loss"]) <= 3
     assert list((out / "checkpoints").iterdir())  # what was checkpointed stays: a rerun resumes from it
-
-
-def test_served_requests_are_bounded_with_a_message_naming_the_field(engine) -> None:
-    n = engine.n_layers
-    ok = served.configure(8, "bt", "topk", 1024, 32, 300_000, 0, n)
-    assert ok.method == "bt" and ok.harvest_tokens == 100_000 and ok.batch_size == served.LIMITS.batch_size
-    assert served.configure(8, "fast", "topk", 1024, 32, 2_000_000, 0, n).harvest_tokens == 200_000  # the cap
-    assert served.configure(8, "fast", "jumprelu", 1024, 40, 300_000, 0, n).target_l0 == 40
-    for args, message in (
-        ((30, "fast", "topk", 1024, 32, 300_000, 0), "layer must be in 0..29"),
-        ((8, "fast", "topk", 100_000, 32, 300_000, 0), "d_sae must be in 64..8192"),
-        ((8, "fast", "topk", 1024, 32, 10**9, 0), "token budget must be in"),
-        ((8, "fast", "topk", 1024, 2048, 300_000, 0), "k must be a whole number in 1..d_sae"),
-        ((8, "fast", "topk", 1024, 2.5, 300_000, 0), "k must be a whole number"),
-        ((8, "fast", "standard", 1024, 500, 300_000, 0), "L1 coefficient must be in"),
-        ((8, "blocks", "topk", 1024, 32, 300_000, 0), "method must be fast or bt"),
-        ((8, "fast", "relu", 1024, 32, 300_000, 0), "architecture must be"),
-        ((8, "fast", "topk", 1024, 32, 300_000, -1), "seed"),
-    ):
-        with pytest.raises(SaifError, match=message):
-            served.configure(*args, n)
-    # The estimate grows with the work and drops the harvest once it exists.
-    small, big = served.estimate_seconds(engine, ok), served.estimate_seconds(engine, replace(ok, tokens=600_000))
-    assert 0 < small < big
-
-
-def test_a_served_training_is_attached_for_its_visitor_only_and_leaves_with_them(engine, cache) -> None:
-    shelf = SaeShelf(engine, engine.results)
-    [done] = served.train_for(engine, shelf, "visitor-a", [TINY], Recorder())
-    folder = Path(done["folder"])
-    assert folder.parent == cache / "uploads" and (folder / "manifest.json").is_file()
-    assert done["name"] in shelf.visible("visitor-a") and done["name"] not in shelf.visible("visitor-b")
-    assert json.loads((folder / "manifest.json").read_text())["command"] == TINY.command(folder)
-    assert shelf.release("visitor-a") == [done["name"]]
-    assert not folder.exists() and done["name"] not in engine.saes
-    # A stopped served training leaves no folder behind.
-    with pytest.raises(Stopped):
-        served.train_for(engine, shelf, "visitor-a", [TINY], Recorder(stop_at=("train", 1)))
-    assert not served.folder_for(engine, "visitor-a", TINY).exists()

@@ -24,8 +24,8 @@ from saif_ui.fast.recipe_curve import (
     record_recipe_curve,
     weight_difference,
 )
-from saif_ui.fast.shelf import SaeShelf
 from saif_ui.fast.train_log import LOG_NAME
+from saif_ui.service.shelf import SaeShelf
 
 TINY = PipelineConfig(
     layer=2, arch="topk", d_sae=64, k=8, tokens=4096, harvest_tokens=2048, batch_size=512, lr=3e-3, max_len=128,

@@ -72,7 +72,7 @@ def test_training_lowers_mse_and_exports_a_plain_sae_lens_fp16_sae(harvests, tmp
 
 def test_the_shelf_plots_the_recorded_curve(harvests, engine, tmp_path):
     from saif_ui.engine.cache import ResultCache
-    from saif_ui.fast.shelf import SaeShelf
+    from saif_ui.service.shelf import SaeShelf
 
     out = train_sae(harvests[0], _cfg(tokens=512 * 8), tmp_path / "sae", progress=False)
     name = engine.add_sae(str(out)).name

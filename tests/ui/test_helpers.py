@@ -13,16 +13,8 @@ from hypothesis import strategies as st
 from saif_ui.saif.steering.compare import Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.special import SpecialGrid
+from saif_ui.service import ControlError, Session
 from saif_ui.ui import figures
-from saif_ui.ui.backend import DiscoveryResult, as_placement
-from saif_ui.ui.controls import (
-    MAX_LATENTS,
-    ControlError,
-    SteerControls,
-    parse_alphas,
-    parse_latent_ids,
-    parse_strengths,
-)
 from saif_ui.ui.export import (
     TOP_KEYS,
     exploration,
@@ -34,28 +26,10 @@ from saif_ui.ui.export import (
 )
 from saif_ui.ui.findings import findings_markdown
 from saif_ui.ui.saes import markdown_section, rerun_title
-from saif_ui.ui.state import STRENGTH_SLIDERS, Session
-from saif_ui.ui.steering import collect_strengths, strength_updates
+from saif_ui.ui.steering import STRENGTH_SLIDERS, collect_strengths, strength_updates
 from saif_ui.ui.tables import grid_table, latent_table, quality_table, sweep_plot, sweep_table
+from tests.service.test_session import RESULT
 
-ROW = {"score": 3.0, "freq_pos": 1.0, "freq_neg": 0.1, "mean_pos": 5.0, "mean_neg": 0.5, "t": 3.0}
-DISCOVERY = {
-    "instruction": "french",
-    "sae": "L24",
-    "layer": 24,
-    "placement": "post",
-    "positions": "last",
-    "score": "t",
-    "top_k": 20,
-    "n_pairs": 48,
-    "cache_key": "k",
-    "latents": [
-        {"id": 7, "flags": [], "logit_tokens": [" le", " la"], **ROW},
-        {"id": 3, "flags": [], "logit_tokens": [" de"], **ROW},
-    ],
-    "flagged": [{"id": 9, "flags": ["special"], "logit_tokens": ["<|im_end|>"], **ROW, "mean_pos": 80.0}],
-}
-RESULT = DiscoveryResult.from_dict(DISCOVERY)
 SPEC = {"latents": [{"sae": "L24", "layer": 24, "latent": 7, "strength": 0.5, "mean_act": 5.0}], "alpha": 2.0}
 
 
@@ -97,63 +71,6 @@ def test_latent_table_ranks_rows_and_keeps_flagged_apart() -> None:
     assert table.csv().splitlines()[0].startswith("rank,latent,label (top contexts),score")
 
 
-def test_session_views_and_choices() -> None:
-    s = Session(discovery=RESULT)
-    assert s.ranked_ids() == [7, 3] and s.flagged_ids("special") == [9] and s.flagged_ids("dense") == []
-    assert RESULT.row(9).mean_pos == 80.0 and RESULT.row(100) is None
-    assert RESULT.mean_act(9) == 80.0 and RESULT.mean_act(100) is None  # no statistics: rows only
-    assert [v for _, v in s.latent_choices()] == ["7", "3", "9"]
-    assert "[special]" in s.latent_choices()[2][0] and s.lens_labels()[7] == "le la"
-    assert Session.from_dict({**s.to_dict(), "unknown": 1}).discovery == RESULT
-    assert json.loads(json.dumps(s.to_dict()))["discovery"]["latents"][0]["id"] == 7
-
-
-def test_a_malformed_discovery_in_a_session_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="not a discovery result: missing or malformed field 'n_pairs'"):
-        Session.from_dict({"discovery": {k: v for k, v in DISCOVERY.items() if k != "n_pairs"}})
-
-
-def test_parse_latent_ids() -> None:
-    assert parse_latent_ids("436, #3798") == [436, 3798]
-    with pytest.raises(ValueError, match="latent 436 is listed twice"):
-        parse_latent_ids("436, #3798 436")
-    for bad in ("1.5", "١٢", "9" * 12, [True]):
-        with pytest.raises(ValueError, match="is not one"):
-            parse_latent_ids(bad)
-    with pytest.raises(ValueError, match="at most 64 latents"):
-        parse_latent_ids(list(range(10_000)))
-    assert parse_latent_ids(["1", 2]) == [1, 2] and parse_latent_ids(None) == []
-    with pytest.raises(ValueError, match="'x1'"):
-        parse_latent_ids("x1")
-    with pytest.raises(ValueError, match="'-3' is not one"):
-        parse_latent_ids("-3")
-
-
-def test_parse_alphas_and_steer_controls() -> None:
-    assert parse_alphas("4, 0 1,1") == [0.0, 1.0, 4.0]
-    for bad, message in (("", "at least one"), ("a", "must be numbers"), ("inf", "finite")):
-        with pytest.raises(ValueError, match=message):
-            parse_alphas(bad)
-    c = SteerControls.parse(["7", "3"], [0.5, None], 2.0, "all", "unit", None, None)
-    assert c.strength_of() == {7: 0.5, 3: 1.0} and c.alpha == 2.0 and c.decay == 0.0 and c.decay_power == 1.0
-    assert SteerControls.parse("7 3", None, 1).strengths == (1.0, 1.0)  # no strengths: 1 each
-    twelve = SteerControls.parse([str(i) for i in range(12)], [0.5] * 12, 1.0)
-    assert len(twelve.latents) == 12 and twelve.strength_of()[11] == 0.5  # no cap at the number of sliders
-    with pytest.raises(ValueError, match=f"at most {MAX_LATENTS} latents"):
-        SteerControls.parse(list(range(MAX_LATENTS + 1)), None, 1.0)
-    with pytest.raises(ValueError, match="α must be a number"):
-        SteerControls.parse(["7"], None, None)
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [([1, 2, 3], "3 strengths for 2 latents"), ("1,2", "a list of numbers"), ({"7": 1}, "a list"), (["x"], "numbers")],
-)
-def test_parse_strengths_refuses_what_is_not_one_number_per_latent(values, message) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_strengths(values, 2)
-
-
 def test_strengths_come_from_the_sliders_then_the_table() -> None:
     ids = list(range(100, 112))  # 12 latents: 8 sliders and 4 table rows
     sliders = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -2.0]
@@ -171,12 +88,6 @@ def test_strengths_come_from_the_sliders_then_the_table() -> None:
     few = strength_updates([1, 2], {}, {})
     assert [u["visible"] for u in few[2:-1]] == [True, True] + [False] * (STRENGTH_SLIDERS - 2)
     assert few[-1]["visible"] is False
-
-
-def test_placement_is_validated() -> None:
-    assert as_placement("pre") == "pre"
-    with pytest.raises(ValueError, match="post or pre"):
-        as_placement("none")
 
 
 def test_share_query_round_trips_through_parse_query() -> None:
@@ -406,7 +317,7 @@ def test_recipe_panel_states_the_recipe_and_its_test_intervals() -> None:
     from saif_ui.saif.steering.recipe import Recipe
     from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
     from saif_ui.saif.studies.steering_study import TestFigures
-    from saif_ui.ui.backend import RecipeView
+    from saif_ui.service import RecipeView
     from saif_ui.ui.widgets import recipe_md
 
     assert "No validated recipe for `json`" in recipe_md(RecipeView("json", None, None, False))
@@ -426,46 +337,9 @@ def test_recipe_panel_states_the_recipe_and_its_test_intervals() -> None:
     assert "| prompted (told) | 80% | 71–87% | 0.001 |" in text and "need a rerun" in text
 
 
-def test_recipe_panel_is_computed_once_per_instruction_and_attached_saes(engine, monkeypatch) -> None:
-    from saif_ui.ui import backend as backend_module
-    from saif_ui.ui.backend import steering as steering_desk
-
-    calls: list[str] = []
-
-    def figures(engine, recipe):
-        calls.append(recipe.instruction)
-
-    monkeypatch.setattr(steering_desk, "shipped_test_figures", figures)
-    from saif_ui.resources import assets_dir
-
-    b = backend_module.Backend(engine)
-    recipe = b.recipe_view("french").recipe
-    assert recipe is not None and calls == []  # its SAE is not attached: no figures looked up
-    sae = recipe.spec.latents[0].sae
-    engine.add_sae(str(assets_dir() / "saes" / sae))
-    try:
-        first = b.recipe_view("french")
-        assert first.attached and b.recipe_view("french") is first and calls == ["french"]
-    finally:
-        engine.remove_sae(sae)
-    assert not b.recipe_view("french").attached  # another set of SAEs: looked at again
-
-
 def test_a_rerun_curve_is_titled_as_a_reruns_with_both_explained_variances() -> None:
     about = {"quality": {"rerun": {"explained_variance": 0.85481}, "shipped": {"explained_variance": 0.855}}}
     title = rerun_title("L15_fast_topk64", about)
     assert title.startswith("re-run of L15_fast_topk64's recipe, not the shipped weights' own curve")
     assert "EV 0.8548 re-run vs 0.8550 shipped" in title
     assert "EV" not in rerun_title("L15_fast_topk64", {"quality": {"rerun": {}}})  # nothing measured: no figures
-
-
-def test_default_sae_is_the_one_most_recipes_use_ties_to_the_deeper() -> None:
-    from saif_ui.ui.backend.saes import most_used
-
-    names = ["L08", "L15", "L24", "L27"]
-    # One recipe at L27 does not pull the default to the deepest layer.
-    assert most_used(names, ["L08", "L24", "L24", "L27", "L15"]) == "L24"
-    assert most_used(names, ["L08", "L08", "L24", "L24", "L27"]) == "L24"  # a tie goes deeper
-    assert most_used(names, ["L08", "L08", "L24"]) == "L08"
-    assert most_used(names, ["elsewhere"]) == "L27"  # no attached SAE used: the deepest
-    assert most_used(names, []) == "L27"

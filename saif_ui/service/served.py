@@ -22,8 +22,8 @@ from saif_ui.engine.errors import SaifError
 from saif_ui.fast.harvest import find_harvest
 from saif_ui.fast.monitor import Monitor
 from saif_ui.fast.pipeline import PipelineConfig, check_config, run_pipeline
-from saif_ui.fast.shelf import SaeShelf
 from saif_ui.provenance import git_commit
+from saif_ui.service.shelf import SaeShelf
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from saif_ui.ui.trainings import AlreadyTraining, QueueFull, TrainingQueue
+from saif_ui.service.trainings import AlreadyTraining, QueueFull, TrainingQueue
 
 
 class Gate:

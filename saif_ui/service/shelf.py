@@ -47,7 +47,7 @@ class ShelfConfig:
         for key, var in (("per_session", "SAIF_SAES_PER_SESSION"), ("total", "SAIF_VISITOR_SAES")):
             raw = os.environ.get(var, "").strip()
             if raw:
-                if not raw.isdigit():
+                if not (raw.isascii() and raw.isdigit()):
                     raise SaifError(f"{var} must be a whole number, not {raw!r}")
                 kw[key] = int(raw)
         if os.environ.get("SAIF_SHARE_UPLOADS"):

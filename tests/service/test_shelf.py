@@ -11,7 +11,7 @@ import pytest
 from saif_ui.engine.cache import ResultCache
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.sae import SAELoadError
-from saif_ui.fast.shelf import SaeShelf, ShelfConfig
+from saif_ui.service.shelf import SaeShelf, ShelfConfig
 from tests.conftest import random_sae
 
 

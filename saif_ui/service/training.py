@@ -1,24 +1,28 @@
-"""The backend's training desk: SAEs trained in the browser (`fast.served`), one at a time per server through the
+"""The backend's training part: SAEs trained in the browser (`service.served`), one at a time per server through the
 visible queue, each attached for the visitor who asked when it finishes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from saif_ui.fast import served
 from saif_ui.fast.pipeline import PipelineConfig
 from saif_ui.fast.train_log import LOG_NAME, read_curves
-from saif_ui.ui.backend.base import Base
-from saif_ui.ui.controls import TrainControls
-from saif_ui.ui.trainings import TrainingView
+from saif_ui.service import served
+from saif_ui.service.context import Context
+from saif_ui.service.controls import TrainControls
+from saif_ui.service.trainings import TrainingView
 
 
-class TrainingDesk(Base):
-    def training_defaults(self) -> TrainControls:
+class Training:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.engine = context.engine
+
+    def defaults(self) -> TrainControls:
         d = served.DEFAULTS
         return TrainControls(d.layer, d.method, d.arch, d.d_sae, float(d.k), d.tokens, d.seed)
 
-    def training_configs(self, form: TrainControls, side_by_side: bool) -> list[PipelineConfig]:
+    def configs(self, form: TrainControls, side_by_side: bool) -> list[PipelineConfig]:
         """The pipeline runs a Train request makes: one, or FAST and BT with the same budget (side by side)."""
         methods = ["fast", "bt"] if side_by_side else [form.method]
         return [
@@ -28,32 +32,38 @@ class TrainingDesk(Base):
             for m in methods
         ]
 
-    def training_estimate(self, form: TrainControls, side_by_side: bool) -> float:
-        """Seconds the request should take on the 2-core machine (see `fast.served`)."""
-        return sum(served.estimate_seconds(self.engine, c) for c in self.training_configs(form, side_by_side))
+    def estimate(self, form: TrainControls, side_by_side: bool) -> float:
+        """Seconds the request should take on the 2-core machine (see `service.served`)."""
+        return sum(served.estimate_seconds(self.engine, c) for c in self.configs(form, side_by_side))
 
-    def start_training(self, session: str, form: TrainControls, side_by_side: bool) -> TrainingView:
+    def start(self, session: str, form: TrainControls, side_by_side: bool) -> TrainingView:
         """Queue the request (checked first); when it runs, each SAE is trained, reported and attached for
         `session`. The view says its place in the queue."""
-        configs = self.training_configs(form, side_by_side)
+        configs = self.configs(form, side_by_side)
         label = " + ".join(f"{c.method.upper()} L{c.layer} {c.arch} d_sae {c.d_sae}" for c in configs)
         folders = tuple(str(served.folder_for(self.engine, session, c)) for c in configs)
         estimate = sum(served.estimate_seconds(self.engine, c) for c in configs)
-        return self.trainings.submit(
+        shelf = self.context.shelf
+        return self.context.trainings.submit(
             session,
             label,
-            lambda monitor: served.train_for(self.engine, self.shelf, session, configs, monitor),
+            lambda monitor: served.train_for(self.engine, shelf, session, configs, monitor),
             estimate_s=estimate,
             folders=folders,
         )
 
-    def training_status(self, session: str) -> TrainingView | None:
-        return self.trainings.status(session)
+    def status(self, session: str) -> TrainingView | None:
+        return self.context.trainings.status(session)
 
-    def stop_training(self, session: str) -> bool:
-        return self.trainings.stop(session)
+    def stop(self, session: str) -> bool:
+        return self.context.trainings.stop(session)
 
-    def training_live_curves(self, view: TrainingView | None) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    def queue(self) -> list[tuple[str, str]]:
+        """(label, state) of every training waiting or running (what every visitor may see)."""
+        return self.context.trainings.queue()
+
+    @staticmethod
+    def live_curves(view: TrainingView | None) -> dict[str, dict[str, list[tuple[float, float]]]]:
         """Folder name -> the curves its training has written so far (read while it grows)."""
         if view is None:
             return {}

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from saif_ui.ui.jobs import Busy, Jobs
+from saif_ui.service.jobs import Busy, Jobs
 
 
 def test_one_job_per_session_and_the_slot_frees_when_it_ends() -> None:

@@ -1,4 +1,4 @@
-"""Per-session state: the results one visitor has produced (the library's typed results), held in `gr.State`.
+"""Per-visitor state: the results one visitor has produced (the library's typed results), kept by the UI in `gr.State`.
 
 Controls (instruction, content, α ...) live in the components themselves; the state keeps what the library returned,
 so tabs can read each other's results and an exploration can be exported and re-imported.
@@ -9,25 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from saif_ui.ui.backend import Ablation, Comparison, DiscoveryResult, Evaluation, LatentCard, SpecialGrid
-from saif_ui.ui.controls import ControlError
-from saif_ui.ui.tables import (
-    Table,
-    ablation_table,
-    compare_table,
-    grid_table,
-    joint_table,
-    latent_table,
-    layers_table,
-    lens_table,
-    neighbour_table,
-    sweep_table,
-    word_table,
-)
-
-STRENGTH_SLIDERS = 8
-"""Strength sliders shown in the Steering tab, one per chosen latent; any further latents get a row in the strengths
-table (steering takes any number of latents)."""
+from saif_ui.saif.discovery.discover import DiscoveryResult
+from saif_ui.saif.interpret.latent_card import LatentCard
+from saif_ui.saif.steering.ablation import Ablation
+from saif_ui.saif.steering.compare import Comparison
+from saif_ui.saif.steering.evaluate import Evaluation
+from saif_ui.saif.steering.special import SpecialGrid
+from saif_ui.service.controls import ControlError
 
 
 @dataclass
@@ -72,23 +60,6 @@ class Session:
     def lens_labels(self) -> dict[int, str]:
         """Latent id -> its flags and first logit-lens tokens (slider labels)."""
         return {int(v): label.split(" ", 1)[1] if " " in label else "" for label, v in self.latent_choices()}
-
-    def tables(self) -> dict[str, Table]:
-        """Every non-empty table of the session, by file stem (for CSV export)."""
-        tables = {
-            "latents": latent_table(self.discovery),
-            "flagged_latents": latent_table(self.discovery, flagged=True),
-            "logit_lens": lens_table(self.card),
-            "neighbours": neighbour_table(self.card, self.discovery),
-            "instruction_words": word_table(self.card),
-            "comparison": compare_table(self.comparison),
-            "sweep": sweep_table(self.evaluation),
-            "special_token_grid": grid_table(self.grid),
-            "ablation": ablation_table(self.ablation),
-            "joint_sweep": joint_table(self.extra.get("joint_sweep")),
-            "layer_comparison": layers_table(self.extra.get("layer_comparison")),
-        }
-        return {name: t for name, t in tables.items() if t.rows}
 
     # ---------------------------------------------------------------- (de)serialisation
 

@@ -1,4 +1,4 @@
-"""The backend's SAE desk: the attached SAEs a session can see, their latents' cards, labels, heatmaps and UMAP map,
+"""The backend's SAEs part: the attached SAEs a session can see, their latents' cards, labels, heatmaps and UMAP map,
 their reports and training curves, and adding one from the registry or an upload."""
 
 from __future__ import annotations
@@ -18,33 +18,48 @@ from saif_ui.saif.interpret.labels import labels_of
 from saif_ui.saif.interpret.latent_card import LatentCard, latent_card
 from saif_ui.saif.interpret.umap_map import umap_available, umap_coords
 from saif_ui.saif.steering.recipe import load_recipes
-from saif_ui.ui.backend.base import Base, as_placement
-from saif_ui.ui.controls import PromptChoice
+from saif_ui.service.context import Context, as_placement
+from saif_ui.service.controls import PromptChoice
 
 
-class SaeDesk(Base):
-    def sae_names(self) -> list[str]:
+class Saes:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.engine = context.engine
+        self.shelf = context.shelf
+        self._labels: dict[tuple[str, str, int], dict[int, str]] = {}
+        """Context labels by attached SAE (name, source, object): a few thousand short strings each."""
+
+    def names(self) -> list[str]:
         """Attached SAEs, shallowest layer first."""
         return self.engine.sae_names()
 
-    def sae_info(self, sae: str) -> dict[str, Any]:
+    def has(self, sae: str | None) -> bool:
+        """True when `sae` names an attached SAE."""
+        return self.context.has_sae(sae)
+
+    def latent_id(self, sae: str, value: object) -> int:
+        """A latent id of `sae` from a control's value, else a `SaifError` saying what the ids are."""
+        return self.context.latent_id(sae, value)
+
+    def info(self, sae: str) -> dict[str, Any]:
         return self.engine.sae(sae).info()
 
-    def sae_choices(self, session: str | None = None) -> list[tuple[str, str]]:
+    def choices(self, session: str | None = None) -> list[tuple[str, str]]:
         """The SAE dropdown's entries for `session`: the shared SAEs and those it attached (gradio refuses any other
         value, so a visitor cannot reach another's upload through the API either)."""
         return [(f"{n} · layer {self.engine.sae(n).layer}", n) for n in self.shelf.visible(session)]
 
-    def sae_table_rows(self, session: str | None = None) -> list[dict[str, Any]]:
+    def table_rows(self, session: str | None = None) -> list[dict[str, Any]]:
         """`info()` of each SAE the session can see, for the SAEs tab's table."""
         return [self.engine.sae(n).info() for n in self.shelf.visible(session)]
 
-    def default_sae(self) -> str | None:
+    def default(self) -> str | None:
         """The attached SAE the validated recipes steer with most often (ties to the deeper), else the deepest
         attached SAE. SAIF finds steering works best in the last layers; on this model the layers study found the
         last one (L27) steers worse than L24, so the default follows what the recipes chose on validation rather
         than the deepest layer any single recipe uses (one recipe at L27 should not move every visitor there)."""
-        names = self.sae_names()
+        names = self.names()
         if not names:
             return None
         try:
@@ -65,7 +80,7 @@ class SaeDesk(Base):
 
     def heatmaps(self, choice: PromptChoice, sae: str, latents: Sequence[int]) -> dict[str, Any]:
         """Activations of `latents` on every token of the positive and the negative prompt of one content."""
-        instr = self.instruction(choice)
+        instr = self.context.instruction(choice)
         [pair] = build_pairs(
             self.engine.chat,
             [("content", choice.content)],
@@ -73,17 +88,17 @@ class SaeDesk(Base):
             as_placement(choice.placement),
             system_prompt=choice.system_prompt,
         )
-        maps = pair_heatmaps(self.engine, sae, pair, [self.latent_id(sae, i) for i in latents])
+        maps = pair_heatmaps(self.engine, sae, pair, [self.context.latent_id(sae, i) for i in latents])
         return {name: h.to_dict() for name, h in maps.items()}
 
     def card(self, sae: str, latent: Any) -> LatentCard:
         """The latent's card: what its weights say and, when its SAE has activation cards (shipped or cached), its
         top contexts and histogram on held-out chats."""
-        latent = self.latent_id(sae, latent)
+        latent = self.context.latent_id(sae, latent)
         cards = find_cards(self.engine, sae)
         settings = {
-            "model": self.model_id,
-            **self._sae_key(sae),
+            "model": self.context.model_id,
+            **self.context.sae_key(sae),
             "latent": latent,
             "cards": cards.key if cards is not None else None,
         }
@@ -92,7 +107,7 @@ class SaeDesk(Base):
             card = latent_card(self.engine, sae, latent, lens=10, n_neighbours=12, cards=cards)
             return replace(card, label=self.latent_labels(sae).get(latent, "")).to_dict()
 
-        return LatentCard.from_dict(self.results.get_or_compute("card", settings, run)[0])
+        return LatentCard.from_dict(self.context.results.get_or_compute("card", settings, run)[0])
 
     def latent_labels(self, sae: str) -> dict[int, str]:
         """Latent -> its label from its top contexts (`interpret.labels`: shipped, cached, or made from the SAE's
@@ -101,12 +116,12 @@ class SaeDesk(Base):
         meanwhile)."""
         obj = self.engine.sae(sae)
         key = (sae, obj.source, id(obj))
-        with self._lock:
+        with self.context.lock:
             found = self._labels.get(key)
         if found is None:
             found = labels_of(self.engine, sae)
             if found:
-                with self._lock:
+                with self.context.lock:
                     for gone in [k for k in self._labels if k[0] not in self.engine.saes]:
                         del self._labels[gone]  # detached SAEs: the dict never outgrows what is attached
                     self._labels[key] = found

@@ -1,5 +1,6 @@
-"""What every desk of the backend shares: the engine, the catalogue and contents, the result cache, the lock, and
-the few steps every action takes (resolve the instruction, name the SAE and the prompt in a result key)."""
+"""What every part of the backend shares: the engine, the catalogue and contents, the result cache, the lock, the
+visitors' jobs, training queue and SAE shelf, and the few steps every action takes (resolve the instruction, name the
+SAE and the prompt in a result key)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,15 @@ from saif_ui.engine import Engine, jsonsafe
 from saif_ui.engine.cache import sae_identity
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import ModelLoadError
-from saif_ui.fast.shelf import SaeShelf
-from saif_ui.saif.discovery.discover import (
-    DiscoveryResult,
-)
-from saif_ui.saif.inputs.catalogue import Catalogue, Instruction
-from saif_ui.saif.inputs.contents import Content
-from saif_ui.saif.inputs.prompts import Placement, build_prompt
+from saif_ui.saif.discovery.discover import DiscoveryResult
+from saif_ui.saif.inputs.catalogue import Catalogue, Instruction, load_catalogue
+from saif_ui.saif.inputs.contents import Content, load_contents
+from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
-from saif_ui.saif.steering.build import Application
-from saif_ui.ui.controls import ControlError, PromptChoice, SteerControls
-from saif_ui.ui.jobs import Busy, Cancelled, Jobs
-from saif_ui.ui.trainings import AlreadyTraining, QueueFull, TrainingQueue
+from saif_ui.service.controls import ControlError, PromptChoice
+from saif_ui.service.jobs import Busy, Cancelled, Jobs
+from saif_ui.service.shelf import SaeShelf
+from saif_ui.service.trainings import AlreadyTraining, QueueFull, TrainingQueue
 
 CUSTOM = "custom"
 """Value of the instruction dropdown's entry for a user-written instruction."""
@@ -42,6 +40,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 ContentFormatError, UnknownInstructionError, UnknownCheckerError and every validation of the library; `ControlError`
 the UI's parsing of its controls). Any other exception, a KeyError or a plain ValueError included, is a bug: the UI
 must not present it as the user's fault."""
+MAX_DISCOVERIES = 32
+"""Discovery results kept with every latent's statistics (a few MB each at 16k latents)."""
 
 
 read_json = jsonsafe.loads
@@ -54,41 +54,34 @@ def as_placement(value: str) -> Placement:
     return value  # type: ignore[return-value]
 
 
-def _application(controls: SteerControls) -> Application:
-    return Application(
-        positions=controls.positions,  # type: ignore[arg-type]
-        scale=controls.scale,  # type: ignore[arg-type]
-        decay=controls.decay,
-        decay_power=controls.decay_power,
-    )
+class Context:
+    """The engine plus the few shared, read-mostly things every part needs (one per server, shared by the parts)."""
 
+    def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
+        self.engine = engine
+        self.catalogue = catalogue or load_catalogue()
+        self.contents: tuple[Content, ...] = load_contents()
+        self.results = engine.results
+        """The engine's byte-bounded result cache."""
+        self.shelf = SaeShelf(engine, self.results)
+        self.jobs = Jobs()
+        self.trainings = TrainingQueue()
+        """SAE trainings asked for in the browser: one at a time for the whole server."""
+        self.lock = threading.Lock()
+        self._discoveries: OrderedDict[str, DiscoveryResult] = OrderedDict()
+        """Recent discovery results with every latent's statistics, by cache key: a session keeps only the rows,
+        and a spec of an unlisted latent needs its mean activation."""
+        self._identities: dict[tuple[str, str, int], dict[str, str]] = {}
 
-class Base:
-    """The state the desks share; `Backend.__init__` sets it."""
-
-    engine: Engine
-    catalogue: Catalogue
-    contents: tuple[Content, ...]
-    results: Any
-    """The engine's byte-bounded result cache."""
-    shelf: SaeShelf
-    jobs: Jobs
-    trainings: TrainingQueue
-    _discoveries: OrderedDict[str, DiscoveryResult]
-    _lock: threading.Lock
-    _identities: dict[tuple[str, str, int], dict[str, str]]
-    _recipe_views: dict[tuple[str, tuple[str, ...]], Any]
-    _labels: dict[tuple[str, str, int], dict[int, str]]
-
-    def _sae_key(self, sae: str) -> dict[str, str]:
+    def sae_key(self, sae: str) -> dict[str, str]:
         """The SAE's source and weight fingerprint, for result keys (hashing the weights once per attached SAE)."""
         obj = self.engine.sae(sae)
         ident = (sae, obj.source, id(obj))
-        with self._lock:
+        with self.lock:
             found = self._identities.get(ident)
         if found is None:
             found = sae_identity(obj)
-            with self._lock:
+            with self.lock:
                 self._identities[ident] = found
         return found
 
@@ -111,17 +104,8 @@ class Base:
         checker = None if choice.checker in (None, "", "none") else choice.checker
         return Instruction.custom(lines, checker=checker)
 
-    def prompts(self, choice: PromptChoice, wording: str | None = None) -> tuple[str, str]:
-        """The exact rendered positive (content + instruction) and negative (content alone)."""
-        instr = self.instruction(choice)
-        said = wording or instr.canonical
-        chat, system = self.engine.chat, choice.system_prompt
-        pos = build_prompt(chat, choice.content, said, as_placement(choice.placement), system_prompt=system)
-        neg = build_prompt(chat, choice.content, None, "none", system_prompt=system)
-        self.engine.prompt_ids(pos.text)  # the length limit, said here too: what is shown is what may be run
-        return pos.text, neg.text
-
-    def _settings(self, choice: PromptChoice, instr: Instruction) -> dict[str, Any]:
+    def settings(self, choice: PromptChoice, instr: Instruction) -> dict[str, Any]:
+        """What a result of one prompt pair depends on, for its key in the result cache."""
         return {
             "model": self.model_id,
             "instruction": instr.fingerprint,
@@ -131,10 +115,19 @@ class Base:
             "system": choice.system_prompt,
         }
 
-    def _full(self, discovery: DiscoveryResult | None) -> DiscoveryResult | None:
+    def remember(self, discovery: DiscoveryResult) -> None:
+        """Keep a discovery with its statistics (a bounded LRU) for steering with latents its rows do not list."""
+        with self.lock:
+            self._discoveries[discovery.cache_key] = discovery
+            self._discoveries.move_to_end(discovery.cache_key)
+            while len(self._discoveries) > MAX_DISCOVERIES:
+                self._discoveries.popitem(last=False)
+
+    def full(self, discovery: DiscoveryResult | None) -> DiscoveryResult | None:
+        """The remembered result with every latent's statistics, else `discovery` as it is (rows only)."""
         if discovery is None:
             return None
-        with self._lock:
+        with self.lock:
             return self._discoveries.get(discovery.cache_key, discovery)
 
     def latent_id(self, sae: str, value: Any) -> int:

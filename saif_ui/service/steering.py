@@ -1,4 +1,4 @@
-"""The backend's steering desk: specs from the UI's controls, steered answers (latents, the validated recipe, two
+"""The backend's steering part: specs from the UI's controls, steered answers (latents, the validated recipe, two
 instructions at once), α and weight sweeps, ablations and the special-token grid, each through the result cache."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import contents_version, load_contents
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.ablation import Ablation, ablate
-from saif_ui.saif.steering.build import SpecChoice, build_joint, spec_for_latents
+from saif_ui.saif.steering.build import Application, SpecChoice, build_joint, spec_for_latents
 from saif_ui.saif.steering.compare import Comparison, Decoding, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.joint import JointSpec
@@ -26,8 +26,8 @@ from saif_ui.saif.steering.recipe import Recipe, recipe_for
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
-from saif_ui.ui.backend.base import CUSTOM, Base, _application, as_placement
-from saif_ui.ui.controls import PromptChoice, SteerControls
+from saif_ui.service.context import CUSTOM, Context, as_placement
+from saif_ui.service.controls import PromptChoice, SteerControls
 
 MAX_ABLATION_CONTENTS = 24
 """An ablation evaluates 2k variants: its contents are capped so one request stays bounded."""
@@ -64,13 +64,30 @@ class RecipeView:
     attached: bool
 
 
-class SteeringDesk(Base):
+def _application(controls: SteerControls) -> Application:
+    return Application(
+        positions=controls.positions,  # type: ignore[arg-type]
+        scale=controls.scale,  # type: ignore[arg-type]
+        decay=controls.decay,
+        decay_power=controls.decay_power,
+    )
+
+
+class Steering:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.engine = context.engine
+        self.results = context.results
+        self._recipe_views: dict[tuple[str, tuple[str, ...]], RecipeView] = {}
+        """Recipe panels by (instruction with a recipe, attached SAEs): checking the shipped figures' key hashes the
+        SAE's weights, too slow to repeat on every change of instruction."""
+
     def spec(self, discovery: DiscoveryResult | None, sae: str, controls: SteerControls) -> SteeringSpec:
         """The steering spec of the chosen latents: each latent's base is its mean activation in the discovery run
         that found it (same SAE), or its unit direction with the `unit` scale."""
         return spec_for_latents(
             self.engine,
-            self._full(discovery),
+            self.context.full(discovery),
             sae,
             controls.latents,
             controls.strength_of(),
@@ -93,13 +110,19 @@ class SteeringDesk(Base):
         prompted_steered: bool = False,
     ) -> Steered:
         """Original / steered / prompted (and optionally prompted + steered) answers, judged."""
-        instr = self.instruction(choice)
+        instr = self.context.instruction(choice)
         how = _application(controls)
         spec = spec_for_latents(  # α's one validation: SteeringSpec.__post_init__
-            self.engine, self._full(discovery), sae, controls.latents, controls.strength_of(), controls.alpha, how
+            self.engine,
+            self.context.full(discovery),
+            sae,
+            controls.latents,
+            controls.strength_of(),
+            controls.alpha,
+            how,
         )
         return self._compare(
-            choice, instr, spec, {**self._sae_key(sae), "spec": spec.to_dict()}, decoding, prompted_steered
+            choice, instr, spec, {**self.context.sae_key(sae), "spec": spec.to_dict()}, decoding, prompted_steered
         )
 
     def _compare(
@@ -113,7 +136,7 @@ class SteeringDesk(Base):
     ) -> Steered:
         """`compare` through the result cache; `what` names the spec in the key (its SAE and spec, or the recipe)."""
         settings = {
-            **self._settings(choice, instr),
+            **self.context.settings(choice, instr),
             **what,
             "prompted_steered": prompted_steered,
             "decoding": asdict(decoding),
@@ -139,14 +162,14 @@ class SteeringDesk(Base):
         if recipe is None:
             return RecipeView(str(instruction), None, None, False)
         key = (recipe.instruction, tuple(sorted(self.engine.saes)))
-        with self._lock:
+        with self.context.lock:
             found = self._recipe_views.get(key)
         if found is not None and found.recipe == recipe:
             return found
         attached = all(e.sae in self.engine.saes for e in recipe.spec.latents)
         test = shipped_test_figures(self.engine, recipe) if attached else None
         view = RecipeView(recipe.instruction, recipe, test, attached)
-        with self._lock:
+        with self.context.lock:
             self._recipe_views[key] = view
         return view
 
@@ -159,7 +182,7 @@ class SteeringDesk(Base):
         if not view.attached:
             sae = view.recipe.spec.latents[0].sae
             raise SaifError(f"the recipe steers with SAE {sae!r}, which is not attached: add it in the SAEs tab")
-        instr = self.instruction(choice)
+        instr = self.context.instruction(choice)
         recipe = view.recipe
         return self._compare(choice, instr, recipe.spec, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
 
@@ -176,7 +199,7 @@ class SteeringDesk(Base):
         progress: Callable[[int, int], None] | None = None,
     ) -> Evaluation:
         """Compliance and fluency of the spec at each α on `n_contents` validation passages, with both baselines."""
-        instr = self.instruction(choice)
+        instr = self.context.instruction(choice)
         spec = self.spec(discovery, sae, controls)
         cfg = EvalConfig(
             alphas=tuple(float(a) for a in alphas),
@@ -186,10 +209,10 @@ class SteeringDesk(Base):
             prompted_steered=prompted_steered,
         )
         settings = {
-            "model": self.model_id,
+            "model": self.context.model_id,
             "instruction": instr.fingerprint,
             "checkers": CHECKERS_VERSION,
-            **self._sae_key(sae),
+            **self.context.sae_key(sae),
             "contents": contents_version(),
             "spec": spec.to_dict(),
             "cfg": asdict(cfg),
@@ -209,11 +232,11 @@ class SteeringDesk(Base):
             raise SaifError(f"pick a second instruction other than {first!r}")
         choices = []
         for iid in (first, second):
-            self.catalogue.get(iid)  # an unknown id names the valid ones
+            self.context.catalogue.get(iid)  # an unknown id names the valid ones
             view = self.recipe_view(iid)
             if view.recipe is not None and view.attached:
                 choices.append(SpecChoice(iid, recipe=True))
-            elif sae and self.has_sae(sae):
+            elif sae and self.context.has_sae(sae):
                 choices.append(SpecChoice(iid, layer=self.engine.sae(sae).layer, top_k=5))
             else:
                 raise SaifError(f"{iid!r} has no recipe whose SAE is attached: pick an SAE to discover its latents")
@@ -225,9 +248,9 @@ class SteeringDesk(Base):
         """Original / steered by both / prompted with both: each answer judged by both checkers."""
         joint = self.joint_spec(choice.instruction, second, weights, sae)
         settings = {
-            **self._settings(choice, self.instruction(choice)),
+            **self.context.settings(choice, self.context.instruction(choice)),
             "joint": joint.to_dict(),
-            "saes": [self._sae_key(n) for n in sorted({e.sae for p in joint.parts for e in p.spec.latents})],
+            "saes": [self.context.sae_key(n) for n in sorted({e.sae for p in joint.parts for e in p.spec.latents})],
             "decoding": asdict(decoding),
         }
 
@@ -268,7 +291,7 @@ class SteeringDesk(Base):
         cfg.cells(2)  # a grid too large fails before anything runs
         contents = pick_contents(load_contents("validation"), n_contents)
         settings = {
-            "model": self.model_id,
+            "model": self.context.model_id,
             "joint": joint.to_dict(),
             "checkers": CHECKERS_VERSION,
             "contents": contents_version(),
@@ -292,17 +315,17 @@ class SteeringDesk(Base):
         progress: Callable[[int, int], None] | None = None,
     ) -> Ablation:
         """Drop-one and add-one rates of the chosen latents at their α on `n_contents` validation passages."""
-        instr = self.instruction(choice)
+        instr = self.context.instruction(choice)
         spec = self.spec(discovery, sae, controls)
         contents = pick_contents(load_contents("validation"), max(2, min(int(n_contents), MAX_ABLATION_CONTENTS)))
         cfg = EvalConfig(
             n_contents=None, placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens)
         )
         settings = {
-            "model": self.model_id,
+            "model": self.context.model_id,
             "instruction": instr.fingerprint,
             "checkers": CHECKERS_VERSION,
-            **self._sae_key(sae),
+            **self.context.sae_key(sae),
             "contents": [c.id for c in contents],
             "spec": spec.to_dict(),
             "cfg": asdict(cfg),
@@ -337,11 +360,11 @@ class SteeringDesk(Base):
     ) -> SpecialGrid:
         """FAST's special-token intervention: one special-token latent added at growing α, the answer at each
         (judged by `instruction`'s checker when it is a catalogue id); latent None takes the strongest."""
-        judge = instruction if instruction in self.catalogue else None
-        latent = None if latent is None else self.latent_id(sae, latent)
+        judge = instruction if instruction in self.context.catalogue else None
+        latent = None if latent is None else self.context.latent_id(sae, latent)
         settings = {
-            "model": self.model_id,
-            **self._sae_key(sae),
+            "model": self.context.model_id,
+            **self.context.sae_key(sae),
             "checkers": CHECKERS_VERSION,
             "latent": latent,
             "content": content,

@@ -1,0 +1,85 @@
+"""The backend's discovery part: SAIF Stage 1 for a visitor's prompt choice (rows labelled with the SAE's context
+labels, every latent's statistics kept server-side), and one instruction at two SAEs side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryConfig, DiscoveryResult, discover
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.steering.compare import Decoding
+from saif_ui.saif.steering.layers_compare import LayerComparison, compare_layers, layer_spec
+from saif_ui.service.context import Context, as_placement
+from saif_ui.service.controls import PromptChoice
+
+
+class Discovery:
+    def __init__(self, context: Context, labels: Callable[[str], dict[int, str]]) -> None:
+        self.context = context
+        self.labels = labels
+        """Latent -> its context label, of an attached SAE (`Saes.latent_labels`)."""
+
+    def discover(
+        self, choice: PromptChoice, sae: str, *, positions: str, score: str, top_k: int, n_contents: int
+    ) -> DiscoveryResult:
+        """SAIF Stage 1 (disk-cached by the library). The session gets the rows; the statistics of every latent are
+        kept in the context (a bounded LRU) for steering with latents the rows do not list."""
+        instr = self.context.instruction(choice)
+        cfg = DiscoveryConfig(  # validates positions and score, naming the valid ones
+            placement=as_placement(choice.placement),
+            positions=positions,  # type: ignore[arg-type]
+            score=score,  # type: ignore[arg-type]
+            top_k=top_k,
+            n_contents=n_contents,
+            system_prompt=choice.system_prompt,
+        )
+        result = discover(self.context.engine, instr, sae, cfg)
+        labels = self.labels(sae)
+        if labels:
+            result = replace(
+                result,
+                latents=[replace(r, label=labels.get(r.id, "")) for r in result.latents],
+                flagged=[replace(r, label=labels.get(r.id, "")) for r in result.flagged],
+            )
+        self.context.remember(result)
+        return replace(result, stats=None)
+
+    def compare_layers(
+        self, choice: PromptChoice, saes: tuple[str, str], *, top_k: int, n_contents: int, max_new_tokens: int
+    ) -> LayerComparison:
+        """The same instruction at two SAEs side by side (`saif.steering.layers_compare`): each one's discovery (its
+        top latents with their labels) and the content steered by each one's top-5 latents at α = 1, beside the
+        original and prompted answers."""
+        ctx = self.context
+        if len(set(saes)) != 2:
+            raise SaifError("pick two different SAEs to compare")
+        for sae in saes:
+            if not ctx.has_sae(sae):
+                raise SaifError(f"no attached SAE named {sae!r}")
+        instr = ctx.instruction(choice)
+        found = [
+            self.discover(
+                choice, sae, positions=DEFAULT_POSITIONS, score=DEFAULT_SCORE, top_k=top_k, n_contents=n_contents
+            )
+            for sae in saes
+        ]
+        full = [ctx.full(r) or r for r in found]
+        settings = {
+            **ctx.settings(choice, instr),
+            "saes": [ctx.sae_key(s) for s in saes],
+            "specs": [layer_spec(r).to_dict() for r in full],
+            "max": max_new_tokens,
+            "checkers": CHECKERS_VERSION,
+        }
+
+        def run() -> dict[str, Any]:
+            return compare_layers(
+                ctx.engine, instr, choice.content, full,
+                placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens),
+                system_prompt=choice.system_prompt,
+            ).to_dict()  # fmt: skip
+
+        return LayerComparison.from_dict(ctx.results.get_or_compute("compare_layers", settings, run)[0])

@@ -1,0 +1,32 @@
+"""The backend's discovery part: rows for the session with every latent's statistics kept server-side, and two SAEs
+compared side by side (served again from the result cache)."""
+
+from __future__ import annotations
+
+import pytest
+
+from saif_ui.engine.errors import SaifError
+from saif_ui.service.controls import PromptChoice
+
+CHOICE = PromptChoice("french", content="The cat sat on the mat.")
+
+
+def test_two_saes_are_compared_side_by_side(backend, rand_saes) -> None:
+    part = backend.discovery
+    found = part.discover(CHOICE, rand_saes[0], positions="last", score="t", top_k=5, n_contents=2)
+    assert found.stats is None and backend.context.full(found).stats is not None and len(found.ids) == 5
+    result = part.compare_layers(CHOICE, (rand_saes[0], rand_saes[1]), top_k=5, n_contents=2, max_new_tokens=4)
+    assert [(s.sae, s.layer) for s in result.sides] == [(rand_saes[0], 8), (rand_saes[1], 24)]
+    for side in result.sides:
+        assert [e.latent for e in side.spec.latents] == side.discovery.ids[:5] and side.spec.alpha == 1.0
+        assert side.discovery.stats is None
+    assert result.instruction == "french" and result.checker == "french"
+    again = part.compare_layers(CHOICE, (rand_saes[0], rand_saes[1]), top_k=5, n_contents=2, max_new_tokens=4)
+    assert again.to_dict() == result.to_dict()
+
+
+def test_a_comparison_needs_two_different_attached_saes(backend, rand_sae) -> None:
+    with pytest.raises(SaifError, match="pick two different SAEs"):
+        backend.discovery.compare_layers(CHOICE, (rand_sae, rand_sae), top_k=5, n_contents=2, max_new_tokens=4)
+    with pytest.raises(SaifError, match="no attached SAE named 'nope'"):
+        backend.discovery.compare_layers(CHOICE, (rand_sae, "nope"), top_k=5, n_contents=2, max_new_tokens=4)
