@@ -34,7 +34,7 @@ class Session:
     grid: SpecialGrid | None = None
     ablation: Ablation | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    """Results kept as JSON: `joint_steer` and `joint_sweep` (two instructions at once, `ui.joint`) and
+    """Results kept as JSON: `joint_steer` and `joint_sweep` (two instructions at once, `ui.steering.joint`) and
     `layer_comparison` (`ui.layers_compare`)."""
 
     # ---------------------------------------------------------------- derived views

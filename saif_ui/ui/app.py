@@ -13,15 +13,15 @@ import gradio as gr
 from saif_ui.service import Backend, Engine, Session, get_engine
 from saif_ui.ui.findings import DOCS, build_findings_tab
 from saif_ui.ui.instructions import DEFAULT_INSTRUCTION, build_instructions_tab, wire_discovery
-from saif_ui.ui.joint import build_joint_section, wire_joint
 from saif_ui.ui.latents import build_latents_tab
 from saif_ui.ui.layers_compare import build_layer_section, wire_layer_section
 from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
 from saif_ui.ui.share import build_share_bar, wire_share
-from saif_ui.ui.steer import wire_recipe, wire_steer
-from saif_ui.ui.steering import build_steering_tab
-from saif_ui.ui.sweep import wire_sweep
+from saif_ui.ui.steering.joint import build_joint_section, wire_joint
+from saif_ui.ui.steering.steer import wire_recipe, wire_steer
+from saif_ui.ui.steering.sweep import wire_sweep
+from saif_ui.ui.steering.tab import build_steering_tab
 from saif_ui.ui.widgets import session_of
 
 TITLE = "saif_ui — instruction-following latents"

@@ -32,7 +32,7 @@ from saif_ui.ui.export import (
 )
 from saif_ui.ui.instructions import InstructionsTab, discovery_status
 from saif_ui.ui.latents import LatentsTab
-from saif_ui.ui.steering import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
+from saif_ui.ui.steering.tab import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
 from saif_ui.ui.widgets import answer_and_verdict, session_of, user_errors
 

@@ -26,7 +26,7 @@ from saif_ui.ui.export import (
 )
 from saif_ui.ui.findings import findings_markdown
 from saif_ui.ui.saes import markdown_section, rerun_title
-from saif_ui.ui.steering import STRENGTH_SLIDERS, collect_strengths, strength_updates
+from saif_ui.ui.steering.tab import STRENGTH_SLIDERS, collect_strengths, strength_updates
 from saif_ui.ui.tables import grid_table, latent_table, quality_table, sweep_plot, sweep_table
 from tests.service.test_session import RESULT
 

@@ -9,7 +9,7 @@ import gradio as gr
 
 from saif_ui.service import Backend, Cancelled, PromptChoice, Session, SteerControls, parse_alphas, parse_latent_ids
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.steering import SteeringTab, strengths_then
+from saif_ui.ui.steering.tab import SteeringTab, strengths_then
 from saif_ui.ui.tables import ablation_plot, grid_table, sweep_plot, sweep_table
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, session_of, user_errors
 

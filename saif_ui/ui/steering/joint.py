@@ -14,8 +14,8 @@ import gradio as gr
 from saif_ui.service import Backend, ControlError, PromptChoice, Session, parse_alphas
 from saif_ui.ui import figures
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.steering import SteeringTab
-from saif_ui.ui.sweep import stoppable
+from saif_ui.ui.steering.sweep import stoppable
+from saif_ui.ui.steering.tab import SteeringTab
 from saif_ui.ui.tables import JOINT_HEADERS, joint_table
 from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, private, session_of
 

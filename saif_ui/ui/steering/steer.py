@@ -13,7 +13,7 @@ import gradio as gr
 
 from saif_ui.service import Backend, PromptChoice, Session, SteerControls, Steered
 from saif_ui.ui.instructions import InstructionsTab
-from saif_ui.ui.steering import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
+from saif_ui.ui.steering.tab import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, recipe_md
 
 
