@@ -17,33 +17,22 @@ from __future__ import annotations
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import contents_version
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.shipped import Log, engine_key, sae_key
+from saif_ui.saif.studies.findings_replications import ablation_claim, ablation_section
+from saif_ui.saif.studies.shipped import Log
+from saif_ui.saif.studies.study import Doc, Study
 
-STUDY = "ablation"
-STUDY_VERSION = 1
+NAME = "ablation"
+VERSION = 1
 METRICS = ("success", "fluent_strict")
 
 
 def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "steering_study": steering_doc["key_digest"],
-        "sae": sae_key(engine, recipe.spec.latents[0].sae),
-        "contents": {"test": contents_version("test")},
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-    }
+    return derived.derived_key(NAME, VERSION, engine, recipe, steering_doc, ("test",))
 
 
 def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
@@ -73,7 +62,7 @@ def run_instruction(
             rows = None
             verdicts = full
         else:
-            log(f"{STUDY}/{iid}: {label} on {len(contents)} test contents")
+            log(f"{NAME}/{iid}: {label} on {len(contents)} test contents")
             out = steering_study.generate(engine, iid, contents, variant, "steered", decoding=decoding)
             rows = steering_study.judge_against(out, prompted, contents, recipe.fidelity_threshold)
             verdicts = {m: [bool(r[m]) for r in rows] for m in METRICS}
@@ -107,7 +96,7 @@ def ablation_study(
     """Run (or read back) the curves of each instruction whose recipe has at least two latents; the others are
     skipped (a one-latent recipe has no curve)."""
     return derived.run_derived(
-        STUDY,
+        NAME,
         engine,
         instructions,
         study_key,
@@ -116,3 +105,25 @@ def ablation_study(
         log=log,
         skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
     )
+
+
+def summary(iid: str, doc: Doc) -> list[str]:
+    row = ", ".join(
+        f"{p['label']} {p['success']['rate']:.0%}/{p['fluent_strict']['rate']:.0%}" for p in doc["result"]["points"]
+    )
+    return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = Study(
+    name=NAME,
+    version=VERSION,
+    command="ablation-study",
+    help="drop-one and add-one curves of each recipe with several latents, on test contents",
+    key_for=key_for,
+    run=ablation_study,
+    summary=summary,
+    order=60,
+    section=ablation_section,
+    claim=lambda docs: [ablation_claim(docs)],
+    pending="add-one / drop-one curves on test",
+)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from saif_ui.saif.studies.findings_sections import p_value, quote
+from saif_ui.saif.studies.study import Docs
 
 GAIN = 0.30
 """The bar of the single-instruction claim, applied to the joint one: joint success at least this much above
@@ -135,3 +137,21 @@ def joint_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
                 md.append(f"- *{plain}*, `{o['id']}` {'✓' if o['success'] else '✗'}: {quote(o['text'])}")
         md.append("")
     return md
+
+
+def joint_section(docs: Docs, figs: Path) -> list[str]:
+    """The "two instructions at once" section."""
+    return [
+        "## Two instructions at once",
+        "",
+        "`python -m saif_ui joint-study`: for each pair (a language and a form, or two forms: two languages would "
+        "contradict each other), both recipes steer together, each at a weight (0, 1 or 2 × its own α) chosen on "
+        "validation contents by joint success (ties: the most jointly compliant answers that are not loops, then "
+        "the most checker passes, loops included, then the smallest total weight); judged on the "
+        "test contents by both checkers (success: both pass, no loop, chrF to the answer prompted with both "
+        "instructions at least the threshold chosen on validation) beside the prompted baselines, each recipe "
+        "alone and two controls with each part's weight: random latents at each part's norm, and each "
+        "instruction's mean-difference vector at the α its recipe search chose.",
+        "",
+        *joint_lines(docs),
+    ]

@@ -3,9 +3,13 @@ proximity and FAST's special-token steering (their tables and claim lines), each
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from saif_ui.saif.studies.special_study import MEASURES
+from saif_ui.saif.studies.study import Docs
+
+MEASURES = ("structured", "polite", "loop", "changed")
+"""The special-token study's measures of an answer, in its table's order."""
 
 
 def pct(x: float | None) -> str:
@@ -84,6 +88,21 @@ def special_claim(docs: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def proximity_claim(docs: Docs) -> str:
+    parts = [
+        f"`{i}` {d['result']['selected_mean']} vs {d['result']['random_mean']} "
+        f"(p {p_value(d['result']['mann_whitney_p'])})"
+        for i, d in docs.items()
+    ]
+    close = [i for i, d in docs.items() if d["result"]["mann_whitney_p"] < 0.05]
+    return (
+        "- **SAIF: the selected latents are semantically close to the instruction** — share of test prompts "
+        "where a latent fires more on the instruction's own tokens than on the content's, the recipe's latents "
+        f"vs random latents of the same SAE: {'; '.join(parts)}. Closer than random (p < 0.05) for "
+        f"{len(close)} of {len(docs)} instructions ({', '.join(close) or 'none'})."
+    )
+
+
 def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| instruction | SAE | prompts | selected latents: score (percentile among random) | selected mean "
@@ -101,3 +120,34 @@ def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
             f"| {r['random_mean']} ({r['n_random']}) | {p_value(r['mann_whitney_p'])} |"
         )
     return lines
+
+
+def proximity_section(docs: Docs, figs: Path) -> list[str]:
+    """The semantic-proximity section."""
+    return [
+        "## Semantic proximity of the selected latents",
+        "",
+        "Test contents followed by the instruction, each wording in turn (`python -m saif_ui proximity-study`). "
+        "A latent's score is the share of prompts where its maximum over the instruction's tokens exceeds its "
+        "maximum over the content's; the recipe's latents are compared with random latents of the same SAE that "
+        "fire on these prompts (one-sided Mann-Whitney U). Discovery chose the latents by their activation at the "
+        "last prompt token, not on the instruction's tokens, so this is not the selection criterion read back.",
+        "",
+        *proximity_lines(docs),
+        "",
+    ]
+
+
+def special_section(docs: Docs, figs: Path) -> list[str]:
+    """The special-token steering section."""
+    return [
+        "## Special-token steering (FAST)",
+        "",
+        "Test contents answered without any instruction; each SAE's strongest special-token latent added at "
+        "FAST's α grid (unit direction × α) beside a random latent of the same SAE at the same α "
+        "(`python -m saif_ui special-study`). Measures: `structured` (a list or a heading), `polite` (a word of a "
+        "small politeness lexicon), `loop` (repetition above 0.5), `changed` (differs from the unsteered answer); "
+        "McNemar's exact p of special vs random in brackets. Every text is in the shipped results.",
+        "",
+        *special_lines(docs),
+    ]
