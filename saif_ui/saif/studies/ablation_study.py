@@ -24,7 +24,7 @@ from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import ablation_claim, ablation_section
 from saif_ui.saif.studies.shipped import Log
-from saif_ui.saif.studies.study import Doc, Study
+from saif_ui.saif.studies.study import Doc
 
 NAME = "ablation"
 VERSION = 1
@@ -35,11 +35,6 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
     return derived.derived_key(NAME, VERSION, engine, recipe, steering_doc, ("test",))
 
 
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -48,13 +43,11 @@ def run_instruction(
     *,
     decoding: Decoding = steering_study.DECODING,
 ) -> dict[str, Any]:
-    """The curves of one recipe (uncached; `ablation_study` ships them)."""
+    """The curves of one recipe (uncached; `STUDY` ships them)."""
     spec, iid = recipe.spec, recipe.instruction
     if len(spec.latents) < 2:
         raise steering_study.StudyOrderError(f"the recipe of {iid!r} steers with one latent: it has no curve")
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    shipped, contents, prompted = derived.read_steering(steering_doc)
     full = {m: steering_study.shipped_verdicts(shipped["methods"]["steered"], m) for m in METRICS}
     points: list[dict[str, Any]] = []
     for group, label, variant, kept in ablation_variants(spec):
@@ -77,9 +70,7 @@ def run_instruction(
         if rows is not None:
             point["outputs"] = rows
         points.append(point)
-    original = {
-        m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
-    }
+    original = derived.shipped_rates(shipped, "original", METRICS)
     return {
         "instruction": iid,
         "n": len(contents),
@@ -90,23 +81,6 @@ def run_instruction(
     }
 
 
-def ablation_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the curves of each instruction whose recipe has at least two latents; the others are
-    skipped (a one-latent recipe has no curve)."""
-    return derived.run_derived(
-        NAME,
-        engine,
-        instructions,
-        study_key,
-        run_instruction,
-        force=force,
-        log=log,
-        skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
-    )
-
-
 def summary(iid: str, doc: Doc) -> list[str]:
     row = ", ".join(
         f"{p['label']} {p['success']['rate']:.0%}/{p['fluent_strict']['rate']:.0%}" for p in doc["result"]["points"]
@@ -114,13 +88,14 @@ def summary(iid: str, doc: Doc) -> list[str]:
     return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
 
 
-STUDY = Study(
-    name=NAME,
-    version=VERSION,
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
+    skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
     command="ablation-study",
     help="drop-one and add-one curves of each recipe with several latents, on test contents",
-    key_for=key_for,
-    run=ablation_study,
     summary=summary,
     order=60,
     section=ablation_section,

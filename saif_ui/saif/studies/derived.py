@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.saif.inputs.contents import Split
+from saif_ui.saif.inputs.contents import Content, Split
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import steering_study
 from saif_ui.saif.studies.recipe_search import SearchConfig
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key, study_key
+from saif_ui.saif.studies.study import Docs, Study
 
 StudyKey = Callable[[Engine, Recipe, dict[str, Any]], dict[str, Any]]
 """(engine, recipe, the steering study's document) -> everything that decides the derived study's result."""
@@ -82,3 +83,39 @@ def run_derived(
         force=force,
         log=log,
     )
+
+
+def derived_study(
+    name: str,
+    version: int,
+    derived_study_key: StudyKey,
+    run_instruction: Runner,
+    *,
+    skip: Callable[[Recipe], str | None] = lambda recipe: None,
+    **declared: Any,
+) -> Study:
+    """The declaration of a study built on the steering study: its key and its run read each instruction's current
+    steering result (`key_for`, `run_derived`); `declared` is the rest of its `Study`."""
+
+    def key_for_item(engine: Engine, instruction: str) -> dict[str, Any]:
+        return key_for(engine, instruction, derived_study_key)
+
+    def run(engine: Engine, instructions: Sequence[str], /, *, force: bool = False, log: Log = print) -> Docs:
+        return run_derived(
+            name, engine, instructions, derived_study_key, run_instruction, force=force, log=log, skip=skip
+        )
+
+    return Study(name=name, version=version, key_for=key_for_item, run=run, **declared)
+
+
+def read_steering(steering_doc: dict[str, Any]) -> tuple[dict[str, Any], list[Content], list[str]]:
+    """What a derived study reads of the steering study's document: its result, its test contents in order, and the
+    prompted answers to them (the reference every answer is judged against)."""
+    shipped = steering_doc["result"]
+    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    return shipped, steering_study.contents_of(steering_doc), prompted
+
+
+def shipped_rates(shipped: dict[str, Any], method: str, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One method's rate of each metric, read back from the steering study's result."""
+    return {m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"][method], m)) for m in metrics}

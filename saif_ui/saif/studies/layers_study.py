@@ -37,7 +37,7 @@ from saif_ui.saif.studies.recipe_search import (
     stage_evaluation,
 )
 from saif_ui.saif.studies.shipped import Log, sae_key
-from saif_ui.saif.studies.study import Doc, Study
+from saif_ui.saif.studies.study import Doc
 
 NAME = "layers"
 VERSION = 1
@@ -69,11 +69,6 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
     )
 
 
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -83,11 +78,9 @@ def run_instruction(
     decoding: Decoding = steering_study.DECODING,
     search: SearchConfig = SEARCH,
 ) -> dict[str, Any]:
-    """Every layer's validated point on test contents (uncached; `layers_study` ships it)."""
+    """Every layer's validated point on test contents (uncached; `STUDY` ships it)."""
     iid, tau = recipe.instruction, recipe.fidelity_threshold
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    shipped, contents, prompted = derived.read_steering(steering_doc)
     layers: list[dict[str, Any]] = []
     verdicts: dict[int, dict[str, list[bool]]] = {}
     for layer, sae in _saes_by_layer(engine).items():
@@ -123,9 +116,7 @@ def run_instruction(
         "contents": [c.id for c in contents],
         "recipe": recipe.summary(),
         "deepest": deepest,
-        "original": {
-            m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
-        },
+        "original": derived.shipped_rates(shipped, "original", METRICS),
         "layers": layers,
         "two_layers": two,
     }
@@ -186,13 +177,6 @@ def _rank_validation(block: dict[str, Any]) -> tuple[int, int, int, float]:
     return (c["successes"], c["fluent"], c["strict"], -c["alpha"])
 
 
-def layers_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    return derived.run_derived(NAME, engine, instructions, study_key, run_instruction, force=force, log=log)
-
-
 def summary(iid: str, doc: Doc) -> list[str]:
     row = ", ".join(
         f"L{b['layer']} α={b['alpha']:g} {b['success']['rate']:.0%}/{b['fluent_strict']['rate']:.0%}"
@@ -201,13 +185,13 @@ def summary(iid: str, doc: Doc) -> list[str]:
     return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
 
 
-STUDY = Study(
-    name=NAME,
-    version=VERSION,
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
     command="layers-study",
     help="each instruction steered at every shipped SAE's layer (α chosen on validation), on test contents",
-    key_for=key_for,
-    run=layers_study,
     summary=summary,
     order=50,
     section=layers_section,

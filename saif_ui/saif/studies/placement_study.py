@@ -29,7 +29,7 @@ from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import placement_claim, placement_section
 from saif_ui.saif.studies.shipped import Log
-from saif_ui.saif.studies.study import Doc, Study
+from saif_ui.saif.studies.study import Doc
 
 NAME = "placement"
 VERSION = 2
@@ -52,11 +52,6 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
     )
 
 
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -65,12 +60,10 @@ def run_instruction(
     *,
     decoding: Decoding = steering_study.DECODING,
 ) -> dict[str, Any]:
-    """The study for one instruction (uncached; `placement_study` ships it). `decoding` must be the steering
+    """The study for one instruction (uncached; `STUDY` ships it). `decoding` must be the steering
     study's (the default) for the comparison to mean anything; shorter only in quick checks."""
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
+    shipped, contents, prompted_post = derived.read_steering(steering_doc)
     methods = shipped["methods"]
-    prompted_post = [r["text"] for r in methods["prompted"]["outputs"]]
     spec, iid = recipe.spec, recipe.instruction
     sae = spec.latents[0].sae
     dcfg = DiscoveryConfig(n_contents=N_DISCOVERY)
@@ -135,13 +128,6 @@ def run_instruction(
     }
 
 
-def placement_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    return derived.run_derived(NAME, engine, instructions, study_key, run_instruction, force=force, log=log)
-
-
 def summary(iid: str, doc: Doc) -> list[str]:
     r = doc["result"]
     p, s, d = r["prompted"]["fluent_strict"], r["steering"]["success"], r["discovery"]
@@ -153,13 +139,13 @@ def summary(iid: str, doc: Doc) -> list[str]:
     ]
 
 
-STUDY = Study(
-    name=NAME,
-    version=VERSION,
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
     command="placement-study",
     help="instruction after vs before the content, in the prompted baseline, at discovery and when steering",
-    key_for=key_for,
-    run=placement_study,
     summary=summary,
     order=40,
     section=placement_section,

@@ -26,7 +26,7 @@ from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import selection_claim, selection_section
 from saif_ui.saif.studies.recipe_search import SearchConfig, best_candidate, stage_candidates
 from saif_ui.saif.studies.shipped import Log
-from saif_ui.saif.studies.study import Doc, Study
+from saif_ui.saif.studies.study import Doc
 
 NAME = "selection"
 VERSION = 1
@@ -46,11 +46,6 @@ def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> d
         ("discovery", "validation", "test"),
         search=derived.search_key(SEARCH),
     )
-
-
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
 
 
 def run_instruction(
@@ -73,11 +68,9 @@ def run_instruction(
     tried = stage_candidates(engine, iid, chosen_spec, tau, search)
     best = best_candidate(tried)
     chosen_spec = chosen_spec.with_alpha(best.alpha)
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
+    shipped, contents, prompted = derived.read_steering(steering_doc)
     log(f"{NAME}/{iid}: output-effect top-{recipe.k} at α {best.alpha} on {len(contents)} test contents")
     out = steering_study.generate(engine, iid, contents, chosen_spec, "steered", decoding=decoding)
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
     rows = steering_study.judge_against(out, prompted, contents, tau)
     mine = {m: [bool(r[m]) for r in rows] for m in METRICS}
     paired = {
@@ -104,20 +97,8 @@ def run_instruction(
             "paired": paired,
             "outputs": rows,
         },
-        "compared": {
-            other: {
-                m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"][other], m)) for m in METRICS
-            }
-            for other in COMPARED
-        },
+        "compared": {other: derived.shipped_rates(shipped, other, METRICS) for other in COMPARED},
     }
-
-
-def selection_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    return derived.run_derived(NAME, engine, instructions, study_key, run_instruction, force=force, log=log)
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
@@ -128,13 +109,13 @@ def summary(iid: str, doc: Doc) -> list[str]:
     ]
 
 
-STUDY = Study(
-    name=NAME,
-    version=VERSION,
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
     command="selection-study",
     help="latents chosen by output effect (GradSAE-style) vs SAIF's input contrast, tuned on validation, on test",
-    key_for=key_for,
-    run=selection_study,
     summary=summary,
     order=80,
     section=selection_section,
