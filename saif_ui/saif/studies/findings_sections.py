@@ -3,6 +3,7 @@ proximity and FAST's special-token steering (their tables and claim lines), each
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -92,7 +93,7 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
-def ci(block: dict[str, Any], rate: str = "success") -> str:
+def ci(block: Mapping[str, Any], rate: str = "success") -> str:
     low, high = block["ci"][rate]
     return f"{100 * block[rate]:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
 

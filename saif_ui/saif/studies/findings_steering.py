@@ -4,9 +4,10 @@ instruction's table of methods and first answers, from its shipped documents."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.studies.findings_sections import Paired
 from saif_ui.saif.studies.findings_sections import ci as _ci
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
@@ -24,6 +25,58 @@ METHODS = (
     "top1_matched",
 )
 """The steering study's methods, in its tables' order."""
+
+
+class MethodBlock(TypedDict):
+    """One method of a steering result: its rates (`evaluate.Summary`), tests, answers and, when steered, its vector's
+    norm and α."""
+
+    success: float
+    fluent_strict: float
+    strict: float
+    n: int
+    ci: dict[str, list[float]]
+    chrf: dict[str, float]
+    paired: dict[str, Paired]
+    outputs: list[dict[str, Any]]
+    norm: NotRequired[float]
+    alpha: NotRequired[float]
+
+
+class RecipeSummary(TypedDict):
+    """`Recipe.summary()`: what a result says of the recipe it measured."""
+
+    method: str
+    layer: int
+    latents: list[int]
+    k: int
+    alpha: float
+    positions: str
+    decay: float
+    fidelity_threshold: float
+    validation: dict[str, Any]
+
+
+class SteeringResult(TypedDict):
+    """A shipped result of the steering study (`steering_study.run_instruction`)."""
+
+    instruction: str
+    checker: str
+    recipe: RecipeSummary
+    contents: list[str]
+    n: int
+    headline: str
+    methods: dict[str, MethodBlock]
+
+
+class Verdict(TypedDict):
+    gain: float
+    passed: bool
+    best_control: str
+    beats_control_p: float
+    outcome: str
+
+
 GAIN = 0.30
 """The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
 interval's lower bound above the unsteered rate."""
@@ -40,7 +93,7 @@ LABELS = {
 }
 
 
-def verdict(result: dict[str, Any]) -> dict[str, Any]:
+def verdict(result: SteeringResult) -> Verdict:
     """Whether steering clears the bar for one instruction: the gain over `original`, its interval, the best
     control, and a one-word outcome."""
     m = result["methods"]
@@ -58,12 +111,12 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _paired_vs(block: dict[str, Any], name: str) -> str:
+def _paired_vs(block: MethodBlock, name: str) -> str:
     paired = block.get("paired", {}).get(name)
     return "–" if paired is None else _p(paired["p"])
 
 
-def _method_table(result: dict[str, Any]) -> list[str]:
+def _method_table(result: SteeringResult) -> list[str]:
     m = result["methods"]
     lines = [
         "| method | success [95% CI] | fluent strict | strict | chrF to content (mismatched) | chrF to prompted "
@@ -83,7 +136,7 @@ def _method_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _examples(result: dict[str, Any], n: int = 2) -> list[str]:
+def _examples(result: SteeringResult, n: int = 2) -> list[str]:
     m = result["methods"]
     lines = ["| content | original | prompted | steered |", "|---|---|---|---|"]
     for i in range(min(n, result["n"])):
@@ -137,7 +190,8 @@ def steering_claims(studies: Docs) -> list[str]:
     lines = []
     parts = []
     for iid, doc in studies.items():
-        r, v = doc["result"], verdict(doc["result"])
+        r: SteeringResult = doc["result"]
+        v = verdict(r)
         m = r["methods"]
         parts.append(
             f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} ({100 * v['gain']:+.0f} points, "
@@ -200,7 +254,8 @@ def steering_section(studies: Docs, figs: Path) -> list[str]:
     ]
     catalogue = load_catalogue()
     for iid, doc in studies.items():
-        r, v = doc["result"], verdict(doc["result"])
+        r: SteeringResult = doc["result"]
+        v = verdict(r)
         m, rec = r["methods"], r["recipe"]
         decay = f", decay {rec['decay']:g}" if rec["decay"] else ""
         md.append(
