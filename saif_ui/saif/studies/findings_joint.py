@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, quote
+from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, quote, section
 from saif_ui.saif.studies.study import Docs
 
 
@@ -192,17 +192,16 @@ def joint_lines(docs: Docs) -> list[str]:
 
 def joint_section(docs: Docs, figs: Path) -> list[str]:
     """The "two instructions at once" section."""
-    return [
-        "## Two instructions at once",
-        "",
-        "`python -m saif_ui joint-study`: for each pair (a language and a form, or two forms: two languages would "
-        "contradict each other), both recipes steer together, each at a weight (0, 1 or 2 × its own α) chosen on "
-        "validation contents by joint success (ties: the most jointly compliant answers that are not loops, then "
-        "the most checker passes, loops included, then the smallest total weight); judged on the "
-        "test contents by both checkers (success: both pass, no loop, chrF to the answer prompted with both "
-        "instructions at least the threshold chosen on validation) beside the prompted baselines, each recipe "
-        "alone and two controls with each part's weight: random latents at each part's norm, and each "
-        "instruction's mean-difference vector at the α its recipe search chose.",
-        "",
-        *joint_lines(docs),
-    ]
+    return section(
+        "Two instructions at once",
+        (
+            "`python -m saif_ui joint-study`: for each pair (a language and a form, or two forms: two languages would "
+            "contradict each other), both recipes steer together, each at a weight (0, 1 or 2 × its own α) chosen on "
+            "validation contents by joint success (ties: the most jointly compliant answers that are not loops, then "
+            "the most checker passes, loops included, then the smallest total weight); judged on the "
+            "test contents by both checkers (success: both pass, no loop, chrF to the answer prompted with both "
+            "instructions at least the threshold chosen on validation) beside the prompted baselines, each recipe "
+            "alone and two controls with each part's weight: random latents at each part's norm, and each "
+            "instruction's mean-difference vector at the α its recipe search chose."
+        ),
+    ) + joint_lines(docs)

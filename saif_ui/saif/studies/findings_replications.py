@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, pct
+from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, pct, section
 from saif_ui.saif.studies.study import Docs
 
 
@@ -535,89 +535,82 @@ def selection_lines(docs: Docs) -> list[str]:
 
 def placement_section(docs: Docs, figs: Path) -> list[str]:
     """The placement section."""
-    return [
-        "## Placement: instruction after (post) or before (pre) the content",
-        "",
-        "`python -m saif_ui placement-study`, on the steering study's test contents (its post answers read back). "
-        "Prompted: fluent strict is the headline here, since success is fidelity to the post-prompted answer. "
-        "Discovery: the top latents found under each placement at the recipe's layer, and their overlap. "
-        "Steered: the recipe with its latents replaced by the pre-discovered ones (same layer, k, α × mean "
-        "activation, positions, decay; the α was chosen for the post latents, a bias towards post).",
-        "",
-        *placement_lines(docs),
-        "",
-    ]
+    return section(
+        "Placement: instruction after (post) or before (pre) the content",
+        (
+            "`python -m saif_ui placement-study`, on the steering study's test contents (its post answers read back). "
+            "Prompted: fluent strict is the headline here, since success is fidelity to the post-prompted answer. "
+            "Discovery: the top latents found under each placement at the recipe's layer, and their overlap. "
+            "Steered: the recipe with its latents replaced by the pre-discovered ones (same layer, k, α × mean "
+            "activation, positions, decay; the α was chosen for the post latents, a bias towards post)."
+        ),
+        placement_lines(docs),
+    )
 
 
 def layers_section(docs: Docs, figs: Path) -> list[str]:
     """The layers section, with its figure."""
     figs.mkdir(parents=True, exist_ok=True)
     layers_plot(docs, figs / "layers.png")
-    return [
-        "## Layers: where the latents steer best",
-        "",
-        "`python -m saif_ui layers-study`: discovery's top-5 at every shipped SAE's layer (all positions, no "
-        "decay), α chosen per layer over the search's grid on the 24 validation stage contents, then steered on "
-        "the test contents; McNemar's exact test of each layer against the deepest.",
-        "",
-        *layers_lines(docs),
-        "",
-        "Two layers at once (the two best on validation, each at its own α times the scale; kept only if it "
-        "beats the best single layer on the validation stage):",
-        "",
-        *two_layer_lines(docs),
-        "",
-        "![fluent strict by layer](figures/layers.png)",
-        "",
-    ]
+    return section(
+        "Layers: where the latents steer best",
+        (
+            "`python -m saif_ui layers-study`: discovery's top-5 at every shipped SAE's layer (all positions, no "
+            "decay), α chosen per layer over the search's grid on the 24 validation stage contents, then steered on "
+            "the test contents; McNemar's exact test of each layer against the deepest."
+        ),
+        layers_lines(docs),
+        [
+            "Two layers at once (the two best on validation, each at its own α times the scale; kept only if it "
+            "beats the best single layer on the validation stage):"
+        ],
+        two_layer_lines(docs),
+        ["![fluent strict by layer](figures/layers.png)"],
+    )
 
 
 def ablation_section(docs: Docs, figs: Path) -> list[str]:
     """The drop-one / add-one section, with its figure."""
     figs.mkdir(parents=True, exist_ok=True)
     ablation_plot(docs, figs / "ablation.png")
-    return [
-        "## Several latents vs one: drop-one and add-one",
-        "",
-        "`python -m saif_ui ablation-study`: each recipe with several latents at its α, positions and decay, "
-        "without each latent in turn and with its first i latents in discovery's order, on the test contents "
-        "(the full recipe's answers read back from the steering study). Not norm-matched: the vector grows with "
-        "each latent (its norm is shown); the norm-matched top-1 is in each instruction's table above.",
-        "",
-        *ablation_lines(docs),
-        "",
-        "![drop-one and add-one](figures/ablation.png)",
-        "",
-    ]
+    return section(
+        "Several latents vs one: drop-one and add-one",
+        (
+            "`python -m saif_ui ablation-study`: each recipe with several latents at its α, positions and decay, "
+            "without each latent in turn and with its first i latents in discovery's order, on the test contents "
+            "(the full recipe's answers read back from the steering study). Not norm-matched: the vector grows with "
+            "each latent (its norm is shown); the norm-matched top-1 is in each instruction's table above."
+        ),
+        ablation_lines(docs),
+        ["![drop-one and add-one](figures/ablation.png)"],
+    )
 
 
 def selection_section(docs: Docs, figs: Path) -> list[str]:
     """The selection-by-output-effect section."""
-    return [
-        "## Selection by output effect",
-        "",
-        "`python -m saif_ui selection-study`: at the recipe's SAE, the k latents whose steering vector most "
-        "raises, to first order, the likelihood of the model's instructed answer to discovery contents given the "
-        "prompt without the instruction (gradient of the answer's NLL at the layer × each latent's write vector × "
-        "its mean activation under the instruction; after GradSAE, Shu et al. 2025, and Arad et al. 2025); α "
-        "chosen on the validation stage; judged on the test contents beside SAIF's recipe and the mean-difference "
-        "vector (their answers read back from the steering study).",
-        "",
-        *selection_lines(docs),
-        "",
-    ]
+    return section(
+        "Selection by output effect",
+        (
+            "`python -m saif_ui selection-study`: at the recipe's SAE, the k latents whose steering vector most "
+            "raises, to first order, the likelihood of the model's instructed answer to discovery contents given the "
+            "prompt without the instruction (gradient of the answer's NLL at the layer × each latent's write vector × "
+            "its mean activation under the instruction; after GradSAE, Shu et al. 2025, and Arad et al. 2025); α "
+            "chosen on the validation stage; judged on the test contents beside SAIF's recipe and the mean-difference "
+            "vector (their answers read back from the steering study)."
+        ),
+        selection_lines(docs),
+    )
 
 
 def fast_vs_bt_section(docs: Docs, figs: Path) -> list[str]:
     """The FAST vs BT section."""
-    return [
-        "## FAST vs block training (BT)",
-        "",
-        "`python -m saif_ui fast-vs-bt-study`: per seed, a FAST and a BT SAE at layer 15 with the same budget "
-        "and recipe (TopK k = 64, 4,096 latents, 300,000 harvested activations, 600,000 training samples, lr "
-        "3e-3), measured on held-out chats in both formats (ΔCE on the FAST-formatted ones). Reports and "
-        "manifests are in [studies/fast_vs_bt/](studies/fast_vs_bt/).",
-        "",
-        *fast_vs_bt_lines(docs),
-        "",
-    ]
+    return section(
+        "FAST vs block training (BT)",
+        (
+            "`python -m saif_ui fast-vs-bt-study`: per seed, a FAST and a BT SAE at layer 15 with the same budget "
+            "and recipe (TopK k = 64, 4,096 latents, 300,000 harvested activations, 600,000 training samples, lr "
+            "3e-3), measured on held-out chats in both formats (ΔCE on the FAST-formatted ones). Reports and "
+            "manifests are in [studies/fast_vs_bt/](studies/fast_vs_bt/)."
+        ),
+        fast_vs_bt_lines(docs),
+    )

@@ -89,6 +89,14 @@ class SpecialResult(TypedDict):
     rows: list[SpecialRow]
 
 
+def section(title: str, intro: str, *blocks: list[str]) -> list[str]:
+    """A FINDINGS.md section: its heading, its introduction and each block of lines, a blank line after each."""
+    md = [f"## {title}", "", intro, ""]
+    for block in blocks:
+        md += [*block, ""]
+    return md
+
+
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
@@ -204,30 +212,28 @@ def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
 
 def proximity_section(docs: Docs, figs: Path) -> list[str]:
     """The semantic-proximity section."""
-    return [
-        "## Semantic proximity of the selected latents",
-        "",
-        "Test contents followed by the instruction, each wording in turn (`python -m saif_ui proximity-study`). "
-        "A latent's score is the share of prompts where its maximum over the instruction's tokens exceeds its "
-        "maximum over the content's; the recipe's latents are compared with random latents of the same SAE that "
-        "fire on these prompts (one-sided Mann-Whitney U). Discovery chose the latents by their activation at the "
-        "last prompt token, not on the instruction's tokens, so this is not the selection criterion read back.",
-        "",
-        *proximity_lines(docs),
-        "",
-    ]
+    return section(
+        "Semantic proximity of the selected latents",
+        (
+            "Test contents followed by the instruction, each wording in turn (`python -m saif_ui proximity-study`). "
+            "A latent's score is the share of prompts where its maximum over the instruction's tokens exceeds its "
+            "maximum over the content's; the recipe's latents are compared with random latents of the same SAE that "
+            "fire on these prompts (one-sided Mann-Whitney U). Discovery chose the latents by their activation at the "
+            "last prompt token, not on the instruction's tokens, so this is not the selection criterion read back."
+        ),
+        proximity_lines(docs),
+    )
 
 
 def special_section(docs: Docs, figs: Path) -> list[str]:
     """The special-token steering section."""
-    return [
-        "## Special-token steering (FAST)",
-        "",
-        "Test contents answered without any instruction; each SAE's strongest special-token latent added at "
-        "FAST's α grid (unit direction × α) beside a random latent of the same SAE at the same α "
-        "(`python -m saif_ui special-study`). Measures: `structured` (a list or a heading), `polite` (a word of a "
-        "small politeness lexicon), `loop` (repetition above 0.5), `changed` (differs from the unsteered answer); "
-        "McNemar's exact p of special vs random in brackets. Every text is in the shipped results.",
-        "",
-        *special_lines(docs),
-    ]
+    return section(
+        "Special-token steering (FAST)",
+        (
+            "Test contents answered without any instruction; each SAE's strongest special-token latent added at "
+            "FAST's α grid (unit direction × α) beside a random latent of the same SAE at the same α "
+            "(`python -m saif_ui special-study`). Measures: `structured` (a list or a heading), `polite` (a word of a "
+            "small politeness lexicon), `loop` (repetition above 0.5), `changed` (differs from the unsteered answer); "
+            "McNemar's exact p of special vs random in brackets. Every text is in the shipped results."
+        ),
+    ) + special_lines(docs)
