@@ -22,7 +22,7 @@ from saif_ui.saif.steering.ablation import ablation_variants
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import ablation_claim, ablation_section
+from saif_ui.saif.studies.findings_replications import AblationResult, ablation_claim, ablation_section
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 
@@ -82,9 +82,8 @@ def run_instruction(
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
-    row = ", ".join(
-        f"{p['label']} {p['success']['rate']:.0%}/{p['fluent_strict']['rate']:.0%}" for p in doc["result"]["points"]
-    )
+    r: AblationResult = doc["result"]
+    row = ", ".join(f"{p['label']} {p['success']['rate']:.0%}/{p['fluent_strict']['rate']:.0%}" for p in r["points"])
     return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
 
 

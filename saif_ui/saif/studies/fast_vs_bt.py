@@ -30,7 +30,7 @@ from saif_ui.fast.report import EVAL_TOKENS, evaluate_sae
 from saif_ui.fast.train import TrainConfig, train_sae
 from saif_ui.provenance import git_commit
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_replications import fast_vs_bt_claim, fast_vs_bt_section
+from saif_ui.saif.studies.findings_replications import FastVsBtResult, fast_vs_bt_claim, fast_vs_bt_section
 from saif_ui.saif.studies.shipped import Log, run_each
 from saif_ui.saif.studies.study import Doc, Option, Study
 
@@ -223,7 +223,7 @@ def run_study(
 
 
 def summary(item: str, doc: Doc) -> list[str]:
-    r = doc["result"]
+    r: FastVsBtResult = doc["result"]
     lines = []
     for method, block in r["saes"].items():
         f, b = block["reports"]["fast_format"], block["reports"]["bt_format"]

@@ -40,7 +40,7 @@ from saif_ui.saif.steering.joint_eval import (
 )
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_joint import joint_claim, joint_section
+from saif_ui.saif.studies.findings_joint import JointResult, joint_claim, joint_section
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key
 from saif_ui.saif.studies.steering_study import control_specs
 from saif_ui.saif.studies.study import Doc, Option, Study, check_instruction
@@ -206,11 +206,10 @@ def run_study(
 
 
 def summary(pid: str, doc: Doc) -> list[str]:
-    m = doc["result"]["test"]["methods"]
+    r: JointResult = doc["result"]
+    m = r["test"]["methods"]
     row = ", ".join(f"{name} {m[name]['success']['rate']:.0%}" for name in ("original", "prompted", "joint"))
-    return [
-        f"{pid}: weights {doc['result']['weights']}, n {doc['result']['test']['n']}: {row} ({doc['seconds']:.0f} s)"
-    ]
+    return [f"{pid}: weights {r['weights']}, n {r['test']['n']}: {row} ({doc['seconds']:.0f} s)"]
 
 
 STUDY = Study(

@@ -28,7 +28,7 @@ from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import layers_claim, layers_section
+from saif_ui.saif.studies.findings_replications import LayersResult, layers_claim, layers_section
 from saif_ui.saif.studies.recipe_search import (
     SearchConfig,
     best_candidate,
@@ -178,9 +178,10 @@ def _rank_validation(block: dict[str, Any]) -> tuple[int, int, int, float]:
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
+    r: LayersResult = doc["result"]
     row = ", ".join(
         f"L{b['layer']} α={b['alpha']:g} {b['success']['rate']:.0%}/{b['fluent_strict']['rate']:.0%}"
-        for b in doc["result"]["layers"]
+        for b in r["layers"]
     )
     return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
 

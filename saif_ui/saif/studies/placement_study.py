@@ -27,7 +27,7 @@ from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import placement_claim, placement_section
+from saif_ui.saif.studies.findings_replications import PlacementResult, placement_claim, placement_section
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 
@@ -129,7 +129,7 @@ def run_instruction(
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
-    r = doc["result"]
+    r: PlacementResult = doc["result"]
     p, s, d = r["prompted"]["fluent_strict"], r["steering"]["success"], r["discovery"]
     overlap = d[f"jaccard_at_{d['k']}"]
     return [

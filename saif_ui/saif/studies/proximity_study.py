@@ -25,7 +25,7 @@ from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import build_pairs
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_sections import proximity_claim, proximity_section
+from saif_ui.saif.studies.findings_sections import ProximityResult, proximity_claim, proximity_section
 from saif_ui.saif.studies.shipped import Log, recipe_key, run_each
 from saif_ui.saif.studies.study import Doc, Study
 
@@ -132,7 +132,7 @@ def proximity_study(
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
-    r = doc["result"]
+    r: ProximityResult = doc["result"]
     return [
         f"{iid}: selected {r['selected_mean']} vs random {r['random_mean']} (n_random {r['n_random']}, "
         f"Mann-Whitney p {r['mann_whitney_p']:.3g}) on {r['n_prompts']} prompts"

@@ -23,7 +23,7 @@ from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.output_effect import output_effect
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import selection_claim, selection_section
+from saif_ui.saif.studies.findings_replications import SelectionResult, selection_claim, selection_section
 from saif_ui.saif.studies.recipe_search import SearchConfig, best_candidate, stage_candidates
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
@@ -102,7 +102,8 @@ def run_instruction(
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
-    o = doc["result"]["output_effect"]
+    r: SelectionResult = doc["result"]
+    o = r["output_effect"]
     return [
         f"{iid}: output-effect latents {o['latents']} at α {o['alpha']:g}: success {o['success']['rate']:.0%}, "
         f"fluent strict {o['fluent_strict']['rate']:.0%} ({doc['seconds']:.0f} s)"

@@ -39,7 +39,13 @@ from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluat
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_steering import METHODS, index_extra, steering_claims, steering_section
+from saif_ui.saif.studies.findings_steering import (
+    METHODS,
+    SteeringResult,
+    index_extra,
+    steering_claims,
+    steering_section,
+)
 from saif_ui.saif.studies.shipped import Log, engine_key, is_current, load_shipped, recipe_key, run_each, sae_key
 from saif_ui.saif.studies.study import Doc, Study
 
@@ -336,9 +342,10 @@ def shipped_test_figures(engine: Engine, recipe: Recipe) -> TestFigures | None:
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
-    m = doc["result"]["methods"]
+    r: SteeringResult = doc["result"]
+    m = r["methods"]
     row = ", ".join(f"{name} {m[name]['success']:.0%}" for name in ("original", "prompted", "steered"))
-    return [f"{iid}: n {doc['result']['n']}: {row} ({doc['seconds']:.0f} s)"]
+    return [f"{iid}: n {r['n']}: {row} ({doc['seconds']:.0f} s)"]
 
 
 STUDY = Study(

@@ -99,3 +99,15 @@ def test_a_new_module_is_found_by_the_index_the_cli_and_findings(dummy, tmp_path
     assert "a dummy claim" not in text
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert index["dummy"] == {"dummy/french": {k: doc[k] for k in ("key_digest", "key", "provenance", "seconds")}}
+
+
+def test_every_study_summarises_and_renders_its_shipped_documents(tmp_path: Path) -> None:
+    from saif_ui.saif.studies.findings import load_studies
+
+    for study in studies():
+        docs = load_studies(study=study.name)
+        assert docs, f"{study.name}: nothing shipped"
+        for item, doc in docs.items():
+            lines = study.summary(item, doc)
+            assert lines and all(line.startswith(item) for line in lines)
+        assert study.claim(docs) and study.section(docs, tmp_path)[0].startswith("## ")
