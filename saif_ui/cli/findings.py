@@ -9,8 +9,7 @@ import argparse
 from pathlib import Path
 
 from saif_ui.cli.common import Command, check_instruction, emit, engine_args, engine_from_args
-from saif_ui.saif.studies.registry import studies
-from saif_ui.saif.studies.study import Study
+from saif_ui.saif.studies.registry import Card, cards
 
 
 def _findings_args(p: argparse.ArgumentParser) -> None:
@@ -28,17 +27,18 @@ def cmd_findings(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- the studies, one command each
 
 
-def study_command(study: Study) -> Command:
-    """The command that runs (or reads back) `study`: its option, `--force`, the engine; it prints the study's
-    summary of each document."""
+def study_command(card: Card) -> Command:
+    """The command that runs (or reads back) a study: its option, `--force`, the engine; it prints the study's
+    summary of each document. The parser is built from the study's card, so `--help` imports no study."""
 
     def configure(p: argparse.ArgumentParser) -> None:
         engine_args(p)
-        if study.option is not None:
-            p.add_argument(study.option.flag, default=study.option.default, help=study.option.help)
+        if card.flag is not None:
+            p.add_argument(card.flag, default=card.default, help=card.option_help)
         p.add_argument("--force", action="store_true", help="rerun even when the shipped result's key still matches")
 
     def handle(args: argparse.Namespace) -> int:
+        study = card.study()
         option = study.option
         items = None if option is None else option.parse(getattr(args, option.flag.lstrip("-").replace("-", "_")))
         if study.bare_model:
@@ -49,7 +49,7 @@ def study_command(study: Study) -> Command:
                 print(line)
         return 0
 
-    return study.help, configure, handle
+    return card.help, configure, handle
 
 
 # ---------------------------------------------------------------- prompted compliance
@@ -167,7 +167,7 @@ COMMANDS: dict[str, Command] = {
         _label_report_args,
         cmd_label_report,
     ),
-    **{s.command: study_command(s) for s in studies()},
+    **{card.command: study_command(card) for card in cards()},
     "compliance": (
         "measure how often the model follows each instruction when told (prompted)",
         _compliance_args,

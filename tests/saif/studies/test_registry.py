@@ -112,3 +112,16 @@ def test_every_study_summarises_and_renders_its_shipped_documents(tmp_path: Path
             lines = study.summary(item, doc)
             assert lines and all(line.startswith(item) for line in lines)
         assert study.claim(docs) and study.section(docs, tmp_path)[0].startswith("## ")
+
+
+def test_the_cards_the_parser_is_built_from_read_the_declarations() -> None:
+    from saif_ui.saif.studies.registry import cards
+
+    found = studies()
+    assert [c.command for c in cards()] == [s.command for s in found]
+    for card, study in zip(cards(), found, strict=True):
+        assert card.study() is study and (card.help, card.order) == (study.help, study.order)
+        option = study.option
+        assert (card.flag, card.option_help, card.default) == (
+            (None, None, None) if option is None else (option.flag, option.help, option.default)
+        )
