@@ -50,3 +50,18 @@ def test_screen_command_prints_rates_with_intervals(engine, small_candidates, tm
     assert main(base) == 0  # cached generations: a plain table this time
     out = capsys.readouterr().out
     assert "strict [95% CI]" in out and "spanish" in out and "kept" in out
+
+
+def test_study_commands_check_their_items_before_loading_the_model(monkeypatch, capsys) -> None:
+    def no_model(*_: object, **__: object) -> None:
+        raise AssertionError("the model must not load for a bad argument")
+
+    monkeypatch.setattr("saif_ui.cli.findings.engine_from_args", no_model)
+    assert main(["steering-study", "--instructions", "klingon"]) == 2
+    assert "unknown instruction 'klingon'" in capsys.readouterr().err
+    assert main(["joint-study", "--pairs", "french+french"]) == 2
+    assert "two different instructions" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--seeds must be comma-separated integers"):
+        main(["fast-vs-bt-study", "--seeds", "0,x"])
+    args = build_parser().parse_args(["fast-vs-bt-study"])
+    assert args.seeds == "0,1" and not args.force and not hasattr(args, "instructions")

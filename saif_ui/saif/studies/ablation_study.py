@@ -17,38 +17,22 @@ from __future__ import annotations
 from typing import Any
 
 from saif_ui.engine import Engine
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import contents_version
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.shipped import Log, engine_key, sae_key
+from saif_ui.saif.studies.findings_replications import AblationResult, ablation_claim, ablation_section
+from saif_ui.saif.studies.shipped import Log
+from saif_ui.saif.studies.study import Doc
 
-STUDY = "ablation"
-STUDY_VERSION = 1
+NAME = "ablation"
+VERSION = 1
 METRICS = ("success", "fluent_strict")
 
 
 def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "steering_study": steering_doc["key_digest"],
-        "sae": sae_key(engine, recipe.spec.latents[0].sae),
-        "contents": {"test": contents_version("test")},
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-    }
-
-
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
+    return derived.derived_key(NAME, VERSION, engine, recipe, steering_doc, ("test",))
 
 
 def run_instruction(
@@ -59,13 +43,11 @@ def run_instruction(
     *,
     decoding: Decoding = steering_study.DECODING,
 ) -> dict[str, Any]:
-    """The curves of one recipe (uncached; `ablation_study` ships them)."""
+    """The curves of one recipe (uncached; `STUDY` ships them)."""
     spec, iid = recipe.spec, recipe.instruction
     if len(spec.latents) < 2:
         raise steering_study.StudyOrderError(f"the recipe of {iid!r} steers with one latent: it has no curve")
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    shipped, contents, prompted = derived.read_steering(steering_doc)
     full = {m: steering_study.shipped_verdicts(shipped["methods"]["steered"], m) for m in METRICS}
     points: list[dict[str, Any]] = []
     for group, label, variant, kept in ablation_variants(spec):
@@ -73,7 +55,7 @@ def run_instruction(
             rows = None
             verdicts = full
         else:
-            log(f"{STUDY}/{iid}: {label} on {len(contents)} test contents")
+            log(f"{NAME}/{iid}: {label} on {len(contents)} test contents")
             out = steering_study.generate(engine, iid, contents, variant, "steered", decoding=decoding)
             rows = steering_study.judge_against(out, prompted, contents, recipe.fidelity_threshold)
             verdicts = {m: [bool(r[m]) for r in rows] for m in METRICS}
@@ -88,9 +70,7 @@ def run_instruction(
         if rows is not None:
             point["outputs"] = rows
         points.append(point)
-    original = {
-        m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
-    }
+    original = derived.shipped_rates(shipped, "original", METRICS)
     return {
         "instruction": iid,
         "n": len(contents),
@@ -101,18 +81,23 @@ def run_instruction(
     }
 
 
-def ablation_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the curves of each instruction whose recipe has at least two latents; the others are
-    skipped (a one-latent recipe has no curve)."""
-    return derived.run_derived(
-        STUDY,
-        engine,
-        instructions,
-        study_key,
-        run_instruction,
-        force=force,
-        log=log,
-        skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
-    )
+def summary(iid: str, doc: Doc) -> list[str]:
+    r: AblationResult = doc["result"]
+    row = ", ".join(f"{p['label']} {p['success']['rate']:.0%}/{p['fluent_strict']['rate']:.0%}" for p in r["points"])
+    return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
+    skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
+    command="ablation-study",
+    help="drop-one and add-one curves of each recipe with several latents, on test contents",
+    summary=summary,
+    order=60,
+    section=ablation_section,
+    claim=lambda docs: [ablation_claim(docs)],
+    pending="add-one / drop-one curves on test",
+)

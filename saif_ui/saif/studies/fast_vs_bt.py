@@ -29,10 +29,13 @@ from saif_ui.fast.manifest import build_manifest
 from saif_ui.fast.report import EVAL_TOKENS, evaluate_sae
 from saif_ui.fast.train import TrainConfig, train_sae
 from saif_ui.provenance import git_commit
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load
+from saif_ui.saif.studies import shipped
+from saif_ui.saif.studies.findings_replications import FastVsBtResult, fast_vs_bt_claim, fast_vs_bt_section
+from saif_ui.saif.studies.shipped import Log, run_each
+from saif_ui.saif.studies.study import Doc, Option, Study
 
-STUDY = "fast_vs_bt"
-STUDY_VERSION = 1
+NAME = "fast_vs_bt"
+VERSION = 1
 METHODS: tuple[Literal["fast", "bt"], ...] = ("fast", "bt")
 
 
@@ -59,14 +62,16 @@ of its batches, as in SAE training generally, and a 2-core CPU harvests each bud
 
 
 def study_key(engine: Engine, settings: Settings, seed: int) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "settings": asdict(settings),
-        "seed": seed,
-        "harvest_seed": HARVEST_SEED,
-    }
+    return shipped.study_key(
+        NAME,
+        VERSION,
+        engine,
+        catalogue=False,
+        checkers=False,
+        settings=asdict(settings),
+        seed=seed,
+        harvest_seed=HARVEST_SEED,
+    )
 
 
 def key_for(engine: Engine, item: str) -> dict[str, Any]:
@@ -140,7 +145,7 @@ def run_seed(engine: Engine, settings: Settings, seed: int, log: Log = print) ->
     out: dict[str, Any] = {"seed": seed, "layer": layer, "saes": {}}
     errors: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for method in METHODS:
-        log(f"{STUDY}/seed{seed}: {method}: harvest and train")
+        log(f"{NAME}/seed{seed}: {method}: harvest and train")
         hcfg = HarvestConfig(
             layers=[layer],
             method=method,
@@ -161,7 +166,7 @@ def run_seed(engine: Engine, settings: Settings, seed: int, log: Log = print) ->
             checkpoint_every=50,
             seed=seed,
         )
-        folder = Path(engine.config.cache_dir) / STUDY / f"{method}_s{seed}"
+        folder = Path(engine.config.cache_dir) / NAME / f"{method}_s{seed}"
         train_sae(train_h, tcfg, folder, resume=True, metadata={"saif_ui_method": method})
         sae = SAE.load_from_disk(folder, device="cpu", dtype="float32")
         reports = {
@@ -191,14 +196,57 @@ def fast_vs_bt(
     log: Log = print,
 ) -> dict[str, dict[str, Any]]:
     """Run (or read back) each seed's comparison; returns the shipped documents by item (`seed0`, ...)."""
-    return {
-        f"seed{s}": run_or_load(
-            STUDY,
-            f"seed{s}",
-            study_key(engine, settings, s),
-            lambda s=s: run_seed(engine, settings, s, log),  # type: ignore[misc]
-            force=force,
-            log=log,
+    return run_each(
+        NAME,
+        seeds,
+        lambda s: f"seed{s}",
+        lambda s: study_key(engine, settings, s),
+        lambda s: run_seed(engine, settings, s, log),
+        force=force,
+        log=log,
+    )
+
+
+def parse_seeds(text: str | None) -> tuple[int, ...]:
+    """`--seeds`: comma-separated integers."""
+    try:
+        return tuple(int(s) for s in (text or "").split(",") if s.strip())
+    except ValueError:
+        raise SystemExit(f"--seeds must be comma-separated integers, not {text!r}") from None
+
+
+def run_study(
+    engine: Engine, seeds: tuple[int, ...] | None, /, *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    """`fast_vs_bt` at the default settings, for `seeds` (None: `SEEDS`)."""
+    return fast_vs_bt(engine, seeds=SEEDS if seeds is None else seeds, force=force, log=log)
+
+
+def summary(item: str, doc: Doc) -> list[str]:
+    r: FastVsBtResult = doc["result"]
+    lines = []
+    for method, block in r["saes"].items():
+        f, b = block["reports"]["fast_format"], block["reports"]["bt_format"]
+        lines.append(
+            f"{item} {method}: FAST-format log2 MSE {f['log2_mse']:.3f}, MSE_st {f['log2_mse_st']:.3f}, EV "
+            f"{f['explained_variance']:.3f}; BT-format log2 MSE {b['log2_mse']:.3f}, MSE_st {b['log2_mse_st']:.3f}"
         )
-        for s in seeds
-    }
+    return [*lines, f"{item}: paired {r['paired']} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = Study(
+    name=NAME,
+    version=VERSION,
+    command="fast-vs-bt-study",
+    help="FAST vs block training at the same budget, several seeds, measured on both formats; ships docs/studies/",
+    key_for=key_for,
+    run=run_study,
+    summary=summary,
+    order=70,
+    option=Option("--seeds", "comma-separated seeds (default: 0,1)", parse_seeds, default="0,1"),
+    bare_model=True,
+    section=fast_vs_bt_section,
+    claim=lambda docs: [fast_vs_bt_claim(docs)],
+    pending="FAST vs block training with two seeds",
+    section_order=95,
+)

@@ -2,9 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
-from saif_ui.saif.studies.findings_sections import p_value, quote
+from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, quote, section
+from saif_ui.saif.studies.study import Docs
+
+
+class JointMethod(TypedDict):
+    """One method's joint and per-instruction rates (`joint_eval.summarise`), its test and its answers."""
+
+    success: Rate
+    joint_strict: Rate
+    each: dict[str, Rate]
+    repetition: float
+    chrf_prompted: float | None
+    paired_joint: NotRequired[Paired]
+    outputs: NotRequired[list[dict[str, Any]]]
+
+
+class JointCell(JointMethod):
+    weights: list[float]
+
+
+class JointValidation(TypedDict):
+    n: int
+    contents: list[str]
+    fidelity_threshold: float
+    threshold_source: str
+    baselines: dict[str, JointMethod]
+    cells: list[JointCell]
+    chosen_weights: list[float]
+
+
+class JointTest(TypedDict):
+    n: int
+    contents: list[str]
+    methods: dict[str, JointMethod]
+
+
+class JointResult(TypedDict):
+    """A shipped result of the joint study (`joint_study.run_pair`)."""
+
+    instructions: list[str]
+    wording: str
+    recipes: list[dict[str, Any]]
+    validation: JointValidation
+    weights: list[float]
+    fidelity_threshold: float
+    test: JointTest
+
+
+class JointVerdict(TypedDict):
+    gain: float
+    passed: bool
+    best_control: str | None
+
 
 GAIN = 0.30
 """The bar of the single-instruction claim, applied to the joint one: joint success at least this much above
@@ -19,7 +72,7 @@ LABELS = {
 }
 
 
-def _rate(block: dict[str, Any]) -> str:
+def _rate(block: Rate) -> str:
     low, high = block["ci"]
     return f"{100 * block['rate']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
 
@@ -28,7 +81,7 @@ def _weights(ws: list[float]) -> str:
     return " × ".join(f"{w:g}" for w in ws)
 
 
-def methods_of(result: dict[str, Any]) -> list[str]:
+def methods_of(result: JointResult) -> list[str]:
     """The test methods in reading order: baselines, the joint spec, one recipe alone, one instruction prompted
     alone, the controls."""
     ids = result["instructions"]
@@ -45,21 +98,21 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def verdict(result: dict[str, Any]) -> dict[str, Any]:
+def verdict(result: JointResult) -> JointVerdict:
     m = result["test"]["methods"]
     joint, original = m["joint"]["success"], m["original"]["success"]
     gain = joint["rate"] - original["rate"]
     passed = gain >= GAIN and joint["ci"][0] > original["rate"]
-    controls = [n for n in ("mean_difference", "random_latents") if n in m]
+    controls: list[str] = [n for n in ("mean_difference", "random_latents") if n in m]
     best = max(controls, key=lambda n: m[n]["success"]["rate"]) if controls else None
     return {"gain": gain, "passed": passed, "best_control": best}
 
 
-def joint_claim(docs: dict[str, dict[str, Any]]) -> str:
+def joint_claim(docs: Docs) -> str:
     parts = []
     for pid, doc in docs.items():
-        r = doc["result"]
-        m, v = r["test"]["methods"], verdict(doc["result"])
+        r: JointResult = doc["result"]
+        m, v = r["test"]["methods"], verdict(r)
         best = v["best_control"]
         control = f"; best control {best.replace('_', ' ')} {_rate(m[best]['success'])}" if best else ""
         each = ", ".join(f"{i} {100 * m['joint']['each'][i]['rate']:.0f}%" for i in r["instructions"])
@@ -83,10 +136,10 @@ def joint_claim(docs: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def joint_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
+def joint_lines(docs: Docs) -> list[str]:
     md: list[str] = []
     for pid, doc in docs.items():
-        r = doc["result"]
+        r: JointResult = doc["result"]
         ids, val, test = r["instructions"], r["validation"], r["test"]
         md += [
             f"### `{pid}`: “{r['wording']}”",
@@ -135,3 +188,20 @@ def joint_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
                 md.append(f"- *{plain}*, `{o['id']}` {'✓' if o['success'] else '✗'}: {quote(o['text'])}")
         md.append("")
     return md
+
+
+def joint_section(docs: Docs, figs: Path) -> list[str]:
+    """The "two instructions at once" section."""
+    return section(
+        "Two instructions at once",
+        (
+            "`python -m saif_ui joint-study`: for each pair (a language and a form, or two forms: two languages would "
+            "contradict each other), both recipes steer together, each at a weight (0, 1 or 2 × its own α) chosen on "
+            "validation contents by joint success (ties: the most jointly compliant answers that are not loops, then "
+            "the most checker passes, loops included, then the smallest total weight); judged on the "
+            "test contents by both checkers (success: both pass, no loop, chrF to the answer prompted with both "
+            "instructions at least the threshold chosen on validation) beside the prompted baselines, each recipe "
+            "alone and two controls with each part's weight: random latents at each part's norm, and each "
+            "instruction's mean-difference vector at the α its recipe search chose."
+        ),
+    ) + joint_lines(docs)

@@ -24,9 +24,7 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import digest
 from saif_ui.saif.discovery.discover import pick_contents
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
@@ -41,11 +39,14 @@ from saif_ui.saif.steering.joint_eval import (
     summarise,
 )
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+from saif_ui.saif.studies import shipped
+from saif_ui.saif.studies.findings_joint import JointResult, joint_claim, joint_section
+from saif_ui.saif.studies.shipped import Log, run_each, sae_key
 from saif_ui.saif.studies.steering_study import control_specs
+from saif_ui.saif.studies.study import Doc, Option, Study, check_instruction
 
-STUDY = "joint"
-STUDY_VERSION = 1
+NAME = "joint"
+VERSION = 1
 PAIRS: tuple[tuple[str, str], ...] = (
     ("french", "postscript"),
     ("spanish", "question"),
@@ -70,22 +71,20 @@ def joint_of(recipes: list[Recipe], weights: tuple[float, ...] | None = None) ->
 
 
 def study_key(engine: Engine, recipes: list[Recipe]) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instructions": [r.instruction for r in recipes],
-        "recipes": [digest(r.to_dict()) for r in recipes],
-        "saes": [sae_key(engine, name) for name in sorted({e.sae for r in recipes for e in r.spec.latents})],
-        "contents": {"validation": contents_version("validation"), "test": contents_version("test")},
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-        "decoding": asdict(DECODING),
-        "weights": list(WEIGHTS),
-        "n_validation": N_VALIDATION,
-        "repetition_limit": REPETITION_LIMIT,
-        "seed": SEED,
-    }
+    return shipped.study_key(
+        NAME,
+        VERSION,
+        engine,
+        ("validation", "test"),
+        instructions=[r.instruction for r in recipes],
+        recipes=[digest(r.to_dict()) for r in recipes],
+        saes=[sae_key(engine, name) for name in sorted({e.sae for r in recipes for e in r.spec.latents})],
+        decoding=asdict(DECODING),
+        weights=list(WEIGHTS),
+        n_validation=N_VALIDATION,
+        repetition_limit=REPETITION_LIMIT,
+        seed=SEED,
+    )
 
 
 def key_for(engine: Engine, item: str) -> dict[str, Any]:
@@ -124,10 +123,10 @@ def run_pair(
     validation = validation if validation is not None else pick_contents(load_contents("validation"), N_VALIDATION)
     test = test if test is not None else pick_contents(load_contents("test"), None)
     ids = tuple(pair)
-    log(f"{STUDY}/{pair_id(pair)}: weight grid on {len(validation)} validation contents")
+    log(f"{NAME}/{pair_id(pair)}: weight grid on {len(validation)} validation contents")
     grid = evaluate_joint(engine, joint_of(recipes), validation, JointConfig(decoding=decoding, batch_size=BATCH_SIZE))
     weights, tau = grid.best_cell(), grid.fidelity_threshold
-    log(f"{STUDY}/{pair_id(pair)}: weights {weights} chosen; {len(test)} test contents")
+    log(f"{NAME}/{pair_id(pair)}: weights {weights} chosen; {len(test)} test contents")
     chosen = joint_of(recipes, weights)
     alone = {
         f"steered_{r.instruction}": joint_of(recipes, tuple(w if j == i else 0.0 for j, w in enumerate(weights)))
@@ -173,15 +172,61 @@ def joint_study(
     engine: Engine, pairs: tuple[tuple[str, ...], ...] = PAIRS, *, force: bool = False, log: Log = print
 ) -> dict[str, dict[str, Any]]:
     """Run (or read back) the study of each pair; returns the shipped documents by pair id."""
-    out = {}
+    return run_each(
+        NAME,
+        pairs,
+        pair_id,
+        lambda pair: study_key(engine, [require_recipe(i) for i in pair]),
+        lambda pair: run_pair(engine, pair, log),
+        force=force,
+        log=log,
+    )
+
+
+def parse_pairs(text: str | None) -> tuple[tuple[str, ...], ...] | None:
+    """`--pairs` ("french+question,spanish+postscript"), each a pair of different instructions with recipes; None
+    when absent (the study's `PAIRS`)."""
+    if not text:
+        return None
+    pairs = tuple(tuple(i.strip() for i in p.split("+")) for p in text.split(",") if p.strip())
     for pair in pairs:
-        recipes = [require_recipe(i) for i in pair]
-        out[pair_id(pair)] = run_or_load(
-            STUDY,
-            pair_id(pair),
-            study_key(engine, recipes),
-            lambda pair=pair: run_pair(engine, pair, log),  # type: ignore[misc]
-            force=force,
-            log=log,
-        )
-    return out
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise ValueError(f"a pair is two different instructions joined by '+', not {'+'.join(pair)!r}")
+        for iid in pair:
+            check_instruction(iid)
+            require_recipe(iid)
+    return pairs
+
+
+def run_study(
+    engine: Engine, pairs: tuple[tuple[str, ...], ...] | None, /, *, force: bool = False, log: Log = print
+) -> dict[str, dict[str, Any]]:
+    """`joint_study` of `pairs` (None: `PAIRS`)."""
+    return joint_study(engine, PAIRS if pairs is None else pairs, force=force, log=log)
+
+
+def summary(pid: str, doc: Doc) -> list[str]:
+    r: JointResult = doc["result"]
+    m = r["test"]["methods"]
+    row = ", ".join(f"{name} {m[name]['success']['rate']:.0%}" for name in ("original", "prompted", "joint"))
+    return [f"{pid}: weights {r['weights']}, n {r['test']['n']}: {row} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = Study(
+    name=NAME,
+    version=VERSION,
+    command="joint-study",
+    help="two instructions at once: the union of two recipes, weights chosen on validation, on test with controls",
+    key_for=key_for,
+    run=run_study,
+    summary=summary,
+    order=90,
+    option=Option(
+        "--pairs",
+        "pairs of instructions with recipes, e.g. french+question,spanish+postscript (default: the study's pairs)",
+        parse_pairs,
+    ),
+    section=joint_section,
+    claim=lambda docs: [joint_claim(docs)],
+    pending="two instructions at once (SAIF's future work)",
+)

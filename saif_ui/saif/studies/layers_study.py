@@ -23,14 +23,12 @@ from saif_ui.engine import Engine
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import contents_version
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
+from saif_ui.saif.studies.findings_replications import LayersResult, layers_claim, layers_section
 from saif_ui.saif.studies.recipe_search import (
     SearchConfig,
     best_candidate,
@@ -38,10 +36,11 @@ from saif_ui.saif.studies.recipe_search import (
     stage_counts,
     stage_evaluation,
 )
-from saif_ui.saif.studies.shipped import Log, engine_key, sae_key
+from saif_ui.saif.studies.shipped import Log, sae_key
+from saif_ui.saif.studies.study import Doc
 
-STUDY = "layers"
-STUDY_VERSION = 1
+NAME = "layers"
+VERSION = 1
 METRICS = ("success", "fluent_strict")
 SEARCH = SearchConfig()
 
@@ -56,28 +55,18 @@ def _saes_by_layer(engine: Engine) -> dict[int, str]:
 
 
 def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "steering_study": steering_doc["key_digest"],
-        "saes": [sae_key(engine, name) for name in _saes_by_layer(engine).values()],
-        "contents": {
-            "discovery": contents_version("discovery"),
-            "validation": contents_version("validation"),
-            "test": contents_version("test"),
-        },
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-        "search": {"alphas": list(SEARCH.alphas), "n_stage": SEARCH.n_stage, "n_discovery": SEARCH.n_discovery},
-        "fidelity_threshold": recipe.fidelity_threshold,
-    }
-
-
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
+    return derived.derived_key(
+        NAME,
+        VERSION,
+        engine,
+        recipe,
+        steering_doc,
+        ("discovery", "validation", "test"),
+        recipe_sae=False,
+        saes=[sae_key(engine, name) for name in _saes_by_layer(engine).values()],
+        search=derived.search_key(SEARCH),
+        fidelity_threshold=recipe.fidelity_threshold,
+    )
 
 
 def run_instruction(
@@ -89,15 +78,13 @@ def run_instruction(
     decoding: Decoding = steering_study.DECODING,
     search: SearchConfig = SEARCH,
 ) -> dict[str, Any]:
-    """Every layer's validated point on test contents (uncached; `layers_study` ships it)."""
+    """Every layer's validated point on test contents (uncached; `STUDY` ships it)."""
     iid, tau = recipe.instruction, recipe.fidelity_threshold
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
+    shipped, contents, prompted = derived.read_steering(steering_doc)
     layers: list[dict[str, Any]] = []
     verdicts: dict[int, dict[str, list[bool]]] = {}
     for layer, sae in _saes_by_layer(engine).items():
-        log(f"{STUDY}/{iid}: L{layer}: α on validation, then {len(contents)} test contents")
+        log(f"{NAME}/{iid}: L{layer}: α on validation, then {len(contents)} test contents")
         tried = layer_candidates(engine, iid, sae, tau, search)
         chosen = best_candidate(tried)
         found = discover(engine, iid, sae, DiscoveryConfig(n_contents=search.n_discovery))
@@ -129,9 +116,7 @@ def run_instruction(
         "contents": [c.id for c in contents],
         "recipe": recipe.summary(),
         "deepest": deepest,
-        "original": {
-            m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"]["original"], m)) for m in METRICS
-        },
+        "original": derived.shipped_rates(shipped, "original", METRICS),
         "layers": layers,
         "two_layers": two,
     }
@@ -166,7 +151,7 @@ def _two_layers(
     spec = SteeringSpec(
         latents=tuple(entries), alpha=1.0, meta={"instruction": iid, "layers": [b["layer"] for b in ranked]}
     )
-    log(f"{STUDY}/{iid}: L{ranked[0]['layer']} + L{ranked[1]['layer']} at once on the validation stage")
+    log(f"{NAME}/{iid}: L{ranked[0]['layer']} + L{ranked[1]['layer']} at once on the validation stage")
     ev = stage_evaluation(engine, iid, spec, tau, search, alphas=TWO_LAYER_SCALES)
     tried = []
     for scale in ev.alphas:
@@ -192,8 +177,25 @@ def _rank_validation(block: dict[str, Any]) -> tuple[int, int, int, float]:
     return (c["successes"], c["fluent"], c["strict"], -c["alpha"])
 
 
-def layers_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    return derived.run_derived(STUDY, engine, instructions, study_key, run_instruction, force=force, log=log)
+def summary(iid: str, doc: Doc) -> list[str]:
+    r: LayersResult = doc["result"]
+    row = ", ".join(
+        f"L{b['layer']} α={b['alpha']:g} {b['success']['rate']:.0%}/{b['fluent_strict']['rate']:.0%}"
+        for b in r["layers"]
+    )
+    return [f"{iid} (success/fluent strict): {row} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
+    command="layers-study",
+    help="each instruction steered at every shipped SAE's layer (α chosen on validation), on test contents",
+    summary=summary,
+    order=50,
+    section=layers_section,
+    claim=lambda docs: [layers_claim(docs)],
+    pending="final layers steer best (every shipped layer, a late L27 SAE among them)",
+)

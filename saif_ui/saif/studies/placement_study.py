@@ -22,18 +22,17 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.discovery.scoring import jaccard
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import contents_version
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.shipped import Log, engine_key, sae_key
+from saif_ui.saif.studies.findings_replications import PlacementResult, placement_claim, placement_section
+from saif_ui.saif.studies.shipped import Log
+from saif_ui.saif.studies.study import Doc
 
-STUDY = "placement"
-STUDY_VERSION = 2
+NAME = "placement"
+VERSION = 2
 """2: the prompted `strict` comparison reads strict verdicts (v1 read fluent strict for both)."""
 N_DISCOVERY = 48
 """Discovery contents, as the recipe search uses (`SearchConfig.n_discovery`)."""
@@ -41,24 +40,16 @@ OVERLAP_AT = 20
 
 
 def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "steering_study": steering_doc["key_digest"],
-        "sae": sae_key(engine, recipe.spec.latents[0].sae),
-        "contents": {"discovery": contents_version("discovery"), "test": contents_version("test")},
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-        "n_discovery": N_DISCOVERY,
-        "overlap_at": OVERLAP_AT,
-    }
-
-
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
+    return derived.derived_key(
+        NAME,
+        VERSION,
+        engine,
+        recipe,
+        steering_doc,
+        ("discovery", "test"),
+        n_discovery=N_DISCOVERY,
+        overlap_at=OVERLAP_AT,
+    )
 
 
 def run_instruction(
@@ -69,12 +60,10 @@ def run_instruction(
     *,
     decoding: Decoding = steering_study.DECODING,
 ) -> dict[str, Any]:
-    """The study for one instruction (uncached; `placement_study` ships it). `decoding` must be the steering
+    """The study for one instruction (uncached; `STUDY` ships it). `decoding` must be the steering
     study's (the default) for the comparison to mean anything; shorter only in quick checks."""
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
+    shipped, contents, prompted_post = derived.read_steering(steering_doc)
     methods = shipped["methods"]
-    prompted_post = [r["text"] for r in methods["prompted"]["outputs"]]
     spec, iid = recipe.spec, recipe.instruction
     sae = spec.latents[0].sae
     dcfg = DiscoveryConfig(n_contents=N_DISCOVERY)
@@ -86,7 +75,7 @@ def run_instruction(
         decay_power=spec.decay_power,
         scale=spec.scale,
     )
-    log(f"{STUDY}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(contents)} test contents")
+    log(f"{NAME}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(contents)} test contents")
     told = steering_study.generate(engine, iid, contents, spec, "prompted", placement="pre", decoding=decoding)
     steered = steering_study.generate(engine, iid, contents, pre_spec, "steered", decoding=decoding)
     tau = recipe.fidelity_threshold
@@ -139,8 +128,27 @@ def run_instruction(
     }
 
 
-def placement_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    return derived.run_derived(STUDY, engine, instructions, study_key, run_instruction, force=force, log=log)
+def summary(iid: str, doc: Doc) -> list[str]:
+    r: PlacementResult = doc["result"]
+    p, s, d = r["prompted"]["fluent_strict"], r["steering"]["success"], r["discovery"]
+    overlap = d[f"jaccard_at_{d['k']}"]
+    return [
+        f"{iid}: prompted post {p['post']['rate']:.0%} vs pre {p['pre']['rate']:.0%} (p {p['paired']['p']:.3g}); "
+        f"steered post {s['post']['rate']:.0%} vs pre {s['pre']['rate']:.0%} (p {s['paired']['p']:.3g}); "
+        f"top-{d['k']} Jaccard {overlap} ({doc['seconds']:.0f} s)"
+    ]
+
+
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
+    command="placement-study",
+    help="instruction after vs before the content, in the prompted baseline, at discovery and when steering",
+    summary=summary,
+    order=40,
+    section=placement_section,
+    claim=lambda docs: [placement_claim(docs)],
+    pending="post vs pre placement",
+)

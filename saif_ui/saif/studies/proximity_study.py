@@ -12,23 +12,25 @@ U test (scipy) and by each selected latent's percentile among the random ones.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from saif_ui.engine import Engine
-from saif_ui.engine.cache import digest
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import pick_contents, resolve_instruction
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import build_pairs
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+from saif_ui.saif.studies import shipped
+from saif_ui.saif.studies.findings_sections import ProximityResult, proximity_claim, proximity_section
+from saif_ui.saif.studies.shipped import Log, recipe_key, run_each
+from saif_ui.saif.studies.study import Doc, Study
 
-STUDY = "proximity"
-STUDY_VERSION = 1
+NAME = "proximity"
+VERSION = 1
 N_RANDOM = 200
 SEED = 0
 
@@ -39,19 +41,17 @@ def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
 
 
 def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "latents": recipe.latents,
-        "recipe": digest(recipe.to_dict()),
-        "sae": sae_key(engine, recipe.spec.latents[0].sae),
-        "contents": {"test": contents_version("test")},
-        "catalogue": load_catalogue().version,
-        "n_random": N_RANDOM,
-        "seed": SEED,
-    }
+    return shipped.study_key(
+        NAME,
+        VERSION,
+        engine,
+        ("test",),
+        checkers=False,
+        **recipe_key(engine, recipe),
+        latents=recipe.latents,
+        n_random=N_RANDOM,
+        seed=SEED,
+    )
 
 
 def _scores(engine: Engine, sae: str, recipe: Recipe, contents: list[Content]) -> tuple[np.ndarray, int]:
@@ -110,20 +110,45 @@ def run_instruction(engine: Engine, recipe: Recipe, contents: list[Content] | No
     }
 
 
+def _attached(engine: Engine, iid: str) -> Recipe:
+    recipe = require_recipe(iid)
+    if recipe.spec.latents[0].sae not in engine.saes:
+        raise SaifError(f"the recipe of {iid!r} steers with {recipe.spec.latents[0].sae}, which is not attached")
+    return recipe
+
+
 def proximity_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+    engine: Engine, instructions: Sequence[str], *, force: bool = False, log: Log = print
 ) -> dict[str, dict[str, Any]]:
-    out = {}
-    for iid in instructions:
-        recipe = require_recipe(iid)
-        if recipe.spec.latents[0].sae not in engine.saes:
-            raise SaifError(f"the recipe of {iid!r} steers with {recipe.spec.latents[0].sae}, which is not attached")
-        out[iid] = run_or_load(
-            STUDY,
-            iid,
-            study_key(engine, recipe),
-            lambda recipe=recipe: run_instruction(engine, recipe),  # type: ignore[misc]
-            force=force,
-            log=log,
-        )
-    return out
+    return run_each(
+        NAME,
+        (_attached(engine, iid) for iid in instructions),
+        lambda recipe: recipe.instruction,
+        lambda recipe: study_key(engine, recipe),
+        lambda recipe: run_instruction(engine, recipe),
+        force=force,
+        log=log,
+    )
+
+
+def summary(iid: str, doc: Doc) -> list[str]:
+    r: ProximityResult = doc["result"]
+    return [
+        f"{iid}: selected {r['selected_mean']} vs random {r['random_mean']} (n_random {r['n_random']}, "
+        f"Mann-Whitney p {r['mann_whitney_p']:.3g}) on {r['n_prompts']} prompts"
+    ]
+
+
+STUDY = Study(
+    name=NAME,
+    version=VERSION,
+    command="proximity-study",
+    help="do the recipe's latents fire on the instruction's own tokens more than random latents? ships docs/studies/",
+    key_for=key_for,
+    run=proximity_study,
+    summary=summary,
+    order=20,
+    section=proximity_section,
+    claim=lambda docs: [proximity_claim(docs)],
+    index_extra=lambda doc: {"mann_whitney_p": doc["result"]["mann_whitney_p"]},
+)

@@ -18,19 +18,18 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.saif.discovery.scoring import jaccard
-from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import contents_version
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.output_effect import output_effect
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
+from saif_ui.saif.studies.findings_replications import SelectionResult, selection_claim, selection_section
 from saif_ui.saif.studies.recipe_search import SearchConfig, best_candidate, stage_candidates
-from saif_ui.saif.studies.shipped import Log, engine_key, sae_key
+from saif_ui.saif.studies.shipped import Log
+from saif_ui.saif.studies.study import Doc
 
-STUDY = "selection"
-STUDY_VERSION = 1
+NAME = "selection"
+VERSION = 1
 METRICS = ("success", "fluent_strict")
 SEARCH = SearchConfig()
 COMPARED = ("steered", "mean_difference")
@@ -38,27 +37,15 @@ COMPARED = ("steered", "mean_difference")
 
 
 def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "steering_study": steering_doc["key_digest"],
-        "sae": sae_key(engine, recipe.spec.latents[0].sae),
-        "contents": {
-            "discovery": contents_version("discovery"),
-            "validation": contents_version("validation"),
-            "test": contents_version("test"),
-        },
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-        "search": {"alphas": list(SEARCH.alphas), "n_stage": SEARCH.n_stage, "n_discovery": SEARCH.n_discovery},
-    }
-
-
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return derived.key_for(engine, instruction, study_key)
+    return derived.derived_key(
+        NAME,
+        VERSION,
+        engine,
+        recipe,
+        steering_doc,
+        ("discovery", "validation", "test"),
+        search=derived.search_key(SEARCH),
+    )
 
 
 def run_instruction(
@@ -73,7 +60,7 @@ def run_instruction(
     """The output-effect selection of one instruction, tuned on validation and reported on test (uncached)."""
     iid, tau, spec = recipe.instruction, recipe.fidelity_threshold, recipe.spec
     sae = spec.latents[0].sae
-    log(f"{STUDY}/{iid}: output-effect scores at {sae}")
+    log(f"{NAME}/{iid}: output-effect scores at {sae}")
     effect = output_effect(engine, iid, sae, n_contents=search.n_discovery or 48, decoding=decoding)
     chosen_spec = replace(
         effect.spec(recipe.k), positions=spec.positions, decay=spec.decay, decay_power=spec.decay_power
@@ -81,11 +68,9 @@ def run_instruction(
     tried = stage_candidates(engine, iid, chosen_spec, tau, search)
     best = best_candidate(tried)
     chosen_spec = chosen_spec.with_alpha(best.alpha)
-    shipped = steering_doc["result"]
-    contents = steering_study.contents_of(steering_doc)
-    log(f"{STUDY}/{iid}: output-effect top-{recipe.k} at α {best.alpha} on {len(contents)} test contents")
+    shipped, contents, prompted = derived.read_steering(steering_doc)
+    log(f"{NAME}/{iid}: output-effect top-{recipe.k} at α {best.alpha} on {len(contents)} test contents")
     out = steering_study.generate(engine, iid, contents, chosen_spec, "steered", decoding=decoding)
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
     rows = steering_study.judge_against(out, prompted, contents, tau)
     mine = {m: [bool(r[m]) for r in rows] for m in METRICS}
     paired = {
@@ -112,17 +97,29 @@ def run_instruction(
             "paired": paired,
             "outputs": rows,
         },
-        "compared": {
-            other: {
-                m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"][other], m)) for m in METRICS
-            }
-            for other in COMPARED
-        },
+        "compared": {other: derived.shipped_rates(shipped, other, METRICS) for other in COMPARED},
     }
 
 
-def selection_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
-) -> dict[str, dict[str, Any]]:
-    """Run (or read back) the study for each instruction with a recipe and a current steering study."""
-    return derived.run_derived(STUDY, engine, instructions, study_key, run_instruction, force=force, log=log)
+def summary(iid: str, doc: Doc) -> list[str]:
+    r: SelectionResult = doc["result"]
+    o = r["output_effect"]
+    return [
+        f"{iid}: output-effect latents {o['latents']} at α {o['alpha']:g}: success {o['success']['rate']:.0%}, "
+        f"fluent strict {o['fluent_strict']['rate']:.0%} ({doc['seconds']:.0f} s)"
+    ]
+
+
+STUDY = derived.derived_study(
+    NAME,
+    VERSION,
+    study_key,
+    run_instruction,
+    command="selection-study",
+    help="latents chosen by output effect (GradSAE-style) vs SAIF's input contrast, tuned on validation, on test",
+    summary=summary,
+    order=80,
+    section=selection_section,
+    claim=lambda docs: [selection_claim(docs)],
+    pending="latents chosen by output effect instead of input contrast",
+)

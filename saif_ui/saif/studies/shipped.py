@@ -12,17 +12,24 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import digest, sae_fingerprint
 from saif_ui.provenance import command_line, git_commit
 from saif_ui.resources import docs_dir, output_dir
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.inputs.contents import Split, contents_version
+from saif_ui.saif.judge.checkers import CHECKERS_VERSION
+from saif_ui.saif.studies.study import Log
 
+if TYPE_CHECKING:
+    from saif_ui.saif.steering.recipe import Recipe
+
+T = TypeVar("T")
 STUDIES_DIR = docs_dir() / "studies"
-Log = Callable[[str], None]
 
 
 def engine_key(engine: Engine) -> dict[str, Any]:
@@ -38,6 +45,37 @@ def sae_key(engine: Engine, name: str) -> dict[str, str]:
     """An attached SAE in a shipped key: its name and weight fingerprint, not the folder it was loaded from (a
     checkout elsewhere must find the same key)."""
     return {"sae_name": name, "sae_weights": sae_fingerprint(engine.sae(name))}
+
+
+def study_key(
+    study: str,
+    version: int,
+    engine: Engine,
+    splits: Sequence[Split] = (),
+    *,
+    catalogue: bool = True,
+    checkers: bool = True,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A key's shared part, computed here once: the study and its version, the model, the versions of the contents
+    `splits` it reads, of the catalogue and of the checkers (each when it reads them), plus the study's own `fields`."""
+    key: dict[str, Any] = {"study": study, "v": version, **engine_key(engine)}
+    if splits:
+        key["contents"] = {split: contents_version(split) for split in splits}
+    if catalogue:
+        key["catalogue"] = load_catalogue().version
+    if checkers:
+        key["checkers"] = CHECKERS_VERSION
+    return {**key, **fields}
+
+
+def recipe_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
+    """The part of a key that names the recipe a study measures: its instruction, its digest and its SAE."""
+    return {
+        "instruction": recipe.instruction,
+        "recipe": digest(recipe.to_dict()),
+        "sae": sae_key(engine, recipe.spec.latents[0].sae),
+    }
 
 
 def shipped_path(study: str, item: str, root: Path | None = None) -> Path:
@@ -94,3 +132,20 @@ def run_or_load(
         f.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return doc
+
+
+def run_each(
+    study: str,
+    items: Iterable[T],
+    item_id: Callable[[T], str],
+    key: Callable[[T], dict[str, Any]],
+    run: Callable[[T], dict[str, Any]],
+    *,
+    force: bool = False,
+    log: Log = print,
+) -> dict[str, dict[str, Any]]:
+    """`run_or_load` for each item of a study: its document id, its key and how to run it; the documents by id."""
+    return {
+        item_id(x): run_or_load(study, item_id(x), key(x), lambda x=x: run(x), force=force, log=log)  # type: ignore[misc]
+        for x in items
+    }

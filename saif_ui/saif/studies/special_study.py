@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from saif_ui.engine import Engine
 from saif_ui.saif.discovery.discover import pick_contents
-from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.fluency import degeneration
 from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
@@ -30,10 +31,13 @@ from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.steering.special import PAPER_ALPHAS, default_special_latent, special_latents
-from saif_ui.saif.studies.shipped import Log, engine_key, run_or_load, sae_key
+from saif_ui.saif.studies import shipped
+from saif_ui.saif.studies.findings_sections import MEASURES, SpecialResult, special_claim, special_section
+from saif_ui.saif.studies.shipped import Log, run_each, sae_key
+from saif_ui.saif.studies.study import Doc, Study
 
-STUDY = "special"
-STUDY_VERSION = 1
+NAME = "special"
+VERSION = 1
 SEED = 0
 N_CONTENTS = 24
 DECODING = Decoding(max_new_tokens=48)
@@ -56,7 +60,6 @@ POLITE = frozenset(
 )
 _LIST_LINE = re.compile(r"^\s*(?:[-*•+]\s|\d+[.)]\s|#{1,6}\s)")
 _WORD = re.compile(r"[a-zA-Z']+")
-MEASURES = ("structured", "polite", "loop", "changed")
 
 
 def measures(text: str, unsteered: str) -> dict[str, Any]:
@@ -79,19 +82,21 @@ def key_for(engine: Engine, sae: str) -> dict[str, Any]:
 
 
 def study_key(engine: Engine, sae: str) -> dict[str, Any]:
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "sae": sae_key(engine, sae),
-        "special_table": special_latents(engine, sae),
-        "contents": {"test": contents_version("test")},
-        "n_contents": N_CONTENTS,
-        "alphas": list(PAPER_ALPHAS),
-        "decoding": {"max_new_tokens": DECODING.max_new_tokens},
-        "repetition_limit": REPETITION_LIMIT,
-        "seed": SEED,
-    }
+    return shipped.study_key(
+        NAME,
+        VERSION,
+        engine,
+        ("test",),
+        catalogue=False,
+        checkers=False,
+        sae=sae_key(engine, sae),
+        special_table=special_latents(engine, sae),
+        n_contents=N_CONTENTS,
+        alphas=list(PAPER_ALPHAS),
+        decoding={"max_new_tokens": DECODING.max_new_tokens},
+        repetition_limit=REPETITION_LIMIT,
+        seed=SEED,
+    )
 
 
 def _random_latent(engine: Engine, sae: str, avoid: set[int]) -> int:
@@ -123,7 +128,7 @@ def run_sae(
     plain = answers(None)
     rows = []
     for alpha in PAPER_ALPHAS:
-        log(f"{STUDY}/{sae}: α = {alpha:g}")
+        log(f"{NAME}/{sae}: α = {alpha:g}")
         row: dict[str, Any] = {"alpha": alpha}
         verdicts: dict[str, list[dict[str, Any]]] = {}
         for name, which in (("special", latent), ("random", control)):
@@ -154,20 +159,43 @@ def run_sae(
 
 
 def special_study(
-    engine: Engine, saes: list[str] | None = None, *, force: bool = False, log: Log = print
+    engine: Engine, saes: Sequence[str] | None = None, *, force: bool = False, log: Log = print
 ) -> dict[str, dict[str, Any]]:
     """Run (or read back) the study for each attached SAE with a special-token report."""
-    out = {}
-    for sae in saes or engine.sae_names():
-        if not special_latents(engine, sae):
-            log(f"{STUDY}/{sae}: no special-token report, skipped")
-            continue
-        out[sae] = run_or_load(
-            STUDY,
-            sae,
-            study_key(engine, sae),
-            lambda sae=sae: run_sae(engine, sae, log=log),  # type: ignore[misc]
-            force=force,
-            log=log,
-        )
-    return out
+
+    def reported() -> Iterator[str]:
+        for sae in saes or engine.sae_names():
+            if special_latents(engine, sae):
+                yield sae
+            else:
+                log(f"{NAME}/{sae}: no special-token report, skipped")
+
+    return run_each(
+        NAME,
+        reported(),
+        lambda sae: sae,
+        lambda sae: study_key(engine, sae),
+        lambda sae: run_sae(engine, sae, log=log),
+        force=force,
+        log=log,
+    )
+
+
+def summary(sae: str, doc: Doc) -> list[str]:
+    r: SpecialResult = doc["result"]
+    return [f"{sae}: latent {r['latent']} ({r['token']!r}) vs random {r['random_latent']} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = Study(
+    name=NAME,
+    version=VERSION,
+    command="special-study",
+    help="FAST's special-token steering measured (structure, politeness, loops, length) against a random latent",
+    key_for=key_for,
+    run=special_study,
+    summary=summary,
+    order=30,
+    option=None,
+    section=special_section,
+    claim=lambda docs: [special_claim(docs)],
+)

@@ -23,7 +23,7 @@ from saif_ui.engine.cache import JsonStore, digest
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, pick_contents
 from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing
@@ -38,23 +38,22 @@ from saif_ui.saif.steering.compare import Decoding, Mode, Output, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, Summary, evaluate
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import SteeringSpec
-from saif_ui.saif.studies.shipped import Log, engine_key, is_current, load_shipped, run_or_load, sae_key
+from saif_ui.saif.studies import shipped
+from saif_ui.saif.studies.findings_steering import (
+    METHODS,
+    SteeringResult,
+    index_extra,
+    steering_claims,
+    steering_section,
+)
+from saif_ui.saif.studies.shipped import Log, engine_key, is_current, load_shipped, recipe_key, run_each, sae_key
+from saif_ui.saif.studies.study import Doc, Study
 
-STUDY = "steering"
-STUDY_VERSION = 1
+NAME = "steering"
+VERSION = 1
 SEED = 0
 DECODING = Decoding(max_new_tokens=48)
 BATCH_SIZE = 32
-METHODS = (
-    "original",
-    "prompted",
-    "steered",
-    "prompted_steered",
-    "mean_difference",
-    "random_latents",
-    "random_direction",
-    "top1_matched",
-)
 
 
 def reporting_contents() -> list[Content]:
@@ -69,20 +68,16 @@ def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
 
 def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     """Everything that decides this study's result for one instruction."""
-    return {
-        "study": STUDY,
-        "v": STUDY_VERSION,
-        **engine_key(engine),
-        "instruction": recipe.instruction,
-        "recipe": digest(recipe.to_dict()),
-        "sae": sae_key(engine, recipe.spec.latents[0].sae),
-        "contents": {"discovery": contents_version("discovery"), "test": contents_version("test")},
-        "catalogue": load_catalogue().version,
-        "checkers": CHECKERS_VERSION,
-        "decoding": asdict(DECODING),
-        "repetition_limit": REPETITION_LIMIT,
-        "seed": SEED,
-    }
+    return shipped.study_key(
+        NAME,
+        VERSION,
+        engine,
+        ("discovery", "test"),
+        **recipe_key(engine, recipe),
+        decoding=asdict(DECODING),
+        repetition_limit=REPETITION_LIMIT,
+        seed=SEED,
+    )
 
 
 def study_key_digest(engine: Engine, recipe: Recipe) -> str:
@@ -131,7 +126,7 @@ def run_instruction(
         fidelity_threshold=recipe.fidelity_threshold,
     )
     spec = recipe.spec
-    log(f"{STUDY}/{recipe.instruction}: recipe and baselines on {len(contents)} test contents")
+    log(f"{NAME}/{recipe.instruction}: recipe and baselines on {len(contents)} test contents")
     main = evaluate(engine, recipe.instruction, spec, contents, replace(cfg, alphas=(spec.alpha,)))
     outputs: dict[str, list[Output]] = {
         "original": main.baselines["original"],
@@ -141,7 +136,7 @@ def run_instruction(
     }
     specs: dict[str, SteeringSpec] = {"steered": spec}
     for name, control in control_specs(engine, recipe).items():
-        log(f"{STUDY}/{recipe.instruction}: {name}")
+        log(f"{NAME}/{recipe.instruction}: {name}")
         ev = evaluate(
             engine,
             recipe.instruction,
@@ -199,21 +194,18 @@ def _result(
 
 
 def steering_study(
-    engine: Engine, instructions: list[str], *, force: bool = False, log: Log = print
+    engine: Engine, instructions: Sequence[str], *, force: bool = False, log: Log = print
 ) -> dict[str, dict[str, Any]]:
     """Run (or read back) the study for each instruction with a recipe; returns the shipped documents by id."""
-    out = {}
-    for iid in instructions:
-        recipe = require_recipe(iid)
-        out[iid] = run_or_load(
-            STUDY,
-            iid,
-            study_key(engine, recipe),
-            lambda recipe=recipe: run_instruction(engine, recipe, log),  # type: ignore[misc]
-            force=force,
-            log=log,
-        )
-    return out
+    return run_each(
+        NAME,
+        (require_recipe(iid) for iid in instructions),
+        lambda recipe: recipe.instruction,
+        lambda recipe: study_key(engine, recipe),
+        lambda recipe: run_instruction(engine, recipe, log),
+        force=force,
+        log=log,
+    )
 
 
 class StudyOrderError(SaifError):
@@ -228,7 +220,7 @@ def contents_of(doc: dict[str, Any]) -> list[Content]:
 
 def current_doc(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     """The shipped steering study of `recipe`'s instruction; an error when it is missing or its key is stale."""
-    doc = load_shipped(STUDY, recipe.instruction)
+    doc = load_shipped(NAME, recipe.instruction)
     if doc is None or doc.get("key_digest") != study_key_digest(engine, recipe):
         raise StudyOrderError(
             f"the steering study of {recipe.instruction!r} is missing or out of date: "
@@ -336,7 +328,7 @@ class TestFigures:
 
 def shipped_test_figures(engine: Engine, recipe: Recipe) -> TestFigures | None:
     """The shipped study of `recipe`'s instruction, or None when none is shipped."""
-    doc = load_shipped(STUDY, recipe.instruction)
+    doc = load_shipped(NAME, recipe.instruction)
     if doc is None:
         return None
     methods = doc["result"]["methods"]
@@ -347,3 +339,28 @@ def shipped_test_figures(engine: Engine, recipe: Recipe) -> TestFigures | None:
         key_digest=str(doc["key_digest"]),
         current=is_current(doc, study_key(engine, recipe)),
     )
+
+
+def summary(iid: str, doc: Doc) -> list[str]:
+    r: SteeringResult = doc["result"]
+    m = r["methods"]
+    row = ", ".join(f"{name} {m[name]['success']:.0%}" for name in ("original", "prompted", "steered"))
+    return [f"{iid}: n {r['n']}: {row} ({doc['seconds']:.0f} s)"]
+
+
+STUDY = Study(
+    name=NAME,
+    version=VERSION,
+    command="steering-study",
+    help="each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
+    key_for=key_for,
+    run=steering_study,
+    summary=summary,
+    order=10,
+    section=steering_section,
+    claim=steering_claims,
+    unshipped=("No steering study has been shipped yet: run `python -m saif_ui steering-study`.", ""),
+    index_order=25,
+    index_name="studies",
+    index_extra=index_extra,
+)

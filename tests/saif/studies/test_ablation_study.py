@@ -8,34 +8,16 @@ from dataclasses import replace
 import pytest
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.steering.compare import Decoding
-from saif_ui.saif.steering.recipe import Recipe
-from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
-from saif_ui.saif.studies import ablation_study, steering_study
-
-SHORT = Decoding(max_new_tokens=6)
+from saif_ui.saif.steering.spec import SteeringSpec
+from saif_ui.saif.studies import ablation_study
+from tests.saif.studies.conftest import SHORT, shrunk_steering_study
 
 
 @pytest.fixture(scope="module")
 def study(engine, tmp_path_factory):
-    from tests.conftest import random_sae
-
-    root = tmp_path_factory.mktemp("ablation")
-    old, engine.config.cache_dir = engine.config.cache_dir, root / "cache"
-    random_sae(engine.d_model, 64, "blocks.5.hook_resid_post", seed=7).save_model(str(root / "r5"))
-    name = engine.add_sae(str(root / "r5")).name
-    spec = SteeringSpec(latents=tuple(SteerLatent(name, 5, i, mean_act=3.0) for i in (1, 2, 3)), alpha=2.0)
-    recipe = Recipe("french", "saif_topk", spec, k=3, fidelity_threshold=15.0,
-                    validation={"controls": {"mean_difference": {"alpha": 1.0}}})  # fmt: skip
-    contents = steering_study.reporting_contents()[:4]
-    try:
-        shipped = steering_study.run_instruction(engine, recipe, lambda _: None, contents=contents, decoding=SHORT)
-        doc = {"key_digest": "x", "result": shipped}
-        result = ablation_study.run_instruction(engine, recipe, doc, lambda _: None, decoding=SHORT)
-        yield shipped, result, recipe, doc
-    finally:
-        engine.remove_sae(name)
-        engine.config.cache_dir = old
+    with shrunk_steering_study(engine, tmp_path_factory.mktemp("ablation"), latents=(1, 2, 3)) as s:
+        result = ablation_study.run_instruction(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT)
+        yield s.shipped, result, s.recipe, s.doc
 
 
 def test_every_point_of_both_curves(study) -> None:

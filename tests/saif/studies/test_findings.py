@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from saif_ui.cli import main
-from saif_ui.saif.studies.findings import verdict, write_findings
-from saif_ui.saif.studies.steering_study import METHODS
+from saif_ui.saif.studies.findings import write_findings
+from saif_ui.saif.studies.findings_steering import METHODS, verdict
 
 
 def _block(k: int, n: int = 96) -> dict:

@@ -6,45 +6,20 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.steering.compare import Decoding
-from saif_ui.saif.steering.recipe import Recipe
-from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
-from saif_ui.saif.studies import layers_study, steering_study
-from saif_ui.saif.studies.recipe_search import SearchConfig
-
-SHORT = Decoding(max_new_tokens=6)
-SEARCH = SearchConfig(alphas=(1.0, 4.0), n_stage=2, n_discovery=4, max_new_tokens=6)
+from saif_ui.saif.studies import layers_study
+from tests.saif.studies.conftest import SEARCH, SHORT, shrunk_steering_study
 
 
 @pytest.fixture(scope="module")
 def study(engine, tmp_path_factory):
-    from tests.conftest import random_sae
-
-    root = tmp_path_factory.mktemp("layers")
-    old, engine.config.cache_dir = engine.config.cache_dir, root / "cache"
-    folders = []
-    for layer in (3, 5):
-        random_sae(engine.d_model, 64, f"blocks.{layer}.hook_resid_post", seed=layer).save_model(
-            str(root / f"r{layer}")
-        )
-        folders.append(str(root / f"r{layer}"))
-    names = [engine.add_sae(f).name for f in folders]
-    spec = SteeringSpec(latents=tuple(SteerLatent(names[1], 5, i, mean_act=3.0) for i in (1, 2)), alpha=2.0)
-    recipe = Recipe("french", "saif_topk", spec, k=2, fidelity_threshold=15.0,
-                    validation={"controls": {"mean_difference": {"alpha": 1.0}}})  # fmt: skip
-    contents = steering_study.reporting_contents()[:4]
     mp = pytest.MonkeyPatch()
-    mp.setattr(layers_study, "shipped_saes", lambda: folders)
-    try:
-        shipped = steering_study.run_instruction(engine, recipe, lambda _: None, contents=contents, decoding=SHORT)
-        doc = {"key_digest": "x", "result": shipped}
-        result = layers_study.run_instruction(engine, recipe, doc, lambda _: None, decoding=SHORT, search=SEARCH)
-        yield shipped, result
-    finally:
-        mp.undo()
-        for name in names:
-            engine.remove_sae(name)
-        engine.config.cache_dir = old
+    with shrunk_steering_study(engine, tmp_path_factory.mktemp("layers"), seeds={3: 3, 5: 5}) as s:
+        mp.setattr(layers_study, "shipped_saes", lambda: s.folders)
+        try:
+            run = layers_study.run_instruction
+            yield s.shipped, run(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT, search=SEARCH)
+        finally:
+            mp.undo()
 
 
 def test_every_layer_in_order_with_its_validation_choice(study) -> None:

@@ -6,34 +6,18 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.steering.compare import Decoding
-from saif_ui.saif.steering.recipe import Recipe
-from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.studies import placement_study, steering_study
-
-SHORT = Decoding(max_new_tokens=6)
+from tests.saif.studies.conftest import SHORT, shrunk_steering_study
 
 
 @pytest.fixture(scope="module")
 def study(engine, tmp_path_factory):
-    from tests.conftest import random_sae
-
-    root = tmp_path_factory.mktemp("placement")
-    old, engine.config.cache_dir = engine.config.cache_dir, root / "cache"
-    random_sae(engine.d_model, 64, "blocks.5.hook_resid_post", seed=7).save_model(str(root / "r5"))
-    name = engine.add_sae(str(root / "r5")).name
-    spec = SteeringSpec(latents=tuple(SteerLatent(name, 5, i, mean_act=3.0) for i in (1, 2)), alpha=2.0)
-    recipe = Recipe("french", "saif_topk", spec, k=2, fidelity_threshold=15.0,
-                    validation={"controls": {"mean_difference": {"alpha": 1.0}}})  # fmt: skip
-    contents = steering_study.reporting_contents()[:4]
-    try:
-        shipped = steering_study.run_instruction(engine, recipe, lambda _: None, contents=contents, decoding=SHORT)
-        doc = {"key_digest": "x", "result": shipped}
-        result = placement_study.run_instruction(engine, recipe, doc, lambda _: None, decoding=SHORT)
-        yield shipped, result, recipe
-    finally:
-        engine.remove_sae(name)
-        engine.config.cache_dir = old
+    with shrunk_steering_study(engine, tmp_path_factory.mktemp("placement")) as s:
+        yield (
+            s.shipped,
+            placement_study.run_instruction(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT),
+            s.recipe,
+        )
 
 
 def test_pre_answers_are_on_the_steering_studys_contents(study) -> None:

@@ -38,16 +38,18 @@ def test_every_shipped_study_matches_the_code_and_data(engine) -> None:
     """A shipped result whose key no longer matches (the recipe, contents, catalogue, checkers, SAE weights, a study
     it reads or the study's version changed) must be rerun with the command the failure names."""
     from saif_ui.engine.config import shipped_saes
-    from saif_ui.saif.studies.index import KEY_FOR, RERUN
+    from saif_ui.saif.studies.registry import by_name
 
+    declared = by_name()
     folders = {p.name for p in STUDIES_DIR.iterdir() if p.is_dir()}
-    assert "steering" in folders and folders <= set(KEY_FOR), folders - set(KEY_FOR)
+    assert "steering" in folders and folders <= set(declared), folders - set(declared)
     added = [engine.add_sae(p).name for p in shipped_saes() if Path(p).name not in engine.saes]
     try:
         for path in sorted(p for name in folders for p in (STUDIES_DIR / name).glob("*.json")):
             doc = json.loads(path.read_text(encoding="utf-8"))
-            key = KEY_FOR[path.parent.name](engine, path.stem)
-            assert doc["key"] == key, f"{path}: stale, rerun `python -m saif_ui {RERUN[path.parent.name]}`"
+            study = declared[path.parent.name]
+            key = study.key_for(engine, path.stem)
+            assert doc["key"] == key, f"{path}: stale, rerun `python -m saif_ui {study.command}`"
             assert doc["key_digest"] == digest(key)
     finally:
         for name in added:

@@ -5,29 +5,14 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.saif.inputs.contents import load_contents
-from saif_ui.saif.steering.compare import Decoding
-from saif_ui.saif.steering.recipe import Recipe
-from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
-from saif_ui.saif.studies.steering_study import METHODS, reporting_contents, run_instruction
+from saif_ui.saif.studies.steering_study import METHODS, reporting_contents
+from tests.saif.studies.conftest import shrunk_steering_study
 
 
 @pytest.fixture(scope="module")
 def study(engine, tmp_path_factory):
-    from tests.conftest import random_sae
-
-    root = tmp_path_factory.mktemp("study")
-    old, engine.config.cache_dir = engine.config.cache_dir, root / "cache"
-    random_sae(engine.d_model, 64, "blocks.5.hook_resid_post", seed=7).save_model(str(root / "r5"))
-    name = engine.add_sae(str(root / "r5")).name
-    spec = SteeringSpec(latents=tuple(SteerLatent(name, 5, i, mean_act=3.0) for i in (1, 2)), alpha=2.0)
-    recipe = Recipe("french", "saif_topk", spec, k=2, fidelity_threshold=15.0,
-                    validation={"controls": {"mean_difference": {"alpha": 1.0}}})  # fmt: skip
-    contents = reporting_contents()[:4]
-    try:
-        yield run_instruction(engine, recipe, lambda _: None, contents=contents, decoding=Decoding(max_new_tokens=6))
-    finally:
-        engine.remove_sae(name)
-        engine.config.cache_dir = old
+    with shrunk_steering_study(engine, tmp_path_factory.mktemp("study")) as s:
+        yield s.shipped
 
 
 def test_study_reports_on_test_contents_only() -> None:

@@ -1,0 +1,306 @@
+"""The steering study in FINDINGS.md: its claim lines, the summary by instruction with its figure, and each
+instruction's table of methods and first answers, from its shipped documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+from saif_ui.saif.inputs.catalogue import load_catalogue
+from saif_ui.saif.studies.findings_sections import Paired
+from saif_ui.saif.studies.findings_sections import ci as _ci
+from saif_ui.saif.studies.findings_sections import p_value as _p
+from saif_ui.saif.studies.findings_sections import pct as _pct
+from saif_ui.saif.studies.findings_sections import quote as _quote
+from saif_ui.saif.studies.study import Docs
+
+METHODS = (
+    "original",
+    "prompted",
+    "steered",
+    "prompted_steered",
+    "mean_difference",
+    "random_latents",
+    "random_direction",
+    "top1_matched",
+)
+"""The steering study's methods, in its tables' order."""
+
+
+class MethodBlock(TypedDict):
+    """One method of a steering result: its rates (`evaluate.Summary`), tests, answers and, when steered, its vector's
+    norm and α."""
+
+    success: float
+    fluent_strict: float
+    strict: float
+    n: int
+    ci: dict[str, list[float]]
+    chrf: dict[str, float]
+    paired: dict[str, Paired]
+    outputs: list[dict[str, Any]]
+    norm: NotRequired[float]
+    alpha: NotRequired[float]
+
+
+class RecipeSummary(TypedDict):
+    """`Recipe.summary()`: what a result says of the recipe it measured."""
+
+    method: str
+    layer: int
+    latents: list[int]
+    k: int
+    alpha: float
+    positions: str
+    decay: float
+    fidelity_threshold: float
+    validation: dict[str, Any]
+
+
+class SteeringResult(TypedDict):
+    """A shipped result of the steering study (`steering_study.run_instruction`)."""
+
+    instruction: str
+    checker: str
+    recipe: RecipeSummary
+    contents: list[str]
+    n: int
+    headline: str
+    methods: dict[str, MethodBlock]
+
+
+class Verdict(TypedDict):
+    gain: float
+    passed: bool
+    best_control: str
+    beats_control_p: float
+    outcome: str
+
+
+GAIN = 0.30
+"""The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
+interval's lower bound above the unsteered rate."""
+CONTROLS = ("mean_difference", "random_latents", "random_direction", "top1_matched")
+LABELS = {
+    "original": "original (no instruction, no steering)",
+    "prompted": "prompted (instruction given)",
+    "steered": "**steered** (validated recipe, no instruction)",
+    "prompted_steered": "prompted + steered",
+    "mean_difference": "mean-difference vector (CAA), α tuned on validation",
+    "random_latents": "random latents, same norm",
+    "random_direction": "random direction, same norm",
+    "top1_matched": "top-1 latent alone, same norm",
+}
+
+
+def verdict(result: SteeringResult) -> Verdict:
+    """Whether steering clears the bar for one instruction: the gain over `original`, its interval, the best
+    control, and a one-word outcome."""
+    m = result["methods"]
+    steered, original = m["steered"], m["original"]
+    gain = steered["success"] - original["success"]
+    low = steered["ci"]["success"][0]
+    best_control = max(CONTROLS, key=lambda c: (m[c]["success"], c))
+    passed = gain >= GAIN and low > original["success"]
+    return {
+        "gain": gain,
+        "passed": passed,
+        "best_control": best_control,
+        "beats_control_p": m[best_control]["paired"]["steered"]["p"],
+        "outcome": "reproduced" if passed else ("partial" if low > original["success"] else "not reproduced"),
+    }
+
+
+def _paired_vs(block: MethodBlock, name: str) -> str:
+    paired = block.get("paired", {}).get(name)
+    return "–" if paired is None else _p(paired["p"])
+
+
+def _method_table(result: SteeringResult) -> list[str]:
+    m = result["methods"]
+    lines = [
+        "| method | success [95% CI] | fluent strict | strict | chrF to content (mismatched) | chrF to prompted "
+        "(mismatched) | p vs original | p vs steered |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in METHODS:
+        b = m[name]
+        c = b["chrf"]
+        vs_steered = "–" if name == "steered" else _paired_vs(m[name], "steered")
+        lines.append(
+            f"| {LABELS[name]} | {_ci(b)} | {_pct(b['fluent_strict'])} | {_pct(b['strict'])} "
+            f"| {c['content']:.1f} ({c['content_mismatched']:.1f}) "
+            f"| {c['prompted']:.1f} ({c['prompted_mismatched']:.1f}) "
+            f"| {'–' if name == 'original' else _paired_vs(b, 'original')} | {vs_steered} |"
+        )
+    return lines
+
+
+def _examples(result: SteeringResult, n: int = 2) -> list[str]:
+    m = result["methods"]
+    lines = ["| content | original | prompted | steered |", "|---|---|---|---|"]
+    for i in range(min(n, result["n"])):
+        cells = []
+        for name in ("original", "prompted", "steered"):
+            o = m[name]["outputs"][i]
+            mark = "✓" if o["success"] else "✗"
+            cells.append(f"{mark} {_quote(o['text'])}")
+        lines.append(f"| `{result['contents'][i]}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plot(studies: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ids = list(studies)
+    shown = ("original", "prompted", "steered", "mean_difference", "random_latents", "random_direction")
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(ids) + 2), 3.8))
+    width = 0.8 / len(shown)
+    for j, name in enumerate(shown):
+        rates = np.array([studies[i]["result"]["methods"][name]["success"] for i in ids])
+        cis = np.array([studies[i]["result"]["methods"][name]["ci"]["success"] for i in ids])
+        err = np.vstack([rates - cis[:, 0], cis[:, 1] - rates]) * 100
+        ax.bar(np.arange(len(ids)) + (j - len(shown) / 2 + 0.5) * width, 100 * rates, width, yerr=err, capsize=2,
+               label=name.replace("_", " "))  # fmt: skip
+    ax.set_xticks(np.arange(len(ids)), ids)
+    ax.set_ylabel("success, % (compliant, no loop, faithful)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _in_categories(ids: list[str]) -> str:
+    """' in N categories (a, b)' of the catalogue categories `ids` belong to (nothing when `ids` is empty): issue
+    11's bar asks for at least 2."""
+    if not ids:
+        return ""
+    catalogue = load_catalogue()
+    cats = sorted({catalogue.get(i).category for i in ids})
+    return f" in {len(cats)} categor{'y' if len(cats) == 1 else 'ies'} ({', '.join(cats)})"
+
+
+def steering_claims(studies: Docs) -> list[str]:
+    """The claims the steering study measures (steering works, beats simple controls, prompting, several latents)."""
+    lines = []
+    parts = []
+    for iid, doc in studies.items():
+        r: SteeringResult = doc["result"]
+        v = verdict(r)
+        m = r["methods"]
+        parts.append(
+            f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} ({100 * v['gain']:+.0f} points, "
+            f"{v['outcome']}; prompted {_pct(m['prompted']['success'])})"
+        )
+    passed = [i for i, d in studies.items() if verdict(d["result"])["passed"]]
+    lines.append(
+        "- **SAIF: steering with instruction-relevant latents makes the model follow an instruction it was not "
+        f"given** — success on test contents: {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points with the "
+        f"interval's lower bound above the unsteered rate) is met for {len(passed)} of {len(studies)} "
+        f"instructions ({', '.join(passed) or 'none'}){_in_categories(passed)}."
+    )
+    beats = []
+    for iid, doc in studies.items():
+        v = verdict(doc["result"])
+        m = doc["result"]["methods"]
+        beats.append(
+            f"`{iid}` steered {_pct(m['steered']['success'])} vs {v['best_control'].replace('_', ' ')} "
+            f"{_pct(m[v['best_control']]['success'])} (McNemar p {_p(v['beats_control_p'])})"
+        )
+    lines.append(
+        "- **Do the SAE latents add anything over simple controls?** (best of mean-difference, random latents, "
+        f"random direction and the top-1 latent at the same norm): {'; '.join(beats)}."
+    )
+    lines.append(
+        "- **AxBench: prompting beats steering** — "
+        + "; ".join(
+            f"`{i}` prompted {_pct(d['result']['methods']['prompted']['success'])} vs steered "
+            f"{_pct(d['result']['methods']['steered']['success'])} "
+            f"(p {_p(d['result']['methods']['steered']['paired']['prompted']['p'])})"
+            for i, d in studies.items()
+        )
+        + "."
+    )
+    top1 = [
+        f"`{i}` top-{d['result']['recipe']['k']} {_pct(d['result']['methods']['steered']['success'])} vs top-1 "
+        f"{_pct(d['result']['methods']['top1_matched']['success'])} "
+        f"(p {_p(d['result']['methods']['top1_matched']['paired']['steered']['p'])})"
+        for i, d in studies.items()
+        if d["result"]["recipe"]["k"] > 1
+    ]
+    if top1:
+        lines.append(
+            "- **SAIF: several latents steer better than one** (at the same vector norm): " + "; ".join(top1) + "."
+        )
+    return lines
+
+
+def steering_section(studies: Docs, figs: Path) -> list[str]:
+    """The summary by instruction (with its figure) and each instruction's section."""
+    figs.mkdir(parents=True, exist_ok=True)
+    _plot(studies, figs / "steering_methods.png")
+    md: list[str] = []
+    md += [
+        "## Summary by instruction (test contents)",
+        "",
+        "| instruction | category | n | original | prompted | steered [95% CI] | gain | steered fluent strict "
+        "(not judged on fidelity) | best control | recipe | fidelity threshold | outcome |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    catalogue = load_catalogue()
+    for iid, doc in studies.items():
+        r: SteeringResult = doc["result"]
+        v = verdict(r)
+        m, rec = r["methods"], r["recipe"]
+        decay = f", decay {rec['decay']:g}" if rec["decay"] else ""
+        md.append(
+            f"| `{iid}` | {catalogue.get(iid).category} | {r['n']} | {_ci(m['original'])} | {_ci(m['prompted'])} "
+            f"| {_ci(m['steered'])} | {100 * v['gain']:+.0f} "
+            f"| {_pct(m['steered']['fluent_strict'])} (original {_pct(m['original']['fluent_strict'])}) "
+            f"| {v['best_control'].replace('_', ' ')} {_pct(m[v['best_control']]['success'])} "
+            f"| L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay} "
+            f"| chrF ≥ {rec['fidelity_threshold']:g} | {v['outcome']} |"
+        )
+    md += [
+        "",
+        "Outcome: *reproduced* when the bar is met; *partial* when the interval's lower bound is above the "
+        "unsteered rate but the gain is under the bar; *not reproduced* otherwise.",
+        "",
+        "![success by method](figures/steering_methods.png)",
+        "",
+    ]
+    for iid, doc in studies.items():
+        r = doc["result"]
+        rec = r["recipe"]
+        val = rec["validation"]
+        md += [
+            f"## `{iid}` ({r['checker']} checker)",
+            "",
+            f"Recipe: {rec['method']} at layer {rec['layer']}, latents {', '.join(map(str, rec['latents']))}, "
+            f"α = {rec['alpha']:g} × mean activation, positions `{rec['positions']}`, decay {rec['decay']:g}; "
+            f"chosen on {val['n']} validation contents (success {val['successes']}/{val['n']}, "
+            f"[{100 * val['ci'][0]:.0f}, {100 * val['ci'][1]:.0f}]%). Test: n = {r['n']}; study key "
+            f"`{doc['key_digest']}`, commit `{doc['provenance']['git_commit'][:12]}`, {doc['seconds']:.0f} s.",
+            "",
+            *_method_table(r),
+            "",
+            "First test contents (✓ success, ✗ not); every text is in "
+            f"[studies/steering/{iid}.json](studies/steering/{iid}.json):",
+            "",
+            *_examples(r),
+            "",
+        ]
+    return md
+
+
+def index_extra(doc: dict[str, Any]) -> dict[str, Any]:
+    """What findings.json shows of a steering document: each method's rate, interval and n, and the verdict."""
+    return {
+        "summary": {name: {k: doc["result"]["methods"][name][k] for k in ("success", "ci", "n")} for name in METHODS},
+        "verdict": verdict(doc["result"]),
+    }
