@@ -116,9 +116,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
         n_contents=args.n_contents or None,
     )
     if args.placement_study:
-        from saif_ui.saif.discovery.placement import placement_study
+        from saif_ui.saif.studies.placement_study import compare_placements
 
-        study = placement_study(engine, instruction, sae_name, cfg, use_cache=not args.no_cache).to_dict()
+        study = compare_placements(engine, instruction, sae_name, cfg, use_cache=not args.no_cache).to_dict()
         emit(args, study, format_study(study))
         return 0
     data = discover(engine, instruction, sae_name, cfg, use_cache=not args.no_cache).to_dict()

@@ -397,7 +397,7 @@ def cmd_choose_recipe(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from saif_ui.saif.steering.recipe import save_recipe
-    from saif_ui.saif.studies.recipe_search import SearchConfig, choose_recipe
+    from saif_ui.saif.steering.recipe_search import SearchConfig, choose_recipe
 
     check_instruction(args.instruction)
     cfg = SearchConfig()

@@ -9,8 +9,8 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.saif.inputs.contents import Content, Split
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
+from saif_ui.saif.steering.recipe_search import SearchConfig
 from saif_ui.saif.studies import steering_study
-from saif_ui.saif.studies.recipe_search import SearchConfig
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key, study_key
 from saif_ui.saif.studies.study import Docs, Study
 

@@ -26,16 +26,16 @@ from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
-from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
-from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import LayersResult, layers_claim, layers_section
-from saif_ui.saif.studies.recipe_search import (
+from saif_ui.saif.steering.recipe_search import (
     SearchConfig,
     best_candidate,
     layer_candidates,
     stage_counts,
     stage_evaluation,
 )
+from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
+from saif_ui.saif.studies import derived, steering_study
+from saif_ui.saif.studies.findings_replications import LayersResult, layers_claim, layers_section
 from saif_ui.saif.studies.shipped import Log, sae_key
 from saif_ui.saif.studies.study import Doc
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from saif_ui.engine import Engine
-from saif_ui.engine.cache import digest, sae_fingerprint
+from saif_ui.engine.cache import digest
+from saif_ui.engine.keys import engine_key, sae_key
 from saif_ui.provenance import command_line, git_commit
 from saif_ui.resources import docs_dir, output_dir
 from saif_ui.saif.inputs.catalogue import load_catalogue
@@ -30,21 +31,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 STUDIES_DIR = docs_dir() / "studies"
-
-
-def engine_key(engine: Engine) -> dict[str, Any]:
-    """The part of every key that names the model as the studies run it."""
-    return {
-        "model": engine.config.model,
-        "dtype": str(engine.loaded.dtype),
-        "system_prompt": engine.chat.default_system_prompt,
-    }
-
-
-def sae_key(engine: Engine, name: str) -> dict[str, str]:
-    """An attached SAE in a shipped key: its name and weight fingerprint, not the folder it was loaded from (a
-    checkout elsewhere must find the same key)."""
-    return {"sae_name": name, "sae_weights": sae_fingerprint(engine.sae(name))}
 
 
 def study_key(

@@ -2,7 +2,7 @@
 
 On the same test contents (statements and paragraphs alternating), with the same greedy decoding:
 - `original`: the content alone; `prompted`: content + instruction (post);
-- `steered`: the recipe (chosen on validation, `studies.recipe_search`); `prompted_steered`: both;
+- `steered`: the recipe (chosen on validation, `steering.recipe_search`); `prompted_steered`: both;
 - `mean_difference`: the CAA vector at the recipe's layer, at the α the search chose for it on validation;
 - `random_latents`: as many other latents of the same SAE, at the recipe's vector norm (seeded);
 - `random_direction`: a Gaussian direction at the recipe's norm (seeded);

@@ -1,4 +1,4 @@
-"""Tests for saif_ui.saif.discovery.discover and placement (the CLI commands: tests/cli/test_discover.py)."""
+"""Tests for saif_ui.saif.discovery.discover (the CLI commands: tests/cli/test_discover.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, discover_many, pick_contents
-from saif_ui.saif.discovery.placement import placement_study
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import load_contents
 from tests.conftest import shipped_sae_folders
@@ -93,15 +92,6 @@ def test_discover_many_matches_single_runs(engine, rand_saes) -> None:
         single = discover(engine, "french", name, SMALL, use_cache=False)
         assert single.ids == both[name].ids
         assert torch.allclose(single.stats.t, both[name].stats.t)
-
-
-def test_placement_study(engine, rand_saes) -> None:
-    study = placement_study(engine, "french", "rand24", SMALL)
-    assert study.pre.config.placement == "pre" and study.post.config.placement == "post"
-    assert 0.0 <= study.jaccard <= 1.0 and set(study.shared) <= set(study.post.ids)
-    dist = study.to_dict()["distributions"]["post"]
-    assert dist["n_latents"] == 256 and dist["top"] == [r.score for r in study.post.latents]
-    assert sum(dist["log10_histogram"]["counts"]) == dist["n_positive"]
 
 
 def test_different_instructions_give_different_top_latents(engine, tmp_path, monkeypatch) -> None:

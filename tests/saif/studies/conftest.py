@@ -11,9 +11,9 @@ from typing import Any
 
 from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
+from saif_ui.saif.steering.recipe_search import SearchConfig
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.studies import steering_study
-from saif_ui.saif.studies.recipe_search import SearchConfig
 
 SHORT = Decoding(max_new_tokens=6)
 SEARCH = SearchConfig(alphas=(1.0, 4.0), n_stage=2, n_discovery=4, max_new_tokens=6)

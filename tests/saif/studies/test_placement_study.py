@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.discover import DiscoveryConfig
 from saif_ui.saif.studies import placement_study, steering_study
+from saif_ui.saif.studies.placement_study import compare_placements
 from tests.saif.studies.conftest import SHORT, shrunk_steering_study
 
 
@@ -73,3 +75,12 @@ def test_generations_are_cached_on_disk_by_what_decides_them(study, engine) -> N
     other = steering_study.generate(engine, "french", contents[:2], recipe.spec, "prompted", placement="pre",
                                     decoding=SHORT)  # fmt: skip
     assert len(other) == 2 and len(list((engine.config.cache_dir / "studies").rglob("*.json"))) == len(before) + 1
+
+
+def test_compare_placements_runs_discovery_under_both(engine, rand_saes) -> None:
+    study = compare_placements(engine, "french", "rand24", DiscoveryConfig(n_contents=4, top_k=8))
+    assert study.pre.config.placement == "pre" and study.post.config.placement == "post"
+    assert 0.0 <= study.jaccard <= 1.0 and set(study.shared) <= set(study.post.ids)
+    dist = study.to_dict()["distributions"]["post"]
+    assert dist["n_latents"] == 256 and dist["top"] == [r.score for r in study.post.latents]
+    assert sum(dist["log10_histogram"]["counts"]) == dist["n_positive"]

@@ -33,6 +33,7 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import JsonStore
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.keys import sae_key
 from saif_ui.provenance import command_line, git_commit
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, pick_contents, resolve_instruction
 from saif_ui.saif.inputs.catalogue import load_catalogue
@@ -45,7 +46,6 @@ from saif_ui.saif.steering.compare import Decoding, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
-from saif_ui.saif.studies.shipped import sae_key
 
 SEARCH_VERSION = 1
 """Bump when the search's evaluations change meaning (what is generated, how success is judged)."""

@@ -11,7 +11,7 @@ from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.steering.recipe import load_recipes, save_recipe
-from saif_ui.saif.studies.recipe_search import SearchConfig, choose_recipe, validation_contents
+from saif_ui.saif.steering.recipe_search import SearchConfig, choose_recipe, validation_contents
 
 TINY = SearchConfig(
     alphas=(1.0, 4.0), ks=(1, 5), n_stage=2, n_validation=4, finalists=2, max_new_tokens=6, n_discovery=4
