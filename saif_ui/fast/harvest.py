@@ -25,6 +25,7 @@ from saif_ui.fast.sources import Sequence, block_sequences, fast_sequences
 
 log = logging.getLogger(__name__)
 META = "meta.json"
+Method = Literal["fast", "bt"]
 
 
 @dataclass
@@ -33,7 +34,7 @@ class HarvestConfig:
 
     layers: list[int]
     """Decoder blocks whose outputs to store; one forward per batch stops at the deepest."""
-    method: Literal["fast", "bt"] = "fast"
+    method: Method = "fast"
     """`fast`: one conversation per sequence (FAST); `bt`: concatenated fixed-length blocks (the baseline)."""
     tokens: int = 1_000_000
     """Activations to store per layer (position 0 of each sequence is never stored nor counted)."""

@@ -9,9 +9,10 @@ in the browser records the command that would train it again.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
@@ -19,83 +20,84 @@ from saif_ui.fast.harvest import HarvestConfig, harvest, harvest_dir
 from saif_ui.fast.manifest import build_manifest, write_manifest
 from saif_ui.fast.monitor import Monitor, tick
 from saif_ui.fast.report import measure_folder
-from saif_ui.fast.train import Arch, TrainConfig, train_sae
+from saif_ui.fast.train import TrainConfig, train_sae
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Everything `train-sae` takes, with its defaults (the flags' names in brackets)."""
+    """One `train-sae` run: the SAE's training config, the harvest it trains on and the report's budget.
 
-    layer: int
-    method: Literal["fast", "bt"] = "fast"
-    arch: Arch = "jumprelu"
-    d_sae: int = 4096
-    tokens: int = 2_000_000
-    """Training samples (activations) [--tokens]."""
-    harvest_tokens: int | None = None
-    """Activations to harvest (None: `tokens`); fewer means several epochs [--harvest-tokens]."""
-    harvest_layers: tuple[int, ...] = ()
-    """Other layers harvested in the same pass [--harvest-layers]."""
-    max_len: int = 1024
-    ifbench: bool = False
-    batch_size: int = 4096
-    lr: float = 4e-4
-    l1: float = 5.0
-    target_l0: float = 48.0
-    k: int = 48
-    seed: int = 0
-    checkpoint_every: int = 100
+    The two configs keep their own fields and defaults; the pipeline only ties them together (one seed, the SAE's
+    layer among the harvested ones, the BT block as long as the FAST truncation), which is what `command()` can say.
+    """
+
+    train: TrainConfig
+    """The SAE (its layer, architecture, size) and its optimisation."""
+    harvest: HarvestConfig
+    """The activations it trains on: the training split, `train.layer` among the layers, `train.seed`."""
     resume: bool = True
+    """Continue from the checkpoints already in the output folder (--no-resume: start over)."""
     eval_tokens: int | None = None
-    """Held-out activations the report is measured on (None: `report.EVAL_TOKENS`)."""
+    """Held-out activations the report is measured on (default: 100,000)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Recorded in the manifest as is (e.g. who asked for the run in the app)."""
 
-    def harvest_config(self) -> HarvestConfig:
-        return HarvestConfig(
-            layers=sorted(set(self.harvest_layers) | {self.layer}),
-            method=self.method,
-            tokens=self.harvest_tokens or self.tokens,
-            max_len=self.max_len,
-            block_len=self.max_len,
-            seed=self.seed,
-            include_ifbench=self.ifbench,
-        )
+    def __post_init__(self) -> None:
+        h, t = self.harvest, self.train
+        if t.layer not in h.layers:
+            raise SaifError(f"the harvest must include the SAE's layer {t.layer}; it has {h.layers}")
+        if h.seed != t.seed or h.split != "train" or h.block_len != h.max_len:
+            raise SaifError("the pipeline harvests the training split with the training seed and block_len = max_len")
 
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            layer=self.layer,
-            arch=self.arch,
-            d_sae=self.d_sae,
-            tokens=self.tokens,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            l1_coefficient=self.l1,
-            target_l0=self.target_l0,
-            k=self.k,
-            checkpoint_every=self.checkpoint_every,
-            seed=self.seed,
+    @classmethod
+    def of(
+        cls,
+        train: TrainConfig,
+        *,
+        harvest_tokens: int | None = None,
+        harvest_layers: Iterable[int] = (),
+        harvest: Mapping[str, Any] | None = None,
+        **pipeline: Any,
+    ) -> PipelineConfig:
+        """The pipeline that trains `train` on a harvest of its layer (plus `harvest_layers`) holding `harvest_tokens`
+        activations (default: as many as it trains on), with `harvest`'s other `HarvestConfig` fields; `pipeline`
+        sets this class's own fields (`resume`, `eval_tokens`, `extra`).
+
+        Example:
+            >>> PipelineConfig.of(TrainConfig(layer=8, arch="topk", k=32), harvest={"method": "bt"}, eval_tokens=2000)
+        """
+        hcfg = HarvestConfig(
+            layers=sorted(set(harvest_layers) | {train.layer}),
+            tokens=harvest_tokens or train.tokens,
+            seed=train.seed,
+            **(harvest or {}),
         )
+        return cls(train=train, harvest=replace(hcfg, block_len=hcfg.max_len), **pipeline)
+
+    @property
+    def layer(self) -> int:
+        """The SAE's layer."""
+        return self.train.layer
 
     def command(self, out: str | Path) -> str:
         """The `train-sae` command line that runs this pipeline into `out`."""
+        t, h = self.train, self.harvest
         parts = [
             "python -m saif_ui train-sae",
-            f"--layer {self.layer}",
-            f"--method {self.method}",
-            f"--arch {self.arch}",
-            f"--d-sae {self.d_sae}",
-            f"--tokens {self.tokens}",
+            f"--layer {t.layer}",
+            f"--method {h.method}",
+            f"--arch {t.arch}",
+            f"--d-sae {t.d_sae}",
+            f"--tokens {t.tokens}",
+            f"--harvest-tokens {h.tokens}",
         ]
-        if self.harvest_tokens:
-            parts.append(f"--harvest-tokens {self.harvest_tokens}")
-        if self.harvest_layers:
-            parts.append("--harvest-layers " + ",".join(str(x) for x in sorted(self.harvest_layers)))
-        parts += [f"--max-len {self.max_len}", f"--batch-size {self.batch_size}", f"--lr {self.lr:g}"]
-        parts.append({"standard": f"--l1 {self.l1:g}", "jumprelu": f"--target-l0 {self.target_l0:g}",
-                      "topk": f"--k {self.k}"}[self.arch])  # fmt: skip
-        parts += [f"--seed {self.seed}", f"--checkpoint-every {self.checkpoint_every}"]
-        if self.ifbench:
+        if h.layers != [t.layer]:
+            parts.append("--harvest-layers " + ",".join(str(x) for x in h.layers))
+        parts += [f"--max-len {h.max_len}", f"--batch-size {t.batch_size}", f"--lr {t.lr:g}"]
+        parts.append({"standard": f"--l1 {t.l1_coefficient:g}", "jumprelu": f"--target-l0 {t.target_l0:g}",
+                      "topk": f"--k {t.k}"}[t.arch])  # fmt: skip
+        parts += [f"--seed {t.seed}", f"--checkpoint-every {t.checkpoint_every}"]
+        if h.include_ifbench:
             parts.append("--ifbench")
         if self.eval_tokens:
             parts.append(f"--eval-tokens {self.eval_tokens}")
@@ -103,16 +105,15 @@ class PipelineConfig:
 
 
 def check_config(cfg: PipelineConfig, n_layers: int) -> None:
-    """Refuse a config the pipeline cannot run, before anything is harvested (building the harvest and training
-    configs checks their own fields)."""
-    if not 0 <= cfg.layer < n_layers:
-        raise SaifError(f"layer must be in 0..{n_layers - 1}, not {cfg.layer}")
-    if any(not 0 <= x < n_layers for x in cfg.harvest_layers):
+    """Refuse a config the pipeline cannot run on a model of `n_layers`, before anything is harvested (the harvest
+    and training configs checked their own fields when they were built)."""
+    t = cfg.train
+    if not 0 <= t.layer < n_layers:
+        raise SaifError(f"layer must be in 0..{n_layers - 1}, not {t.layer}")
+    if any(not 0 <= x < n_layers for x in cfg.harvest.layers):
         raise SaifError(f"harvest layers must be in 0..{n_layers - 1}")
-    if cfg.arch == "topk" and not 1 <= cfg.k <= cfg.d_sae:
-        raise SaifError(f"k must be in 1..d_sae ({cfg.d_sae}), not {cfg.k}")
-    cfg.harvest_config()
-    cfg.train_config()
+    if t.arch == "topk" and not 1 <= t.k <= t.d_sae:
+        raise SaifError(f"k must be in 1..d_sae ({t.d_sae}), not {t.k}")
 
 
 def run_pipeline(
@@ -133,7 +134,7 @@ def run_pipeline(
     """
     check_config(cfg, engine.n_layers)
     out = Path(out)
-    hcfg = cfg.harvest_config()
+    hcfg = cfg.harvest
     train_h = harvest(
         engine,
         hcfg,
@@ -143,18 +144,18 @@ def run_pipeline(
     )
     train_sae(
         train_h,
-        cfg.train_config(),
+        cfg.train,
         out,
         resume=cfg.resume,
         progress=progress,
-        metadata={"saif_ui_method": cfg.method, "saif_ui_harvest": train_h.path.name},
+        metadata={"saif_ui_method": hcfg.method, "saif_ui_harvest": train_h.path.name},
         monitor=monitor,
     )
     tick(monitor, "report", 0, 1)
     started = time.perf_counter()
-    report = measure_folder(engine, out, cfg.layer, cfg.eval_tokens, cfg.max_len)
+    report = measure_folder(engine, out, cfg.layer, cfg.eval_tokens, hcfg.max_len)
     report_s = time.perf_counter() - started
-    manifest = build_manifest(engine, out, cfg.layer, cfg.method, train_h, cfg.ifbench, report, commit)
+    manifest = build_manifest(engine, out, cfg.layer, hcfg.method, train_h, hcfg.include_ifbench, report, commit)
     if command:
         manifest["command"] = command
     manifest["report_seconds"] = round(report_s, 1)

@@ -32,6 +32,7 @@ class TrainConfig:
     """SAE architecture and optimisation. Defaults were chosen by short sweeps on SmolLM2-135M (see docs/FAST.md)."""
 
     layer: int
+    """Decoder block whose output the SAE reads."""
     arch: Arch = "jumprelu"
     """`standard` (ReLU + L1) and `jumprelu` (L0) as in FAST; `topk` optional (slow on CPU)."""
     d_sae: int = 4096
@@ -39,6 +40,7 @@ class TrainConfig:
     tokens: int = 2_000_000
     """Training samples (activations); more than the harvest holds means several shuffled epochs."""
     batch_size: int = 4096
+    """Activations per optimiser step."""
     lr: float = 4e-4
     """Peak learning rate; cosine-decayed to lr/10 as in FAST (7e-5 -> 7e-6 at batch 128; we use larger batches)."""
     warmup_fraction: float = 0.05
@@ -54,6 +56,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     """Steps between checkpoints (0: none)."""
     seed: int = 0
+    """Seeds the initial weights and the order of the batches (and, in the pipeline, the harvest)."""
     device: str = "auto"
 
     def __post_init__(self) -> None:

@@ -16,11 +16,12 @@ from saif_ui.fast import served
 from saif_ui.fast.monitor import Stopped
 from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
 from saif_ui.fast.shelf import SaeShelf
+from saif_ui.fast.train import TrainConfig
 from saif_ui.fast.train_log import LOG_NAME, read_curves
 
-TINY = PipelineConfig(
-    layer=2, arch="topk", d_sae=64, k=8, tokens=4096, harvest_tokens=2048, batch_size=512, lr=3e-3, max_len=128,
-    eval_tokens=2000, checkpoint_every=2,
+TINY = PipelineConfig.of(
+    TrainConfig(layer=2, arch="topk", d_sae=64, k=8, tokens=4096, batch_size=512, lr=3e-3, checkpoint_every=2),
+    harvest_tokens=2048, harvest={"max_len": 128}, eval_tokens=2000,
 )  # fmt: skip
 
 
@@ -83,9 +84,10 @@ def test_stop_ends_training_at_the_next_step_and_keeps_the_checkpoints(engine, c
 def test_served_requests_are_bounded_with_a_message_naming_the_field(engine) -> None:
     n = engine.n_layers
     ok = served.configure(8, "bt", "topk", 1024, 32, 300_000, 0, n)
-    assert ok.method == "bt" and ok.harvest_tokens == 100_000 and ok.batch_size == served.LIMITS.batch_size
-    assert served.configure(8, "fast", "topk", 1024, 32, 2_000_000, 0, n).harvest_tokens == 200_000  # the cap
-    assert served.configure(8, "fast", "jumprelu", 1024, 40, 300_000, 0, n).target_l0 == 40
+    assert ok.harvest.method == "bt" and ok.harvest.tokens == 100_000
+    assert ok.train.batch_size == served.LIMITS.batch_size
+    assert served.configure(8, "fast", "topk", 1024, 32, 2_000_000, 0, n).harvest.tokens == 200_000  # the cap
+    assert served.configure(8, "fast", "jumprelu", 1024, 40, 300_000, 0, n).train.target_l0 == 40
     for args, message in (
         ((30, "fast", "topk", 1024, 32, 300_000, 0), "layer must be in 0..29"),
         ((8, "fast", "topk", 100_000, 32, 300_000, 0), "d_sae must be in 64..8192"),
@@ -100,7 +102,8 @@ def test_served_requests_are_bounded_with_a_message_naming_the_field(engine) -> 
         with pytest.raises(SaifError, match=message):
             served.configure(*args, n)
     # The estimate grows with the work and drops the harvest once it exists.
-    small, big = served.estimate_seconds(engine, ok), served.estimate_seconds(engine, replace(ok, tokens=600_000))
+    more = replace(ok, train=replace(ok.train, tokens=600_000))
+    small, big = served.estimate_seconds(engine, ok), served.estimate_seconds(engine, more)
     assert 0 < small < big
 
 
