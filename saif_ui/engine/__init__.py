@@ -2,6 +2,7 @@
 
 from saif_ui.engine.cache import ByteLRU, JsonStore, ResultCache
 from saif_ui.engine.config import EngineConfig
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.engine import Engine
 from saif_ui.engine.model import ModelLoadError
 from saif_ui.engine.results import Encoding, Generation
@@ -10,6 +11,7 @@ from saif_ui.engine.steering import Steering
 
 __all__ = [
     "ByteLRU",
+    "Decoding",
     "Encoding",
     "Engine",
     "EngineConfig",

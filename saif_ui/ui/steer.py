@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.ui.backend import Backend, Steered
+from saif_ui.ui.backend import Backend, Decoding, Steered
 from saif_ui.ui.controls import PromptChoice, SteerControls
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.state import Session
@@ -43,14 +43,9 @@ def wire_steer(
         choice: PromptChoice,
         sae: str,
         prompted_steered: bool,
-        max_new_tokens: float,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: float,
+        decoding: Decoding,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
         steered = backend.steer(choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
         if steered.silent:
             gr.Warning(
@@ -84,14 +79,9 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
     def steer_recipe(
         choice: PromptChoice,
         prompted_steered: bool,
-        max_new_tokens: float,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: float,
+        decoding: Decoding,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
         steered = backend.steer_recipe(choice, decoding, bool(prompted_steered))
         state.comparison = steered.comparison
         spec = steered.spec

@@ -17,12 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.shipped import Log, engine_key, sae_key

@@ -23,12 +23,12 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import digest
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.joint import WEIGHTS, JointPart, JointSpec, joint_wording
 from saif_ui.saif.steering.joint_eval import (

@@ -17,12 +17,12 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.output_effect import output_effect
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.fast.shelf import SaeShelf
 from saif_ui.saif.discovery.discover import (
@@ -22,7 +23,7 @@ from saif_ui.saif.inputs.catalogue import Catalogue, load_catalogue
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import check_text
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION, checker_ids
-from saif_ui.saif.steering.compare import Comparison, Decoding, Mode, Output, compare, run_jobs
+from saif_ui.saif.steering.compare import Comparison, Mode, Output, compare, run_jobs
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
 from saif_ui.ui.backend.base import CUSTOM, Base, as_placement
 from saif_ui.ui.backend.saes import SaeDesk
@@ -244,5 +245,5 @@ class Backend(SaeDesk, SteeringDesk, TrainingDesk, Base):
         if not text or not text.strip():
             raise SaifError("Write a prompt first.")
         full = self.engine.render(check_text(text, "the prompt"), system_prompt=system_prompt)
-        gen = self.engine.generate([full], max_new_tokens=max_new_tokens)[0]
+        gen = self.engine.generate([full], decoding=Decoding(max_new_tokens=max_new_tokens))[0]
         return full, gen.text

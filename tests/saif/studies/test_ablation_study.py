@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.studies import ablation_study, steering_study

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.studies import placement_study, steering_study

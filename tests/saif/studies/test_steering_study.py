@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.inputs.contents import load_contents
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.studies.steering_study import METHODS, reporting_contents, run_instruction
