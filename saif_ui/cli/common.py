@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from saif_ui.cli.fields import add_dataclass_args, dataclass_values
+from saif_ui.engine.decoding import Decoding
 
 Handler = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -89,13 +90,9 @@ DECODING_FLAGS = ("max_new_tokens", "do_sample", "temperature", "top_p", "seed")
 def decoding_args(p: argparse.ArgumentParser, **defaults: Any) -> None:
     """Generation settings, `Decoding`'s fields (greedy unless --sample, seeded); `defaults` are this command's own
     where they differ from `Decoding`'s."""
-    from saif_ui.engine.decoding import Decoding
-
     add_dataclass_args(p, Decoding, DECODING_FLAGS, flags={"do_sample": "sample"}, defaults=defaults)
 
 
-def decoding_from_args(args: argparse.Namespace) -> Any:
+def decoding_from_args(args: argparse.Namespace) -> Decoding:
     """The `Decoding` the flags of `decoding_args` describe (checked: a bad value is a SaifError naming it)."""
-    from saif_ui.engine.decoding import Decoding
-
     return Decoding(**dataclass_values(Decoding, args, DECODING_FLAGS))

@@ -9,6 +9,7 @@ from typing import Any
 
 from saif_ui.cli.common import Command, emit, engine_args, engine_from_args
 from saif_ui.cli.fields import add_dataclass_args, dataclass_values
+from saif_ui.fast.config import HarvestConfig, PipelineConfig, TrainConfig
 
 
 def _layers(text: str) -> list[int]:
@@ -27,10 +28,6 @@ RENAMED = {"l1_coefficient": "l1", "include_ifbench": "ifbench"}
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    from saif_ui.fast.harvest import HarvestConfig
-    from saif_ui.fast.pipeline import PipelineConfig
-    from saif_ui.fast.train import TrainConfig
-
     engine_args(p)
     add_dataclass_args(p, TrainConfig, TRAIN_FLAGS[:1])
     add_dataclass_args(p, HarvestConfig, ["method"])
@@ -45,9 +42,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train_sae(args: argparse.Namespace) -> int:
-    from saif_ui.fast.harvest import HarvestConfig
-    from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
-    from saif_ui.fast.train import TrainConfig
+    from saif_ui.fast.pipeline import run_pipeline
     from saif_ui.provenance import git_commit
 
     commit = git_commit()  # at the start: the code that ran, whatever is edited during a long run

@@ -121,7 +121,7 @@ def add_dataclass_args(
                 kwargs["type"] = hint
             else:
                 raise TypeError(f"{cls.__name__}.{name} has type {hint}: give how to parse it in `parse`")
-        if help_text and default not in (None, False, True, dataclasses.MISSING):
+        if help_text and not any(default is v for v in (None, False, True, dataclasses.MISSING)):  # 1.0 == True
             kwargs["help"] = f"{help_text} (default: %(default)s)"
         parser.add_argument(flag, **kwargs)
 

@@ -20,9 +20,8 @@ from safetensors.torch import load_file
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.fast.harvest import HarvestConfig
-from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
-from saif_ui.fast.train import TrainConfig
+from saif_ui.fast.config import HarvestConfig, PipelineConfig, TrainConfig
+from saif_ui.fast.pipeline import run_pipeline
 from saif_ui.fast.train_log import LOG_NAME
 
 CURVE_NAME = "recipe_curve.jsonl"

@@ -19,11 +19,11 @@ from typing import Any, cast
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.fast.harvest import Method, find_harvest
+from saif_ui.fast.config import Arch, Method, PipelineConfig, TrainConfig
+from saif_ui.fast.harvest import find_harvest
 from saif_ui.fast.monitor import Monitor
-from saif_ui.fast.pipeline import PipelineConfig, check_config, run_pipeline
+from saif_ui.fast.pipeline import check_config, run_pipeline
 from saif_ui.fast.shelf import SaeShelf
-from saif_ui.fast.train import Arch, TrainConfig
 from saif_ui.provenance import git_commit
 
 

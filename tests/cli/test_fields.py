@@ -11,8 +11,7 @@ import pytest
 
 from saif_ui.cli import build_parser
 from saif_ui.cli.fields import add_dataclass_args, dataclass_values, field_docs
-from saif_ui.fast.pipeline import PipelineConfig
-from saif_ui.fast.train import TrainConfig
+from saif_ui.fast.config import PipelineConfig, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import pytest
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.fast import served
+from saif_ui.fast.config import PipelineConfig, TrainConfig
 from saif_ui.fast.monitor import Stopped
-from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
+from saif_ui.fast.pipeline import run_pipeline
 from saif_ui.fast.shelf import SaeShelf
-from saif_ui.fast.train import TrainConfig
 from saif_ui.fast.train_log import LOG_NAME, read_curves
 
 TINY = PipelineConfig.of(

@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 from saif_ui.engine.cache import ResultCache
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.errors import SaifError
-from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
+from saif_ui.fast.config import PipelineConfig, TrainConfig
+from saif_ui.fast.pipeline import run_pipeline
 from saif_ui.fast.recipe_curve import (
     ABOUT_NAME,
     COMPARED,
@@ -25,7 +26,6 @@ from saif_ui.fast.recipe_curve import (
     weight_difference,
 )
 from saif_ui.fast.shelf import SaeShelf
-from saif_ui.fast.train import TrainConfig
 from saif_ui.fast.train_log import LOG_NAME
 
 TINY = PipelineConfig.of(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from saif_ui.fast import served
-from saif_ui.fast.pipeline import PipelineConfig
+from saif_ui.fast.config import PipelineConfig
 from saif_ui.fast.train_log import LOG_NAME, read_curves
 from saif_ui.ui.backend.base import Base
 from saif_ui.ui.controls import TrainControls
