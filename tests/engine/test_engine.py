@@ -88,7 +88,7 @@ def test_generate_each_answers_each_row_as_its_own_call_would(engine):
     push = torch.randn(576, generator=torch.Generator().manual_seed(0))
     steer = [Steering(15, push * 40 / push.norm(), "all")]
     per_row = [[], steer, []]
-    mixed = engine.generate_each(prompts, per_row, max_new_tokens=6, reuse=False)
+    mixed = engine.generate_each(prompts, per_row, decoding=Decoding(max_new_tokens=6), reuse=False)
     alike_plain = engine.generate(prompts, decoding=Decoding(max_new_tokens=6), reuse=False)
     alike_steered = engine.generate(prompts, steer, decoding=Decoding(max_new_tokens=6), reuse=False)
     # Row 1 moves with the steering, rows 0 and 2 do not: each matches its own kind's first token.
@@ -97,11 +97,11 @@ def test_generate_each_answers_each_row_as_its_own_call_would(engine):
     assert mixed[1].token_ids[:1] == alike_steered[1].token_ids[:1]
     assert mixed[1].token_ids != alike_plain[1].token_ids
     # Greedy results share cache entries with `generate`: a mixed batch fills what a single call then reads.
-    engine.generate_each(prompts, per_row, max_new_tokens=5)
+    engine.generate_each(prompts, per_row, decoding=Decoding(max_new_tokens=5))
     again = engine.generate([prompts[1]], steer, decoding=Decoding(max_new_tokens=5))[0]
     assert again.cached
     with pytest.raises(ValueError, match="one per prompt"):
-        engine.generate_each(prompts, [[]], max_new_tokens=2)
+        engine.generate_each(prompts, [[]], decoding=Decoding(max_new_tokens=2))
 
 
 def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
