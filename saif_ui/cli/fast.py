@@ -41,6 +41,17 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline the `train-sae` flags describe."""
+    return PipelineConfig.of(
+        TrainConfig(**dataclass_values(TrainConfig, args, TRAIN_FLAGS + OPTIMISER_FLAGS)),
+        harvest_tokens=args.harvest_tokens,
+        harvest_layers=args.harvest_layers or (),
+        harvest=dataclass_values(HarvestConfig, args, ("method", *HARVEST_FLAGS)),
+        **dataclass_values(PipelineConfig, args, PIPELINE_FLAGS),
+    )
+
+
 def cmd_train_sae(args: argparse.Namespace) -> int:
     from saif_ui.fast.pipeline import run_pipeline
     from saif_ui.provenance import git_commit
@@ -48,14 +59,7 @@ def cmd_train_sae(args: argparse.Namespace) -> int:
     commit = git_commit()  # at the start: the code that ran, whatever is edited during a long run
     args.saes = []  # harvesting reads the bare model
     engine = engine_from_args(args, warmup=False)
-    cfg = PipelineConfig.of(
-        TrainConfig(**dataclass_values(TrainConfig, args, TRAIN_FLAGS + OPTIMISER_FLAGS)),
-        harvest_tokens=args.harvest_tokens,
-        harvest_layers=args.harvest_layers or (),
-        harvest=dataclass_values(HarvestConfig, args, ("method", *HARVEST_FLAGS)),
-        **dataclass_values(PipelineConfig, args, PIPELINE_FLAGS),
-    )
-    manifest = run_pipeline(engine, cfg, args.out, commit=commit)
+    manifest = run_pipeline(engine, pipeline_config(args), args.out, commit=commit)
     emit(
         args,
         manifest,
