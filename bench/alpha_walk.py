@@ -15,6 +15,7 @@ from typing import Any
 
 from saif_ui.engine import Engine, EngineConfig
 from saif_ui.engine.config import shipped_saes
+from saif_ui.engine.decoding import Decoding
 from saif_ui.service import Backend, PromptChoice, SteerControls
 
 ALPHA = 1.2345
@@ -49,7 +50,7 @@ def main() -> None:
     controls = SteerControls.parse(found.ids[:3], [1.0, 0.5, 1.0], ALPHA)
     sys.setprofile(profile)
     try:
-        backend.steering.steer(choice, sae, controls, found, backend.steering.decoding(4, False, 1.0, 1.0, 0))
+        backend.steering.steer(choice, sae, controls, found, Decoding(max_new_tokens=4))
     finally:
         sys.setprofile(None)
     print(f"{len(seen)} saif_ui functions receive α after the handler parsed it:")

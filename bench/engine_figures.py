@@ -12,12 +12,14 @@ from transformers import GenerationConfig
 from bench.timing import Figure, best_of, paired_best
 from saif_ui.engine import Engine, Steering
 from saif_ui.engine.cache import ByteLRU
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.steering import rows
-from saif_ui.fast.harvest import HarvestConfig, _batches, conversations_for, harvest, sequences_for
+from saif_ui.fast.config import HarvestConfig
+from saif_ui.fast.harvest import _batches, conversations_for, harvest, sequences_for
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, make_pairs
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import load_contents
-from saif_ui.saif.steering.compare import Decoding, generate_rows
+from saif_ui.saif.steering.compare import generate_rows
 from saif_ui.saif.steering.evaluate import EvalConfig
 
 
@@ -230,7 +232,7 @@ def p8_batched_sweep(engine: Engine, quick: bool) -> Figure:
     def one_by_one() -> None:
         for a in alphas:
             for p in prompts:
-                engine.generate([p], at(a), max_new_tokens=n_new, reuse=False)
+                engine.generate([p], at(a), decoding=Decoding(max_new_tokens=n_new), reuse=False)
 
     def prefill() -> None:
         engine.generations.clear()
@@ -300,7 +302,7 @@ def p4_server_side(engine: Engine) -> Figure:
 
     backend = Backend(engine)
     choice = PromptChoice("french", content="The cat sat on the mat and looked at the rain.")
-    decoding = backend.steering.decoding(32, False, 1.0, 1.0, 0)
+    decoding = Decoding(max_new_tokens=32)
     sae = next(n for n in engine.sae_names() if "L24" in n)
     miss = hit = float("inf")
     for i in range(3):

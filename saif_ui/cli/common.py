@@ -8,6 +8,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from saif_ui.cli.fields import add_dataclass_args, dataclass_values
+from saif_ui.engine.decoding import Decoding
+
 Handler = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
 Command = tuple[str, Configure, Handler]
@@ -81,10 +84,15 @@ def check_instruction(instruction: str) -> None:
         raise ValueError(str(e)) from None
 
 
-def decoding_args(p: argparse.ArgumentParser, temperature: float = 1.0, top_p: float = 1.0) -> None:
-    """Generation settings: greedy unless --sample (seeded)."""
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=temperature)
-    p.add_argument("--top-p", type=float, default=top_p)
-    p.add_argument("--seed", type=int, default=0)
+DECODING_FLAGS = ("max_new_tokens", "do_sample", "temperature", "top_p", "seed")
+
+
+def decoding_args(p: argparse.ArgumentParser, **defaults: Any) -> None:
+    """Generation settings, `Decoding`'s fields (greedy unless --sample, seeded); `defaults` are this command's own
+    where they differ from `Decoding`'s."""
+    add_dataclass_args(p, Decoding, DECODING_FLAGS, flags={"do_sample": "sample"}, defaults=defaults)
+
+
+def decoding_from_args(args: argparse.Namespace) -> Decoding:
+    """The `Decoding` the flags of `decoding_args` describe (checked: a bad value is a SaifError naming it)."""
+    return Decoding(**dataclass_values(Decoding, args, DECODING_FLAGS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from saif_ui.cli.common import Command, decoding_args, emit, engine_args, engine_from_args
+from saif_ui.cli.common import Command, decoding_args, decoding_from_args, emit, engine_args, engine_from_args
 
 
 def _info_args(p: argparse.ArgumentParser) -> None:
@@ -37,14 +37,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     engine = engine_from_args(args)
     rendered = [engine.render(p) for p in args.prompt]
-    gens = engine.generate(
-        rendered,
-        max_new_tokens=args.max_new_tokens,
-        do_sample=args.sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-    )
+    gens = engine.generate(rendered, decoding=decoding_from_args(args))
     n_tokens = sum(len(g.token_ids) for g in gens)
     seconds = gens[0].seconds if gens else 0.0
     data = {

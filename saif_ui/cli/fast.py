@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.cli.common import Command, emit, engine_args, engine_from_args
+from saif_ui.cli.fields import add_dataclass_args, dataclass_values
+from saif_ui.fast.config import HarvestConfig, PipelineConfig, TrainConfig
 
 
 def _layers(text: str) -> list[int]:
@@ -17,63 +19,47 @@ def _layers(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers, got {text!r}") from None
 
 
+TRAIN_FLAGS = ("layer", "arch", "d_sae", "tokens")
+OPTIMISER_FLAGS = ("batch_size", "lr", "l1_coefficient", "target_l0", "k", "seed", "checkpoint_every")
+HARVEST_FLAGS = ("max_len", "include_ifbench")
+PIPELINE_FLAGS = ("resume", "eval_tokens")
+RENAMED = {"l1_coefficient": "l1", "include_ifbench": "ifbench"}
+"""Flags whose name is shorter than their config field's."""
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     engine_args(p)
-    p.add_argument("--layer", type=int, required=True, help="decoder block whose output the SAE reads")
-    p.add_argument(
-        "--method",
-        choices=["fast", "bt"],
-        default="fast",
-        help="fast: one conversation per sequence; bt: concatenated fixed blocks (baseline)",
-    )
-    p.add_argument("--arch", choices=["standard", "jumprelu", "topk"], default="jumprelu")
-    p.add_argument("--d-sae", type=int, default=4096)
-    p.add_argument("--tokens", type=int, default=2_000_000, help="training samples (activations)")
+    add_dataclass_args(p, TrainConfig, TRAIN_FLAGS[:1])
+    add_dataclass_args(p, HarvestConfig, ["method"])
+    add_dataclass_args(p, TrainConfig, TRAIN_FLAGS[1:])
     p.add_argument("--harvest-tokens", type=int, help="activations to harvest (default: --tokens); fewer = epochs")
     p.add_argument("--harvest-layers", type=_layers, help="harvest these layers in the same pass, e.g. 8,15,24")
-    p.add_argument("--max-len", type=int, default=1024, help="FAST truncation and BT block length")
-    p.add_argument("--ifbench", action="store_true", help="mix the 294 IFBench instruction prompts into the data")
-    p.add_argument("--batch-size", type=int, default=4096)
-    p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--l1", type=float, default=5.0, help="standard: L1 coefficient")
-    p.add_argument("--target-l0", type=float, default=48.0, help="jumprelu: target mean L0")
-    p.add_argument("--k", type=int, default=48, help="topk: active latents")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (0: none)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
-    p.add_argument("--eval-tokens", type=int, help="held-out activations for the report (default: 100,000)")
+    add_dataclass_args(p, HarvestConfig, HARVEST_FLAGS, flags=RENAMED)
+    add_dataclass_args(p, TrainConfig, OPTIMISER_FLAGS, flags=RENAMED)
+    add_dataclass_args(p, PipelineConfig, PIPELINE_FLAGS)
     p.add_argument("--out", required=True, help="folder for the SAE (cfg.json, weights, report, manifest)")
     p.add_argument("--json", action="store_true")
 
 
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline the `train-sae` flags describe."""
+    return PipelineConfig.of(
+        TrainConfig(**dataclass_values(TrainConfig, args, TRAIN_FLAGS + OPTIMISER_FLAGS)),
+        harvest_tokens=args.harvest_tokens,
+        harvest_layers=args.harvest_layers or (),
+        harvest=dataclass_values(HarvestConfig, args, ("method", *HARVEST_FLAGS)),
+        **dataclass_values(PipelineConfig, args, PIPELINE_FLAGS),
+    )
+
+
 def cmd_train_sae(args: argparse.Namespace) -> int:
-    from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
+    from saif_ui.fast.pipeline import run_pipeline
     from saif_ui.provenance import git_commit
 
     commit = git_commit()  # at the start: the code that ran, whatever is edited during a long run
     args.saes = []  # harvesting reads the bare model
     engine = engine_from_args(args, warmup=False)
-    cfg = PipelineConfig(
-        layer=args.layer,
-        method=args.method,
-        arch=args.arch,
-        d_sae=args.d_sae,
-        tokens=args.tokens,
-        harvest_tokens=args.harvest_tokens,
-        harvest_layers=tuple(args.harvest_layers or ()),
-        max_len=args.max_len,
-        ifbench=args.ifbench,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        l1=args.l1,
-        target_l0=args.target_l0,
-        k=args.k,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        resume=not args.no_resume,
-        eval_tokens=args.eval_tokens,
-    )
-    manifest = run_pipeline(engine, cfg, args.out, commit=commit)
+    manifest = run_pipeline(engine, pipeline_config(args), args.out, commit=commit)
     emit(
         args,
         manifest,

@@ -65,7 +65,7 @@ def _compliance_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_compliance(args: argparse.Namespace) -> int:
-    from saif_ui.saif.steering.compare import Decoding
+    from saif_ui.engine.decoding import Decoding
     from saif_ui.saif.studies.compliance import prompted_compliance, write_compliance
 
     ids = [i.strip() for i in args.instructions.split(",") if i.strip()] if args.instructions else None

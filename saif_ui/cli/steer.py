@@ -17,6 +17,7 @@ from saif_ui.cli.common import (
     Command,
     check_instruction,
     decoding_args,
+    decoding_from_args,
     emit,
     engine_args,
     engine_from_args,
@@ -129,18 +130,6 @@ def build_spec(engine: Any, args: argparse.Namespace, alpha: float | None) -> An
     return build(engine, spec_choice(args), alpha)
 
 
-def _decoding(args: argparse.Namespace) -> Any:
-    from saif_ui.saif.steering.compare import Decoding
-
-    return Decoding(
-        max_new_tokens=args.max_new_tokens,
-        do_sample=args.sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-    )
-
-
 def _verdict(out: dict[str, Any]) -> str:
     if out.get("strict") is None:
         return "no checker"
@@ -168,7 +157,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
     ids = instructions_of(args)
     if len(ids) > 1:
         return _steer_joint(args, ids)
-    decoding = _decoding(args)
+    decoding = decoding_from_args(args)
     engine = engine_from_args(args, warmup=False)
     spec = build_spec(engine, args, args.alpha)
     result = compare(
@@ -197,7 +186,7 @@ def _steer_joint(args: argparse.Namespace, ids: list[str]) -> int:
 
     if args.alpha is not None or args.prompted_steered:
         raise ValueError("a joint steer takes --weights (one per instruction), not --alpha or --prompted-steered")
-    decoding = _decoding(args)
+    decoding = decoding_from_args(args)
     engine = engine_from_args(args, warmup=False)
     joint = joint_spec(engine, args, ids)
     result = compare_joint(engine, joint, args.content, placement=args.placement, decoding=decoding).to_dict()
@@ -331,7 +320,7 @@ def _evaluate_joint(args: argparse.Namespace, ids: list[str]) -> int:
         cells = tuple(w for w in itertools.product(args.weight_grid, repeat=len(ids)) if any(w))
     contents = list(load_user_contents(args.contents)) if args.contents else pick_contents(
         load_contents("validation"), args.n_contents or None)  # fmt: skip
-    cfg = JointConfig(weights=cells, placement=args.placement, decoding=_decoding(args))
+    cfg = JointConfig(weights=cells, placement=args.placement, decoding=decoding_from_args(args))
     cfg.cells(len(ids))  # a bad grid fails before the model loads
     engine = engine_from_args(args, warmup=False)
     joint = joint_spec(engine, argparse.Namespace(**{**vars(args), "weights": None}), ids)
@@ -363,7 +352,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         alphas=(recipe.spec.alpha,) if recipe is not None else args.alphas,
         n_contents=None if recipe is not None else args.n_contents or None,
         placement=args.placement,
-        decoding=_decoding(args),
+        decoding=decoding_from_args(args),
         prompted_steered=args.prompted_steered,
         checker=args.checker,
         fidelity_threshold=recipe.fidelity_threshold if recipe is not None else None,
@@ -435,7 +424,7 @@ def _grid_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_special_grid(args: argparse.Namespace) -> int:
-    from saif_ui.saif.steering.compare import Decoding
+    from saif_ui.engine.decoding import Decoding
     from saif_ui.saif.steering.special import PAPER_ALPHAS, special_token_grid
 
     if args.instruction:

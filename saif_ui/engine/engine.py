@@ -16,6 +16,7 @@ from saif_ui.engine import hooks
 from saif_ui.engine.cache import ByteLRU, ResultCache, remove_stale_temps, tensor_bytes
 from saif_ui.engine.chat import ChatTemplate, Message
 from saif_ui.engine.config import CHARS_PER_TOKEN_BOUND, EngineConfig
+from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import PromptTooLong, SaifError
 from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
 from saif_ui.engine.results import Encoding, Generation, pad_stack
@@ -69,7 +70,7 @@ class Engine:
         for source in config.saes:
             engine.add_sae(source)
         if config.warmup:
-            engine.generate([engine.render("Hi")], max_new_tokens=2)
+            engine.generate([engine.render("Hi")], decoding=Decoding(max_new_tokens=2))
         return engine
 
     def add_sae(self, source: str, name: str | None = None) -> LoadedSAE:
@@ -328,11 +329,7 @@ class Engine:
         prompts: Sequence[str],
         steering: Sequence[Steering] | None = None,
         *,
-        max_new_tokens: int = 64,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        decoding: Decoding = GREEDY,
         use_cache: bool = True,
         reuse: bool = True,
     ) -> list[Generation]:
@@ -341,9 +338,7 @@ class Engine:
         Args:
             prompts: rendered texts (see `render`).
             steering: vectors added to block outputs during this call only (see `Steering` for positions).
-            max_new_tokens: length limit.
-            do_sample, temperature, top_p, seed: greedy by default; sampling is seeded and does not disturb the
-                global RNG.
+            decoding: length, greedy or sampling (seeded; the global RNG is left undisturbed), temperature, top-p.
             use_cache: the KV cache; steered output is identical with and without it.
             reuse: serve greedy results from the engine's generation cache (keyed by prompt, steering and length);
                 False always runs the model (tests of the model's own behaviour need that).
@@ -354,11 +349,7 @@ class Engine:
         return self.generate_each(
             prompts,
             [shared] * len(prompts),
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
+            decoding=decoding,
             use_cache=use_cache,
             reuse=reuse,
         )
@@ -368,11 +359,7 @@ class Engine:
         prompts: Sequence[str],
         steerings: Sequence[Sequence[Steering]],
         *,
-        max_new_tokens: int = 64,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        decoding: Decoding = GREEDY,
         use_cache: bool = True,
         reuse: bool = True,
     ) -> list[Generation]:
@@ -389,8 +376,6 @@ class Engine:
             raise SaifError(f"{len(prompts)} prompts but {len(steerings)} steering lists; give one per prompt")
         if not prompts:
             return []
-        if max_new_tokens < 1:
-            raise SaifError("max_new_tokens must be >= 1")
         for text in dict.fromkeys(prompts):
             self.prompt_ids(text)  # bounded cost: refuse an over-long prompt before any batch runs
         for items in steerings:
@@ -400,18 +385,18 @@ class Engine:
                         f"steering vector has shape {tuple(s.vector.shape)}; the model's width is {self.d_model}"
                     )
         rows = [(p, list(items)) for p, items in zip(prompts, steerings, strict=True)]
-        if do_sample or not reuse:  # a seeded sample depends on its batch-mates: only greedy results are reusable
-            return self._generate(rows, max_new_tokens, do_sample, temperature, top_p, seed, use_cache)
+        if decoding.do_sample or not reuse:  # a seeded sample depends on its batch-mates: only greedy is reusable
+            return self._generate(rows, decoding, use_cache)
 
         def key(p: str, items: list[Steering]) -> tuple[Any, ...]:
-            return ("gen", p, (tuple(s.key() for s in items), max_new_tokens))
+            return ("gen", p, (tuple(s.key() for s in items), decoding.max_new_tokens))
 
         keys = [key(p, items) for p, items in rows]
         found = {k: self.generations.get(k) for k in dict.fromkeys(keys)}
         missing = [k for k, g in found.items() if g is None]
         if missing:
             todo = [rows[keys.index(k)] for k in missing]
-            gens = self._generate(todo, max_new_tokens, False, 1.0, 1.0, seed, use_cache)
+            gens = self._generate(todo, decoding, use_cache)
             for k, g in zip(missing, gens, strict=True):
                 self.generations.put(k, g, 4 * len(g.token_ids) + 2 * len(g.text) + 256)
                 found[k] = g
@@ -423,11 +408,7 @@ class Engine:
     def _generate(
         self,
         rows: Sequence[tuple[str, list[Steering]]],
-        max_new_tokens: int,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: int,
+        decoding: Decoding,
         use_cache: bool,
     ) -> list[Generation]:
         prompts = [p for p, _ in rows]
@@ -435,11 +416,12 @@ class Engine:
         input_ids = enc["input_ids"].to(self.loaded.device)
         attention = enc["attention_mask"].to(self.loaded.device)
         prompt_len = int(input_ids.shape[1])
+        sample = decoding.do_sample
         gen_config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature if do_sample else None,
-            top_p=top_p if do_sample else None,
+            max_new_tokens=decoding.max_new_tokens,
+            do_sample=sample,
+            temperature=decoding.temperature if sample else None,
+            top_p=decoding.top_p if sample else None,
             top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self._eos_ids()),
@@ -451,7 +433,7 @@ class Engine:
             torch.no_grad(),
             torch.random.fork_rng(devices=[self.loaded.device] if self.loaded.device.type == "cuda" else []),
         ):
-            torch.manual_seed(seed)
+            torch.manual_seed(decoding.seed)
             out = self.model.generate(  # type: ignore[operator]
                 input_ids=input_ids, attention_mask=attention, generation_config=gen_config
             )

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,44 +19,13 @@ from tqdm.auto import tqdm
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
+from saif_ui.fast.config import HarvestConfig
 from saif_ui.fast.data import Conversation, DataConfig, PreparedData, build_dataset
 from saif_ui.fast.monitor import Monitor, tick
 from saif_ui.fast.sources import Sequence, block_sequences, fast_sequences
 
 log = logging.getLogger(__name__)
 META = "meta.json"
-
-
-@dataclass
-class HarvestConfig:
-    """What to harvest. Sizes default to what a 2-core CPU harvests in well under an hour."""
-
-    layers: list[int]
-    """Decoder blocks whose outputs to store; one forward per batch stops at the deepest."""
-    method: Literal["fast", "bt"] = "fast"
-    """`fast`: one conversation per sequence (FAST); `bt`: concatenated fixed-length blocks (the baseline)."""
-    tokens: int = 1_000_000
-    """Activations to store per layer (position 0 of each sequence is never stored nor counted)."""
-    split: Literal["train", "eval"] = "train"
-    """Which side of the fixed held-out split to read conversations from."""
-    max_len: int = 1024
-    """FAST truncation. The paper uses 8,192; on a CPU long chats would dominate the budget and the time."""
-    block_len: int = 1024
-    """BT block length (the paper's BT(F) uses 2,048; we match FAST's max_len so only the packing differs)."""
-    batch_tokens: int = 8192
-    """Padded tokens per forward (batch size x longest sequence)."""
-    seed: int = 0
-    include_ifbench: bool = False
-    """Mix the IFBench instruction prompts into the conversations (single user turns)."""
-
-    def __post_init__(self) -> None:
-        if not self.layers:
-            raise SaifError("harvest needs at least one layer")
-        if self.method not in ("fast", "bt"):
-            raise SaifError(f"method must be fast or bt, not {self.method!r}")
-        if self.tokens < 1 or self.max_len < 2 or self.block_len < 2 or self.batch_tokens < self.max_len:
-            raise SaifError("tokens >= 1, max_len and block_len >= 2, and batch_tokens >= max_len are required")
-        self.layers = sorted(set(self.layers))
 
 
 @dataclass

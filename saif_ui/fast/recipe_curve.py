@@ -20,7 +20,8 @@ from safetensors.torch import load_file
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
+from saif_ui.fast.config import HarvestConfig, PipelineConfig, TrainConfig
+from saif_ui.fast.pipeline import run_pipeline
 from saif_ui.fast.train_log import LOG_NAME
 
 CURVE_NAME = "recipe_curve.jsonl"
@@ -36,26 +37,11 @@ def pipeline_config_of(manifest: dict[str, Any], harvest_layers: tuple[int, ...]
     it does not change the SAE's own layer's activations."""
     try:
         h, t = manifest["harvest"]["config"], manifest["train"]
-        return PipelineConfig(
-            layer=int(t["layer"]),
-            method=h["method"],
-            arch=t["arch"],
-            d_sae=int(t["d_sae"]),
-            tokens=int(t["tokens"]),
-            harvest_tokens=int(h["tokens"]),
-            harvest_layers=tuple(sorted(set(h["layers"]) | set(harvest_layers))),
-            max_len=int(h["max_len"]),
-            ifbench=bool(h["include_ifbench"]),
-            batch_size=int(t["batch_size"]),
-            lr=float(t["lr"]),
-            l1=float(t["l1_coefficient"]),
-            target_l0=float(t["target_l0"]),
-            k=int(t["k"]),
-            seed=int(t["seed"]),
-            checkpoint_every=int(t["checkpoint_every"]),
-            resume=False,
-            eval_tokens=int(manifest["report"]["n_tokens"]),
-        )
+        train = TrainConfig(**{k: t[k] for k in TrainConfig.__dataclass_fields__})
+        harvest = HarvestConfig(**{k: h[k] for k in HarvestConfig.__dataclass_fields__})
+        harvest.layers = sorted(set(harvest.layers) | set(harvest_layers))
+        eval_tokens = int(manifest["report"]["n_tokens"])
+        return PipelineConfig(train=train, harvest=harvest, resume=False, eval_tokens=eval_tokens)
     except KeyError as e:
         missing = e.args[0]
         raise SaifError(f"the manifest does not record {missing!r}, so its recipe cannot be re-run") from None

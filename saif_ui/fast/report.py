@@ -180,7 +180,8 @@ def _delta_ce(
     report: QualityReport, sae: SAE, harvest: Harvest, layer: int, engine: Engine, n_seq: int, max_len: int
 ) -> None:
     """Loss with the SAE reconstruction spliced in vs clean and vs zero-ablation, on held-out conversations."""
-    from saif_ui.fast.harvest import HarvestConfig, conversations_for, sequences_for
+    from saif_ui.fast.config import HarvestConfig
+    from saif_ui.fast.harvest import conversations_for, sequences_for
 
     cfg = HarvestConfig(
         layers=[layer],
@@ -218,7 +219,8 @@ CHECK_MAX_LEN = 256
 def check_sample(engine: Engine, layers: list[int], cache_dir: str | Path) -> Harvest:
     """A small fixed held-out harvest (the first held-out chats, truncated) on which each shipped SAE's explained
     variance is recorded in its manifest, so a test can recompute it in seconds and compare tightly."""
-    from saif_ui.fast.harvest import HarvestConfig, harvest, harvest_dir
+    from saif_ui.fast.config import HarvestConfig
+    from saif_ui.fast.harvest import harvest, harvest_dir
 
     cfg = HarvestConfig(
         layers=layers, method="fast", split="eval", tokens=CHECK_TOKENS, max_len=CHECK_MAX_LEN, batch_tokens=4096
@@ -246,7 +248,8 @@ def measure_folder(
     folder = Path(folder)
     from sae_lens import SAE
 
-    from saif_ui.fast.harvest import HarvestConfig, harvest, harvest_dir
+    from saif_ui.fast.config import HarvestConfig
+    from saif_ui.fast.harvest import harvest, harvest_dir
 
     # The held-out harvest is FAST-formatted for every SAE, BT ones included: that is how the model reads chats.
     ecfg = HarvestConfig(layers=[layer], method="fast", split="eval", tokens=eval_tokens, max_len=max_len)

@@ -9,14 +9,15 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from saif_ui.engine.errors import SaifError
+from saif_ui.fast.config import TrainConfig
 from saif_ui.fast.harvest import Harvest
 from saif_ui.fast.monitor import Monitor, tick
 
@@ -24,49 +25,6 @@ if TYPE_CHECKING:
     from sae_lens.saes.sae import TrainingSAE
 
 log = logging.getLogger(__name__)
-Arch = Literal["standard", "jumprelu", "topk"]
-
-
-@dataclass
-class TrainConfig:
-    """SAE architecture and optimisation. Defaults were chosen by short sweeps on SmolLM2-135M (see docs/FAST.md)."""
-
-    layer: int
-    arch: Arch = "jumprelu"
-    """`standard` (ReLU + L1) and `jumprelu` (L0) as in FAST; `topk` optional (slow on CPU)."""
-    d_sae: int = 4096
-    """Latents; 4,096 is ~7x SmolLM2's 576 and fits a 10 MB file in fp16."""
-    tokens: int = 2_000_000
-    """Training samples (activations); more than the harvest holds means several shuffled epochs."""
-    batch_size: int = 4096
-    lr: float = 4e-4
-    """Peak learning rate; cosine-decayed to lr/10 as in FAST (7e-5 -> 7e-6 at batch 128; we use larger batches)."""
-    warmup_fraction: float = 0.05
-    l1_coefficient: float = 5.0
-    """Standard SAE sparsity weight (FAST: lambda = 5) on unit-scaled activations."""
-    target_l0: float = 48.0
-    """JumpReLU: the quadratic L0 penalty pulls the mean L0 to this (Gemma Scope 2's loss)."""
-    l0_coefficient: float = 1.0
-    k: int = 48
-    """TopK: active latents per token."""
-    sparsity_warmup_fraction: float = 0.25
-    """Fraction of steps over which the sparsity coefficient ramps up (FAST: 10k of ~320k steps...)."""
-    checkpoint_every: int = 100
-    """Steps between checkpoints (0: none)."""
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.arch not in ("standard", "jumprelu", "topk"):
-            raise SaifError(f"arch must be standard, jumprelu or topk, not {self.arch!r}")
-        if min(self.d_sae, self.tokens, self.batch_size) < 1 or self.lr <= 0:
-            raise SaifError("d_sae, tokens, batch_size and lr must be positive")
-        if self.tokens < self.batch_size:
-            raise SaifError(f"tokens ({self.tokens}) must be at least one batch ({self.batch_size})")
-
-    @property
-    def steps(self) -> int:
-        return self.tokens // self.batch_size
 
 
 def _device(name: str) -> str:

@@ -15,6 +15,7 @@ keys its steering cache by input + settings), so a demo that re-runs the same st
 from __future__ import annotations
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.shared import get_engine
 from saif_ui.fast.summary import COLUMNS as QUALITY_COLUMNS
@@ -23,7 +24,7 @@ from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation
-from saif_ui.saif.steering.compare import MODES, Comparison, Decoding, Output
+from saif_ui.saif.steering.compare import MODES, Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
 from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SCALES

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.catalogue import Catalogue
 from saif_ui.saif.inputs.prompts import check_text
@@ -56,5 +57,5 @@ class Backend:
         if not text or not text.strip():
             raise SaifError("Write a prompt first.")
         full = self.engine.render(check_text(text, "the prompt"), system_prompt=system_prompt)
-        gen = self.engine.generate([full], max_new_tokens=max_new_tokens)[0]
+        gen = self.engine.generate([full], decoding=Decoding(max_new_tokens=max_new_tokens))[0]
         return full, gen.text

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.checkers import checker_ids
-from saif_ui.saif.steering.compare import Comparison, Decoding, compare
+from saif_ui.saif.steering.compare import Comparison, compare
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.service.context import CUSTOM, Context, as_placement
 from saif_ui.service.controls import PromptChoice

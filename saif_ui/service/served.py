@@ -13,15 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
+from saif_ui.fast.config import Arch, Method, PipelineConfig, TrainConfig
 from saif_ui.fast.harvest import find_harvest
 from saif_ui.fast.monitor import Monitor
-from saif_ui.fast.pipeline import PipelineConfig, check_config, run_pipeline
+from saif_ui.fast.pipeline import check_config, run_pipeline
 from saif_ui.provenance import git_commit
 from saif_ui.service.shelf import SaeShelf
 
@@ -44,21 +45,15 @@ EPOCHS = 3
 """A browser training harvests a third of its budget and trains three epochs over it: harvesting costs a forward
 per token, a training step a fraction of one, so this cuts a run's time by more than half for the same budget."""
 
-DEFAULTS = PipelineConfig(
-    layer=8,
-    method="fast",
-    arch="topk",
-    d_sae=1024,
-    k=32,
-    target_l0=32.0,
-    tokens=300_000,
+DEFAULTS = PipelineConfig.of(
+    TrainConfig(
+        layer=8, arch="topk", d_sae=1024, k=32, target_l0=32.0, tokens=300_000, batch_size=LIMITS.batch_size, lr=3e-3,
+        checkpoint_every=50,
+    ),
     harvest_tokens=100_000,
-    batch_size=LIMITS.batch_size,
-    lr=3e-3,
-    max_len=LIMITS.max_len,
+    harvest={"max_len": LIMITS.max_len},
     eval_tokens=LIMITS.eval_tokens,
-    checkpoint_every=50,
-)
+)  # fmt: skip
 """The Train panel's defaults: a TopK SAE (the shipped SAEs' architecture and learning rate) small enough to train
 in a few minutes on 2 cores."""
 
@@ -108,20 +103,14 @@ def configure(
     else:
         if not 0 < sparsity <= 100:
             raise SaifError(f"Standard's L1 coefficient must be in (0, 100], not {sparsity:g}")
-        sparse = {"l1": float(sparsity)}
-    lr = DEFAULTS.lr if arch == "topk" else PipelineConfig(layer=0).lr  # JumpReLU / Standard: train-sae's default
-    cfg = replace(
-        DEFAULTS,
-        layer=layer,
-        method=method,  # type: ignore[arg-type]
-        arch=arch,  # type: ignore[arg-type]
-        d_sae=d_sae,
-        tokens=tokens,
-        harvest_tokens=min(max(tokens // EPOCHS, limits.batch_size), limits.max_harvest_tokens),
-        seed=seed,
-        lr=lr,
-        **sparse,
-    )
+        sparse = {"l1_coefficient": float(sparsity)}
+    # JumpReLU and Standard train at train-sae's (TrainConfig's) learning rate; TopK at the shipped SAEs' one.
+    lr = DEFAULTS.train.lr if arch == "topk" else TrainConfig(layer=layer).lr
+    arch_, method_ = cast(Arch, arch), cast(Method, method)  # checked above
+    train = replace(DEFAULTS.train, layer=layer, arch=arch_, d_sae=d_sae, tokens=tokens, seed=seed, lr=lr, **sparse)
+    harvest_tokens = min(max(tokens // EPOCHS, limits.batch_size), limits.max_harvest_tokens)
+    harvest = replace(DEFAULTS.harvest, layers=[layer], method=method_, tokens=harvest_tokens, seed=seed)
+    cfg = replace(DEFAULTS, train=train, harvest=harvest)
     check_config(cfg, n_layers)
     return cfg
 
@@ -129,20 +118,20 @@ def configure(
 def estimate_seconds(engine: Engine, cfg: PipelineConfig) -> float:
     """How long `cfg` should take on the 2-core machine: harvest (nothing when that harvest exists), training and
     report, from the measured rates scaled by the work of each."""
-    hcfg = cfg.harvest_config()
+    hcfg = cfg.harvest
     harvested = find_harvest(engine.config.cache_dir, hcfg, engine.loaded.model_id) is not None
     depth = (max(hcfg.layers) + 1) / engine.n_layers
     harvest_s = 0.0 if harvested else hcfg.tokens * depth / HARVEST_TOKENS_PER_S_FULL_DEPTH
-    train_s = cfg.train_config().steps * cfg.batch_size * cfg.d_sae / TRAIN_SAMPLE_LATENTS_PER_S
+    train_s = cfg.train.steps * cfg.train.batch_size * cfg.train.d_sae / TRAIN_SAMPLE_LATENTS_PER_S
     return harvest_s + train_s + REPORT_S * (cfg.eval_tokens or LIMITS.eval_tokens) / LIMITS.eval_tokens
 
 
 def folder_for(engine: Engine, session: str, cfg: PipelineConfig) -> Path:
     """The managed folder a visitor's training writes into (deleted with the SAE when the visitor leaves)."""
     digest = hashlib.sha256(
-        json.dumps([session, {k: v for k, v in cfg.__dict__.items() if k != "extra"}], sort_keys=True).encode()
+        json.dumps([session, {k: v for k, v in asdict(cfg).items() if k != "extra"}], sort_keys=True).encode()
     ).hexdigest()[:8]
-    name = f"trained_{cfg.method}_L{cfg.layer}_{cfg.arch}{cfg.d_sae}_{digest}"
+    name = f"trained_{cfg.harvest.method}_L{cfg.layer}_{cfg.train.arch}{cfg.train.d_sae}_{digest}"
     return Path(engine.config.cache_dir) / "uploads" / name
 
 

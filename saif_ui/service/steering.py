@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import (
     DiscoveryResult,
@@ -18,7 +19,7 @@ from saif_ui.saif.inputs.contents import contents_version, load_contents
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.ablation import Ablation, ablate
 from saif_ui.saif.steering.build import Application, SpecChoice, build_joint, spec_for_latents
-from saif_ui.saif.steering.compare import Comparison, Decoding, compare
+from saif_ui.saif.steering.compare import Comparison, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.joint import JointSpec
 from saif_ui.saif.steering.joint_eval import JointConfig, compare_joint, evaluate_joint
@@ -94,11 +95,6 @@ class Steering:
             controls.alpha,
             _application(controls),
         )
-
-    @staticmethod
-    def decoding(max_new_tokens: Any, do_sample: Any, temperature: Any, top_p: Any, seed: Any) -> Decoding:
-        """Generation settings from the Decoding controls (validated by the library's `Decoding`)."""
-        return Decoding(int(max_new_tokens), bool(do_sample), float(temperature), float(top_p), int(seed or 0))
 
     def steer(
         self,

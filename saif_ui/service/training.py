@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from saif_ui.fast.pipeline import PipelineConfig
+from saif_ui.fast.config import PipelineConfig
 from saif_ui.fast.train_log import LOG_NAME, read_curves
 from saif_ui.service import served
 from saif_ui.service.context import Context
@@ -19,8 +19,8 @@ class Training:
         self.engine = context.engine
 
     def defaults(self) -> TrainControls:
-        d = served.DEFAULTS
-        return TrainControls(d.layer, d.method, d.arch, d.d_sae, float(d.k), d.tokens, d.seed)
+        t, h = served.DEFAULTS.train, served.DEFAULTS.harvest
+        return TrainControls(t.layer, h.method, t.arch, t.d_sae, float(t.k), t.tokens, t.seed)
 
     def configs(self, form: TrainControls, side_by_side: bool) -> list[PipelineConfig]:
         """The pipeline runs a Train request makes: one, or FAST and BT with the same budget (side by side)."""
@@ -40,7 +40,9 @@ class Training:
         """Queue the request (checked first); when it runs, each SAE is trained, reported and attached for
         `session`. The view says its place in the queue."""
         configs = self.configs(form, side_by_side)
-        label = " + ".join(f"{c.method.upper()} L{c.layer} {c.arch} d_sae {c.d_sae}" for c in configs)
+        label = " + ".join(
+            f"{c.harvest.method.upper()} L{c.layer} {c.train.arch} d_sae {c.train.d_sae}" for c in configs
+        )
         folders = tuple(str(served.folder_for(self.engine, session, c)) for c in configs)
         estimate = sum(served.estimate_seconds(self.engine, c) for c in configs)
         shelf = self.context.shelf

@@ -17,6 +17,7 @@ from saif_ui.service import (
     USER_ERRORS,
     Cancelled,
     Comparison,
+    Decoding,
     Instruction,
     Output,
     PromptChoice,
@@ -56,6 +57,13 @@ def user_errors(fn: F) -> F:
     return cast(F, wrapper)
 
 
+def parse_decoding(**values: Any) -> Decoding:
+    """The Decoding controls' values as the library's `Decoding`, which checks them: a slider gives a float for an
+    int field, an emptied number None (read as 0)."""
+    kinds = typing.get_type_hints(Decoding)
+    return Decoding(**{name: kinds[name](value or 0) for name, value in values.items()})
+
+
 CONTROLS: dict[type, tuple[tuple[tuple[str, Any], ...], Callable[..., Any]]] = {
     PromptChoice: (
         (
@@ -80,9 +88,14 @@ CONTROLS: dict[type, tuple[tuple[tuple[str, Any], ...], Callable[..., Any]]] = {
         ),
         SteerControls.parse,
     ),
+    Decoding: (
+        tuple((name, float if kind is int else kind) for name, kind in typing.get_type_hints(Decoding).items()),
+        parse_decoding,
+    ),
 }
 """Typed controls a handler may take, the components' names they are read from (in the order of
-`InstructionsTab.prompt_inputs` and `SteeringTab.spec_inputs`), and how they are built from those values."""
+`InstructionsTab.prompt_inputs`, `SteeringTab.spec_inputs` and `SteeringTab.decoding_inputs`), and how they are built
+from those values. `Decoding`'s controls are its fields, so a new decoding knob is a field and its component."""
 
 
 def handler(fn: F) -> F:

@@ -9,8 +9,8 @@ import pytest
 
 from saif_ui.cli import main
 from saif_ui.engine.config import shipped_saes
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.inputs.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import load_recipes
 from saif_ui.saif.studies.compliance import prompted_compliance, write_compliance
 

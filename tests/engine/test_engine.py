@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from saif_ui.engine import Steering
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.hooks import hook_count
 from tests.conftest import SHIPPED_SAE_NAMES, random_sae
 
@@ -70,11 +71,13 @@ def test_cache_hit_returns_the_same_tensors_without_the_model(engine, with_saes)
 
 def test_zero_steering_equals_plain_and_nonzero_changes_output(engine):
     prompts = [engine.render(PROMPTS[0])]
-    plain = engine.generate(prompts, max_new_tokens=12)
-    zero = engine.generate(prompts, [Steering(15, torch.zeros(576), "all")], max_new_tokens=12)
+    plain = engine.generate(prompts, decoding=Decoding(max_new_tokens=12))
+    zero = engine.generate(prompts, [Steering(15, torch.zeros(576), "all")], decoding=Decoding(max_new_tokens=12))
     assert zero[0].token_ids == plain[0].token_ids
     push = torch.randn(576, generator=torch.Generator().manual_seed(0))
-    steered = engine.generate(prompts, [Steering(15, push * 40 / push.norm(), "all")], max_new_tokens=12)
+    steered = engine.generate(
+        prompts, [Steering(15, push * 40 / push.norm(), "all")], decoding=Decoding(max_new_tokens=12)
+    )
     assert steered[0].token_ids != plain[0].token_ids
 
 
@@ -86,28 +89,28 @@ def test_generate_each_answers_each_row_as_its_own_call_would(engine):
     push = torch.randn(576, generator=torch.Generator().manual_seed(0))
     steer = [Steering(15, push * 40 / push.norm(), "all")]
     per_row = [[], steer, []]
-    mixed = engine.generate_each(prompts, per_row, max_new_tokens=6, reuse=False)
-    alike_plain = engine.generate(prompts, max_new_tokens=6, reuse=False)
-    alike_steered = engine.generate(prompts, steer, max_new_tokens=6, reuse=False)
+    mixed = engine.generate_each(prompts, per_row, decoding=Decoding(max_new_tokens=6), reuse=False)
+    alike_plain = engine.generate(prompts, decoding=Decoding(max_new_tokens=6), reuse=False)
+    alike_steered = engine.generate(prompts, steer, decoding=Decoding(max_new_tokens=6), reuse=False)
     # Row 1 moves with the steering, rows 0 and 2 do not: each matches its own kind's first token.
     assert mixed[0].token_ids[:1] == alike_plain[0].token_ids[:1]
     assert mixed[2].token_ids[:1] == alike_plain[2].token_ids[:1]
     assert mixed[1].token_ids[:1] == alike_steered[1].token_ids[:1]
     assert mixed[1].token_ids != alike_plain[1].token_ids
     # Greedy results share cache entries with `generate`: a mixed batch fills what a single call then reads.
-    engine.generate_each(prompts, per_row, max_new_tokens=5)
-    again = engine.generate([prompts[1]], steer, max_new_tokens=5)[0]
+    engine.generate_each(prompts, per_row, decoding=Decoding(max_new_tokens=5))
+    again = engine.generate([prompts[1]], steer, decoding=Decoding(max_new_tokens=5))[0]
     assert again.cached
     with pytest.raises(ValueError, match="one per prompt"):
-        engine.generate_each(prompts, [[]], max_new_tokens=2)
+        engine.generate_each(prompts, [[]], decoding=Decoding(max_new_tokens=2))
 
 
 def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
     prompts = [engine.render("Hi")]
-    engine.generate(prompts, [Steering(5, torch.ones(576), "all")], max_new_tokens=2)
+    engine.generate(prompts, [Steering(5, torch.ones(576), "all")], decoding=Decoding(max_new_tokens=2))
     assert hook_count(engine.model) == 0
     with pytest.raises(ValueError, match="width"):
-        engine.generate(prompts, [Steering(5, torch.ones(10), "all")], max_new_tokens=2)
+        engine.generate(prompts, [Steering(5, torch.ones(10), "all")], decoding=Decoding(max_new_tokens=2))
 
     class Boom(RuntimeError):
         pass
@@ -118,12 +121,14 @@ def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
     handle = engine.model.lm_head.register_forward_hook(explode)  # fails mid-generate, with steering hooks attached
     try:
         with pytest.raises(Boom):
-            engine.generate(prompts, [Steering(5, torch.ones(576), "all")], max_new_tokens=2, reuse=False)
+            engine.generate(
+                prompts, [Steering(5, torch.ones(576), "all")], decoding=Decoding(max_new_tokens=2), reuse=False
+            )
     finally:
         handle.remove()
     assert hook_count(engine.model) == 0
-    first = engine.generate(prompts, max_new_tokens=3, reuse=False)[0].token_ids
-    assert first == engine.generate(prompts, max_new_tokens=3, reuse=False)[0].token_ids
+    first = engine.generate(prompts, decoding=Decoding(max_new_tokens=3), reuse=False)[0].token_ids
+    assert first == engine.generate(prompts, decoding=Decoding(max_new_tokens=3), reuse=False)[0].token_ids
 
 
 GREEDY_TOLERANCE = 1e-3
@@ -142,7 +147,7 @@ def test_kv_cache_steering_equals_full_recompute(engine, positions):
     prompts = [engine.render(p) for p in PROMPTS]
     push = torch.randn(576, generator=torch.Generator().manual_seed(1))
     steering = [Steering(12, push * 60 / push.norm(), positions, decay=0.1)]
-    cached = engine.generate(prompts, steering, max_new_tokens=16, use_cache=True, reuse=False)
+    cached = engine.generate(prompts, steering, decoding=Decoding(max_new_tokens=16), use_cache=True, reuse=False)
     eos = sorted(engine._eos_ids())
     for prompt, gen in zip(prompts, cached, strict=True):
         prompt_ids = engine.chat.tokenize(prompt)
@@ -156,7 +161,7 @@ def test_kv_cache_steering_equals_full_recompute(engine, positions):
             assert logits[len(gen.token_ids), eos].max() >= best[len(gen.token_ids)] - GREEDY_TOLERANCE
         else:
             assert len(gen.token_ids) == 16
-    plain = engine.generate(prompts, max_new_tokens=16)
+    plain = engine.generate(prompts, decoding=Decoding(max_new_tokens=16))
     assert [g.token_ids for g in cached] != [g.token_ids for g in plain]  # the steering did something
 
 
@@ -164,8 +169,8 @@ def test_concurrent_steered_and_plain_requests_do_not_mix(engine):
     prompt = [engine.render("Describe the sea in one sentence.")]
     push = torch.randn(576, generator=torch.Generator().manual_seed(2))
     steer = [Steering(10, push * 30 / push.norm(), "all")]
-    alone_plain = engine.generate(prompt, max_new_tokens=16)[0].text
-    alone_steered = engine.generate(prompt, steer, max_new_tokens=16)[0].text
+    alone_plain = engine.generate(prompt, decoding=Decoding(max_new_tokens=16))[0].text
+    alone_steered = engine.generate(prompt, steer, decoding=Decoding(max_new_tokens=16))[0].text
     assert alone_plain != alone_steered
     results: dict[str, list[str]] = {"plain": [], "steered": []}
     errors: list[BaseException] = []
@@ -175,7 +180,9 @@ def test_concurrent_steered_and_plain_requests_do_not_mix(engine):
         try:
             start.wait(timeout=60)
             for _ in range(3):
-                gen = engine.generate(prompt, steer if kind == "steered" else None, max_new_tokens=16, reuse=False)
+                gen = engine.generate(
+                    prompt, steer if kind == "steered" else None, decoding=Decoding(max_new_tokens=16), reuse=False
+                )
                 results[kind].append(gen[0].text)
         except BaseException as e:  # re-raised below: a thread's exception would otherwise be lost
             errors.append(e)
@@ -193,8 +200,8 @@ def test_concurrent_steered_and_plain_requests_do_not_mix(engine):
 
 def test_sampling_is_seeded(engine):
     prompts = [engine.render("Write a word.")]
-    a = engine.generate(prompts, max_new_tokens=8, do_sample=True, temperature=1.2, seed=7)
-    b = engine.generate(prompts, max_new_tokens=8, do_sample=True, temperature=1.2, seed=7)
+    a = engine.generate(prompts, decoding=Decoding(max_new_tokens=8, do_sample=True, temperature=1.2, seed=7))
+    b = engine.generate(prompts, decoding=Decoding(max_new_tokens=8, do_sample=True, temperature=1.2, seed=7))
     assert a[0].token_ids == b[0].token_ids
 
 
@@ -209,14 +216,14 @@ def test_bad_requests_are_clear_errors(engine):
 
 def test_repeated_greedy_request_is_served_without_the_model(engine):
     prompts = [engine.render("Name a colour.")]
-    first = engine.generate(prompts, max_new_tokens=4, reuse=False)[0]
-    engine.generate(prompts, max_new_tokens=4)  # fills the cache
+    first = engine.generate(prompts, decoding=Decoding(max_new_tokens=4), reuse=False)[0]
+    engine.generate(prompts, decoding=Decoding(max_new_tokens=4))  # fills the cache
     calls = []
     handle = engine.model.register_forward_hook(lambda *a: calls.append(1))
     try:
-        again = engine.generate(prompts, max_new_tokens=4)[0]
+        again = engine.generate(prompts, decoding=Decoding(max_new_tokens=4))[0]
         assert again.cached and again.token_ids == first.token_ids and not calls
-        engine.generate(prompts, max_new_tokens=5)  # another length is another request
+        engine.generate(prompts, decoding=Decoding(max_new_tokens=5))  # another length is another request
         assert calls
     finally:
         handle.remove()
@@ -232,13 +239,15 @@ def test_an_over_long_prompt_is_refused_before_the_model_runs(engine, monkeypatc
     with pytest.raises(
         PromptTooLong, match=r"the prompt is 1\d\d tokens .*; the limit is 64 \(SAIF_MAX_PROMPT_TOKENS\)"
     ):
-        engine.generate([short, long], max_new_tokens=2, reuse=False)
+        engine.generate([short, long], decoding=Decoding(max_new_tokens=2), reuse=False)
     with pytest.raises(PromptTooLong, match="the limit is 64"):
         engine.encode([long], layers=[1])
     with pytest.raises(PromptTooLong, match=r"200,000 characters, far beyond the limit of 64 tokens"):
-        engine.generate(["x" * 200_000], max_new_tokens=2)
+        engine.generate(["x" * 200_000], decoding=Decoding(max_new_tokens=2))
     assert engine.forward_calls == calls
-    assert engine.generate([short], max_new_tokens=2, reuse=False)[0].token_ids  # the limit admits a short prompt
+    assert engine.generate([short], decoding=Decoding(max_new_tokens=2), reuse=False)[
+        0
+    ].token_ids  # the limit admits a short prompt
 
 
 def test_prompt_limit_from_the_environment(monkeypatch):

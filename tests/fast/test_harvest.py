@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from saif_ui.fast.config import HarvestConfig
 from saif_ui.fast.data import DataConfig, build_dataset
-from saif_ui.fast.harvest import Harvest, HarvestConfig, harvest
+from saif_ui.fast.harvest import Harvest, harvest
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from saif_ui.fast.config import PipelineConfig, TrainConfig
 from saif_ui.fast.monitor import Stopped
-from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
+from saif_ui.fast.pipeline import run_pipeline
 from saif_ui.fast.train_log import LOG_NAME, read_curves
 
-TINY = PipelineConfig(
-    layer=2, arch="topk", d_sae=64, k=8, tokens=4096, harvest_tokens=2048, batch_size=512, lr=3e-3, max_len=128,
-    eval_tokens=2000, checkpoint_every=2,
+TINY = PipelineConfig.of(
+    TrainConfig(layer=2, arch="topk", d_sae=64, k=8, tokens=4096, batch_size=512, lr=3e-3, checkpoint_every=2),
+    harvest_tokens=2048, harvest={"max_len": 128}, eval_tokens=2000,
 )  # fmt: skip
 
 

@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 from saif_ui.engine.cache import ResultCache
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.errors import SaifError
-from saif_ui.fast.pipeline import PipelineConfig, run_pipeline
+from saif_ui.fast.config import PipelineConfig, TrainConfig
+from saif_ui.fast.pipeline import run_pipeline
 from saif_ui.fast.recipe_curve import (
     ABOUT_NAME,
     COMPARED,
@@ -27,9 +28,9 @@ from saif_ui.fast.recipe_curve import (
 from saif_ui.fast.train_log import LOG_NAME
 from saif_ui.service.shelf import SaeShelf
 
-TINY = PipelineConfig(
-    layer=2, arch="topk", d_sae=64, k=8, tokens=4096, harvest_tokens=2048, batch_size=512, lr=3e-3, max_len=128,
-    eval_tokens=2000, checkpoint_every=2,
+TINY = PipelineConfig.of(
+    TrainConfig(layer=2, arch="topk", d_sae=64, k=8, tokens=4096, batch_size=512, lr=3e-3, checkpoint_every=2),
+    harvest_tokens=2048, harvest={"max_len": 128}, eval_tokens=2000,
 )  # fmt: skip
 
 
@@ -49,11 +50,11 @@ def test_the_config_read_from_a_shipped_manifest_is_the_command_that_trained_it(
             same = rebuilt[flag] == value or float(rebuilt[flag]) == float(value)
             assert same, (flag, rebuilt[flag], value)
     layers = {int(x) for x in recorded.get("--harvest-layers", "").split(",") if x} | {cfg.layer}
-    assert set(cfg.harvest_config().layers) == layers
+    assert set(cfg.harvest.layers) == layers
     assert not cfg.resume  # a re-run starts from scratch, never from a stale checkpoint
     more = pipeline_config_of(manifest, harvest_layers=(27, 8))
-    assert set(more.harvest_layers) == set(cfg.harvest_layers) | {8, 27}
-    assert more.harvest_config().layers == sorted(set(cfg.harvest_config().layers) | {8, 27})
+    assert set(more.harvest.layers) == set(cfg.harvest.layers) | {8, 27}
+    assert more.harvest.layers == sorted(set(cfg.harvest.layers) | {8, 27})
 
 
 def test_a_manifest_without_its_settings_is_refused_by_name() -> None:

@@ -7,10 +7,11 @@ import pytest
 import torch
 from sae_lens import SAE
 
+from saif_ui.fast.config import HarvestConfig, TrainConfig
 from saif_ui.fast.data import DataConfig, build_dataset
-from saif_ui.fast.harvest import HarvestConfig, harvest
+from saif_ui.fast.harvest import harvest
 from saif_ui.fast.report import evaluate_sae
-from saif_ui.fast.train import ActivationBatches, TrainConfig, init_training_sae, latest_checkpoint, train_sae
+from saif_ui.fast.train import ActivationBatches, init_training_sae, latest_checkpoint, train_sae
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,10 @@ def cache(engine, tmp_path, monkeypatch) -> Path:
 def test_served_requests_are_bounded_with_a_message_naming_the_field(engine) -> None:
     n = engine.n_layers
     ok = served.configure(8, "bt", "topk", 1024, 32, 300_000, 0, n)
-    assert ok.method == "bt" and ok.harvest_tokens == 100_000 and ok.batch_size == served.LIMITS.batch_size
-    assert served.configure(8, "fast", "topk", 1024, 32, 2_000_000, 0, n).harvest_tokens == 200_000  # the cap
-    assert served.configure(8, "fast", "jumprelu", 1024, 40, 300_000, 0, n).target_l0 == 40
+    assert ok.harvest.method == "bt" and ok.harvest.tokens == 100_000
+    assert ok.train.batch_size == served.LIMITS.batch_size
+    assert served.configure(8, "fast", "topk", 1024, 32, 2_000_000, 0, n).harvest.tokens == 200_000  # the cap
+    assert served.configure(8, "fast", "jumprelu", 1024, 40, 300_000, 0, n).train.target_l0 == 40
     for args, message in (
         ((30, "fast", "topk", 1024, 32, 300_000, 0), "layer must be in 0..29"),
         ((8, "fast", "topk", 100_000, 32, 300_000, 0), "d_sae must be in 64..8192"),
@@ -42,7 +43,8 @@ def test_served_requests_are_bounded_with_a_message_naming_the_field(engine) -> 
         with pytest.raises(SaifError, match=message):
             served.configure(*args, n)
     # The estimate grows with the work and drops the harvest once it exists.
-    small, big = served.estimate_seconds(engine, ok), served.estimate_seconds(engine, replace(ok, tokens=600_000))
+    more = replace(ok, train=replace(ok.train, tokens=600_000))
+    small, big = served.estimate_seconds(engine, ok), served.estimate_seconds(engine, more)
     assert 0 < small < big
 
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.resources import assets_dir
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.service import Backend
 from saif_ui.service import steering as steering_part
 from saif_ui.service.controls import PromptChoice, SteerControls
-from saif_ui.service.steering import Steering
-
-
-def test_decoding_comes_from_the_controls_and_is_validated_by_the_library() -> None:
-    assert Steering.decoding(8, 0, 0.7, 0.9, None) == Decoding(8, False, 0.7, 0.9, 0)
-    with pytest.raises(SaifError, match="max_new_tokens must be in"):
-        Steering.decoding(0, False, 1.0, 1.0, 0)
 
 
 def test_a_repeated_steer_comes_from_the_result_cache(backend, rand_sae) -> None:

@@ -14,10 +14,10 @@ from saif_ui.service.trainings import TrainingView
 
 def test_the_defaults_are_the_served_ones_and_side_by_side_trains_both_methods(backend) -> None:
     form = backend.training.defaults()
-    assert (form.layer, form.method, form.d_sae, form.tokens) == (8, "fast", 1024, served.DEFAULTS.tokens)
+    assert (form.layer, form.method, form.d_sae, form.tokens) == (8, "fast", 1024, served.DEFAULTS.train.tokens)
     [one] = backend.training.configs(form, False)
     assert one == served.configure(8, "fast", "topk", 1024, form.sparsity, form.tokens, form.seed, 30)
-    assert [c.method for c in backend.training.configs(form, True)] == ["fast", "bt"]
+    assert [c.harvest.method for c in backend.training.configs(form, True)] == ["fast", "bt"]
     single, both = backend.training.estimate(form, False), backend.training.estimate(form, True)
     assert 0 < single < both
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from saif_ui.engine import Engine, Steering
+from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
@@ -23,23 +24,6 @@ from saif_ui.saif.steering.spec import SteeringSpec
 Mode = Literal["original", "steered", "prompted", "prompted_steered"]
 MODES: tuple[Mode, ...] = ("original", "steered", "prompted", "prompted_steered")
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """Generation settings; greedy by default, sampling is seeded."""
-
-    max_new_tokens: int = 64
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_new_tokens <= 1024:
-            raise SaifError("max_new_tokens must be in 1..1024")
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise SaifError("temperature must be > 0 and top_p in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -141,7 +125,7 @@ def judge(
 def generate_rows(
     engine: Engine,
     rows: Sequence[tuple[str, Sequence[Steering]]],
-    decoding: Decoding = Decoding(),
+    decoding: Decoding = GREEDY,
     batch_size: int = 8,
     progress: Progress | None = None,
 ) -> list[tuple[str, bool]]:
@@ -163,11 +147,7 @@ def generate_rows(
         gens = engine.generate_each(
             [rows[i][0] for i in chunk],
             [list(rows[i][1]) for i in chunk],
-            max_new_tokens=decoding.max_new_tokens,
-            do_sample=decoding.do_sample,
-            temperature=decoding.temperature,
-            top_p=decoding.top_p,
-            seed=decoding.seed,
+            decoding=decoding,
         )
         for i, g in zip(chunk, gens, strict=True):
             out[i] = (g.text, g.finished)
@@ -185,7 +165,7 @@ def run_modes(
     *,
     placement: Placement = "post",
     wording: str | None = None,
-    decoding: Decoding = Decoding(),
+    decoding: Decoding = GREEDY,
     system_prompt: bool | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
@@ -217,7 +197,7 @@ def run_jobs(
     *,
     placement: Placement = "post",
     wording: str | None = None,
-    decoding: Decoding = Decoding(),
+    decoding: Decoding = GREEDY,
     system_prompt: bool | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
@@ -267,7 +247,7 @@ def compare(
     placement: Placement = "post",
     wording: str | None = None,
     prompted_steered: bool = False,
-    decoding: Decoding = Decoding(),
+    decoding: Decoding = GREEDY,
     system_prompt: bool | None = None,
 ) -> Comparison:
     """Original, steered and prompted (and optionally prompted + steered) answers to one content."""

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import pick_contents, resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
@@ -26,7 +27,7 @@ from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import UnknownCheckerError, get_checker
 from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing
 from saif_ui.saif.judge.stats import Paired, mcnemar_exact, wilson_interval
-from saif_ui.saif.steering.compare import Decoding, Mode, Output, Progress, run_jobs
+from saif_ui.saif.steering.compare import Mode, Output, Progress, run_jobs
 from saif_ui.saif.steering.spec import SteeringSpec
 
 MEAN_ACT_ALPHAS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

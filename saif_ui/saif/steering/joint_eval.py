@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from saif_ui.engine import Engine, Steering
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
@@ -21,7 +22,7 @@ from saif_ui.saif.judge.checkers import check
 from saif_ui.saif.judge.fidelity import fidelity, mismatched_pairing, threshold
 from saif_ui.saif.judge.fluency import degeneration, perplexity
 from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
-from saif_ui.saif.steering.compare import Decoding, Progress, generate_rows
+from saif_ui.saif.steering.compare import Progress, generate_rows
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.joint import WEIGHTS, JointSpec, joint_wording
 

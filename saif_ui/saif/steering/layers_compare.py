@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryResult, resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement
-from saif_ui.saif.steering.compare import Decoding, Mode, Output, run_jobs
+from saif_ui.saif.steering.compare import Mode, Output, run_jobs
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
 
 TOP_LATENTS = 5

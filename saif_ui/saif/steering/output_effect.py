@@ -21,11 +21,12 @@ from typing import Any
 import torch
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, pick_contents, resolve_instruction
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
-from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.compare import run_modes
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 
 ANSWER_DECODING = Decoding(max_new_tokens=48)

@@ -32,6 +32,7 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import JsonStore
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.keys import sae_key
 from saif_ui.provenance import command_line, git_commit
@@ -42,7 +43,7 @@ from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.judge.fidelity import FAITHFUL_QUANTILE, fidelity, mismatched_pairing, threshold
 from saif_ui.saif.judge.stats import wilson_interval
 from saif_ui.saif.steering.baselines import mean_difference_spec
-from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.compare import run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.prompts import build_prompt
-from saif_ui.saif.steering.compare import Decoding, judge
+from saif_ui.saif.steering.compare import judge
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 
 GRID_DECODING = Decoding(max_new_tokens=48)
@@ -133,9 +134,7 @@ def special_token_grid(
     specs = [base.with_alpha(a) for a in alphas]  # every α is checked before the first generation
     texts, finished = [], []
     for spec in specs:
-        g = engine.generate(
-            [prompt], spec.steerings(engine), max_new_tokens=decoding.max_new_tokens, seed=decoding.seed
-        )[0]
+        g = engine.generate([prompt], spec.steerings(engine), decoding=decoding)[0]
         texts.append(g.text)
         finished.append(g.finished)
         if progress is not None:

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.resources import output_dir
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.catalogue import DEFAULT_CATALOGUE_PATH, load_catalogue
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.judge.stats import wilson_interval
-from saif_ui.saif.steering.compare import Decoding, run_modes
+from saif_ui.saif.steering.compare import run_modes
 from saif_ui.saif.steering.spec import SteeringSpec
 
 DECODING = Decoding(max_new_tokens=48)

@@ -24,10 +24,11 @@ import torch
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.fast.harvest import Harvest, HarvestConfig, harvest, harvest_dir
+from saif_ui.fast.config import HarvestConfig, TrainConfig
+from saif_ui.fast.harvest import Harvest, harvest, harvest_dir
 from saif_ui.fast.manifest import build_manifest
 from saif_ui.fast.report import EVAL_TOKENS, evaluate_sae
-from saif_ui.fast.train import TrainConfig, train_sae
+from saif_ui.fast.train import train_sae
 from saif_ui.provenance import git_commit
 from saif_ui.saif.studies import shipped
 from saif_ui.saif.studies.findings_replications import FastVsBtResult, fast_vs_bt_claim, fast_vs_bt_section

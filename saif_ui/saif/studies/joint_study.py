@@ -23,10 +23,10 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import digest
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.joint import WEIGHTS, JointPart, JointSpec, joint_wording
 from saif_ui.saif.steering.joint_eval import (

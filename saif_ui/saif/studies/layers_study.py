@@ -21,10 +21,10 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.config import shipped_saes
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.recipe_search import (
     SearchConfig,

@@ -28,6 +28,7 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import JsonStore
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.provenance import command_line, git_commit
 from saif_ui.resources import docs_dir
@@ -42,7 +43,7 @@ from saif_ui.saif.inputs.contents import Content, contents_version, load_content
 from saif_ui.saif.judge.checkers import CHECKERS, CHECKERS_VERSION, check
 from saif_ui.saif.judge.fluency import degeneration
 from saif_ui.saif.judge.stats import CONFIDENCE, wilson_interval
-from saif_ui.saif.steering.compare import Decoding, Mode, run_modes
+from saif_ui.saif.steering.compare import Mode, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.studies.compliance import DECODING

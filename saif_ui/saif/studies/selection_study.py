@@ -17,9 +17,9 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.output_effect import output_effect
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.recipe_search import SearchConfig, best_candidate, stage_candidates

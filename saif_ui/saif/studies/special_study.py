@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.fluency import degeneration
 from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.steering.special import PAPER_ALPHAS, default_special_latent, special_latents
@@ -122,7 +122,7 @@ def run_sae(
 
     def answers(spec: SteeringSpec | None) -> list[str]:
         steering = spec.steerings(engine) if spec is not None else []
-        gens = engine.generate(prompts, steering, max_new_tokens=decoding.max_new_tokens, seed=decoding.seed)
+        gens = engine.generate(prompts, steering, decoding=decoding)
         return [g.text for g in gens]
 
     plain = answers(None)

@@ -20,6 +20,7 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import JsonStore, digest
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, pick_contents
 from saif_ui.saif.inputs.catalogue import load_catalogue
@@ -34,7 +35,7 @@ from saif_ui.saif.steering.baselines import (
     random_direction_spec,
     random_latents_spec,
 )
-from saif_ui.saif.steering.compare import Decoding, Mode, Output, run_modes
+from saif_ui.saif.steering.compare import Mode, Output, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, Summary, evaluate
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.spec import SteeringSpec

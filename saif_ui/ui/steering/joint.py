@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, ControlError, PromptChoice, Session, parse_alphas
+from saif_ui.service import Backend, ControlError, Decoding, PromptChoice, Session, parse_alphas
 from saif_ui.ui import figures
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.sweep import stoppable
@@ -116,14 +116,9 @@ def wire_joint(
         second: str,
         weight_first: float,
         weight_second: float,
-        max_new_tokens: float,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: float,
+        decoding: Decoding,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.steering.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
         data = backend.steering.steer_joint(choice, second, (float(weight_first), float(weight_second)), sae, decoding)
         state.extra["joint_steer"] = data
         out: list[Any] = []

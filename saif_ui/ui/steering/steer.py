@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, PromptChoice, Session, SteerControls, Steered
+from saif_ui.service import Backend, Decoding, PromptChoice, Session, SteerControls, Steered
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, recipe_md
@@ -41,14 +41,9 @@ def wire_steer(
         choice: PromptChoice,
         sae: str,
         prompted_steered: bool,
-        max_new_tokens: float,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: float,
+        decoding: Decoding,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.steering.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
         steered = backend.steering.steer(choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
         if steered.silent:
             gr.Warning(
@@ -82,14 +77,9 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
     def steer_recipe(
         choice: PromptChoice,
         prompted_steered: bool,
-        max_new_tokens: float,
-        do_sample: bool,
-        temperature: float,
-        top_p: float,
-        seed: float,
+        decoding: Decoding,
         state: Session,
     ) -> list[Any]:
-        decoding = backend.steering.decoding(max_new_tokens, do_sample, temperature, top_p, seed)
         steered = backend.steering.steer_recipe(choice, decoding, bool(prompted_steered))
         state.comparison = steered.comparison
         spec = steered.spec

@@ -97,6 +97,7 @@ class SteeringTab:
 
     @property
     def decoding_inputs(self) -> list[Any]:
+        """The decoding controls, in the order of `Decoding`'s fields (a handler receives them as one `Decoding`)."""
         return [self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.seed]
 
 

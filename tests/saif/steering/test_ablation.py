@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.steering.ablation import Ablation, ablate
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.evaluate import EvalConfig
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import DiscoveryConfig, make_pairs, resolve_instruction
 from saif_ui.saif.steering.baselines import mean_difference_spec
 from saif_ui.saif.steering.spec import SteeringSpec
@@ -29,9 +30,12 @@ def test_mean_difference_is_positive_minus_negative_last_token(engine) -> None:
 def test_mean_difference_steers_and_alpha_zero_does_not(engine) -> None:
     spec = mean_difference_spec(engine, "french", 15, SMALL)
     prompt = engine.render("The sun rises in the east.")
-    plain = engine.generate([prompt], max_new_tokens=10)[0].text
+    plain = engine.generate([prompt], decoding=Decoding(max_new_tokens=10))[0].text
     assert spec.with_alpha(0.0).steerings(engine) == []
-    assert engine.generate([prompt], spec.with_alpha(4.0).steerings(engine), max_new_tokens=10)[0].text != plain
+    assert (
+        engine.generate([prompt], spec.with_alpha(4.0).steerings(engine), decoding=Decoding(max_new_tokens=10))[0].text
+        != plain
+    )
 
 
 def _top_spec(engine, name: str) -> SteeringSpec:

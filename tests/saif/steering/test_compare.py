@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, resolve_instruction
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.checkers import check
 from saif_ui.saif.judge.fluency import degeneration, perplexity
-from saif_ui.saif.steering.compare import Decoding, compare, run_modes
+from saif_ui.saif.steering.compare import compare, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, default_alphas, evaluate
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent, spec_from_discovery
 from saif_ui.saif.steering.special import default_special_latent, special_token_grid
@@ -37,7 +38,7 @@ def test_compare_builds_the_three_prompts_right(engine, spec) -> None:
     checker = resolve_instruction("french").checker
     d = c.to_dict()
     for mode, steering in (("original", None), ("steered", spec.steerings(engine)), ("prompted", None)):
-        [again] = engine.generate([c.prompts[mode]], steering, max_new_tokens=SHORT.max_new_tokens)
+        [again] = engine.generate([c.prompts[mode]], steering, decoding=Decoding(max_new_tokens=SHORT.max_new_tokens))
         assert again.cached and d[mode]["text"] == again.text and d[mode]["finished"] == again.finished
         verdict = check(checker, again.text)
         assert (d[mode]["strict"], d[mode]["loose"]) == (verdict.strict, verdict.loose)
@@ -48,7 +49,9 @@ def test_compare_builds_the_three_prompts_right(engine, spec) -> None:
     assert pre.prompts["prompted"].index("Translate the text") < pre.prompts["prompted"].index("Bees make honey.")
     # prompted + steered: the prompted prompt, generated with the spec's hooks.
     assert pre.prompts["prompted_steered"] == pre.prompts["prompted"]
-    [both] = engine.generate([pre.prompts["prompted"]], spec.steerings(engine), max_new_tokens=SHORT.max_new_tokens)
+    [both] = engine.generate(
+        [pre.prompts["prompted"]], spec.steerings(engine), decoding=Decoding(max_new_tokens=SHORT.max_new_tokens)
+    )
     assert both.cached and pre.outputs["prompted_steered"].text == both.text
 
 
@@ -121,7 +124,9 @@ def test_special_token_grid_steers_with_the_strongest_special_latent(engine, l24
     assert (grid.latent, grid.token, grid.layer, grid.judged) == (best[1], best[2], 24, True)
     assert [r.alpha for r in grid.rows] == [0.0, 200.0]
     # α = 0 adds nothing: the answer is the plain model's to the content alone.
-    [plain] = engine.generate([build_prompt(engine.chat, content, None, "none").text], max_new_tokens=8, reuse=False)
+    [plain] = engine.generate(
+        [build_prompt(engine.chat, content, None, "none").text], decoding=Decoding(max_new_tokens=8), reuse=False
+    )
     assert grid.rows[0].text == plain.text and grid.rows[1].text != plain.text
     checker = resolve_instruction("french").checker
     for row in grid.rows:  # with an instruction, each answer carries that instruction's verdicts

@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import pick_contents, resolve_instruction
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.checkers import check
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.joint import JointPart, JointSpec, joint_wording
 from saif_ui.saif.steering.joint_eval import (
     JointConfig,
@@ -112,7 +112,7 @@ def test_compare_joint_steers_with_both_recipes_and_prompts_with_both_instructio
         ("steered", plain, pair.steerings(engine)),
         ("prompted", prompted, None),
     ):
-        [again] = engine.generate([prompt], steering, max_new_tokens=SHORT.max_new_tokens)
+        [again] = engine.generate([prompt], steering, decoding=Decoding(max_new_tokens=SHORT.max_new_tokens))
         out = c.outputs[mode]
         assert again.cached and out.text == again.text
         for iid in ("french", "question"):
@@ -129,10 +129,10 @@ def test_a_part_at_weight_zero_steers_exactly_as_the_other_recipe_alone(engine, 
         # The same rows as the French recipe alone and French prompted alone: the engine's cache holds them under
         # the same keys (same prompt, same steering), so asking for them again generates nothing.
         plain = build_prompt(engine.chat, c.text, None, "none").text
-        [again] = engine.generate([plain], french, max_new_tokens=SHORT.max_new_tokens)
+        [again] = engine.generate([plain], french, decoding=Decoding(max_new_tokens=SHORT.max_new_tokens))
         assert again.cached and again.text == out.text
         asked = build_prompt(engine.chat, c.text, resolve_instruction("french").canonical, "post").text
-        [again] = engine.generate([asked], None, max_new_tokens=SHORT.max_new_tokens)
+        [again] = engine.generate([asked], None, decoding=Decoding(max_new_tokens=SHORT.max_new_tokens))
         assert again.cached and again.text == told.text
     d = ev.to_dict()
     assert set(d["baselines"]) == {"original", "prompted", "prompted_french", "prompted_question"}

@@ -51,7 +51,7 @@ def test_scores_rank_latents_the_instruction_switches_on(engine, tmp_path, monke
     random_sae(engine.d_model, 64, "blocks.5.hook_resid_post", seed=3).save_model(str(tmp_path / "r5"))
     name = engine.add_sae(str(tmp_path / "r5")).name
     try:
-        from saif_ui.saif.steering.compare import Decoding
+        from saif_ui.engine.decoding import Decoding
 
         effect = output_effect(engine, "french", name, n_contents=2, decoding=Decoding(max_new_tokens=8))
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.steering.recipe import load_recipes, save_recipe
@@ -66,8 +67,10 @@ def test_recipe_round_trips_and_steers(searched, engine: Engine, tmp_path: Path)
     again = load_recipes(path)["french"]
     assert again == searched
     prompt = engine.render("The sun rises in the east.")
-    plain = engine.generate([prompt], max_new_tokens=8)[0].text
-    steered = engine.generate([prompt], again.spec.with_alpha(8.0).steerings(engine), max_new_tokens=8)[0].text
+    plain = engine.generate([prompt], decoding=Decoding(max_new_tokens=8))[0].text
+    steered = engine.generate(
+        [prompt], again.spec.with_alpha(8.0).steerings(engine), decoding=Decoding(max_new_tokens=8)
+    )[0].text
     assert steered != plain
 
 

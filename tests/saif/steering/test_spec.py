@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.steering.build import spec_for_latents
 from saif_ui.saif.steering.spec import SpecError, SteeringSpec, SteerLatent, SteerVector, spec_from_discovery
@@ -122,17 +123,19 @@ def test_alpha_zero_equals_plain_generation(engine, l24, french) -> None:
     prompt = engine.render("The cat sat on the mat in the sun.")
     spec = spec_from_discovery(french, k=5, alpha=0.0)
     assert spec.steerings(engine) == []
-    plain = engine.generate([prompt], max_new_tokens=12)[0].text
+    plain = engine.generate([prompt], decoding=Decoding(max_new_tokens=12))[0].text
     # A zero vector through real hooks must also leave the output unchanged.
     zero = spec.with_alpha(1.0).with_strengths({i: 0.0 for i in french.ids[:5]})
-    assert engine.generate([prompt], zero.steerings(engine), max_new_tokens=12)[0].text == plain
+    assert engine.generate([prompt], zero.steerings(engine), decoding=Decoding(max_new_tokens=12))[0].text == plain
 
 
 def test_large_alpha_changes_the_output(engine, french) -> None:
     prompt = engine.render("The cat sat on the mat in the sun.")
     spec = spec_from_discovery(french, k=5)
-    plain = engine.generate([prompt], max_new_tokens=12)[0].text
-    steered = engine.generate([prompt], spec.with_alpha(8.0).steerings(engine), max_new_tokens=12)[0].text
+    plain = engine.generate([prompt], decoding=Decoding(max_new_tokens=12))[0].text
+    steered = engine.generate([prompt], spec.with_alpha(8.0).steerings(engine), decoding=Decoding(max_new_tokens=12))[
+        0
+    ].text
     assert steered != plain
 
 
@@ -140,8 +143,12 @@ def test_kv_cache_exact_with_decay(engine, french) -> None:
     prompt = engine.render("Rivers carry sediment to the sea.")
     spec = spec_from_discovery(french, k=5, alpha=1.0, positions="generated", decay=0.2, decay_power=1.5)
     st = spec.steerings(engine)
-    with_cache = engine.generate([prompt], st, max_new_tokens=10, use_cache=True, reuse=False)[0].token_ids
-    without = engine.generate([prompt], st, max_new_tokens=10, use_cache=False, reuse=False)[0].token_ids
+    with_cache = engine.generate([prompt], st, decoding=Decoding(max_new_tokens=10), use_cache=True, reuse=False)[
+        0
+    ].token_ids
+    without = engine.generate([prompt], st, decoding=Decoding(max_new_tokens=10), use_cache=False, reuse=False)[
+        0
+    ].token_ids
     assert with_cache == without
 
 

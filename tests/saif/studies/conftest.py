@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saif_ui.saif.steering.compare import Decoding
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.recipe_search import SearchConfig
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.config import shipped_saes
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.contents import load_contents
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.recipe import require_recipe
 from saif_ui.saif.studies.joint_study import PAIRS, controls, joint_of, run_pair
 

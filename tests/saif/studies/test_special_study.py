@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.contents import load_contents
-from saif_ui.saif.steering.compare import Decoding
 from saif_ui.saif.steering.special import PAPER_ALPHAS
 from saif_ui.saif.studies.special_study import MEASURES, measures, run_sae
 
