@@ -14,6 +14,7 @@ from typing import Any, Literal
 from saif_ui.engine import Engine, Steering
 from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.records import from_fields
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement, build_prompt
@@ -48,10 +49,7 @@ class Output:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Output:
         """An output from `to_dict()`; unknown keys are ignored, missing required ones are a ValueError."""
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except (TypeError, KeyError) as err:
-            raise SaifError(f"not an output record: {err}") from None
+        return from_fields(cls, data, "an output record")
 
 
 @dataclass
