@@ -38,15 +38,23 @@ def tiny_llama():
     return LlamaForCausalLM(config).eval()
 
 
-def random_sae(d_in: int, d_sae: int, hook_name: str, seed: int = 0):
-    """A StandardSAE with random weights and the given hook, as sae-lens would save it."""
-    from sae_lens import StandardSAE, StandardSAEConfig
+def random_sae(
+    d_in: int, d_sae: int, hook_name: str, seed: int = 0, *, threshold: float | None = None, enc_std: float = 0.1
+):
+    """An SAE with random weights and the given hook, as sae-lens would save it: a StandardSAE, or a JumpReLUSAE with
+    every threshold at `threshold` when one is given."""
+    from sae_lens import JumpReLUSAE, JumpReLUSAEConfig, StandardSAE, StandardSAEConfig
 
     torch.manual_seed(seed)
-    sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=d_sae))
+    if threshold is None:
+        sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=d_sae))
+    else:
+        sae = JumpReLUSAE(JumpReLUSAEConfig(d_in=d_in, d_sae=d_sae))
     with torch.no_grad():
-        sae.W_enc.normal_(0, 0.1)
+        sae.W_enc.normal_(0, enc_std)
         sae.W_dec.normal_(0, 0.1)
+        if threshold is not None:
+            sae.threshold.fill_(threshold)
     sae.cfg.metadata.hook_name = hook_name
     return sae
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import asdict
 from typing import Any
 
 from saif_ui.engine import Engine, jsonsafe
 from saif_ui.engine.cache import sae_identity
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import ModelLoadError
 from saif_ui.saif.discovery.discover import DiscoveryResult
@@ -104,9 +106,10 @@ class Context:
         checker = None if choice.checker in (None, "", "none") else choice.checker
         return Instruction.custom(lines, checker=checker)
 
-    def settings(self, choice: PromptChoice, instr: Instruction) -> dict[str, Any]:
-        """What a result of one prompt pair depends on, for its key in the result cache."""
-        return {
+    def settings(self, choice: PromptChoice, instr: Instruction, decoding: Decoding | None = None) -> dict[str, Any]:
+        """What a result of one prompt pair depends on, for its key in the result cache; with the `decoding` of its
+        answers when given."""
+        settings = {
             "model": self.model_id,
             "instruction": instr.fingerprint,
             "checkers": CHECKERS_VERSION,
@@ -114,6 +117,7 @@ class Context:
             "placement": choice.placement,
             "system": choice.system_prompt,
         }
+        return settings if decoding is None else {**settings, "decoding": asdict(decoding)}
 
     def remember(self, discovery: DiscoveryResult) -> None:
         """Keep a discovery with its statistics (a bounded LRU) for steering with latents its rows do not list."""

@@ -32,12 +32,18 @@ class ServedLimits:
     """What one browser training may ask for."""
 
     max_tokens: int = 2_000_000
+    """Most training samples one request may ask for; the token budget's lower bound is one batch."""
     max_harvest_tokens: int = 200_000
+    """Most activations one request harvests; a larger budget trains epochs over them."""
     min_d_sae: int = 64
     max_d_sae: int = 8192
+    """Bounds of the number of latents."""
     batch_size: int = 1024
+    """The batch of every browser training (the defaults below take it, not a copy)."""
     eval_tokens: int = 20_000
+    """Held-out tokens of the quality report."""
     max_len: int = 512
+    """FAST truncation of a harvested conversation, in tokens."""
 
 
 LIMITS = ServedLimits()

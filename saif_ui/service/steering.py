@@ -107,16 +107,7 @@ class Steering:
     ) -> Steered:
         """Original / steered / prompted (and optionally prompted + steered) answers, judged."""
         instr = self.context.instruction(choice)
-        how = _application(controls)
-        spec = spec_for_latents(  # α's one validation: SteeringSpec.__post_init__
-            self.engine,
-            self.context.full(discovery),
-            sae,
-            controls.latents,
-            controls.strength_of(),
-            controls.alpha,
-            how,
-        )
+        spec = self.spec(discovery, sae, controls)  # α's one validation: SteeringSpec.__post_init__
         return self._compare(
             choice, instr, spec, {**self.context.sae_key(sae), "spec": spec.to_dict()}, decoding, prompted_steered
         )
@@ -131,12 +122,7 @@ class Steering:
         prompted_steered: bool,
     ) -> Steered:
         """`compare` through the result cache; `what` names the spec in the key (its SAE and spec, or the recipe)."""
-        settings = {
-            **self.context.settings(choice, instr),
-            **what,
-            "prompted_steered": prompted_steered,
-            "decoding": asdict(decoding),
-        }
+        settings = {**self.context.settings(choice, instr, decoding), **what, "prompted_steered": prompted_steered}
 
         def run() -> dict[str, Any]:
             return compare(
@@ -244,10 +230,9 @@ class Steering:
         """Original / steered by both / prompted with both: each answer judged by both checkers."""
         joint = self.joint_spec(choice.instruction, second, weights, sae)
         settings = {
-            **self.context.settings(choice, self.context.instruction(choice)),
+            **self.context.settings(choice, self.context.instruction(choice), decoding),
             "joint": joint.to_dict(),
             "saes": [self.context.sae_key(n) for n in sorted({e.sae for p in joint.parts for e in p.spec.latents})],
-            "decoding": asdict(decoding),
         }
 
         def run() -> dict[str, Any]:

@@ -50,26 +50,19 @@ class LatentsTab:
     """Chains the tab's refresh (heatmap, top latent's card, map) onto a discovery event; set by `_wire`."""
 
 
+def _latent_table(label: str, elem_id: str, scale: int) -> gr.Dataframe:
+    """A read-only table of ranked latents (`LATENT_HEADERS`); clicking a row opens its card."""
+    return gr.Dataframe(headers=LATENT_HEADERS, label=label, interactive=False, elem_id=elem_id, scale=scale)
+
+
 def build_latents_tab(backend: Backend, state: gr.State, sae: gr.Dropdown, ins: InstructionsTab) -> LatentsTab:
     gr.Markdown(
         "Ranked by how much the instruction switches each latent on (positives vs negatives). Special-token and dense "
         "latents are ranked apart: their activations are 10–100× larger. **Click a row** to open its card."
     )
     with gr.Row():
-        table = gr.Dataframe(
-            headers=LATENT_HEADERS,
-            label="Instruction-relevant latents",
-            interactive=False,
-            elem_id="latent-table",
-            scale=3,
-        )
-        flagged = gr.Dataframe(
-            headers=LATENT_HEADERS,
-            label="Special-token / dense latents (ranked apart)",
-            interactive=False,
-            elem_id="flagged-table",
-            scale=2,
-        )
+        table = _latent_table("Instruction-relevant latents", "latent-table", scale=3)
+        flagged = _latent_table("Special-token / dense latents (ranked apart)", "flagged-table", scale=2)
     with gr.Accordion("Heatmap: tokens × top latents, with vs without the instruction", open=True):
         with gr.Row():
             n_latents = gr.Slider(1, 30, value=10, step=1, label="Latents shown")

@@ -8,6 +8,7 @@ queued or running, so the visitor keeps using the other tabs meanwhile and a clo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,24 +144,22 @@ def wire_train_panel(backend: Backend, panel: TrainPanel, sae: gr.Dropdown, atta
         view = backend.training.start(session_of(request), parse(*values), side_by_side)
         return status_markdown(view, backend.training.queue()), gr.Timer(active=True)
 
-    # Named parameters (not *values): the API's parameter names are the handler's.
-    @user_errors
-    def train(
-        layer: float, method: str, arch: str, d_sae: float, sparsity: float, tokens: float, seed: float,
-        request: gr.Request,
-    ) -> tuple[Any, ...]:  # fmt: skip
-        return start(False, (layer, method, arch, d_sae, sparsity, tokens, seed), request)
+    def starter(side_by_side: bool) -> Callable[..., tuple[Any, ...]]:
+        """The handler of one Train button; a factory, so both buttons share it with their own `side_by_side`."""
 
-    @user_errors
-    def train_both(
-        layer: float, method: str, arch: str, d_sae: float, sparsity: float, tokens: float, seed: float,
-        request: gr.Request,
-    ) -> tuple[Any, ...]:  # fmt: skip
-        return start(True, (layer, method, arch, d_sae, sparsity, tokens, seed), request)
+        # Named parameters (not *values): the API's parameter names are the handler's.
+        @user_errors
+        def train(
+            layer: float, method: str, arch: str, d_sae: float, sparsity: float, tokens: float, seed: float,
+            request: gr.Request,
+        ) -> tuple[Any, ...]:  # fmt: skip
+            return start(side_by_side, (layer, method, arch, d_sae, sparsity, tokens, seed), request)
+
+        return train
 
     started = [panel.status, panel.timer]
-    panel.train_btn.click(train, form, started, api_name="train_sae")
-    panel.both_btn.click(train_both, form, started, api_name="train_side_by_side")
+    panel.train_btn.click(starter(False), form, started, api_name="train_sae")
+    panel.both_btn.click(starter(True), form, started, api_name="train_side_by_side")
 
     @user_errors
     def stop(request: gr.Request) -> str:

@@ -14,6 +14,7 @@ from gradio_client import Client
 
 from saif_ui.engine import Engine, EngineConfig
 from saif_ui.ui.app import build_demo
+from tests.conftest import random_sae
 from tests.ui.conftest import free_port
 
 RELEASE, SAE_ID = "gemma-scope-2-270m-it-res", "layer_12_width_16k_l0_medium"
@@ -56,15 +57,7 @@ def gemma_fixture(folder, tokenizer_source: str) -> None:
 
 def gemma_scope_fixture(folder, d_in: int) -> None:
     """A JumpReLU SAE as sae-lens saves a Gemma Scope 2 residual SAE: hook blocks.12.hook_resid_post."""
-    from sae_lens import JumpReLUSAE, JumpReLUSAEConfig
-
-    torch.manual_seed(1)
-    sae = JumpReLUSAE(JumpReLUSAEConfig(d_in=d_in, d_sae=256))
-    with torch.no_grad():
-        sae.W_enc.normal_(0, 0.3)
-        sae.W_dec.normal_(0, 0.1)
-        sae.threshold.fill_(0.05)
-    sae.cfg.metadata.hook_name = "blocks.12.hook_resid_post"
+    sae = random_sae(d_in, 256, "blocks.12.hook_resid_post", seed=1, threshold=0.05, enc_std=0.3)
     sae.cfg.metadata.model_name = "google/gemma-3-270m-it"
     sae.save_model(str(folder))
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from saif_ui.engine import Engine, Steering
 from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.records import from_fields
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement, build_prompt
@@ -48,10 +49,7 @@ class Output:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Output:
         """An output from `to_dict()`; unknown keys are ignored, missing required ones are a ValueError."""
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except (TypeError, KeyError) as err:
-            raise SaifError(f"not an output record: {err}") from None
+        return from_fields(cls, data, "an output record")
 
 
 @dataclass
@@ -156,36 +154,30 @@ def generate_rows(
     return [o for o in out if o is not None]
 
 
+class JobOptions(TypedDict, total=False):
+    """`run_jobs`'s keyword options (their defaults are `run_jobs`'s), which `run_modes` passes on as given."""
+
+    placement: Placement
+    wording: str | None
+    decoding: Decoding
+    system_prompt: bool | None
+    batch_size: int
+    progress: Progress | None
+
+
 def run_modes(
     engine: Engine,
     instruction: Instruction | str,
     contents: Sequence[tuple[str, str]],
     spec: SteeringSpec,
     modes: Sequence[Mode] = ("original", "steered", "prompted"),
-    *,
-    placement: Placement = "post",
-    wording: str | None = None,
-    decoding: Decoding = GREEDY,
-    system_prompt: bool | None = None,
-    batch_size: int = 8,
-    progress: Progress | None = None,
+    **options: Unpack[JobOptions],
 ) -> tuple[dict[Mode, list[Output]], dict[Mode, list[str]]]:
-    """Generate every mode for (id, text) contents, in shared batches (see `run_jobs`).
+    """Generate every mode for (id, text) contents, in shared batches, with `run_jobs`'s keyword options.
 
     Returns (outputs per mode, rendered prompts per mode), both in content order.
     """
-    outputs, prompts = run_jobs(
-        engine,
-        instruction,
-        contents,
-        [(m, spec) for m in modes],
-        placement=placement,
-        wording=wording,
-        decoding=decoding,
-        system_prompt=system_prompt,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    outputs, prompts = run_jobs(engine, instruction, contents, [(m, spec) for m in modes], **options)
     return dict(zip(modes, outputs, strict=True)), prompts
 
 

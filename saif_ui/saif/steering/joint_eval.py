@@ -14,6 +14,7 @@ from typing import Any
 from saif_ui.engine import Engine, Steering
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.records import from_fields
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import Content
@@ -64,10 +65,7 @@ class JointOutput:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JointOutput:
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except TypeError as err:
-            raise SaifError(f"not a joint output record: {err}") from None
+        return from_fields(cls, data, "a joint output record")
 
 
 def judge_joint(
