@@ -137,7 +137,7 @@ def _hand_recipe(tmp_path, monkeypatch) -> None:
     spec = SteeringSpec(latents=(SteerLatent("L24_fast_topk64", 24, 5, mean_act=2.0),), alpha=3.0)
     made = recipes.Recipe("french", "saif_topk", spec, k=1, fidelity_threshold=20.0, validation={"n": 96})
     monkeypatch.setattr(recipes, "RECIPES_PATH", tmp_path / "recipes.json")
-    recipes.save_recipe(made)
+    recipes.save_recipe(made, recipes.RECIPES_PATH)  # writes go where the CLI now reads
 
 
 def test_evaluate_auto_json_follows_the_contract(l24, tmp_path, monkeypatch, capsys) -> None:

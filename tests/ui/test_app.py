@@ -200,7 +200,7 @@ def test_the_validated_recipe_is_shown_and_applied_in_one_click(client, served, 
     spec = replace(shipped, alpha=6.0, decay=0.1)
     made = recipes.Recipe("french", "saif_topk", spec, k=len(spec.latents), fidelity_threshold=25.0)
     monkeypatch.setattr(recipes, "RECIPES_PATH", tmp_path / "recipes.json")
-    recipes.save_recipe(made)
+    recipes.save_recipe(made, recipes.RECIPES_PATH)  # writes go where the app now reads
     out = client.predict(instruction="french", max_new_tokens=TOKENS, api_name="/steer_recipe")
     original, _, steered, v_steer, prompted, *_ = out
     assert original and steered and prompted and steered != original and "**french**: strict" in v_steer
