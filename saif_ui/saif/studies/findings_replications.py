@@ -6,14 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, pct, section
+from saif_ui.saif.judge.stats import PairedDict
+from saif_ui.saif.studies.findings_sections import Rate, p_value, pct, section
 from saif_ui.saif.studies.study import Docs
 
 
 class PostPre(TypedDict):
     post: Rate
     pre: Rate
-    paired: Paired
+    paired: PairedDict
 
 
 class PlacementPrompted(TypedDict):
@@ -67,7 +68,7 @@ class LayerBlock(TypedDict):
     success: Rate
     fluent_strict: Rate
     outputs: list[dict[str, Any]]
-    paired_vs_deepest: dict[str, Paired]
+    paired_vs_deepest: dict[str, PairedDict]
 
 
 class TwoLayerTry(TypedDict):
@@ -108,7 +109,7 @@ class AblationPoint(TypedDict):
     norm: float
     success: Rate
     fluent_strict: Rate
-    paired_vs_full: dict[str, Paired]
+    paired_vs_full: dict[str, PairedDict]
     outputs: NotRequired[list[dict[str, Any]]]
 
 
@@ -154,7 +155,7 @@ class OutputEffect(TypedDict):
     jaccard_with_recipe: float
     success: Rate
     fluent_strict: Rate
-    paired: dict[str, dict[str, Paired]]
+    paired: dict[str, dict[str, PairedDict]]
     outputs: list[dict[str, Any]]
 
 

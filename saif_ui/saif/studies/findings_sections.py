@@ -23,17 +23,6 @@ class Rate(TypedDict):
     k: NotRequired[int]
 
 
-class Paired(TypedDict):
-    """McNemar's exact test of two sets of verdicts on the same contents (`judge.stats.Paired.to_dict`)."""
-
-    n: int
-    a: int
-    b: int
-    only_a: int
-    only_b: int
-    p: float
-
-
 class ProximityLatent(TypedDict):
     latent: int
     score: float | None
