@@ -31,10 +31,6 @@ VERSION = 1
 METRICS = ("success", "fluent_strict")
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(NAME, VERSION, engine, recipe, steering_doc, ("test",))
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -90,8 +86,8 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("test",),
     skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
     command="ablation-study",
     help="drop-one and add-one curves of each recipe with several latents, on test contents",

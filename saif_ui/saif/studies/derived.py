@@ -85,17 +85,28 @@ def run_derived(
     )
 
 
+KeyFields = Callable[[Engine, Recipe], dict[str, Any]]
+"""(engine, recipe) -> a derived study's own settings in its key (`derived_key`'s `fields`)."""
+
+
 def derived_study(
     name: str,
     version: int,
-    derived_study_key: StudyKey,
     run_instruction: Runner,
     *,
+    splits: Sequence[Split],
+    key_fields: KeyFields = lambda engine, recipe: {},
+    recipe_sae: bool = True,
     skip: Callable[[Recipe], str | None] = lambda recipe: None,
     **declared: Any,
 ) -> Study:
-    """The declaration of a study built on the steering study: its key and its run read each instruction's current
-    steering result (`key_for`, `run_derived`); `declared` is the rest of its `Study`."""
+    """The declaration of a study built on the steering study: its key (`derived_key` of the contents `splits` it
+    reads and its own `key_fields`) and its run read each instruction's current steering result (`key_for`,
+    `run_derived`); `declared` is the rest of its `Study`."""
+
+    def derived_study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
+        fields = key_fields(engine, recipe)
+        return derived_key(name, version, engine, recipe, steering_doc, splits, recipe_sae=recipe_sae, **fields)
 
     def key_for_item(engine: Engine, instruction: str) -> dict[str, Any]:
         return key_for(engine, instruction, derived_study_key)

@@ -54,19 +54,14 @@ def _saes_by_layer(engine: Engine) -> dict[int, str]:
     return {engine.sae(n).layer: n for n in sorted(names, key=lambda n: engine.sae(n).layer)}
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(
-        NAME,
-        VERSION,
-        engine,
-        recipe,
-        steering_doc,
-        ("discovery", "validation", "test"),
-        recipe_sae=False,
-        saes=[sae_key(engine, name) for name in _saes_by_layer(engine).values()],
-        search=derived.search_key(SEARCH),
-        fidelity_threshold=recipe.fidelity_threshold,
-    )
+def key_fields(engine: Engine, recipe: Recipe) -> dict[str, Any]:
+    """Its own part of the key: every shipped SAE it steers with (in place of the recipe's), the search's settings
+    and the recipe's threshold."""
+    return {
+        "saes": [sae_key(engine, name) for name in _saes_by_layer(engine).values()],
+        "search": derived.search_key(SEARCH),
+        "fidelity_threshold": recipe.fidelity_threshold,
+    }
 
 
 def run_instruction(
@@ -189,8 +184,10 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("discovery", "validation", "test"),
+    key_fields=key_fields,
+    recipe_sae=False,
     command="layers-study",
     help="each instruction steered at every shipped SAE's layer (α chosen on validation), on test contents",
     summary=summary,

@@ -43,19 +43,6 @@ N_DISCOVERY = 48
 OVERLAP_AT = 20
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(
-        NAME,
-        VERSION,
-        engine,
-        recipe,
-        steering_doc,
-        ("discovery", "test"),
-        n_discovery=N_DISCOVERY,
-        overlap_at=OVERLAP_AT,
-    )
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -146,8 +133,9 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("discovery", "test"),
+    key_fields=lambda engine, recipe: {"n_discovery": N_DISCOVERY, "overlap_at": OVERLAP_AT},
     command="placement-study",
     help="instruction after vs before the content, in the prompted baseline, at discovery and when steering",
     summary=summary,

@@ -36,18 +36,6 @@ COMPARED = ("steered", "mean_difference")
 """The steering study's methods the output-effect selection is tested against."""
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(
-        NAME,
-        VERSION,
-        engine,
-        recipe,
-        steering_doc,
-        ("discovery", "validation", "test"),
-        search=derived.search_key(SEARCH),
-    )
-
-
 def run_instruction(
     engine: Engine,
     recipe: Recipe,
@@ -113,8 +101,9 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("discovery", "validation", "test"),
+    key_fields=lambda engine, recipe: {"search": derived.search_key(SEARCH)},
     command="selection-study",
     help="latents chosen by output effect (GradSAE-style) vs SAIF's input contrast, tuned on validation, on test",
     summary=summary,
