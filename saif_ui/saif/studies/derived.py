@@ -39,7 +39,8 @@ class Item:
     @property
     def shipped(self) -> dict[str, Any]:
         """The steering study's result."""
-        return dict(self.steering_doc["result"])
+        result: dict[str, Any] = self.steering_doc["result"]
+        return result
 
     @cached_property
     def contents(self) -> list[Content]:
