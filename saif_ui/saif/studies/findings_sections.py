@@ -188,11 +188,11 @@ def proximity_claim(docs: Docs) -> str:
 
 
 def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
-    columns = (
-        "instruction", "SAE", "prompts", "selected latents: score (percentile among random)", "selected mean",
-        "random mean (n)", "Mann-Whitney p",
-    )  # fmt: skip
-    rows = []
+    lines = [
+        "| instruction | SAE | prompts | selected latents: score (percentile among random) | selected mean "
+        "| random mean (n) | Mann-Whitney p |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for iid, doc in docs.items():
         r: ProximityResult = doc["result"]
         cells = ", ".join(
@@ -201,11 +201,11 @@ def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
             for s in r["selected"]
             for score, share in [(s["score"], s["percentile"])]
         )
-        rows.append(
-            [f"`{iid}`", r["sae"], r["n_prompts"], cells, r["selected_mean"],
-             f"{r['random_mean']} ({r['n_random']})", p_value(r["mann_whitney_p"])]
-        )  # fmt: skip
-    return table(columns, rows)
+        lines.append(
+            f"| `{iid}` | {r['sae']} | {r['n_prompts']} | {cells} | {r['selected_mean']} "
+            f"| {r['random_mean']} ({r['n_random']}) | {p_value(r['mann_whitney_p'])} |"
+        )
+    return lines
 
 
 def proximity_section(docs: Docs, figs: Path) -> list[str]:
