@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -34,6 +35,17 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
     return (0.0 if successes == 0 else float(low)), (1.0 if successes == n else float(high))
 
 
+class PairedDict(TypedDict):
+    """A `Paired` as the shipped study results carry it (`Paired.to_dict`), typed for the findings renderers."""
+
+    n: int
+    a: int
+    b: int
+    only_a: int
+    only_b: int
+    p: float
+
+
 @dataclass(frozen=True)
 class Paired:
     """Two verdicts on the same n items: how often each passes, the discordant counts, and McNemar's exact p."""
@@ -45,7 +57,7 @@ class Paired:
     only_b: int
     p: float
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> PairedDict:
         return {"n": self.n, "a": self.a, "b": self.b, "only_a": self.only_a, "only_b": self.only_b, "p": self.p}
 
 

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from saif_ui.engine import Engine
-from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
-from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import AblationResult, ablation_claim, ablation_section
 from saif_ui.saif.studies.shipped import Log
@@ -28,57 +25,36 @@ from saif_ui.saif.studies.study import Doc
 
 NAME = "ablation"
 VERSION = 1
-METRICS = ("success", "fluent_strict")
+METRICS = derived.METRICS
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(NAME, VERSION, engine, recipe, steering_doc, ("test",))
-
-
-def run_instruction(
-    engine: Engine,
-    recipe: Recipe,
-    steering_doc: dict[str, Any],
-    log: Log = print,
-    *,
-    decoding: Decoding = steering_study.DECODING,
-) -> dict[str, Any]:
+def run_instruction(item: derived.Item, log: Log = print) -> dict[str, Any]:
     """The curves of one recipe (uncached; `STUDY` ships them)."""
-    spec, iid = recipe.spec, recipe.instruction
+    spec, iid = item.recipe.spec, item.recipe.instruction
     if len(spec.latents) < 2:
         raise steering_study.StudyOrderError(f"the recipe of {iid!r} steers with one latent: it has no curve")
-    shipped, contents, prompted = derived.read_steering(steering_doc)
-    full = {m: steering_study.shipped_verdicts(shipped["methods"]["steered"], m) for m in METRICS}
+    full = {m: item.shipped_verdicts("steered", m) for m in METRICS}
     points: list[dict[str, Any]] = []
     for group, label, variant, kept in ablation_variants(spec):
         if group == "full":
             rows = None
             verdicts = full
         else:
-            log(f"{NAME}/{iid}: {label} on {len(contents)} test contents")
-            out = steering_study.generate(engine, iid, contents, variant, "steered", decoding=decoding)
-            rows = steering_study.judge_against(out, prompted, contents, recipe.fidelity_threshold)
-            verdicts = {m: [bool(r[m]) for r in rows] for m in METRICS}
+            log(f"{NAME}/{iid}: {label} on {len(item.contents)} test contents")
+            rows = item.judged(variant)
+            verdicts = derived.verdicts(rows)
         point: dict[str, Any] = {
             "group": group,
             "label": label,
             "latents": kept,
-            "norm": round(variant.norm(engine), 3),
+            "norm": round(variant.norm(item.engine), 3),
             **{m: steering_study.rate(verdicts[m]) for m in METRICS},
             "paired_vs_full": {m: mcnemar_exact(verdicts[m], full[m]).to_dict() for m in METRICS},
         }
         if rows is not None:
             point["outputs"] = rows
         points.append(point)
-    original = derived.shipped_rates(shipped, "original", METRICS)
-    return {
-        "instruction": iid,
-        "n": len(contents),
-        "contents": [c.id for c in contents],
-        "recipe": recipe.summary(),
-        "original": original,
-        "points": points,
-    }
+    return {**item.header(), "original": item.shipped_rates("original"), "points": points}
 
 
 def summary(iid: str, doc: Doc) -> list[str]:
@@ -90,8 +66,8 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("test",),
     skip=lambda recipe: "the recipe steers with one latent" if len(recipe.spec.latents) < 2 else None,
     command="ablation-study",
     help="drop-one and add-one curves of each recipe with several latents, on test contents",

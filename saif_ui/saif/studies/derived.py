@@ -1,23 +1,96 @@
 """What the studies built on the steering study share: their key names the steering study's shipped result (a rerun of
-it invalidates them), and their driver reads each instruction's current steering result, then runs or reads back."""
+it invalidates them), their driver reads each instruction's current steering result, then runs or reads back, and
+each run steers on that study's test contents and judges as it judges (`Item`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from saif_ui.engine import Engine
+from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.inputs.contents import Content, Split
+from saif_ui.saif.inputs.prompts import Placement
+from saif_ui.saif.steering.compare import Mode
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.steering.recipe_search import SearchConfig
+from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.studies import steering_study
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key, study_key
 from saif_ui.saif.studies.study import Docs, Study
 
+METRICS = ("success", "fluent_strict")
+"""The verdicts a derived study reports: success against the prompted answer with the recipe's threshold, and fluent
+strict (informative where nothing succeeds)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One instruction of a derived study: its recipe, the steering study's document it builds on, and the decoding
+    (the steering study's, the default, for a comparison to mean anything; shorter only in quick checks)."""
+
+    engine: Engine
+    recipe: Recipe
+    steering_doc: dict[str, Any]
+    decoding: Decoding = steering_study.DECODING
+
+    @property
+    def shipped(self) -> dict[str, Any]:
+        """The steering study's result."""
+        result: dict[str, Any] = self.steering_doc["result"]
+        return result
+
+    @cached_property
+    def contents(self) -> list[Content]:
+        """The steering study's test contents, in its order."""
+        return steering_study.contents_of(self.steering_doc)
+
+    @cached_property
+    def prompted(self) -> list[str]:
+        """The steering study's prompted answers to them: the reference every answer is judged against."""
+        return [r["text"] for r in self.shipped["methods"]["prompted"]["outputs"]]
+
+    def judged(
+        self, spec: SteeringSpec, mode: Mode = "steered", *, placement: Placement = "post"
+    ) -> list[dict[str, Any]]:
+        """`spec` (or the prompt, in mode "prompted") generated on the test contents and judged as the steering study
+        judges, against its prompted answers with the recipe's threshold."""
+        iid, contents = self.recipe.instruction, self.contents
+        out = steering_study.generate(
+            self.engine, iid, contents, spec, mode, placement=placement, decoding=self.decoding
+        )
+        return steering_study.judge_against(out, self.prompted, contents, self.recipe.fidelity_threshold)
+
+    def shipped_verdicts(self, method: str, metric: str) -> list[bool]:
+        """One method's per-content verdicts, read back from the steering study."""
+        return steering_study.shipped_verdicts(self.shipped["methods"][method], metric)
+
+    def shipped_rates(self, method: str, metrics: Sequence[str] = METRICS) -> dict[str, dict[str, Any]]:
+        """One method's rate of each metric, read back from the steering study."""
+        return {m: steering_study.rate(self.shipped_verdicts(method, m)) for m in metrics}
+
+    def header(self) -> dict[str, Any]:
+        """What every derived result begins with: the instruction, its test contents and the recipe."""
+        contents = self.contents
+        return {
+            "instruction": self.recipe.instruction,
+            "n": len(contents),
+            "contents": [c.id for c in contents],
+            "recipe": self.recipe.summary(),
+        }
+
+
+def verdicts(rows: list[dict[str, Any]], metrics: Sequence[str] = METRICS) -> dict[str, list[bool]]:
+    """Judged rows (`Item.judged`) as per-content verdicts of each metric."""
+    return {m: [bool(r[m]) for r in rows] for m in metrics}
+
+
 StudyKey = Callable[[Engine, Recipe, dict[str, Any]], dict[str, Any]]
 """(engine, recipe, the steering study's document) -> everything that decides the derived study's result."""
-Runner = Callable[[Engine, Recipe, dict[str, Any], Log], dict[str, Any]]
-"""(engine, recipe, the steering study's document, log) -> the derived study's result for one instruction."""
+Runner = Callable[[Item, Log], dict[str, Any]]
+"""(the instruction's item, log) -> the derived study's result for one instruction."""
 
 
 def derived_key(
@@ -79,23 +152,34 @@ def run_derived(
         todo(),
         lambda item: item[0].instruction,
         lambda item: derived_study_key(engine, *item),
-        lambda item: run_instruction(engine, *item, log),
+        lambda item: run_instruction(Item(engine, *item), log),
         force=force,
         log=log,
     )
 
 
+KeyFields = Callable[[Engine, Recipe], dict[str, Any]]
+"""(engine, recipe) -> a derived study's own settings in its key (`derived_key`'s `fields`)."""
+
+
 def derived_study(
     name: str,
     version: int,
-    derived_study_key: StudyKey,
     run_instruction: Runner,
     *,
+    splits: Sequence[Split],
+    key_fields: KeyFields = lambda engine, recipe: {},
+    recipe_sae: bool = True,
     skip: Callable[[Recipe], str | None] = lambda recipe: None,
     **declared: Any,
 ) -> Study:
-    """The declaration of a study built on the steering study: its key and its run read each instruction's current
-    steering result (`key_for`, `run_derived`); `declared` is the rest of its `Study`."""
+    """The declaration of a study built on the steering study: its key (`derived_key` of the contents `splits` it
+    reads and its own `key_fields`) and its run read each instruction's current steering result (`key_for`,
+    `run_derived`); `declared` is the rest of its `Study`."""
+
+    def derived_study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
+        fields = key_fields(engine, recipe)
+        return derived_key(name, version, engine, recipe, steering_doc, splits, recipe_sae=recipe_sae, **fields)
 
     def key_for_item(engine: Engine, instruction: str) -> dict[str, Any]:
         return key_for(engine, instruction, derived_study_key)
@@ -106,16 +190,3 @@ def derived_study(
         )
 
     return Study(name=name, version=version, key_for=key_for_item, run=run, **declared)
-
-
-def read_steering(steering_doc: dict[str, Any]) -> tuple[dict[str, Any], list[Content], list[str]]:
-    """What a derived study reads of the steering study's document: its result, its test contents in order, and the
-    prompted answers to them (the reference every answer is judged against)."""
-    shipped = steering_doc["result"]
-    prompted = [r["text"] for r in shipped["methods"]["prompted"]["outputs"]]
-    return shipped, steering_study.contents_of(steering_doc), prompted
-
-
-def shipped_rates(shipped: dict[str, Any], method: str, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """One method's rate of each metric, read back from the steering study's result."""
-    return {m: steering_study.rate(steering_study.shipped_verdicts(shipped["methods"][method], m)) for m in metrics}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, quote, section
+from saif_ui.saif.judge.stats import PairedDict
+from saif_ui.saif.studies.findings_sections import Rate, p_value, quote, section
 from saif_ui.saif.studies.study import Docs
 
 
@@ -17,7 +18,7 @@ class JointMethod(TypedDict):
     each: dict[str, Rate]
     repetition: float
     chrf_prompted: float | None
-    paired_joint: NotRequired[Paired]
+    paired_joint: NotRequired[PairedDict]
     outputs: NotRequired[list[dict[str, Any]]]
 
 

@@ -3,17 +3,19 @@ latents (drop-one / add-one) and FAST vs BT. Each gives a claim line and a secti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from saif_ui.saif.studies.findings_sections import Paired, Rate, p_value, pct, section
+from saif_ui.saif.judge.stats import PairedDict
+from saif_ui.saif.studies.findings_sections import Rate, p_value, pct, section, table
 from saif_ui.saif.studies.study import Docs
 
 
 class PostPre(TypedDict):
     post: Rate
     pre: Rate
-    paired: Paired
+    paired: PairedDict
 
 
 class PlacementPrompted(TypedDict):
@@ -67,7 +69,7 @@ class LayerBlock(TypedDict):
     success: Rate
     fluent_strict: Rate
     outputs: list[dict[str, Any]]
-    paired_vs_deepest: dict[str, Paired]
+    paired_vs_deepest: dict[str, PairedDict]
 
 
 class TwoLayerTry(TypedDict):
@@ -108,7 +110,7 @@ class AblationPoint(TypedDict):
     norm: float
     success: Rate
     fluent_strict: Rate
-    paired_vs_full: dict[str, Paired]
+    paired_vs_full: dict[str, PairedDict]
     outputs: NotRequired[list[dict[str, Any]]]
 
 
@@ -154,7 +156,7 @@ class OutputEffect(TypedDict):
     jaccard_with_recipe: float
     success: Rate
     fluent_strict: Rate
-    paired: dict[str, dict[str, Paired]]
+    paired: dict[str, dict[str, PairedDict]]
     outputs: list[dict[str, Any]]
 
 
@@ -173,6 +175,16 @@ class SelectionResult(TypedDict):
 def _results(docs: Docs) -> dict[str, Any]:
     """Each document's result by item (typed by the caller's annotation)."""
     return {i: d["result"] for i, d in docs.items()}
+
+
+def _p_pair(paired: Mapping[str, PairedDict]) -> str:
+    """McNemar's p of success / of fluent strict."""
+    return f"{p_value(paired['success']['p'])} / {p_value(paired['fluent_strict']['p'])}"
+
+
+def _rates_and_p(block: Mapping[str, Any], paired: Mapping[str, PairedDict]) -> list[str]:
+    """The cells of a point measured on test: success and fluent strict with their intervals, then their p."""
+    return [_rate_ci(block["success"]), _rate_ci(block["fluent_strict"]), _p_pair(paired)]
 
 
 def _rate_ci(block: Rate) -> str:
@@ -212,25 +224,26 @@ def placement_claim(docs: Docs) -> str:
 
 def placement_lines(docs: Docs) -> list[str]:
     results: dict[str, PlacementResult] = _results(docs)
-    lines = [
-        "| instruction | n | prompted fluent strict: post / pre (p) | prompted strict: post / pre (p) | top-k overlap "
-        "(Jaccard at k / at 20) | steered success: post / pre (p) | steered fluent strict: post / pre (p) |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    columns = (
+        "instruction", "n", "prompted fluent strict: post / pre (p)", "prompted strict: post / pre (p)",
+        "top-k overlap (Jaccard at k / at 20)", "steered success: post / pre (p)",
+        "steered fluent strict: post / pre (p)",
+    )  # fmt: skip
+    rows = []
     for iid, r in results.items():
         d = r["discovery"]
-        cells = []
-        for c in (
-            r["prompted"]["fluent_strict"],
-            r["prompted"]["strict"],
-        ):
-            cells.append(f"{_rate_ci(c['post'])} / {_rate_ci(c['pre'])} ({p_value(c['paired']['p'])})")
+        prompted = [
+            f"{_rate_ci(c['post'])} / {_rate_ci(c['pre'])} ({p_value(c['paired']['p'])})"
+            for c in (r["prompted"]["fluent_strict"], r["prompted"]["strict"])
+        ]
         at_k = d["jaccard_at_" + str(d["k"])]
         overlap = f"{at_k:.2f} (k={d['k']}) / {d['jaccard_at_20']:.2f}"
-        for c in (r["steering"]["success"], r["steering"]["fluent_strict"]):
-            cells.append(f"{pct(c['post']['rate'])} / {pct(c['pre']['rate'])} ({p_value(c['paired']['p'])})")
-        lines.append(f"| `{iid}` | {r['n']} | {cells[0]} | {cells[1]} | {overlap} | {cells[2]} | {cells[3]} |")
-    return lines
+        steered = [
+            f"{pct(c['post']['rate'])} / {pct(c['pre']['rate'])} ({p_value(c['paired']['p'])})"
+            for c in (r["steering"]["success"], r["steering"]["fluent_strict"])
+        ]
+        rows.append([f"`{iid}`", r["n"], *prompted, overlap, *steered])
+    return table(columns, rows)
 
 
 # ---------------------------------------------------------------- layers
@@ -287,29 +300,25 @@ def search_layer(result: LayersResult) -> int:
 
 def layers_lines(docs: Docs) -> list[str]:
     results: dict[str, LayersResult] = _results(docs)
-    lines = [
-        "| instruction | layer | α (validation) | success [95% CI] | fluent strict [95% CI] | p vs deepest "
-        "(success / fluent strict) |",
-        "|---|---|---|---|---|---|",
+    columns = (
+        "instruction", "layer", "α (validation)", "success [95% CI]", "fluent strict [95% CI]",
+        "p vs deepest (success / fluent strict)",
+    )  # fmt: skip
+    rows = [
+        [f"`{iid}`", f"L{b['layer']}", f"{b['alpha']:g}", *_rates_and_p(b, b["paired_vs_deepest"])]
+        for iid, r in results.items()
+        for b in r["layers"]
     ]
-    for iid, r in results.items():
-        for b in r["layers"]:
-            p = b["paired_vs_deepest"]
-            lines.append(
-                f"| `{iid}` | L{b['layer']} | {b['alpha']:g} | {_rate_ci(b['success'])} "
-                f"| {_rate_ci(b['fluent_strict'])} "
-                f"| {p_value(p['success']['p'])} / {p_value(p['fluent_strict']['p'])} |"
-            )
-    return lines
+    return table(columns, rows)
 
 
 def two_layer_lines(docs: Docs) -> list[str]:
     results: dict[str, LayersResult] = _results(docs)
-    lines = [
-        "| instruction | layers at once | validation stage: scale → success / fluent strict (n) | kept | test success "
-        "/ fluent strict |",
-        "|---|---|---|---|---|",
-    ]
+    columns = (
+        "instruction", "layers at once", "validation stage: scale → success / fluent strict (n)", "kept",
+        "test success / fluent strict",
+    )  # fmt: skip
+    rows = []
     for iid, r in results.items():
         t = r.get("two_layers")
         if not t:
@@ -319,10 +328,8 @@ def two_layer_lines(docs: Docs) -> list[str]:
         test = (
             f"{_rate_ci(t['success'])} / {_rate_ci(t['fluent_strict'])}" if kept else "– (not run: lost on validation)"
         )
-        lines.append(
-            f"| `{iid}` | L{t['layers'][0]} + L{t['layers'][1]} | {tried} | {'yes' if kept else 'no'} | {test} |"
-        )
-    return lines
+        rows.append([f"`{iid}`", f"L{t['layers'][0]} + L{t['layers'][1]}", tried, "yes" if kept else "no", test])
+    return table(columns, rows)
 
 
 def layers_plot(docs: Docs, path: Path) -> None:
@@ -379,20 +386,17 @@ def ablation_claim(docs: Docs) -> str:
 
 def ablation_lines(docs: Docs) -> list[str]:
     results: dict[str, AblationResult] = _results(docs)
-    lines = [
-        "| instruction | variant | latents | vector norm | success [95% CI] | fluent strict [95% CI] | p vs all "
-        "(success / fluent strict) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for iid, r in results.items():
-        for p in r["points"]:
-            q = p["paired_vs_full"]
-            lines.append(
-                f"| `{iid}` | {p['label']} | {', '.join(map(str, p['latents']))} | {p['norm']:.1f} "
-                f"| {_rate_ci(p['success'])} | {_rate_ci(p['fluent_strict'])} "
-                f"| {p_value(q['success']['p'])} / {p_value(q['fluent_strict']['p'])} |"
-            )
-    return lines
+    columns = (
+        "instruction", "variant", "latents", "vector norm", "success [95% CI]", "fluent strict [95% CI]",
+        "p vs all (success / fluent strict)",
+    )  # fmt: skip
+    rows = [
+        [f"`{iid}`", p["label"], ", ".join(map(str, p["latents"])), f"{p['norm']:.1f}",
+         *_rates_and_p(p, p["paired_vs_full"])]
+        for iid, r in results.items()
+        for p in r["points"]
+    ]  # fmt: skip
+    return table(columns, rows)
 
 
 def ablation_plot(docs: Docs, path: Path) -> None:
@@ -516,21 +520,19 @@ def selection_claim(docs: Docs) -> str:
 
 def selection_lines(docs: Docs) -> list[str]:
     results: dict[str, SelectionResult] = _results(docs)
-    lines = [
-        "| instruction | output-effect latents | overlap with SAIF's (Jaccard) | α (validation) | success [95% CI] | "
-        "fluent strict [95% CI] | p vs SAIF (success / fluent strict) | p vs mean difference |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    columns = (
+        "instruction", "output-effect latents", "overlap with SAIF's (Jaccard)", "α (validation)",
+        "success [95% CI]", "fluent strict [95% CI]", "p vs SAIF (success / fluent strict)", "p vs mean difference",
+    )  # fmt: skip
+    rows = []
     for iid, r in results.items():
         o = r["output_effect"]
-        ps, pm = o["paired"]["steered"], o["paired"]["mean_difference"]
-        lines.append(
-            f"| `{iid}` | {', '.join(map(str, o['latents']))} | {o['jaccard_with_recipe']:.2f} | {o['alpha']:g} "
-            f"| {_rate_ci(o['success'])} | {_rate_ci(o['fluent_strict'])} "
-            f"| {p_value(ps['success']['p'])} / {p_value(ps['fluent_strict']['p'])} "
-            f"| {p_value(pm['success']['p'])} / {p_value(pm['fluent_strict']['p'])} |"
-        )
-    return lines
+        pm = o["paired"]["mean_difference"]
+        rows.append(
+            [f"`{iid}`", ", ".join(map(str, o["latents"])), f"{o['jaccard_with_recipe']:.2f}", f"{o['alpha']:g}",
+             *_rates_and_p(o, o["paired"]["steered"]), _p_pair(pm)]
+        )  # fmt: skip
+    return table(columns, rows)
 
 
 def placement_section(docs: Docs, figs: Path) -> list[str]:

@@ -3,7 +3,7 @@ proximity and FAST's special-token steering (their tables and claim lines), each
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -21,17 +21,6 @@ class Rate(TypedDict):
     ci: list[float]
     n: int
     k: NotRequired[int]
-
-
-class Paired(TypedDict):
-    """McNemar's exact test of two sets of verdicts on the same contents (`judge.stats.Paired.to_dict`)."""
-
-    n: int
-    a: int
-    b: int
-    only_a: int
-    only_b: int
-    p: float
 
 
 class ProximityLatent(TypedDict):
@@ -95,6 +84,15 @@ def section(title: str, intro: str, *blocks: list[str]) -> list[str]:
     for block in blocks:
         md += [*block, ""]
     return md
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A Markdown table: the header of `columns`, the rule under it, then a line of cells per row."""
+    return [_cells(columns), "|" + "---|" * len(columns), *(_cells(row) for row in rows)]
+
+
+def _cells(row: Sequence[object]) -> str:
+    return "| " + " | ".join(map(str, row)) + " |"
 
 
 def pct(x: float | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.inputs.catalogue import load_catalogue
-from saif_ui.saif.studies.findings_sections import Paired
+from saif_ui.saif.judge.stats import PairedDict
 from saif_ui.saif.studies.findings_sections import ci as _ci
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
@@ -37,7 +37,7 @@ class MethodBlock(TypedDict):
     n: int
     ci: dict[str, list[float]]
     chrf: dict[str, float]
-    paired: dict[str, Paired]
+    paired: dict[str, PairedDict]
     outputs: list[dict[str, Any]]
     norm: NotRequired[float]
     alpha: NotRequired[float]

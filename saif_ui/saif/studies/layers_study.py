@@ -21,7 +21,6 @@ from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.config import shipped_saes
-from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.judge.stats import mcnemar_exact
@@ -41,7 +40,7 @@ from saif_ui.saif.studies.study import Doc
 
 NAME = "layers"
 VERSION = 1
-METRICS = ("success", "fluent_strict")
+METRICS = derived.METRICS
 SEARCH = SearchConfig()
 
 
@@ -54,44 +53,29 @@ def _saes_by_layer(engine: Engine) -> dict[int, str]:
     return {engine.sae(n).layer: n for n in sorted(names, key=lambda n: engine.sae(n).layer)}
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(
-        NAME,
-        VERSION,
-        engine,
-        recipe,
-        steering_doc,
-        ("discovery", "validation", "test"),
-        recipe_sae=False,
-        saes=[sae_key(engine, name) for name in _saes_by_layer(engine).values()],
-        search=derived.search_key(SEARCH),
-        fidelity_threshold=recipe.fidelity_threshold,
-    )
+def key_fields(engine: Engine, recipe: Recipe) -> dict[str, Any]:
+    """Its own part of the key: every shipped SAE it steers with (in place of the recipe's), the search's settings
+    and the recipe's threshold."""
+    return {
+        "saes": [sae_key(engine, name) for name in _saes_by_layer(engine).values()],
+        "search": derived.search_key(SEARCH),
+        "fidelity_threshold": recipe.fidelity_threshold,
+    }
 
 
-def run_instruction(
-    engine: Engine,
-    recipe: Recipe,
-    steering_doc: dict[str, Any],
-    log: Log = print,
-    *,
-    decoding: Decoding = steering_study.DECODING,
-    search: SearchConfig = SEARCH,
-) -> dict[str, Any]:
+def run_instruction(item: derived.Item, log: Log = print, *, search: SearchConfig = SEARCH) -> dict[str, Any]:
     """Every layer's validated point on test contents (uncached; `STUDY` ships it)."""
-    iid, tau = recipe.instruction, recipe.fidelity_threshold
-    shipped, contents, prompted = derived.read_steering(steering_doc)
+    engine, iid, tau = item.engine, item.recipe.instruction, item.recipe.fidelity_threshold
     layers: list[dict[str, Any]] = []
     verdicts: dict[int, dict[str, list[bool]]] = {}
     for layer, sae in _saes_by_layer(engine).items():
-        log(f"{NAME}/{iid}: L{layer}: α on validation, then {len(contents)} test contents")
+        log(f"{NAME}/{iid}: L{layer}: α on validation, then {len(item.contents)} test contents")
         tried = layer_candidates(engine, iid, sae, tau, search)
         chosen = best_candidate(tried)
         found = discover(engine, iid, sae, DiscoveryConfig(n_contents=search.n_discovery))
         spec = spec_from_discovery(found, k=5, alpha=chosen.alpha)
-        out = steering_study.generate(engine, iid, contents, spec, "steered", decoding=decoding)
-        rows = steering_study.judge_against(out, prompted, contents, tau)
-        verdicts[layer] = {m: [bool(r[m]) for r in rows] for m in METRICS}
+        rows = item.judged(spec)
+        verdicts[layer] = derived.verdicts(rows)
         layers.append(
             {
                 "layer": layer,
@@ -104,19 +88,16 @@ def run_instruction(
                 "outputs": rows,
             }
         )
-    two = _two_layers(engine, recipe, layers, contents, prompted, decoding, search, log)
+    two = _two_layers(item, layers, search, log)
     deepest = max(verdicts)
     for block in layers:
         block["paired_vs_deepest"] = {
             m: mcnemar_exact(verdicts[block["layer"]][m], verdicts[deepest][m]).to_dict() for m in METRICS
         }
     return {
-        "instruction": iid,
-        "n": len(contents),
-        "contents": [c.id for c in contents],
-        "recipe": recipe.summary(),
+        **item.header(),
         "deepest": deepest,
-        "original": derived.shipped_rates(shipped, "original", METRICS),
+        "original": item.shipped_rates("original"),
         "layers": layers,
         "two_layers": two,
     }
@@ -128,21 +109,14 @@ vectors at full strength pushes harder than either alone, so half is tried too).
 
 
 def _two_layers(
-    engine: Engine,
-    recipe: Recipe,
-    layers: list[dict[str, Any]],
-    contents: list[Any],
-    prompted: list[str],
-    decoding: Decoding,
-    search: SearchConfig,
-    log: Log,
+    item: derived.Item, layers: list[dict[str, Any]], search: SearchConfig, log: Log
 ) -> dict[str, Any] | None:
     """Steering at the two layers that rank best on validation at once (a variant of the search, Stolfo et al.),
     tried on the validation stage; run on test only when it beats the best single layer there."""
     if len(layers) < 2:
         return None
     ranked = sorted(layers, key=lambda b: _rank_validation(b), reverse=True)[:2]
-    iid, tau = recipe.instruction, recipe.fidelity_threshold
+    engine, iid, tau = item.engine, item.recipe.instruction, item.recipe.fidelity_threshold
     entries = []
     for b in ranked:
         found = discover(engine, iid, b["sae"], DiscoveryConfig(n_contents=search.n_discovery))
@@ -164,9 +138,8 @@ def _two_layers(
                            "beats_single_layer_on_validation": wins}  # fmt: skip
     if wins:
         chosen = spec.with_alpha(best["scale"])
-        gen = steering_study.generate(engine, iid, contents, chosen, "steered", decoding=decoding)
-        rows = steering_study.judge_against(gen, prompted, contents, tau)
-        out.update({m: steering_study.rate([bool(r[m]) for r in rows]) for m in METRICS})
+        rows = item.judged(chosen)
+        out.update({m: steering_study.rate(v) for m, v in derived.verdicts(rows).items()})
         out["outputs"] = rows
     return out
 
@@ -189,8 +162,10 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("discovery", "validation", "test"),
+    key_fields=key_fields,
+    recipe_sae=False,
     command="layers-study",
     help="each instruction steered at every shipped SAE's layer (α chosen on validation), on test contents",
     summary=summary,

@@ -22,13 +22,11 @@ from typing import Any
 import torch
 
 from saif_ui.engine import Engine
-from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig, DiscoveryResult, discover
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.judge.stats import mcnemar_exact
-from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import PlacementResult, placement_claim, placement_section
@@ -43,31 +41,9 @@ N_DISCOVERY = 48
 OVERLAP_AT = 20
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(
-        NAME,
-        VERSION,
-        engine,
-        recipe,
-        steering_doc,
-        ("discovery", "test"),
-        n_discovery=N_DISCOVERY,
-        overlap_at=OVERLAP_AT,
-    )
-
-
-def run_instruction(
-    engine: Engine,
-    recipe: Recipe,
-    steering_doc: dict[str, Any],
-    log: Log = print,
-    *,
-    decoding: Decoding = steering_study.DECODING,
-) -> dict[str, Any]:
-    """The study for one instruction (uncached; `STUDY` ships it). `decoding` must be the steering
-    study's (the default) for the comparison to mean anything; shorter only in quick checks."""
-    shipped, contents, prompted_post = derived.read_steering(steering_doc)
-    methods = shipped["methods"]
+def run_instruction(item: derived.Item, log: Log = print) -> dict[str, Any]:
+    """The study for one instruction (uncached; `STUDY` ships it)."""
+    engine, recipe = item.engine, item.recipe
     spec, iid = recipe.spec, recipe.instruction
     sae = spec.latents[0].sae
     dcfg = DiscoveryConfig(n_contents=N_DISCOVERY)
@@ -79,12 +55,9 @@ def run_instruction(
         decay_power=spec.decay_power,
         scale=spec.scale,
     )
-    log(f"{NAME}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(contents)} test contents")
-    told = steering_study.generate(engine, iid, contents, spec, "prompted", placement="pre", decoding=decoding)
-    steered = steering_study.generate(engine, iid, contents, pre_spec, "steered", decoding=decoding)
-    tau = recipe.fidelity_threshold
-    pre_prompted = steering_study.judge_against(told, prompted_post, contents, tau)
-    pre_steered = steering_study.judge_against(steered, prompted_post, contents, tau)
+    log(f"{NAME}/{iid}: prompted (pre) and steered with pre-discovered latents on {len(item.contents)} test contents")
+    pre_prompted = item.judged(spec, "prompted", placement="pre")
+    pre_steered = item.judged(pre_spec)
 
     def compare(post: list[bool], pre: list[bool]) -> dict[str, Any]:
         return {
@@ -94,23 +67,16 @@ def run_instruction(
         }
 
     prompted_cmp = {
-        metric: compare(
-            steering_study.shipped_verdicts(methods["prompted"], metric), [bool(r[metric]) for r in pre_prompted]
-        )
+        metric: compare(item.shipped_verdicts("prompted", metric), [bool(r[metric]) for r in pre_prompted])
         for metric in ("fluent_strict", "strict")
     }
     steering_cmp = {
-        metric: compare(
-            steering_study.shipped_verdicts(methods["steered"], metric), [bool(r[metric]) for r in pre_steered]
-        )
+        metric: compare(item.shipped_verdicts("steered", metric), [bool(r[metric]) for r in pre_steered])
         for metric in ("success", "fluent_strict")
     }
     post_ids, pre_ids = found["post"].ids, found["pre"].ids
     return {
-        "instruction": iid,
-        "n": len(contents),
-        "contents": [c.id for c in contents],
-        "recipe": recipe.summary(),
+        **item.header(),
         "prompted": {**prompted_cmp, "headline": "fluent_strict", "pre_outputs": pre_prompted},
         "discovery": {
             "layer": recipe.layer,
@@ -146,8 +112,9 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("discovery", "test"),
+    key_fields=lambda engine, recipe: {"n_discovery": N_DISCOVERY, "overlap_at": OVERLAP_AT},
     command="placement-study",
     help="instruction after vs before the content, in the prompted baseline, at discovery and when steering",
     summary=summary,

@@ -35,11 +35,6 @@ N_RANDOM = 200
 SEED = 0
 
 
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return study_key(engine, require_recipe(instruction))
-
-
 def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     return shipped.study_key(
         NAME,
@@ -144,7 +139,7 @@ STUDY = Study(
     version=VERSION,
     command="proximity-study",
     help="do the recipe's latents fire on the instruction's own tokens more than random latents? ships docs/studies/",
-    key_for=key_for,
+    key_for=shipped.recipe_key_for(study_key),
     run=proximity_study,
     summary=summary,
     order=20,

@@ -16,12 +16,9 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import Any
 
-from saif_ui.engine import Engine
-from saif_ui.engine.decoding import Decoding
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.output_effect import output_effect
-from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.recipe_search import SearchConfig, best_candidate, stage_candidates
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import SelectionResult, selection_claim, selection_section
@@ -30,62 +27,35 @@ from saif_ui.saif.studies.study import Doc
 
 NAME = "selection"
 VERSION = 1
-METRICS = ("success", "fluent_strict")
+METRICS = derived.METRICS
 SEARCH = SearchConfig()
 COMPARED = ("steered", "mean_difference")
 """The steering study's methods the output-effect selection is tested against."""
 
 
-def study_key(engine: Engine, recipe: Recipe, steering_doc: dict[str, Any]) -> dict[str, Any]:
-    return derived.derived_key(
-        NAME,
-        VERSION,
-        engine,
-        recipe,
-        steering_doc,
-        ("discovery", "validation", "test"),
-        search=derived.search_key(SEARCH),
-    )
-
-
-def run_instruction(
-    engine: Engine,
-    recipe: Recipe,
-    steering_doc: dict[str, Any],
-    log: Log = print,
-    *,
-    decoding: Decoding = steering_study.DECODING,
-    search: SearchConfig = SEARCH,
-) -> dict[str, Any]:
+def run_instruction(item: derived.Item, log: Log = print, *, search: SearchConfig = SEARCH) -> dict[str, Any]:
     """The output-effect selection of one instruction, tuned on validation and reported on test (uncached)."""
+    engine, recipe = item.engine, item.recipe
     iid, tau, spec = recipe.instruction, recipe.fidelity_threshold, recipe.spec
     sae = spec.latents[0].sae
     log(f"{NAME}/{iid}: output-effect scores at {sae}")
-    effect = output_effect(engine, iid, sae, n_contents=search.n_discovery or 48, decoding=decoding)
+    effect = output_effect(engine, iid, sae, n_contents=search.n_discovery or 48, decoding=item.decoding)
     chosen_spec = replace(
         effect.spec(recipe.k), positions=spec.positions, decay=spec.decay, decay_power=spec.decay_power
     )
     tried = stage_candidates(engine, iid, chosen_spec, tau, search)
     best = best_candidate(tried)
     chosen_spec = chosen_spec.with_alpha(best.alpha)
-    shipped, contents, prompted = derived.read_steering(steering_doc)
-    log(f"{NAME}/{iid}: output-effect top-{recipe.k} at α {best.alpha} on {len(contents)} test contents")
-    out = steering_study.generate(engine, iid, contents, chosen_spec, "steered", decoding=decoding)
-    rows = steering_study.judge_against(out, prompted, contents, tau)
-    mine = {m: [bool(r[m]) for r in rows] for m in METRICS}
+    log(f"{NAME}/{iid}: output-effect top-{recipe.k} at α {best.alpha} on {len(item.contents)} test contents")
+    rows = item.judged(chosen_spec)
+    mine = derived.verdicts(rows)
     paired = {
-        other: {
-            m: mcnemar_exact(mine[m], steering_study.shipped_verdicts(shipped["methods"][other], m)).to_dict()
-            for m in METRICS
-        }
+        other: {m: mcnemar_exact(mine[m], item.shipped_verdicts(other, m)).to_dict() for m in METRICS}
         for other in COMPARED
     }
     latents = [e.latent for e in chosen_spec.latents]
     return {
-        "instruction": iid,
-        "n": len(contents),
-        "contents": [c.id for c in contents],
-        "recipe": recipe.summary(),
+        **item.header(),
         "output_effect": {
             **effect.summary(max(20, recipe.k)),
             "latents": latents,
@@ -97,7 +67,7 @@ def run_instruction(
             "paired": paired,
             "outputs": rows,
         },
-        "compared": {other: derived.shipped_rates(shipped, other, METRICS) for other in COMPARED},
+        "compared": {other: item.shipped_rates(other) for other in COMPARED},
     }
 
 
@@ -113,8 +83,9 @@ def summary(iid: str, doc: Doc) -> list[str]:
 STUDY = derived.derived_study(
     NAME,
     VERSION,
-    study_key,
     run_instruction,
+    splits=("discovery", "validation", "test"),
+    key_fields=lambda engine, recipe: {"search": derived.search_key(SEARCH)},
     command="selection-study",
     help="latents chosen by output effect (GradSAE-style) vs SAIF's input contrast, tuned on validation, on test",
     summary=summary,

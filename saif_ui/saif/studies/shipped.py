@@ -24,7 +24,8 @@ from saif_ui.resources import docs_dir, output_dir
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import Split, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
-from saif_ui.saif.studies.study import Log
+from saif_ui.saif.steering.recipe import require_recipe
+from saif_ui.saif.studies.study import KeyFor, Log
 
 if TYPE_CHECKING:
     from saif_ui.saif.steering.recipe import Recipe
@@ -62,6 +63,15 @@ def recipe_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
         "recipe": digest(recipe.to_dict()),
         "sae": sae_key(engine, recipe.spec.latents[0].sae),
     }
+
+
+def recipe_key_for(key_of_recipe: Callable[[Engine, Recipe], dict[str, Any]]) -> KeyFor:
+    """The `key_for` of a study run per instruction with a recipe: `key_of_recipe` of the instruction's recipe."""
+
+    def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
+        return key_of_recipe(engine, require_recipe(instruction))
+
+    return key_for
 
 
 def shipped_path(study: str, item: str, root: Path | None = None) -> Path:

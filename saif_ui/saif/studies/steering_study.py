@@ -62,11 +62,6 @@ def reporting_contents() -> list[Content]:
     return pick_contents(load_contents("test"), None)
 
 
-def key_for(engine: Engine, instruction: str) -> dict[str, Any]:
-    """The key a current shipped result for `instruction` carries."""
-    return study_key(engine, require_recipe(instruction))
-
-
 def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     """Everything that decides this study's result for one instruction."""
     return shipped.study_key(
@@ -354,7 +349,7 @@ STUDY = Study(
     version=VERSION,
     command="steering-study",
     help="each validated recipe on test contents beside the prompted baseline and controls; ships docs/studies/",
-    key_for=key_for,
+    key_for=shipped.recipe_key_for(study_key),
     run=steering_study,
     summary=summary,
     order=10,

@@ -9,14 +9,14 @@ import pytest
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.steering.spec import SteeringSpec
-from saif_ui.saif.studies import ablation_study
+from saif_ui.saif.studies import ablation_study, derived
 from tests.saif.studies.conftest import SHORT, shrunk_steering_study
 
 
 @pytest.fixture(scope="module")
 def study(engine, tmp_path_factory):
     with shrunk_steering_study(engine, tmp_path_factory.mktemp("ablation"), latents=(1, 2, 3)) as s:
-        result = ablation_study.run_instruction(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT)
+        result = ablation_study.run_instruction(derived.Item(engine, s.recipe, s.doc, SHORT), lambda _: None)
         yield s.shipped, result, s.recipe, s.doc
 
 
@@ -51,4 +51,4 @@ def test_one_latent_recipes_have_no_curve(study, engine) -> None:
     _, _, recipe, doc = study
     single = replace(recipe, spec=replace(recipe.spec, latents=recipe.spec.latents[:1]), k=1)
     with pytest.raises(SaifError, match="one latent"):
-        ablation_study.run_instruction(engine, single, doc)
+        ablation_study.run_instruction(derived.Item(engine, single, doc))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.studies import layers_study
+from saif_ui.saif.studies import derived, layers_study
 from tests.saif.studies.conftest import SEARCH, SHORT, shrunk_steering_study
 
 
@@ -17,7 +17,7 @@ def study(engine, tmp_path_factory):
         mp.setattr(layers_study, "shipped_saes", lambda: s.folders)
         try:
             run = layers_study.run_instruction
-            yield s.shipped, run(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT, search=SEARCH)
+            yield s.shipped, run(derived.Item(engine, s.recipe, s.doc, SHORT), lambda _: None, search=SEARCH)
         finally:
             mp.undo()
 

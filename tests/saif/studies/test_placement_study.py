@@ -7,7 +7,7 @@ import pytest
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.discovery.discover import DiscoveryConfig
-from saif_ui.saif.studies import placement_study, steering_study
+from saif_ui.saif.studies import derived, placement_study, steering_study
 from saif_ui.saif.studies.placement_study import compare_placements
 from tests.saif.studies.conftest import SHORT, shrunk_steering_study
 
@@ -17,7 +17,7 @@ def study(engine, tmp_path_factory):
     with shrunk_steering_study(engine, tmp_path_factory.mktemp("placement")) as s:
         yield (
             s.shipped,
-            placement_study.run_instruction(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT),
+            placement_study.run_instruction(derived.Item(engine, s.recipe, s.doc, SHORT), lambda _: None),
             s.recipe,
         )
 

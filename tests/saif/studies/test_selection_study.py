@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from saif_ui.saif.studies import selection_study
+from saif_ui.saif.studies import derived, selection_study
 from tests.saif.studies.conftest import SEARCH, SHORT, shrunk_steering_study
 
 
@@ -13,7 +13,7 @@ from tests.saif.studies.conftest import SEARCH, SHORT, shrunk_steering_study
 def study(engine, tmp_path_factory):
     with shrunk_steering_study(engine, tmp_path_factory.mktemp("selection")) as s:
         run = selection_study.run_instruction
-        yield s.shipped, run(engine, s.recipe, s.doc, lambda _: None, decoding=SHORT, search=SEARCH)
+        yield s.shipped, run(derived.Item(engine, s.recipe, s.doc, SHORT), lambda _: None, search=SEARCH)
 
 
 def test_output_effect_latents_are_tuned_on_validation_and_judged_on_test(study) -> None:
