@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from saif_ui import cli
-from saif_ui.cli import findings as cli_findings
+from saif_ui.cli import studies as cli_studies
 from saif_ui.saif import studies as package
 from saif_ui.saif.studies.findings import write_findings
 from saif_ui.saif.studies.registry import by_name, studies
@@ -49,7 +49,7 @@ SHIPPED = {"steering", "proximity", "special", "placement", "layers", "ablation"
 
 
 def _reload_cli() -> None:
-    importlib.reload(cli_findings)
+    importlib.reload(cli_studies)
     importlib.reload(cli)
 
 
@@ -84,7 +84,7 @@ def test_a_new_module_is_found_by_the_index_the_cli_and_findings(dummy, tmp_path
 
     args = cli.build_parser().parse_args(["dummy-study", "--instructions", "french", "--force"])
     assert args.instructions == "french" and args.force
-    monkeypatch.setattr(cli_findings, "engine_from_args", lambda args, warmup=True: None)
+    monkeypatch.setattr(cli_studies, "engine_from_args", lambda args, warmup=True: None)
     assert cli.main(["dummy-study", "--instructions", "french"]) == 0
     assert capsys.readouterr().out.splitlines() == ["french: x 7"]
 

@@ -22,7 +22,7 @@ def test_screen_rejects_a_bad_n_before_loading_the_model(monkeypatch, capsys) ->
     def no_model(*_: object, **__: object) -> None:
         raise AssertionError("the model must not load for a bad argument")
 
-    monkeypatch.setattr("saif_ui.cli.findings.engine_from_args", no_model)
+    monkeypatch.setattr("saif_ui.cli.studies.engine_from_args", no_model)
     assert main(["screen", "--n-contents", "0"]) == 2
     assert "n_contents must be at least 1" in capsys.readouterr().err
 
@@ -39,7 +39,7 @@ def small_candidates(tmp_path):
 
 def test_screen_command_prints_rates_with_intervals(engine, small_candidates, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(engine.config, "cache_dir", tmp_path / "cache")
-    monkeypatch.setattr("saif_ui.cli.findings.engine_from_args", lambda args, warmup=True: engine)
+    monkeypatch.setattr("saif_ui.cli.studies.engine_from_args", lambda args, warmup=True: engine)
     base = ["screen", "--candidates", str(small_candidates), "--n-contents", "2", "--max-new-tokens", "6"]
     assert main([*base, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -56,7 +56,7 @@ def test_study_commands_check_their_items_before_loading_the_model(monkeypatch, 
     def no_model(*_: object, **__: object) -> None:
         raise AssertionError("the model must not load for a bad argument")
 
-    monkeypatch.setattr("saif_ui.cli.findings.engine_from_args", no_model)
+    monkeypatch.setattr("saif_ui.cli.studies.engine_from_args", no_model)
     assert main(["steering-study", "--instructions", "klingon"]) == 2
     assert "unknown instruction 'klingon'" in capsys.readouterr().err
     assert main(["joint-study", "--pairs", "french+french"]) == 2
