@@ -19,6 +19,7 @@ from saif_ui.engine.config import CHARS_PER_TOKEN_BOUND, EngineConfig
 from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import PromptTooLong, SaifError
 from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
+from saif_ui.engine.replay import Above, capture_above
 from saif_ui.engine.results import Encoding, Generation, pad_stack
 from saif_ui.engine.sae import LoadedSAE, SAELoadError, check_source, load_sae
 from saif_ui.engine.steering import Steering
@@ -248,6 +249,25 @@ class Engine:
                 self.model(input_ids=ids.to(device), attention_mask=mask.to(device).long(), use_cache=False)
         return store
 
+    def logits(self, token_ids: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Next-token logits [B, T_max, vocab] (fp32, on the model's device) of right-padded sequences, one forward
+        (positions past a sequence's end hold garbage)."""
+        ids, mask = pad_stack(list(token_ids))
+        device = self.loaded.device
+        with self._lock, torch.no_grad():
+            self.forward_calls += 1
+            out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device).long(), use_cache=False)
+        return out.logits.float()
+
+    def above(self, layer: int, token_ids: Sequence[torch.Tensor]) -> Above:
+        """The blocks above `layer` for right-padded sequences, ready to replay (`replay.Above`): recorded by one
+        forward under the model lock; replaying adds no hooks, so it needs no lock."""
+        ids, mask = pad_stack(list(token_ids))
+        device = self.loaded.device
+        with self._lock:
+            self.forward_calls += 1
+            return capture_above(self.model, layer, ids.to(device), mask.to(device))
+
     def lm_loss(
         self,
         token_ids: Sequence[torch.Tensor],
@@ -317,7 +337,7 @@ class Engine:
         with self._lock, hooks.steer(self.model, steerings, prompt_len):
             yield
 
-    def _eos_ids(self) -> set[int]:
+    def eos_ids(self) -> set[int]:
         """Ids that end the assistant's turn (some models, e.g. Gemma, have several)."""
         ids = self.model.generation_config.eos_token_id
         ids = ids if isinstance(ids, list) else [ids]
@@ -424,7 +444,7 @@ class Engine:
             top_p=decoding.top_p if sample else None,
             top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self._eos_ids()),
+            eos_token_id=sorted(self.eos_ids()),
             use_cache=use_cache,
         )
         start = time.perf_counter()
@@ -439,11 +459,20 @@ class Engine:
             )
         seconds = time.perf_counter() - start
         results = []
-        eos = self._eos_ids()
+        eos = self.eos_ids()
         for prompt, row in zip(prompts, out[:, prompt_len:].tolist(), strict=True):
             end = next((i for i, t in enumerate(row) if t in eos), None)
             finished = end is not None
             new = row[:end]
             text = str(self.tokenizer.decode(new, skip_special_tokens=True))
-            results.append(Generation(prompt=prompt, text=text, token_ids=new, finished=finished, seconds=seconds))
+            results.append(
+                Generation(
+                    prompt=prompt,
+                    text=text,
+                    token_ids=new,
+                    finished=finished,
+                    seconds=seconds,
+                    stop_id=row[end] if end is not None else None,
+                )
+            )
         return results

@@ -66,3 +66,5 @@ class Generation:
     """Wall time of the whole batch this generation was part of."""
     cached: bool = False
     """Served from the engine's generation cache (greedy decoding only) without running the model."""
+    stop_id: int | None = None
+    """The end-of-turn token that ended the answer (not in `token_ids`); None when it ran to max_new_tokens."""

@@ -148,7 +148,7 @@ def test_kv_cache_steering_equals_full_recompute(engine, positions):
     push = torch.randn(576, generator=torch.Generator().manual_seed(1))
     steering = [Steering(12, push * 60 / push.norm(), positions, decay=0.1)]
     cached = engine.generate(prompts, steering, decoding=Decoding(max_new_tokens=16), use_cache=True, reuse=False)
-    eos = sorted(engine._eos_ids())
+    eos = sorted(engine.eos_ids())
     for prompt, gen in zip(prompts, cached, strict=True):
         prompt_ids = engine.chat.tokenize(prompt)
         ids = torch.tensor([prompt_ids + gen.token_ids])

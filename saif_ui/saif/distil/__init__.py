@@ -1,0 +1,1 @@
+"""Trained steering: distil a prompted instruction into a vector at one layer, and read it through the SAE."""
