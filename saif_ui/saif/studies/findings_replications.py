@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.findings_sections import Rate, p_value, pct, section, table
+from saif_ui.saif.studies.findings_sections import Rate, figure, p_value, pct, section, table
 from saif_ui.saif.studies.study import Docs
 
 
@@ -334,26 +334,18 @@ def two_layer_lines(docs: Docs) -> list[str]:
 
 def layers_plot(docs: Docs, path: Path) -> None:
     results: dict[str, LayersResult] = _results(docs)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for iid, r in results.items():
-        layers = r["layers"]
-        x = [b["layer"] for b in layers]
-        y = [100 * b["fluent_strict"]["rate"] for b in layers]
-        low = [100 * (b["fluent_strict"]["rate"] - b["fluent_strict"]["ci"][0]) for b in layers]
-        high = [100 * (b["fluent_strict"]["ci"][1] - b["fluent_strict"]["rate"]) for b in layers]
-        ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=iid)
-    ax.set_xlabel("layer of the SAE (top-5 latents, α chosen on validation)")
-    ax.set_ylabel("fluent strict on test, %")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, figsize=(6.4, 3.8)) as (_, ax):
+        for iid, r in results.items():
+            layers = r["layers"]
+            x = [b["layer"] for b in layers]
+            y = [100 * b["fluent_strict"]["rate"] for b in layers]
+            low = [100 * (b["fluent_strict"]["rate"] - b["fluent_strict"]["ci"][0]) for b in layers]
+            high = [100 * (b["fluent_strict"]["ci"][1] - b["fluent_strict"]["rate"]) for b in layers]
+            ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=iid)
+        ax.set_xlabel("layer of the SAE (top-5 latents, α chosen on validation)")
+        ax.set_ylabel("fluent strict on test, %")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=7)
 
 
 # ---------------------------------------------------------------- drop-one / add-one
@@ -401,33 +393,27 @@ def ablation_lines(docs: Docs) -> list[str]:
 
 def ablation_plot(docs: Docs, path: Path) -> None:
     results: dict[str, AblationResult] = _results(docs)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
-    for iid, r in results.items():
-        pts = r["points"]
-        full = pts[0]
-        adds = [p for p in pts if p["group"] == "add"] + [full]
-        axes[0].plot(range(1, len(adds) + 1), [100 * p["fluent_strict"]["rate"] for p in adds], marker="o", label=iid)
-        drops = [p for p in pts if p["group"] == "drop"]
-        axes[1].plot(
-            range(1, len(drops) + 1),
-            [100 * (p["fluent_strict"]["rate"] - full["fluent_strict"]["rate"]) for p in drops],
-            marker="o",
-            label=iid,
-        )
-    axes[0].set_xlabel("first i latents (discovery's order)")
-    axes[0].set_ylabel("fluent strict on test, %")
-    axes[1].set_xlabel("latent dropped (rank in discovery)")
-    axes[1].set_ylabel("change vs all latents, points")
-    axes[1].axhline(0, color="grey", lw=0.8)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(9.0, 3.6), sharey=True) as (_, axes):
+        for iid, r in results.items():
+            pts = r["points"]
+            full = pts[0]
+            adds = [p for p in pts if p["group"] == "add"] + [full]
+            axes[0].plot(
+                range(1, len(adds) + 1), [100 * p["fluent_strict"]["rate"] for p in adds], marker="o", label=iid
+            )
+            drops = [p for p in pts if p["group"] == "drop"]
+            axes[1].plot(
+                range(1, len(drops) + 1),
+                [100 * (p["fluent_strict"]["rate"] - full["fluent_strict"]["rate"]) for p in drops],
+                marker="o",
+                label=iid,
+            )
+        axes[0].set_xlabel("first i latents (discovery's order)")
+        axes[0].set_ylabel("fluent strict on test, %")
+        axes[1].set_xlabel("latent dropped (rank in discovery)")
+        axes[1].set_ylabel("change vs all latents, points")
+        axes[1].axhline(0, color="grey", lw=0.8)
+        axes[0].legend(fontsize=7)
 
 
 # ---------------------------------------------------------------- FAST vs BT
@@ -552,7 +538,6 @@ def placement_section(docs: Docs, figs: Path) -> list[str]:
 
 def layers_section(docs: Docs, figs: Path) -> list[str]:
     """The layers section, with its figure."""
-    figs.mkdir(parents=True, exist_ok=True)
     layers_plot(docs, figs / "layers.png")
     return section(
         "Layers: where the latents steer best",
@@ -573,7 +558,6 @@ def layers_section(docs: Docs, figs: Path) -> list[str]:
 
 def ablation_section(docs: Docs, figs: Path) -> list[str]:
     """The drop-one / add-one section, with its figure."""
-    figs.mkdir(parents=True, exist_ok=True)
     ablation_plot(docs, figs / "ablation.png")
     return section(
         "Several latents vs one: drop-one and add-one",
