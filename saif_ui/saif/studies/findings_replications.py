@@ -34,13 +34,19 @@ class PlacementSteering(TypedDict):
     pre_outputs: list[dict[str, Any]]
 
 
-class PlacementResult(TypedDict):
-    """A shipped result of the placement study (`placement_study.run_instruction`)."""
+class DerivedResult(TypedDict):
+    """What every derived study's result begins with (`derived.Item.header`): the instruction, its test contents and
+    the recipe's summary."""
 
     instruction: str
     n: int
     contents: list[str]
     recipe: dict[str, Any]
+
+
+class PlacementResult(DerivedResult):
+    """A shipped result of the placement study (`placement_study.run_instruction`)."""
+
     prompted: PlacementPrompted
     discovery: dict[str, Any]
     """layer, sae, n_contents, post_top, pre_top, k, jaccard_at_<k> and jaccard_at_20."""
@@ -90,13 +96,9 @@ class TwoLayers(TypedDict):
     outputs: NotRequired[list[dict[str, Any]]]
 
 
-class LayersResult(TypedDict):
+class LayersResult(DerivedResult):
     """A shipped result of the layers study (`layers_study.run_instruction`)."""
 
-    instruction: str
-    n: int
-    contents: list[str]
-    recipe: dict[str, Any]
     deepest: int
     original: dict[str, Rate]
     layers: list[LayerBlock]
@@ -114,13 +116,9 @@ class AblationPoint(TypedDict):
     outputs: NotRequired[list[dict[str, Any]]]
 
 
-class AblationResult(TypedDict):
+class AblationResult(DerivedResult):
     """A shipped result of the ablation study (`ablation_study.run_instruction`)."""
 
-    instruction: str
-    n: int
-    contents: list[str]
-    recipe: dict[str, Any]
     original: dict[str, Rate]
     points: list[AblationPoint]
 
@@ -160,14 +158,10 @@ class OutputEffect(TypedDict):
     outputs: list[dict[str, Any]]
 
 
-class SelectionResult(TypedDict):
+class SelectionResult(DerivedResult):
     """A shipped result of the selection study (`selection_study.run_instruction`); `output_effect` also carries
     the output-effect ranking's summary."""
 
-    instruction: str
-    n: int
-    contents: list[str]
-    recipe: dict[str, Any]
     output_effect: OutputEffect
     compared: dict[str, dict[str, Rate]]
 
