@@ -7,8 +7,9 @@ import math
 import re
 import tempfile
 import time
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ from saif_ui.service import (
     MAX_ABS_STRENGTH,
     MAX_LATENTS,
     ControlError,
+    Decoding,
     SaifError,
     Session,
     parse_latent_ids,
@@ -27,6 +29,9 @@ from saif_ui.ui.tables import session_tables
 
 FORMAT = "saif_ui.exploration"
 VERSION = 1
+DECODING_KEYS = tuple(f.name for f in fields(Decoding))
+"""The decoding controls: `Decoding`'s fields, so a knob added there is recorded, read back and type-checked here
+with no edit (its component in the Steering tab takes the field's name)."""
 CONTROL_KEYS = (
     "instruction",
     "custom_text",
@@ -43,20 +48,19 @@ CONTROL_KEYS = (
     "decay",
     "decay_power",
     "prompted_steered",
-    "max_new_tokens",
-    "do_sample",
-    "temperature",
-    "top_p",
-    "seed",
+    *DECODING_KEYS,
 )
 """The controls an exploration records, in the order the app lists their components."""
 _TEXT, _NUMBER = ((str,), "text"), ((int, float), "a number")
+_BOOL, _WHOLE = (bool, "true or false"), ((int,), "a whole number")
+_BY_FIELD_TYPE = {bool: _BOOL, int: _WHOLE, float: _NUMBER}
+"""The JSON type a decoding control takes, by its `Decoding` field's type."""
 CONTROL_TYPES: dict[str, tuple[Any, str]] = {
     **dict.fromkeys(("instruction", "custom_text", "checker", "content", "placement", "sae"), _TEXT),
     **dict.fromkeys(("positions", "scale"), _TEXT),
-    **dict.fromkeys(("alpha", "decay", "decay_power", "temperature", "top_p"), _NUMBER),
-    **dict.fromkeys(("system_prompt", "prompted_steered", "do_sample"), (bool, "true or false")),
-    **dict.fromkeys(("max_new_tokens", "seed"), ((int,), "a whole number")),
+    **dict.fromkeys(("alpha", "decay", "decay_power"), _NUMBER),
+    **dict.fromkeys(("system_prompt", "prompted_steered"), _BOOL),
+    **{name: _BY_FIELD_TYPE[kind] for name, kind in typing.get_type_hints(Decoding).items()},
 }
 """The JSON type of each scalar control: a hand-edited file with a wrong one is refused with the field's name."""
 TOP_KEYS = frozenset(
@@ -100,7 +104,7 @@ def exploration(controls: Mapping[str, Any], session: Session, model: str, layer
         "strengths": {str(i): strengths.get(str(i), 1.0) for i in latents},
         "alpha": controls.get("alpha"),
         "steering": {k: controls.get(k) for k in ("positions", "scale", "decay", "decay_power", "prompted_steered")},
-        "decoding": {k: controls.get(k) for k in ("max_new_tokens", "do_sample", "temperature", "top_p", "seed")},
+        "decoding": {k: controls.get(k) for k in DECODING_KEYS},
         "spec": spec,
         "outputs": session.to_dict(),
     }

@@ -23,6 +23,7 @@ from saif_ui.service import (
     parse_strengths,
 )
 from saif_ui.ui.export import (
+    DECODING_KEYS,
     exploration,
     parse_exploration,
     parse_query,
@@ -82,11 +83,7 @@ def control_components(ins: InstructionsTab, steer: SteeringTab, sae: gr.Dropdow
         "decay": steer.decay,
         "decay_power": steer.decay_power,
         "prompted_steered": steer.prompted_steered,
-        "max_new_tokens": steer.max_new_tokens,
-        "do_sample": steer.do_sample,
-        "temperature": steer.temperature,
-        "top_p": steer.top_p,
-        "seed": steer.seed,
+        **dict(zip(DECODING_KEYS, steer.decoding_inputs, strict=True)),
     }
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import typing
+from dataclasses import asdict, fields
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saif_ui.service import ControlError, Session
+from saif_ui.service import ControlError, Decoding, Session
 from saif_ui.ui.export import (
+    CONTROL_TYPES,
+    DECODING_KEYS,
     TOP_KEYS,
     exploration,
     parse_exploration,
@@ -159,3 +163,18 @@ def test_parse_exploration_refuses_foreign_files(text: str, message: str) -> Non
 def test_exploration_json_is_plain_json() -> None:
     record = exploration({"alpha": float("inf")}, Session(), "m", None)
     assert json.loads(to_json(record))["alpha"] is None
+
+
+def test_the_decoding_block_is_decodings_fields_each_typed_as_its_field() -> None:
+    """A knob added to `Decoding` is recorded, read back and type-checked with no edit to the export."""
+    hints = typing.get_type_hints(Decoding)
+    record = exploration(asdict(Decoding(seed=3, do_sample=True)), Session(), "embedded:x", None)
+    assert list(record["decoding"]) == [f.name for f in fields(Decoding)] == list(DECODING_KEYS)
+    back = parse_exploration(to_json(record)).controls
+    assert {k: back[k] for k in DECODING_KEYS} == asdict(Decoding(seed=3, do_sample=True))
+    for name, kind in hints.items():
+        wrong = "x" if kind is not str else 1
+        with pytest.raises(ControlError, match=f"'{name}' must be {CONTROL_TYPES[name][1]}"):
+            parse_exploration(EXPLORATION + json.dumps({"decoding": {name: wrong}})[1:])
+    assert {CONTROL_TYPES[n][1] for n in ("max_new_tokens", "do_sample", "temperature")} == {
+        "a whole number", "true or false", "a number"}  # fmt: skip

@@ -36,7 +36,8 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
 
 
 class PairedDict(TypedDict):
-    """A `Paired` as the shipped study results carry it (`Paired.to_dict`), typed for the findings renderers."""
+    """A `Paired` as the shipped study results carry it (`Paired.to_dict`), typed for the findings renderers. Its
+    fields repeat `Paired`'s: the type checker cannot derive a TypedDict from a dataclass (a test keeps them equal)."""
 
     n: int
     a: int

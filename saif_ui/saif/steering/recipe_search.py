@@ -155,19 +155,10 @@ class _Runs:
         return ev
 
 
-def layer_candidates(
-    engine: Engine,
-    instruction: str,
-    sae: str,
-    tau: float,
-    cfg: SearchConfig = SearchConfig(),
-    *,
-    use_cache: bool = True,
-) -> list[Candidate]:
-    """Stage 1 of the search at one SAE's layer: discovery's top-5 over the α grid on the stage contents, judged at
-    threshold `tau` (the same cached evaluations `choose_recipe` runs, so a layer it tried costs nothing here)."""
-    found = discover(engine, instruction, sae, DiscoveryConfig(n_contents=cfg.n_discovery))
-    return stage_candidates(engine, instruction, spec_from_discovery(found, k=5), tau, cfg, use_cache=use_cache)
+def layer_spec(engine: Engine, instruction: str, sae: str, cfg: SearchConfig = SearchConfig()) -> SteeringSpec:
+    """What stage 1 of the search steers at one SAE's layer: discovery's top-5 (all positions, no decay, α 1), so a
+    study that sweeps it with `stage_candidates` reuses the cached evaluations `choose_recipe` ran."""
+    return spec_from_discovery(discover(engine, instruction, sae, DiscoveryConfig(n_contents=cfg.n_discovery)), k=5)
 
 
 def stage_candidates(
@@ -185,24 +176,8 @@ def stage_candidates(
     if len(layers) != 1:
         raise SaifError(f"a stage sweep steers one layer; this spec steers {layers or 'none'}")
     ev = stage_evaluation(engine, instruction, spec, tau, cfg, use_cache=use_cache)
-    stage = validation_contents(cfg.n_validation)[: cfg.n_stage]
-    out = []
-    for a in ev.alphas:
-        won, fluent, strict = _counts(ev, a)
-        out.append(
-            Candidate(
-                layers[0],
-                len(spec.latents) or 1,
-                a,
-                spec.positions,
-                spec.decay,
-                successes=won,
-                n=len(stage),
-                fluent=fluent,
-                strict=strict,
-            )
-        )
-    return out
+    probe = Candidate(layers[0], len(spec.latents) or 1, 1.0, spec.positions, spec.decay)
+    return _candidates(ev, probe, len(validation_contents(cfg.n_validation)[: cfg.n_stage]))
 
 
 def stage_evaluation(
@@ -292,12 +267,9 @@ def choose_recipe(
 
     def sweep(layer: int, k: int, alphas: Sequence[float], positions: str = "all", decay: float = 0.0) -> None:
         probe = Candidate(layer, k, 1.0, positions, decay)
-        ev = runs.evaluate(spec_of(probe), alphas, stage, tau)
-        for a in ev.alphas:
-            won, fluent, strict = _counts(ev, a)
-            c = Candidate(layer, k, a, positions, decay, successes=won, n=len(stage), fluent=fluent, strict=strict)
-            tried[c.setting] = c
-        best = max((tried[(layer, k, a, positions, decay)] for a in ev.alphas), key=_rank)
+        swept = _candidates(runs.evaluate(spec_of(probe), alphas, stage, tau), probe, len(stage))
+        tried.update((c.setting, c) for c in swept)
+        best = max(swept, key=_rank)
         log(
             f"{instr.id}: L{layer} k={k} {positions} decay={decay}: best α {best.alpha} "
             f"(success {best.successes}/{best.n}, fluent strict {best.fluent}/{best.n})"
@@ -367,6 +339,15 @@ def _provenance(engine: Engine, sae: str, cfg: SearchConfig, start: float) -> di
         "repetition_limit": REPETITION_LIMIT,
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def _candidates(ev: Evaluation, probe: Candidate, n: int) -> list[Candidate]:
+    """`probe`'s setting at each α of `ev` (run on `n` contents), with its counts there."""
+    out = []
+    for a in ev.alphas:
+        won, fluent, strict = _counts(ev, a)
+        out.append(replace(probe, alpha=a, successes=won, n=n, fluent=fluent, strict=strict))
+    return out
 
 
 def _counts(ev: Evaluation, alpha: float) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.findings_sections import Rate, p_value, pct, section, table
+from saif_ui.saif.studies.findings_sections import Rate, figure, p_value, pct, section, table
 from saif_ui.saif.studies.study import Docs
 
 
@@ -34,13 +34,19 @@ class PlacementSteering(TypedDict):
     pre_outputs: list[dict[str, Any]]
 
 
-class PlacementResult(TypedDict):
-    """A shipped result of the placement study (`placement_study.run_instruction`)."""
+class DerivedResult(TypedDict):
+    """What every derived study's result begins with (`derived.Item.header`): the instruction, its test contents and
+    the recipe's summary."""
 
     instruction: str
     n: int
     contents: list[str]
     recipe: dict[str, Any]
+
+
+class PlacementResult(DerivedResult):
+    """A shipped result of the placement study (`placement_study.run_instruction`)."""
+
     prompted: PlacementPrompted
     discovery: dict[str, Any]
     """layer, sae, n_contents, post_top, pre_top, k, jaccard_at_<k> and jaccard_at_20."""
@@ -90,13 +96,9 @@ class TwoLayers(TypedDict):
     outputs: NotRequired[list[dict[str, Any]]]
 
 
-class LayersResult(TypedDict):
+class LayersResult(DerivedResult):
     """A shipped result of the layers study (`layers_study.run_instruction`)."""
 
-    instruction: str
-    n: int
-    contents: list[str]
-    recipe: dict[str, Any]
     deepest: int
     original: dict[str, Rate]
     layers: list[LayerBlock]
@@ -114,13 +116,9 @@ class AblationPoint(TypedDict):
     outputs: NotRequired[list[dict[str, Any]]]
 
 
-class AblationResult(TypedDict):
+class AblationResult(DerivedResult):
     """A shipped result of the ablation study (`ablation_study.run_instruction`)."""
 
-    instruction: str
-    n: int
-    contents: list[str]
-    recipe: dict[str, Any]
     original: dict[str, Rate]
     points: list[AblationPoint]
 
@@ -160,14 +158,10 @@ class OutputEffect(TypedDict):
     outputs: list[dict[str, Any]]
 
 
-class SelectionResult(TypedDict):
+class SelectionResult(DerivedResult):
     """A shipped result of the selection study (`selection_study.run_instruction`); `output_effect` also carries
     the output-effect ranking's summary."""
 
-    instruction: str
-    n: int
-    contents: list[str]
-    recipe: dict[str, Any]
     output_effect: OutputEffect
     compared: dict[str, dict[str, Rate]]
 
@@ -334,26 +328,18 @@ def two_layer_lines(docs: Docs) -> list[str]:
 
 def layers_plot(docs: Docs, path: Path) -> None:
     results: dict[str, LayersResult] = _results(docs)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for iid, r in results.items():
-        layers = r["layers"]
-        x = [b["layer"] for b in layers]
-        y = [100 * b["fluent_strict"]["rate"] for b in layers]
-        low = [100 * (b["fluent_strict"]["rate"] - b["fluent_strict"]["ci"][0]) for b in layers]
-        high = [100 * (b["fluent_strict"]["ci"][1] - b["fluent_strict"]["rate"]) for b in layers]
-        ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=iid)
-    ax.set_xlabel("layer of the SAE (top-5 latents, α chosen on validation)")
-    ax.set_ylabel("fluent strict on test, %")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, figsize=(6.4, 3.8)) as (_, ax):
+        for iid, r in results.items():
+            layers = r["layers"]
+            x = [b["layer"] for b in layers]
+            y = [100 * b["fluent_strict"]["rate"] for b in layers]
+            low = [100 * (b["fluent_strict"]["rate"] - b["fluent_strict"]["ci"][0]) for b in layers]
+            high = [100 * (b["fluent_strict"]["ci"][1] - b["fluent_strict"]["rate"]) for b in layers]
+            ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=iid)
+        ax.set_xlabel("layer of the SAE (top-5 latents, α chosen on validation)")
+        ax.set_ylabel("fluent strict on test, %")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=7)
 
 
 # ---------------------------------------------------------------- drop-one / add-one
@@ -401,33 +387,27 @@ def ablation_lines(docs: Docs) -> list[str]:
 
 def ablation_plot(docs: Docs, path: Path) -> None:
     results: dict[str, AblationResult] = _results(docs)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
-    for iid, r in results.items():
-        pts = r["points"]
-        full = pts[0]
-        adds = [p for p in pts if p["group"] == "add"] + [full]
-        axes[0].plot(range(1, len(adds) + 1), [100 * p["fluent_strict"]["rate"] for p in adds], marker="o", label=iid)
-        drops = [p for p in pts if p["group"] == "drop"]
-        axes[1].plot(
-            range(1, len(drops) + 1),
-            [100 * (p["fluent_strict"]["rate"] - full["fluent_strict"]["rate"]) for p in drops],
-            marker="o",
-            label=iid,
-        )
-    axes[0].set_xlabel("first i latents (discovery's order)")
-    axes[0].set_ylabel("fluent strict on test, %")
-    axes[1].set_xlabel("latent dropped (rank in discovery)")
-    axes[1].set_ylabel("change vs all latents, points")
-    axes[1].axhline(0, color="grey", lw=0.8)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(9.0, 3.6), sharey=True) as (_, axes):
+        for iid, r in results.items():
+            pts = r["points"]
+            full = pts[0]
+            adds = [p for p in pts if p["group"] == "add"] + [full]
+            axes[0].plot(
+                range(1, len(adds) + 1), [100 * p["fluent_strict"]["rate"] for p in adds], marker="o", label=iid
+            )
+            drops = [p for p in pts if p["group"] == "drop"]
+            axes[1].plot(
+                range(1, len(drops) + 1),
+                [100 * (p["fluent_strict"]["rate"] - full["fluent_strict"]["rate"]) for p in drops],
+                marker="o",
+                label=iid,
+            )
+        axes[0].set_xlabel("first i latents (discovery's order)")
+        axes[0].set_ylabel("fluent strict on test, %")
+        axes[1].set_xlabel("latent dropped (rank in discovery)")
+        axes[1].set_ylabel("change vs all latents, points")
+        axes[1].axhline(0, color="grey", lw=0.8)
+        axes[0].legend(fontsize=7)
 
 
 # ---------------------------------------------------------------- FAST vs BT
@@ -552,7 +532,6 @@ def placement_section(docs: Docs, figs: Path) -> list[str]:
 
 def layers_section(docs: Docs, figs: Path) -> list[str]:
     """The layers section, with its figure."""
-    figs.mkdir(parents=True, exist_ok=True)
     layers_plot(docs, figs / "layers.png")
     return section(
         "Layers: where the latents steer best",
@@ -573,7 +552,6 @@ def layers_section(docs: Docs, figs: Path) -> list[str]:
 
 def ablation_section(docs: Docs, figs: Path) -> list[str]:
     """The drop-one / add-one section, with its figure."""
-    figs.mkdir(parents=True, exist_ok=True)
     ablation_plot(docs, figs / "ablation.png")
     return section(
         "Several latents vs one: drop-one and add-one",

@@ -3,7 +3,8 @@ proximity and FAST's special-token steering (their tables and claim lines), each
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -93,6 +94,25 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 def _cells(row: Sequence[object]) -> str:
     return "| " + " | ".join(map(str, row)) + " |"
+
+
+@contextmanager
+def figure(path: Path, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
+    """`plt.subplots(*args, **kwargs)` for the block, then laid out tight, saved to `path` (its folder made) at
+    110 dpi and closed. Agg: FINDINGS.md is written where no display exists."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def pct(x: float | None) -> str:

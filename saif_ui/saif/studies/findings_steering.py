@@ -9,6 +9,7 @@ from typing import Any, NotRequired, TypedDict
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.judge.stats import PairedDict
 from saif_ui.saif.studies.findings_sections import ci as _ci
+from saif_ui.saif.studies.findings_sections import figure
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
 from saif_ui.saif.studies.findings_sections import quote as _quote
@@ -150,29 +151,22 @@ def _examples(result: SteeringResult, n: int = 2) -> list[str]:
 
 
 def _plot(studies: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     ids = list(studies)
     shown = ("original", "prompted", "steered", "mean_difference", "random_latents", "random_direction")
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(ids) + 2), 3.8))
-    width = 0.8 / len(shown)
-    for j, name in enumerate(shown):
-        rates = np.array([studies[i]["result"]["methods"][name]["success"] for i in ids])
-        cis = np.array([studies[i]["result"]["methods"][name]["ci"]["success"] for i in ids])
-        err = np.vstack([rates - cis[:, 0], cis[:, 1] - rates]) * 100
-        ax.bar(np.arange(len(ids)) + (j - len(shown) / 2 + 0.5) * width, 100 * rates, width, yerr=err, capsize=2,
-               label=name.replace("_", " "))  # fmt: skip
-    ax.set_xticks(np.arange(len(ids)), ids)
-    ax.set_ylabel("success, % (compliant, no loop, faithful)")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, figsize=(max(6.0, 1.6 * len(ids) + 2), 3.8)) as (_, ax):
+        width = 0.8 / len(shown)
+        for j, name in enumerate(shown):
+            rates = np.array([studies[i]["result"]["methods"][name]["success"] for i in ids])
+            cis = np.array([studies[i]["result"]["methods"][name]["ci"]["success"] for i in ids])
+            err = np.vstack([rates - cis[:, 0], cis[:, 1] - rates]) * 100
+            ax.bar(np.arange(len(ids)) + (j - len(shown) / 2 + 0.5) * width, 100 * rates, width, yerr=err,
+                   capsize=2, label=name.replace("_", " "))  # fmt: skip
+        ax.set_xticks(np.arange(len(ids)), ids)
+        ax.set_ylabel("success, % (compliant, no loop, faithful)")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=7, ncol=3)
 
 
 def _in_categories(ids: list[str]) -> str:
@@ -242,7 +236,6 @@ def steering_claims(studies: Docs) -> list[str]:
 
 def steering_section(studies: Docs, figs: Path) -> list[str]:
     """The summary by instruction (with its figure) and each instruction's section."""
-    figs.mkdir(parents=True, exist_ok=True)
     _plot(studies, figs / "steering_methods.png")
     md: list[str] = []
     md += [

@@ -3,7 +3,8 @@
 SAIF reports that latents from the last layers steer best. For each instruction with a recipe, at every attached
 SAE (the shipped L8, L15, L24 and the late L27):
 - discovery's top-5 at that layer, its α chosen over the search's grid on the validation stage contents
-  (`recipe_search.layer_candidates`, the first stage of the recipe search: no test content is read to choose);
+  (`recipe_search.layer_spec` swept by `stage_candidates`, the first stage of the recipe search: no test content is
+  read to choose);
 - that point steered on the steering study's test contents and judged as it judges (success against the shipped
   prompted answers with the recipe's threshold, and fluent strict), each rate with its 95 % interval;
 - McNemar's exact test of every layer against the deepest one, on the same contents.
@@ -22,17 +23,17 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.recipe import Recipe
 from saif_ui.saif.steering.recipe_search import (
     SearchConfig,
     best_candidate,
-    layer_candidates,
+    layer_spec,
+    stage_candidates,
     stage_counts,
     stage_evaluation,
 )
-from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
+from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.studies import derived, steering_study
 from saif_ui.saif.studies.findings_replications import LayersResult, layers_claim, layers_section
 from saif_ui.saif.studies.shipped import Log, sae_key
@@ -70,10 +71,10 @@ def run_instruction(item: derived.Item, log: Log = print, *, search: SearchConfi
     verdicts: dict[int, dict[str, list[bool]]] = {}
     for layer, sae in _saes_by_layer(engine).items():
         log(f"{NAME}/{iid}: L{layer}: α on validation, then {len(item.contents)} test contents")
-        tried = layer_candidates(engine, iid, sae, tau, search)
+        top5 = layer_spec(engine, iid, sae, search)
+        tried = stage_candidates(engine, iid, top5, tau, search)
         chosen = best_candidate(tried)
-        found = discover(engine, iid, sae, DiscoveryConfig(n_contents=search.n_discovery))
-        spec = spec_from_discovery(found, k=5, alpha=chosen.alpha)
+        spec = top5.with_alpha(chosen.alpha)
         rows = item.judged(spec)
         verdicts[layer] = derived.verdicts(rows)
         layers.append(
@@ -119,9 +120,7 @@ def _two_layers(
     engine, iid, tau = item.engine, item.recipe.instruction, item.recipe.fidelity_threshold
     entries = []
     for b in ranked:
-        found = discover(engine, iid, b["sae"], DiscoveryConfig(n_contents=search.n_discovery))
-        single = spec_from_discovery(found, k=5)
-        entries += [replace(e, strength=b["alpha"]) for e in single.latents]
+        entries += [replace(e, strength=b["alpha"]) for e in layer_spec(engine, iid, b["sae"], search).latents]
     spec = SteeringSpec(
         latents=tuple(entries), alpha=1.0, meta={"instruction": iid, "layers": [b["layer"] for b in ranked]}
     )

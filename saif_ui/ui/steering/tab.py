@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from saif_ui.service import SCALES, Backend, ControlError, Session, parse_latent_ids
+from saif_ui.service import SCALES, Backend, ControlError, Decoding, Session, parse_latent_ids
 from saif_ui.ui import figures
 from saif_ui.ui.tables import SWEEP_HEADERS
 from saif_ui.ui.widgets import private, user_errors
@@ -97,8 +97,9 @@ class SteeringTab:
 
     @property
     def decoding_inputs(self) -> list[Any]:
-        """The decoding controls, in the order of `Decoding`'s fields (a handler receives them as one `Decoding`)."""
-        return [self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.seed]
+        """The decoding controls, in the order of `Decoding`'s fields (a handler receives them as one `Decoding`): each
+        field's component is the attribute of its name."""
+        return [getattr(self, f.name) for f in fields(Decoding)]
 
 
 def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instruction: str) -> SteeringTab:

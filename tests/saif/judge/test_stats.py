@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import typing
+from dataclasses import fields
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.judge.stats import mcnemar_exact, wilson_interval
+from saif_ui.saif.judge.stats import Paired, PairedDict, mcnemar_exact, wilson_interval
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 1), (1, 1), (3, 10), (8, 10), (0, 96), (58, 96), (95, 96), (96, 96)])
@@ -47,3 +50,13 @@ def test_mcnemar_p_is_a_probability_and_depends_only_on_discordance(pairs: list[
     assert 0.0 <= r.p <= 1.0 and r.only_a + r.only_b <= r.n
     # Adding concordant items changes nothing.
     assert mcnemar_exact([*a, True, False], [*b, True, False]).p == pytest.approx(r.p)
+
+
+def test_a_paired_tests_dict_has_the_typed_fields_the_findings_renderers_read() -> None:
+    """`PairedDict` types the shipped form of a `Paired` (Python cannot derive a TypedDict from a dataclass for the
+    type checker, so both list the fields): the two must not drift apart."""
+    typed = typing.get_type_hints(PairedDict)
+    assert typed == typing.get_type_hints(Paired)
+    assert (
+        list(mcnemar_exact([True, False], [False, False]).to_dict()) == list(typed) == [f.name for f in fields(Paired)]
+    )
