@@ -236,14 +236,22 @@ class Engine:
             enc.latents[sae.name] = hit
         return True
 
-    def hidden_states(self, token_ids: Sequence[torch.Tensor], layers: Sequence[int]) -> dict[int, torch.Tensor]:
+    def hidden_states(
+        self, token_ids: Sequence[torch.Tensor], layers: Sequence[int], steering: Sequence[Steering] = ()
+    ) -> dict[int, torch.Tensor]:
         """Outputs of the given decoder blocks for a batch of token-id sequences, right-padded into one forward
         that stops after the deepest block. Returns layer -> [B, T_max, d_model] on the model's device (padded
         positions hold garbage: mask them with the sequences' lengths). Not cached: `encode` caches, harvesting
-        for SAE training does not need to."""
+        for SAE training does not need to. `steering` is added as in `generate`, the whole sequence counting as the
+        prompt (so `all`-position steering is exact; right padding leaves real positions where they are)."""
         ids, mask = pad_stack(list(token_ids))
         device = self.loaded.device
-        with self._lock, torch.no_grad(), hooks.capture(self.model, layers, stop=True) as store:
+        with (
+            self._lock,
+            torch.no_grad(),
+            hooks.steer(self.model, steering, ids.shape[1]),
+            hooks.capture(self.model, layers, stop=True) as store,
+        ):
             self.forward_calls += 1
             with contextlib.suppress(hooks.StopForward):
                 self.model(input_ids=ids.to(device), attention_mask=mask.to(device).long(), use_cache=False)

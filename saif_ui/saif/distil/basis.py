@@ -43,6 +43,8 @@ class FreeVector(nn.Module):
 class LatentCombination(nn.Module):
     """Σ_j coef_j · directions_j over chosen latents of one SAE, coefficients starting at zero."""
 
+    directions: torch.Tensor
+
     def __init__(self, latents: Sequence[int], directions: torch.Tensor, coef: torch.Tensor | None = None) -> None:
         super().__init__()
         if directions.shape[0] != len(latents) or not latents:
@@ -63,7 +65,9 @@ class LatentCombination(nn.Module):
 
     def pruned(self, keep: int) -> LatentCombination:
         """The `keep` latents with the largest |coefficient| (ties: the lower id), their coefficients kept."""
-        order = sorted(range(len(self.latents)), key=lambda j: (-abs(float(self.coef[j])), self.latents[j]))[:keep]
+        order = sorted(range(len(self.latents)), key=lambda j: (-abs(float(self.coef[j].detach())), self.latents[j]))[
+            :keep
+        ]
         order.sort(key=lambda j: self.latents[j])
         return LatentCombination(
             [self.latents[j] for j in order], self.directions[order].clone(), self.coef.detach()[order]
@@ -107,9 +111,5 @@ def candidate_latents(
     shift = prompt_shift(engine, sae, examples)
     raised = [int(i) for i in torch.argsort(shift, descending=True, stable=True).tolist() if shift[i] > 0]
     chosen = list(dict.fromkeys(saif))
-    for i in raised:
-        if len(chosen) >= n:
-            break
-        if i not in chosen:
-            chosen.append(i)
-    return sorted(chosen), {"saif": saif, "prompt_shift": raised[: n - len(saif)]}
+    added = [i for i in raised if i not in chosen][: max(n - len(chosen), 0)]
+    return sorted(chosen + added), {"saif": saif, "prompt_shift": added}

@@ -14,6 +14,7 @@ from saif_ui.engine.errors import SaifError
 Basis = Literal["sae", "free"]
 BASES: tuple[Basis, ...] = ("sae", "free")
 Objective = Literal["kl", "ce"]
+Positions = Literal["all", "generated"]
 OBJECTIVES: tuple[Objective, ...] = ("kl", "ce")
 
 DISTIL_VERSION = 1
@@ -44,9 +45,14 @@ class DistilConfig:
     """Adam learning rate."""
     max_norm: float = 40.0
     """The vector's L2 norm is kept at most this (the residual at a middle layer of SmolLM2 has norm ~ 30-60)."""
+    positions: Positions = "all"
+    """Where the vector is added, in training and at inference alike: `all` positions, or `generated` only (the last
+    prompt token and the answer), which leaves the content's reading untouched."""
     candidates: int = 64
     """`sae` basis: candidate latents, half SAIF's top-ranked, half those whose activation the instruction raises
     most along the prompted answers."""
+    n_discovery: int = 48
+    """`sae` basis: discovery contents SAIF's ranking of the candidates comes from (the recipes' discovery)."""
     keep: int = 16
     """`sae` basis: latents kept after the L1 phase (largest |coefficient| × direction), then refit without L1."""
     l1: float = 0.002
@@ -68,13 +74,17 @@ class DistilConfig:
             raise SaifError(f"basis must be one of {', '.join(BASES)}, not {self.basis!r}")
         if self.objective not in OBJECTIVES:
             raise SaifError(f"objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        if self.positions not in ("all", "generated"):
+            raise SaifError(f"positions must be all or generated, not {self.positions!r}")
         if self.layer is not None and self.layer < 0:
             raise SaifError(f"layer must be >= 0, not {self.layer}")
         if not (1 <= self.n_train <= 256 and 1 <= self.answer_tokens <= 256 and 1 <= self.teacher_top_k <= 1024):
             raise SaifError("n_train and answer_tokens must be in 1..256 and teacher_top_k in 1..1024")
         if not (1 <= self.steps <= 2000 and self.lr > 0 and self.max_norm > 0):
             raise SaifError("steps must be in 1..2000, lr and max_norm > 0")
-        if self.basis == "sae" and not (1 <= self.keep <= self.candidates <= 1024 and 0 <= self.refit_steps < self.steps):
+        if self.basis == "sae" and not (
+            1 <= self.keep <= self.candidates <= 1024 and 0 <= self.refit_steps < self.steps
+        ):
             raise SaifError("the sae basis needs 1 <= keep <= candidates <= 1024 and 0 <= refit_steps < steps")
         if self.l1 < 0 or self.eval_every < 1 or self.n_val < 0 or self.patience < 1 or self.batch_size < 1:
             raise SaifError("l1 >= 0, eval_every >= 1, n_val >= 0, patience >= 1 and batch_size >= 1 are required")

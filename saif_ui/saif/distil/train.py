@@ -1,7 +1,8 @@
 """Prompt distillation: train the vector that makes the model, given the content alone, do what it does when told.
 
-The vector is added at every position of block `layer`'s output, constant (positions `all`, no decay): exactly
-what its `SteeringSpec` adds at inference, so what is trained is what is applied. Below `layer` nothing changes, so
+The vector is added to block `layer`'s output at the configured positions (`all`, or `generated`: the last prompt
+token onwards), constant (no decay): exactly what its `SteeringSpec` adds at inference, so what is trained is what
+is applied. Below `layer` nothing changes, so
 the residual there is recorded once per batch and each step replays only the blocks above it (`engine.replay`).
 
 Loss, averaged over every answer position of every training content:
@@ -37,6 +38,7 @@ from saif_ui.saif.steering.evaluate import EvalConfig, evaluate
 from saif_ui.saif.steering.recipe import recipe_for
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent, SteerVector
 
+DEFAULT = DistilConfig()
 Log = Callable[[str], None]
 Progress = Callable[[dict[str, Any]], None]
 """Called with each step's record (and each check's): what a live plot draws."""
@@ -87,17 +89,21 @@ class Distilled:
 
     def spec(self) -> SteeringSpec:
         """The spec that adds this vector: the latents' unit directions × coefficients (`sae`), else the raw vector;
-        α = 1, every position, no decay — as trained."""
-        meta = {"instruction": self.instruction, "method": f"distil_{self.config.basis}", "objective": self.config.objective}
+        α = 1, at the positions it was trained at, no decay."""
+        meta = {
+            "instruction": self.instruction,
+            "method": f"distil_{self.config.basis}",
+            "objective": self.config.objective,
+        }
         if self.config.basis == "sae":
             assert self.sae is not None
             latents = tuple(
                 SteerLatent(sae=self.sae, layer=self.layer, latent=i, strength=c)
                 for i, c in zip(self.latents, self.coefficients, strict=True)
             )
-            return SteeringSpec(latents=latents, scale="unit", positions="all", meta=meta)
+            return SteeringSpec(latents=latents, scale="unit", positions=self.config.positions, meta=meta)
         vector = SteerVector(self.layer, tuple(float(x) for x in self.vector), label=f"distil_free:{self.instruction}")
-        return SteeringSpec(vectors=(vector,), positions="all", meta=meta)
+        return SteeringSpec(vectors=(vector,), positions=self.config.positions, meta=meta)
 
     def summary(self) -> dict[str, Any]:
         best = next((c for c in self.checks if c.step == self.best_step), None)
@@ -143,17 +149,23 @@ class _Batch:
     top_logp: torch.Tensor
     tail_logp: torch.Tensor
     answer: torch.Tensor
+    where: torch.Tensor | None
+    """[B, T, 1] float: 1 where the vector is added (positions `generated`); None: every position."""
     weight: float
     """This batch's share of all answer positions (its mean loss × weight sums to the mean over all)."""
 
 
-def _batches(engine: Engine, layer: int, examples: Sequence[Example], batch_size: int) -> list[_Batch]:
+def _batches(
+    engine: Engine, layer: int, examples: Sequence[Example], batch_size: int, positions: str = "all"
+) -> list[_Batch]:
     total = sum(ex.answer.shape[0] for ex in examples)
     out = []
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
         rows, _ = pad_stack([ex.student_targets for ex in chunk])
         device = engine.loaded.device
+        # `generated`: the last prompt token onwards, as `Steering` defines it (the targets and the last token)
+        later, _ = pad_stack([ex.student_targets.roll(1) | ex.student_targets for ex in chunk])
         out.append(
             _Batch(
                 above=engine.above(layer, [ex.student for ex in chunk]),
@@ -162,6 +174,7 @@ def _batches(engine: Engine, layer: int, examples: Sequence[Example], batch_size
                 top_logp=torch.cat([ex.top_logp for ex in chunk]).to(device),
                 tail_logp=torch.cat([ex.tail_logp for ex in chunk]).to(device),
                 answer=torch.cat([ex.answer for ex in chunk]).to(device),
+                where=later[..., None].float().to(device) if positions == "generated" else None,
                 weight=sum(ex.answer.shape[0] for ex in chunk) / total,
             )
         )
@@ -171,7 +184,8 @@ def _batches(engine: Engine, layer: int, examples: Sequence[Example], batch_size
 def _loss(batch: _Batch, delta: torch.Tensor, objective: str) -> torch.Tensor:
     """The batch's mean loss per answer position when `delta` is added at every position."""
     resid = batch.above.resid
-    logits = batch.above.logits(resid + delta.to(resid.dtype), batch.rows)
+    added = delta if batch.where is None else batch.where * delta
+    logits = batch.above.logits(resid + added.to(resid.dtype), batch.rows)
     logq = torch.log_softmax(logits, dim=-1)
     if objective == "ce":
         return -logq.gather(-1, batch.answer[:, None])[:, 0].mean()
@@ -183,7 +197,7 @@ def _loss(batch: _Batch, delta: torch.Tensor, objective: str) -> torch.Tensor:
 
 
 def _step(
-    param: torch.nn.Module, batches: Sequence[_Batch], objective: str, l1: float
+    param: FreeVector | LatentCombination, batches: Sequence[_Batch], objective: str, l1: float
 ) -> tuple[float, list[torch.Tensor]]:
     """The loss over every batch and its gradient with respect to `param`'s parameters (only those: the model's
     weights get none)."""
@@ -195,20 +209,20 @@ def _step(
             loss = _loss(b, param(), objective) * b.weight
             for g, d in zip(grads, torch.autograd.grad(loss, params), strict=True):
                 g += d
-            total += float(loss)
+            total += float(loss.detach())
         if l1 > 0:
-            pen = l1 * param.penalty()  # type: ignore[operator]
+            pen = l1 * param.penalty()
             for g, d in zip(grads, torch.autograd.grad(pen, params, allow_unused=True), strict=True):
                 if d is not None:
                     g += d
-            total += float(pen)
+            total += float(pen.detach())
     return total, grads
 
 
 def distil(
     engine: Engine,
     instruction: Instruction | str,
-    cfg: DistilConfig = DistilConfig(),
+    cfg: DistilConfig = DEFAULT,
     *,
     fidelity_threshold: float | None = None,
     log: Log | None = None,
@@ -247,7 +261,7 @@ def distil(
         batch_size=cfg.batch_size,
     )
     say(f"{instr.id}: {len(examples)} prompted answers, {sum(e.answer.shape[0] for e in examples)} target tokens")
-    batches = _batches(engine, layer, examples, cfg.batch_size)
+    batches = _batches(engine, layer, examples, cfg.batch_size, cfg.positions)
     out = Distilled(
         instruction=instr.id,
         layer=layer,
@@ -259,11 +273,11 @@ def distil(
     )
     val = validation_contents(cfg.n_val) if cfg.n_val else []
 
-    param: torch.nn.Module
+    param: FreeVector | LatentCombination
     phases: list[tuple[int, float, bool]]  # (steps, l1, checked)
     if cfg.basis == "sae":
         assert sae is not None
-        ids, out.candidates = candidate_latents(engine, instr, sae, examples, cfg.candidates)
+        ids, out.candidates = candidate_latents(engine, instr, sae, examples, cfg.candidates, cfg.n_discovery)
         param = LatentCombination(ids, unit_directions(engine, sae, ids).to(engine.loaded.device))
         phases = [(cfg.steps - cfg.refit_steps, cfg.l1, False), (cfg.refit_steps, 0.0, True)]
     else:
@@ -291,7 +305,7 @@ def distil(
             opt.step()
             norm = float(param().detach().norm())
             if norm > cfg.max_norm:
-                param.shrink(cfg.max_norm / norm)  # type: ignore[operator]
+                param.shrink(cfg.max_norm / norm)
                 norm = cfg.max_norm
             step += 1
             record = {"step": step, "loss": round(loss, 5), "norm": round(norm, 3)}
@@ -317,7 +331,7 @@ def distil(
     return out
 
 
-def _keep(out: Distilled, param: torch.nn.Module, step: int) -> None:
+def _keep(out: Distilled, param: FreeVector | LatentCombination, step: int) -> None:
     out.vector = param().detach().float().cpu().clone()
     out.best_step = step
     if isinstance(param, LatentCombination):
@@ -329,7 +343,7 @@ def _check(
     engine: Engine,
     instr: Instruction,
     out: Distilled,
-    param: torch.nn.Module,
+    param: FreeVector | LatentCombination,
     val: Sequence[Content],
     tau: float | None,
     step: int,
