@@ -292,7 +292,7 @@ def distil(
         if phase == 1 and isinstance(param, LatentCombination):
             param = param.pruned(cfg.keep)
             say(f"{instr.id}: kept {len(param.latents)} latents: {param.latents}")
-        opt = torch.optim.Adam(param.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(param.parameters(), lr=_lr(cfg.lr, param, engine.d_model))
         if checked and val and isinstance(param, LatentCombination):
             best, since_best = _check(engine, instr, out, param, val, tau, step, math.nan, best, since_best, progress)
         for _ in range(n_steps):
@@ -329,6 +329,15 @@ def distil(
     out.seconds = time.perf_counter() - start
     say(f"{instr.id}: best step {out.best_step}, norm {out.norm:.1f}, {out.seconds:.0f} s")
     return out
+
+
+def _lr(lr: float, param: FreeVector | LatentCombination, d_model: int) -> float:
+    """The step size of `param`'s entries. Adam moves each entry by about `lr` per step, so a free vector's norm
+    moves by about lr·√d_model and n coefficients of near-orthogonal unit directions by lr·√n: coefficients get
+    lr·√(d_model / n), so both bases can reach the same norm in the same number of steps."""
+    if isinstance(param, LatentCombination):
+        return lr * math.sqrt(d_model / len(param.latents))
+    return lr
 
 
 def _keep(out: Distilled, param: FreeVector | LatentCombination, step: int) -> None:
