@@ -132,7 +132,7 @@ class SteerControls:
         return dict(zip(self.latents, self.strengths, strict=True))
 
 
-def _whole(value: Any, what: str) -> int:
+def whole(value: Any, what: str) -> int:
     """A whole number from a number box (gradio gives floats), or a ControlError naming the box."""
     try:
         number = float(value)
@@ -167,11 +167,11 @@ class TrainControls:
         if not math.isfinite(level) or level <= 0:
             raise ControlError("the sparsity (k, target L0 or L1 coefficient) must be a positive number")
         return cls(
-            layer=_whole(layer, "the layer"),
+            layer=whole(layer, "the layer"),
             method=str(method or ""),
             arch=str(arch or ""),
-            d_sae=_whole(d_sae, "d_sae"),
+            d_sae=whole(d_sae, "d_sae"),
             sparsity=level,
-            tokens=_whole(tokens, "the token budget"),
-            seed=_whole(seed, "the seed"),
+            tokens=whole(tokens, "the token budget"),
+            seed=whole(seed, "the seed"),
         )

@@ -168,6 +168,19 @@ class Steering:
         recipe = view.recipe
         return self._compare(choice, instr, recipe.spec, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
 
+    def steer_spec(
+        self, choice: PromptChoice, spec: SteeringSpec, decoding: Decoding, prompted_steered: bool = False
+    ) -> Steered:
+        """Original / steered / prompted answers with a ready spec (a distilled vector's): its SAEs' weights and the
+        spec itself name it in the result key."""
+        instr = self.context.instruction(choice)
+        saes = sorted({e.sae for e in spec.latents})
+        missing = [n for n in saes if not self.context.has_sae(n)]
+        if missing:
+            raise SaifError(f"the spec steers with SAE {missing[0]!r}, which is not attached: add it in the SAEs tab")
+        what = {"saes": [self.context.sae_key(n) for n in saes], "spec": spec.to_dict()}
+        return self._compare(choice, instr, spec, what, decoding, prompted_steered)
+
     def evaluate(
         self,
         choice: PromptChoice,
