@@ -1,12 +1,12 @@
 """The service layer: what the dashboard (and any other front end, or a test) uses of the library, with no gradio.
 
 `Backend` is the one door: parts held as attributes (`backend.saes`, `.instructions`, `.discovery`, `.steering`,
-`.training`) share one `Context` (engine, catalogue, result cache, lock, jobs); each action takes the typed controls
-(`controls`), calls `saif_ui.saif` / `saif_ui.fast` on the shared engine, and returns the library's typed results or
-JSON-able data. Beside it live the visitors' own state and rules: a session's results (`session`), long jobs with a
-Stop flag (`jobs`), the training queue (`trainings`), the per-visitor SAE shelf and its caps (`shelf`) and the limits
-of a training asked for in the browser (`served`). No torch and no science here: what a spec, a card or a map is made
-of is the library's business.
+`.training`, `.distil`) share one `Context` (engine, catalogue, result cache, lock, jobs); each action takes the typed
+controls (`controls`), calls `saif_ui.saif` / `saif_ui.fast` on the shared engine, and returns the library's typed
+results or JSON-able data. Beside it live the visitors' own state and rules: a session's results (`session`), long
+jobs with a Stop flag (`jobs`), the training queue (`trainings`), the per-visitor SAE shelf and its caps (`shelf`),
+the limits of a training asked for in the browser (`served`) and of a distillation (`distil`). No torch and no
+science here: what a spec, a card or a map is made of is the library's business.
 
 Repeated requests are answered from the engine's byte-bounded result cache keyed by every setting (as Neuronpedia
 keys its steering cache by input + settings), so a demo that re-runs the same steer gets it back without the model.
@@ -41,6 +41,8 @@ from saif_ui.service.controls import (
     parse_latent_ids,
     parse_strengths,
 )
+from saif_ui.service.distil import MAX_STEPS as MAX_DISTIL_STEPS
+from saif_ui.service.distil import Chip, DistilControls, DistilResult, DistilView
 from saif_ui.service.jobs import Busy, Cancelled, Jobs
 from saif_ui.service.session import Session
 from saif_ui.service.steering import RecipeView, Steered
@@ -53,6 +55,7 @@ __all__ = [
     "LOW_COMPLIANCE",
     "MAX_ABS_ALPHA",
     "MAX_ABS_STRENGTH",
+    "MAX_DISTIL_STEPS",
     "MAX_LATENTS",
     "MODES",
     "POSITIONS",
@@ -65,11 +68,15 @@ __all__ = [
     "Backend",
     "Busy",
     "Cancelled",
+    "Chip",
     "Comparison",
     "Context",
     "ControlError",
     "Decoding",
     "DiscoveryResult",
+    "DistilControls",
+    "DistilResult",
+    "DistilView",
     "Engine",
     "Evaluation",
     "Instruction",

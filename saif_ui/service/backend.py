@@ -1,6 +1,6 @@
 """The backend itself: one object per server, made of parts that share one `Context` (SAEs, instructions, discovery,
-steering, training), plus what belongs to no part: the engine's facts, the playground's plain generate and a
-visitor leaving."""
+steering, training, distillation), plus what belongs to no part: the engine's facts, the playground's plain generate
+and a visitor leaving."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from saif_ui.saif.inputs.catalogue import Catalogue
 from saif_ui.saif.inputs.prompts import check_text
 from saif_ui.service.context import Context
 from saif_ui.service.discovery import Discovery
+from saif_ui.service.distil import Distillation
 from saif_ui.service.instructions import Instructions
 from saif_ui.service.saes import Saes
 from saif_ui.service.steering import Steering
@@ -20,8 +21,8 @@ from saif_ui.service.training import Training
 
 
 class Backend:
-    """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering` and
-    `.training` hold the actions; `.jobs`, `.shelf` and `.trainings` are the visitors' shared state."""
+    """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`,
+    `.training` and `.distil` hold the actions; `.jobs`, `.shelf` and `.trainings` are the visitors' shared state."""
 
     def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
         self.context = Context(engine, catalogue)
@@ -34,6 +35,7 @@ class Backend:
         self.discovery = Discovery(self.context, self.saes.latent_labels)
         self.steering = Steering(self.context)
         self.training = Training(self.context)
+        self.distil = Distillation(self.context, self.saes.latent_labels)
 
     @property
     def model_id(self) -> str:
@@ -47,9 +49,11 @@ class Backend:
         return bool(self.engine.chat.default_system_prompt)
 
     def end_session(self, session: str) -> list[str]:
-        """A visitor left: stop their job and detach the SAEs only they held. Returns what was detached."""
+        """A visitor left: stop their job, training and distillation, and detach the SAEs only they held. Returns
+        what was detached."""
         self.jobs.cancel(session)
         self.trainings.stop(session)
+        self.distil.stop(session)
         return self.shelf.release(session)
 
     def generate(self, text: str, max_new_tokens: int, system_prompt: bool) -> tuple[str, str]:
