@@ -34,6 +34,8 @@ MAX_STEPS = 120
 preparing, checks and reading (the default budget, 60, takes about half as many steps)."""
 MAX_QUEUED = 4
 """Distillations waiting or running at once, all visitors together."""
+BASE = DistilConfig()
+"""Every setting a visitor does not choose: the library's defaults."""
 
 # Rates of the 2-core machine (SmolLM2-135M, fp32) at DistilConfig's defaults (16 training contents, 48 answer
 # tokens, 8 validation contents), measured on 2026-12-03 while another job shared the cores (so they lean long): the
@@ -158,7 +160,7 @@ class Distillation:
         self.engine = context.engine
         self.latent_labels = latent_labels
         self.queue = TrainingQueue(max_queued=MAX_QUEUED)
-        self.base = DistilConfig()
+        self.base = BASE
         """Every setting a visitor does not choose (tests make it tiny)."""
         self._live: OrderedDict[int, Live] = OrderedDict()
         self._lock = threading.Lock()

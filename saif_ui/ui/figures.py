@@ -394,3 +394,33 @@ def joint_figure(
     fig.update_xaxes(title=f"weight of {names[0]}", type="category", gridcolor=GRID)
     fig.update_yaxes(title=f"weight of {names[1]}", type="category", gridcolor=GRID)
     return _style(fig, 360, f"Both followed, by weight ({levels})" if levels else "Both followed, by weight")
+
+
+def distil_figure(history: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """A distillation as it trains: the loss at each step (left axis) and each validation check's success and
+    fluent-strict rates (right axis, markers labelled k/n)."""
+    if not history and not checks:
+        return empty_figure("The loss appears here once training starts (after the prompted answers).", 260)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(x=[r["step"] for r in history], y=[r["loss"] for r in history], mode="lines", name="loss"),
+        secondary_y=False,
+    )
+    for key, name, colour in (("successes", "validation success", NEIGHBOUR), ("fluent", "fluent strict", SPECIAL)):
+        shown = [c for c in checks if c.get("n")]
+        fig.add_trace(
+            go.Scatter(
+                x=[c["step"] for c in shown],
+                y=[c[key] / c["n"] for c in shown],
+                text=[f"{c[key]}/{c['n']}" for c in shown],
+                mode="markers+text",
+                textposition="top center",
+                marker=dict(color=colour, size=9),
+                name=name,
+            ),
+            secondary_y=True,
+        )
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="loss", secondary_y=False)
+    fig.update_yaxes(title="rate on validation", range=[-0.05, 1.1], secondary_y=True)
+    return _style(fig, 300)

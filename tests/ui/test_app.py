@@ -19,10 +19,11 @@ from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
 ENDPOINTS = {
-    "/ablate", "/answer", "/compare_layers", "/compute_cards", "/content_text", "/discover", "/export_csv",
-    "/export_json", "/findings", "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card",
-    "/load_link", "/load_registry_sae", "/measure_quality", "/render_prompts", "/sae_details", "/share_link",
-    "/special_grid", "/steer", "/steer_joint", "/steer_recipe", "/stop_sweep", "/stop_training", "/sweep",
+    "/ablate", "/answer", "/compare_layers", "/compute_cards", "/content_text", "/discover", "/distil",
+    "/distil_estimate", "/distil_status", "/export_csv", "/export_json", "/findings", "/generate", "/heatmap",
+    "/import_json", "/instruction_info", "/latent_card", "/load_distilled", "/load_link", "/load_registry_sae",
+    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer",
+    "/steer_distilled", "/steer_joint", "/steer_recipe", "/stop_distil", "/stop_sweep", "/stop_training", "/sweep",
     "/sweep_joint", "/train_sae", "/train_side_by_side", "/training_status", "/umap", "/upload_sae",
 }  # fmt: skip
 SMALL = {"n_contents": 8, "top_k": 10}

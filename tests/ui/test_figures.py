@@ -71,3 +71,12 @@ def test_umap_sweep_histogram_and_empty_figures() -> None:
     hist = figures.activation_histogram([0.1, 1.0, 10.0], [3, 4])
     assert list(hist.data[0].y) == [3, 4] and hist.layout.xaxis.type == "log"
     assert figures.empty_figure("hint").layout.annotations[0].text == "hint"
+
+
+def test_the_distil_figure_draws_the_loss_and_each_check_as_its_rate() -> None:
+    assert figures.distil_figure([], []).layout.annotations[0].text.startswith("The loss appears here")
+    history = [{"step": 1, "loss": 0.5, "norm": 3.0}, {"step": 2, "loss": 0.25, "norm": 5.0}]
+    checks = [{"step": 2, "n": 4, "successes": 1, "fluent": 3, "strict": 3, "loss": 0.25}]
+    loss, success, fluent = figures.distil_figure(history, checks).data
+    assert list(loss.x) == [1, 2] and list(loss.y) == [0.5, 0.25]
+    assert list(success.y) == [0.25] and list(success.text) == ["1/4"] and list(fluent.y) == [0.75]
