@@ -35,7 +35,7 @@ class Backend:
         self.discovery = Discovery(self.context, self.saes.latent_labels)
         self.steering = Steering(self.context)
         self.training = Training(self.context)
-        self.distil = Distillation(self.context, self.saes.latent_labels)
+        self.distil = Distillation(self.context, self.saes.latent_labels, self.steering)
 
     @property
     def model_id(self) -> str:

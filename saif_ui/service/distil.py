@@ -19,14 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.distil.config import BASES, Basis, DistilConfig
 from saif_ui.saif.distil.reading import read_distilled
 from saif_ui.saif.distil.train import Distilled, distil
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.service.context import CUSTOM, Context
-from saif_ui.service.controls import SteerControls, whole
+from saif_ui.service.controls import PromptChoice, SteerControls, whole
 from saif_ui.service.jobs import Cancelled
+from saif_ui.service.steering import Steered, Steering
 from saif_ui.service.trainings import MAX_REMEMBERED, TrainingQueue, TrainingView
 
 MAX_STEPS = 120
@@ -155,10 +157,11 @@ class DistilView:
 class Distillation:
     """`backend.distil`: check a request, say how long it takes, run it in the queue, report it, steer with it."""
 
-    def __init__(self, context: Context, latent_labels: Callable[[str], dict[int, str]]) -> None:
+    def __init__(self, context: Context, latent_labels: Callable[[str], dict[int, str]], steering: Steering) -> None:
         self.context = context
         self.engine = context.engine
         self.latent_labels = latent_labels
+        self.steering = steering
         self.queue = TrainingQueue(max_queued=MAX_QUEUED)
         self.base = BASE
         """Every setting a visitor does not choose (tests make it tiny)."""
@@ -241,6 +244,13 @@ class Distillation:
         if view is None or view.result is None:
             raise SaifError("no distilled vector yet: start a distillation and wait for it to finish")
         return view.result
+
+    def steer(self, session: str, choice: PromptChoice, decoding: Decoding) -> Steered:
+        """Original / steered / prompted answers of `choice`'s content with the visitor's latest distilled vector;
+        the prompt and the verdicts are those of the instruction it was distilled from."""
+        result = self.result(session)
+        instruction = str(result.summary["instruction"])
+        return self.steering.steer_spec(replace(choice, instruction=instruction, custom_text=""), result.spec, decoding)
 
     def _with_live(self, view: TrainingView) -> DistilView:
         with self._lock:

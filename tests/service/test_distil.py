@@ -114,9 +114,10 @@ def test_a_distillation_runs_in_the_background_and_its_result_steers_at_once(tin
     assert all(abs(s) <= 1 for s in controls.strengths)
     tab = tiny.steering.spec(None, l24, controls).layer_vectors(engine)[24]
     assert torch.allclose(tab, result.spec.layer_vectors(engine)[24], atol=1e-5)
-    choice = PromptChoice("french", content="The library opens at nine.")
-    steered = tiny.steering.steer_spec(choice, result.spec, Decoding(max_new_tokens=6))
+    choice = PromptChoice("spanish", content="The library opens at nine.")  # the vector's own instruction counts
+    steered = tiny.distil.steer("alice", choice, Decoding(max_new_tokens=6))
     assert set(steered.comparison.outputs) >= {"original", "steered", "prompted"}
+    assert steered.comparison.instruction == "french" and steered.spec == result.spec
 
 
 def test_stop_keeps_the_vector_trained_so_far_and_a_leaving_visitor_stops_theirs(tiny) -> None:

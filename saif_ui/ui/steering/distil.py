@@ -9,7 +9,7 @@ returns at once with its place and the time it should take, and a timer polls `/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
@@ -251,9 +251,8 @@ def wire_distil(
 
     @handler
     def steer_distilled(choice: PromptChoice, decoding: Decoding, request: gr.Request) -> list[str]:
-        result = backend.distil.result(session_of(request))
-        steered = backend.steering.steer_spec(choice, result.spec, decoding)
-        checker = backend.instructions.resolve(choice).checker
+        steered = backend.distil.steer(session_of(request), choice, decoding)
+        checker = backend.instructions.resolve(replace(choice, instruction=steered.comparison.instruction)).checker
         return [x for mode in DISTIL_MODES for x in answer_and_verdict(steered.comparison, mode, checker)]
 
     panel.steer_btn.click(
