@@ -51,6 +51,7 @@ def poll(client: Client, timeout: float = 180) -> tuple:
 def test_before_a_run_the_panel_says_its_time_and_has_nothing_to_steer_with(client) -> None:
     estimate = client.predict(layer=24, basis="free", steps=60, api_name="/distil_estimate")
     assert "Estimated time" in estimate and "min" in estimate
+    assert "has no attached SAE" in client.predict(layer=3, basis="sae", steps=60, api_name="/distil_estimate")
     assert "No distillation yet" in client.predict(api_name="/distil_status")[0]
     assert "Nothing to stop" in client.predict(api_name="/stop_distil")
     with pytest.raises(AppError, match="no distilled vector yet"):

@@ -17,6 +17,7 @@ import pandas as pd
 
 from saif_ui.service import (
     MAX_DISTIL_STEPS,
+    USER_ERRORS,
     Backend,
     Decoding,
     DistilControls,
@@ -201,9 +202,11 @@ def wire_distil(
 ) -> None:
     """Start, Stop, the polled status and the two ways to steer with the result."""
 
-    @user_errors
     def distil_estimate(layer: float, basis: str, steps: float) -> str:
-        return _estimate(backend, layer, basis, steps)
+        try:
+            return _estimate(backend, layer, basis, steps)
+        except USER_ERRORS as err:  # a half-typed form: say what is wrong instead of an estimate
+            return f"*{err}*"
 
     gr.on([c.change for c in panel.form], distil_estimate, panel.form, panel.estimate, queue=False,
           show_progress="hidden", api_name="distil_estimate")  # fmt: skip
