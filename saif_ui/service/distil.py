@@ -190,21 +190,20 @@ class Distillation:
 
     def budget(self, layer: int, basis: str, steps: int) -> DistilConfig:
         """The config of a request's layer, basis and budget (what its time depends on), checked."""
-        form = DistilControls("", layer, basis, steps)
-        if form.basis not in BASES:
-            raise SaifError(f"basis must be one of {', '.join(BASES)}, not {form.basis!r}")
+        if basis not in BASES:
+            raise SaifError(f"basis must be one of {', '.join(BASES)}, not {basis!r}")
         layers = self.layers()
-        if form.layer not in layers:
+        if layer not in layers:
             raise SaifError(
-                f"layer {form.layer} has no attached SAE to read the vector; attached SAE layers: "
+                f"layer {layer} has no attached SAE to read the vector; attached SAE layers: "
                 f"{', '.join(map(str, layers)) or 'none (attach one in the SAEs tab)'}"
             )
-        if not 1 <= form.steps <= MAX_STEPS:
-            raise SaifError(f"the budget must be 1..{MAX_STEPS} steps here, not {form.steps}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise SaifError(f"the budget must be 1..{MAX_STEPS} steps here, not {steps}")
         # a short budget keeps half of it for the L1 phase of the sae basis (its refit must be shorter than all)
-        refit = min(self.base.refit_steps, form.steps // 2)
-        basis = cast(Basis, form.basis)  # checked above
-        return replace(self.base, layer=form.layer, basis=basis, steps=form.steps, refit_steps=refit)
+        refit = min(self.base.refit_steps, steps // 2)
+        chosen = cast(Basis, basis)  # checked above
+        return replace(self.base, layer=layer, basis=chosen, steps=steps, refit_steps=refit)
 
     def estimate(self, layer: int, basis: str, steps: int) -> float:
         """Seconds a request should take on the 2-core machine (an estimate from the rates above)."""
