@@ -269,12 +269,12 @@ class Engine:
 
     def above(self, layer: int, token_ids: Sequence[torch.Tensor]) -> Above:
         """The blocks above `layer` for right-padded sequences, ready to replay (`replay.Above`): recorded by one
-        forward under the model lock; replaying adds no hooks, so it needs no lock."""
+        forward under the model lock, and each replay holds it too (another call's hooks must not run in it)."""
         ids, mask = pad_stack(list(token_ids))
         device = self.loaded.device
         with self._lock:
             self.forward_calls += 1
-            return capture_above(self.model, layer, ids.to(device), mask.to(device))
+            return capture_above(self.model, layer, ids.to(device), mask.to(device), lock=self._lock)
 
     def lm_loss(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,13 +32,17 @@ class Above:
     """[B, T, d] output of block `layer` (detached): what a steering vector is added to."""
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
     """For each block above `layer`, the positional arguments after the hidden states and the keyword arguments."""
+    lock: contextlib.AbstractContextManager[object] = field(default_factory=contextlib.nullcontext)
+    """Held while the blocks run: calling a block runs the forward hooks on it, so a replay must not overlap a call
+    that has attached its own (another visitor's steering); the engine passes its model lock."""
 
     def hidden(self, resid: torch.Tensor) -> torch.Tensor:
         """The final-normed last hidden state when block `layer` outputs `resid` [B, T, d]."""
         blocks = decoder_layers(self.model)
         h = resid
-        for block, (args, kwargs) in zip(blocks[self.layer + 1 :], self.calls, strict=True):
-            h = _hidden(block(h, *args, **kwargs))
+        with self.lock:
+            for block, (args, kwargs) in zip(blocks[self.layer + 1 :], self.calls, strict=True):
+                h = _hidden(block(h, *args, **kwargs))
         return final_norm(self.model)(h)
 
     def logits(self, resid: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,7 +94,13 @@ def _recording(model: nn.Module, layer: int) -> Iterator[tuple[dict[str, torch.T
         yield out, calls
 
 
-def capture_above(model: nn.Module, layer: int, ids: torch.Tensor, mask: torch.Tensor) -> Above:
+def capture_above(
+    model: nn.Module,
+    layer: int,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    lock: contextlib.AbstractContextManager[object] | None = None,
+) -> Above:
     """Run the batch once (no gradients, no KV cache) and keep what `Above` needs to replay blocks above `layer`.
 
     The sequences must not carry a KV cache (`use_cache=False`): a cache would be state outside the arguments."""
@@ -104,4 +114,7 @@ def capture_above(model: nn.Module, layer: int, ids: torch.Tensor, mask: torch.T
     for _, kwargs in calls:
         if kwargs.get("past_key_values") is not None:
             raise SaifError("the model passed a KV cache to its blocks although use_cache=False")
-    return Above(model=model, layer=layer, resid=out["resid"], calls=calls)
+    above = Above(model=model, layer=layer, resid=out["resid"], calls=calls)
+    if lock is not None:
+        above.lock = lock
+    return above

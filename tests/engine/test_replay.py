@@ -62,3 +62,24 @@ def test_check_refuses_a_replay_that_differs(tiny_llama) -> None:
     above.resid = above.resid + 1.0  # as if a block took state the hooks did not record
     with pytest.raises(SaifError, match="differs from the model"):
         above.check(ids, mask)
+
+
+def test_a_replay_waits_for_the_lock_it_was_given(tiny_llama) -> None:
+    # another call's steering hooks live on the same blocks: a replay must not run while such a call holds the lock
+    import threading
+
+    ids, mask = _batch()
+    lock = threading.RLock()
+    above = capture_above(tiny_llama, 1, ids, mask, lock=lock)
+    done = threading.Event()
+
+    def replay() -> None:
+        above.logits(above.resid)
+        done.set()
+
+    with lock:
+        worker = threading.Thread(target=replay)
+        worker.start()
+        assert not done.wait(0.5)
+    worker.join(10)
+    assert done.is_set()
