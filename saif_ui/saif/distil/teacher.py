@@ -19,7 +19,7 @@ from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import Content
-from saif_ui.saif.inputs.prompts import build_prompt
+from saif_ui.saif.inputs.prompts import Prompt, build_prompt
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ class Example:
         return mask
 
 
-def prompts_for(engine: Engine, instruction: Instruction, text: str) -> tuple[list[int], list[int]]:
-    """Token ids of (content alone, content then instruction) as the evaluations render them."""
+def prompts_for(engine: Engine, instruction: Instruction, text: str) -> tuple[Prompt, Prompt]:
+    """(content alone, content then instruction) as the evaluations render them."""
     plain = build_prompt(engine.chat, text, None, "none")
     told = build_prompt(engine.chat, text, instruction.canonical, "post")
-    return list(plain.token_ids), list(told.token_ids)
+    return plain, told
 
 
 def teacher_examples(
@@ -70,11 +70,9 @@ def teacher_examples(
     """The prompted answers to `contents` and the teacher's top-`top_k` targets along them."""
     if not contents:
         raise SaifError("distillation needs at least one content")
-    pairs = [prompts_for(engine, instruction, c.text) for c in contents]
-    gens = engine.generate(
-        [build_prompt(engine.chat, c.text, instruction.canonical, "post").text for c in contents],
-        decoding=Decoding(max_new_tokens=answer_tokens),
-    )
+    rendered = [prompts_for(engine, instruction, c.text) for c in contents]
+    pairs = [(list(plain.token_ids), list(told.token_ids)) for plain, told in rendered]
+    gens = engine.generate([told.text for _, told in rendered], decoding=Decoding(max_new_tokens=answer_tokens))
     examples: list[Example] = []
     for start in range(0, len(contents), batch_size):
         chunk = range(start, min(start + batch_size, len(contents)))
