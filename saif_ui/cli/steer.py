@@ -257,7 +257,8 @@ def format_evaluation(d: dict[str, Any]) -> str:
     head = f"{d['instruction']} ({d['checker']}) @ layer {d['layer']}: {n} contents, best α {d['best_alpha']}"
     if "recipe" in d:
         r = d["recipe"]
-        head += f"\nrecipe: {r['method']} k={r['k']} latents {r['latents']} α {r['alpha']} positions {r['positions']}"
+        what = f"latents {r['latents']}" if r["latents"] else f"a trained vector at layer {r['layer']}"
+        head += f"\nrecipe: {r['method']} k={r['k']} {what} α {r['alpha']} positions {r['positions']}"
         head += f", faithful at chrF >= {r['fidelity_threshold']}"
     cols = f"{'':>10} {'strict':>7} {'loose':>7} {'fluent':>8} {'perplexity':>10} {'repet.':>6}"
     if success:
@@ -349,7 +350,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if contents is None and recipe is not None:
         contents = tuple(pick_contents(load_contents("test"), None))
     cfg = EvalConfig(
-        alphas=(recipe.spec.alpha,) if recipe is not None else args.alphas,
+        alphas=(recipe.steering.alpha,) if recipe is not None else args.alphas,
         n_contents=None if recipe is not None else args.n_contents or None,
         placement=args.placement,
         decoding=decoding_from_args(args),
@@ -358,7 +359,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         fidelity_threshold=recipe.fidelity_threshold if recipe is not None else None,
     )
     engine = engine_from_args(args, warmup=False)
-    spec = recipe.spec if recipe is not None else build_spec(engine, args, 1.0)
+    spec = recipe.steering if recipe is not None else build_spec(engine, args, 1.0)
     data = evaluate(engine, args.instruction, spec, contents, cfg).to_dict()
     if recipe is not None:
         data = {"recipe": recipe.summary(), **data}

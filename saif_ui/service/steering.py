@@ -26,6 +26,7 @@ from saif_ui.saif.steering.joint_eval import JointConfig, compare_joint, evaluat
 from saif_ui.saif.steering.recipe import Recipe, recipe_for
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.steering.special import SpecialGrid, special_latents, special_token_grid
+from saif_ui.saif.studies.distil_study import with_distilled
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
 from saif_ui.service.context import CUSTOM, Context, as_placement
 from saif_ui.service.controls import PromptChoice, SteerControls
@@ -148,8 +149,13 @@ class Steering:
             found = self._recipe_views.get(key)
         if found is not None and found.recipe == recipe:
             return found
-        attached = all(e.sae in self.engine.saes for e in recipe.spec.latents)
-        test = shipped_test_figures(self.engine, recipe) if attached else None
+        # the applied spec (an adopted distilled vector needs no SAE, or the distillation's) must be attached to run;
+        # the shipped figures are keyed by SAIF's SAE
+        attached = all(e.sae in self.engine.saes for e in recipe.steering.latents)
+        saif_attached = all(e.sae in self.engine.saes for e in recipe.spec.latents)
+        test = shipped_test_figures(self.engine, recipe) if saif_attached else None
+        if test is not None:
+            test = with_distilled(self.engine, recipe, test)
         view = RecipeView(recipe.instruction, recipe, test, attached)
         with self.context.lock:
             self._recipe_views[key] = view
@@ -162,11 +168,11 @@ class Steering:
         if view.recipe is None:
             raise SaifError(f"instruction {choice.instruction!r} has no validated recipe (see assets/recipes.json)")
         if not view.attached:
-            sae = view.recipe.spec.latents[0].sae
+            sae = view.recipe.steering.latents[0].sae
             raise SaifError(f"the recipe steers with SAE {sae!r}, which is not attached: add it in the SAEs tab")
         instr = self.context.instruction(choice)
         recipe = view.recipe
-        return self._compare(choice, instr, recipe.spec, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
+        return self._compare(choice, instr, recipe.steering, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
 
     def steer_spec(
         self, choice: PromptChoice, spec: SteeringSpec, decoding: Decoding, prompted_steered: bool = False

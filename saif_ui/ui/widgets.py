@@ -219,6 +219,9 @@ RECIPE_ROWS = (
     ("mean_difference", "mean-difference vector"),
     ("random_latents", "random latents, same norm"),
     ("random_direction", "random direction, same norm"),
+    ("distil_sae", "distilled: SAE latents (trained on the prompt)"),
+    ("distil_free", "distilled: free vector (trained on the prompt)"),
+    ("distil_ce", "distilled: free vector, cross-entropy (objective control)"),
 )
 
 
@@ -231,15 +234,27 @@ def recipe_md(view: RecipeView) -> str:
             "--write` chooses one on validation contents; until then steer with latents you pick."
         )
     s = r.summary()
-    decay = f", decay {s['decay']:g}" if s["decay"] else ""
+    saif = s.get("saif", s)
+    decay = f", decay {saif['decay']:g}" if saif["decay"] else ""
     v = r.validation
     lines = [
-        f"**Validated recipe for `{r.instruction}`**: {s['sae']} (layer {s['layer']}), latents "
-        f"{', '.join(map(str, s['latents']))}, α = {s['alpha']:g}, positions `{s['positions']}`{decay}. "
+        f"**Validated recipe for `{r.instruction}`**: {saif['sae']} (layer {saif['layer']}), latents "
+        f"{', '.join(map(str, saif['latents']))}, α = {saif['alpha']:g}, positions `{saif['positions']}`{decay}. "
         f"Chosen on {v.get('n', '?')} validation contents (success {v.get('successes', '?')}/{v.get('n', '?')}); "
         f"an answer succeeds when it complies, is not a loop, and has chrF ≥ {r.fidelity_threshold:g} to the "
         "prompted answer.",
     ]
+    if r.adopted is not None:
+        figs = r.adopted.validation.get("methods", {})
+        said = ", ".join(f"`{m}` {c['successes']}/{c['n']}" for m, c in figs.items())
+        what = f"{len(s['latents'])} latents of {s['sae']}" if s["latents"] else "a free vector"
+        lines = [
+            f"**Validated recipe for `{r.instruction}`: steers with `{r.adopted.method}`**, a vector distilled from "
+            f"the prompt ({what}, layer {s['layer']}, α = {s['alpha']:g}, positions `{s['positions']}`), chosen "
+            f"over SAIF's top-k on the same validation contents ({said}).",
+            "",
+            "SAIF's top-k, shown beside it: " + lines[0].split(": ", 1)[1],
+        ]
     if not view.attached:
         lines.append(f"\n⚠ Its SAE `{s['sae']}` is not attached: add it in the SAEs tab to apply the recipe.")
     elif view.test is None:
@@ -249,6 +264,8 @@ def recipe_md(view: RecipeView) -> str:
         lines += ["", f"Test contents (n = {t.n}), success with its 95% interval:", ""]
         lines += ["| method | success | 95% CI | McNemar p vs steered |", "|---|---|---|---|"]
         for name, label in RECIPE_ROWS:
+            if name == "steered" and r.adopted is not None:
+                label = "SAIF's top-k (not told)"  # the studies' `steered` is SAIF's spec, not the adopted one
             if name in t.rates:
                 rate, low, high = t.rates[name]
                 p = "–" if name == "steered" else f"{t.paired_p.get(name, float('nan')):.3g}"

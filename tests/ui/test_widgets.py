@@ -66,3 +66,25 @@ def test_recipe_panel_states_the_recipe_and_its_test_intervals() -> None:
     assert "latents 5, α = 3" in text and "chrF ≥ 29.6" in text and "40/96" in text
     assert "| steered with the recipe (not told) | 50% | 40–60% | – |" in text
     assert "| prompted (told) | 80% | 71–87% | 0.001 |" in text and "need a rerun" in text
+
+
+def test_recipe_panel_leads_with_an_adopted_method_and_keeps_saifs_beside_it() -> None:
+    from saif_ui.saif.steering.recipe import Adopted, Recipe
+    from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent, SteerVector
+    from saif_ui.saif.studies.steering_study import TestFigures
+    from saif_ui.service import RecipeView
+    from saif_ui.ui.widgets import recipe_md
+
+    spec = SteeringSpec(latents=(SteerLatent("L24_fast_topk64", 24, 5, mean_act=2.0),), alpha=3.0)
+    vector = SteeringSpec(vectors=(SteerVector(15, (1.0, 2.0)),), alpha=1.5)
+    figures = {"saif_topk": {"successes": 2, "n": 24}, "distil_free": {"successes": 11, "n": 24}}
+    adopted = Adopted("distil_free", vector, validation={"n": 24, "methods": figures})
+    recipe = Recipe("french", "saif_topk", spec, 1, 29.6, {"n": 96, "successes": 4}, adopted=adopted)
+    rates = {"steered": (0.05, 0.02, 0.1), "distil_free": (0.45, 0.35, 0.55)}
+    test = TestFigures(n=96, rates=rates, paired_p={"distil_free": 1e-6}, key_digest="k", current=True)
+    text = recipe_md(RecipeView("french", recipe, test, True))
+    assert "steers with `distil_free`**" in text and "a free vector, layer 15, α = 1.5" in text
+    assert "`saif_topk` 2/24, `distil_free` 11/24" in text
+    assert "SAIF's top-k, shown beside it: L24_fast_topk64 (layer 24), latents 5, α = 3" in text
+    assert "| distilled: free vector (trained on the prompt) | 45% | 35–55% | 1e-06 |" in text
+    assert "| SAIF's top-k (not told) | 5% | 2–10% | – |" in text

@@ -125,7 +125,7 @@ def build_spec(engine: Engine, choice: SpecChoice, alpha: float | None = 1.0) ->
     disk-cached, so this is quick after the first run."""
     if choice.recipe:
         instruction = choice.instruction if isinstance(choice.instruction, str) else choice.instruction.id
-        spec = require_recipe(instruction).spec
+        spec = require_recipe(instruction).steering
         return spec if alpha is None else spec.with_alpha(alpha)
     alpha = 1.0 if alpha is None else alpha
     SteeringSpec(alpha=alpha)  # a bad α fails now, not after a discovery run

@@ -5,6 +5,12 @@ carries the whole `SteeringSpec` (layer, latents with their mean activations, α
 chosen (method, k, the validation rate with its interval, the fidelity threshold) and where it came from (commit,
 contents and catalogue versions, checker version, command). It never holds a test figure: test results live in the
 studies under docs/studies/.
+
+A recipe may also carry an `adopted` method: a steering trained by distillation (`saif.distil`) that beat the SAIF
+spec on the same validation contents (`python -m saif_ui adopt-distilled`). Then `steering` (what `steer`,
+`evaluate --auto` and the Steering tab apply) is the adopted spec, while `spec` stays SAIF's top-k, shown beside it
+and measured by the studies; a study's key names the SAIF part only (`to_dict(adopted=False)`), so adopting never
+makes the studies that measure SAIF's spec stale.
 """
 
 from __future__ import annotations
@@ -29,6 +35,37 @@ class RecipeError(SaifError):
 
 
 @dataclass(frozen=True)
+class Adopted:
+    """A trained steering that won over the SAIF spec on validation, and how it was chosen."""
+
+    method: str
+    """`distil_free`, `distil_sae` or `distil_ce` (`saif.studies.distil_study.METHODS`)."""
+    spec: SteeringSpec
+    """At the α chosen on validation."""
+    validation: dict[str, Any] = field(default_factory=dict)
+    """Every method's figures on the validation contents it was chosen on, and the rule."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """The distillation study result it comes from (key digest, vector folder), the command and commit."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "spec": self.spec.to_dict(),
+            "validation": self.validation,
+            "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Adopted:
+        return cls(
+            method=str(data["method"]),
+            spec=SteeringSpec.from_dict(data["spec"]),
+            validation=dict(data.get("validation") or {}),
+            provenance=dict(data.get("provenance") or {}),
+        )
+
+
+@dataclass(frozen=True)
 class Recipe:
     """The steering recipe of one instruction."""
 
@@ -42,6 +79,17 @@ class Recipe:
     validation: dict[str, Any] = field(default_factory=dict)
     """The chosen recipe's validation figures: n, success count and rate, 95 % interval, and the candidates tried."""
     provenance: dict[str, Any] = field(default_factory=dict)
+    adopted: Adopted | None = None
+    """A distilled steering chosen over `spec` on validation, if one won (see the module docstring)."""
+
+    @property
+    def steering(self) -> SteeringSpec:
+        """The spec this recipe applies: the adopted method's, else SAIF's."""
+        return self.adopted.spec if self.adopted is not None else self.spec
+
+    @property
+    def steering_method(self) -> str:
+        return self.adopted.method if self.adopted is not None else self.method
 
     @property
     def layer(self) -> int:
@@ -55,25 +103,26 @@ class Recipe:
         return [e.latent for e in self.spec.latents]
 
     def summary(self) -> dict[str, Any]:
-        """The recipe's settings in one flat object (what `evaluate --auto --json` prints as `recipe`)."""
-        return {
+        """The recipe's settings in one flat object (what `evaluate --auto --json` prints as `recipe`): those of the
+        spec it applies; with an adopted method, SAIF's own settings under `saif` and how the choice was made under
+        `adopted`."""
+        out = {
             "instruction": self.instruction,
-            "method": self.method,
-            "sae": self.spec.latents[0].sae if self.spec.latents else None,
-            "layer": self.layer,
-            "latents": self.latents,
-            "k": self.k,
-            "alpha": self.spec.alpha,
-            "scale": self.spec.scale,
-            "positions": self.spec.positions,
-            "decay": self.spec.decay,
+            "method": self.steering_method,
+            **_settings(self.steering),
+            "k": self.k if self.adopted is None else len(self.adopted.spec.latents),
             "fidelity_threshold": self.fidelity_threshold,
             "validation": {k: v for k, v in self.validation.items() if k != "candidates"},
             "provenance": self.provenance,
         }
+        if self.adopted is not None:
+            out["saif"] = {"method": self.method, **_settings(self.spec), "k": self.k}
+            out["adopted"] = {k: v for k, v in self.adopted.to_dict().items() if k != "spec"}
+        return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, adopted: bool = True) -> dict[str, Any]:
+        """The recipe as stored; `adopted=False` leaves the adopted method out (what the studies' keys digest)."""
+        out = {
             "instruction": self.instruction,
             "method": self.method,
             "k": self.k,
@@ -82,6 +131,9 @@ class Recipe:
             "validation": self.validation,
             "provenance": self.provenance,
         }
+        if adopted and self.adopted is not None:
+            out["adopted"] = self.adopted.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> Recipe:
@@ -96,9 +148,24 @@ class Recipe:
                 fidelity_threshold=float(data["fidelity_threshold"]),
                 validation=dict(data.get("validation") or {}),
                 provenance=dict(data.get("provenance") or {}),
+                adopted=Adopted.from_dict(data["adopted"]) if data.get("adopted") else None,
             )
         except (KeyError, TypeError, ValueError, SpecError) as err:
             raise RecipeError(f"malformed recipe: {err}") from None
+
+
+def _settings(spec: SteeringSpec) -> dict[str, Any]:
+    layers = sorted({e.layer for e in spec.latents} | {v.layer for v in spec.vectors})
+    return {
+        "sae": spec.latents[0].sae if spec.latents else None,
+        "layer": layers[0] if layers else None,
+        "latents": [e.latent for e in spec.latents],
+        "vectors": len(spec.vectors),
+        "alpha": spec.alpha,
+        "scale": spec.scale,
+        "positions": spec.positions,
+        "decay": spec.decay,
+    }
 
 
 def load_recipes(path: str | Path | None = None) -> dict[str, Recipe]:

@@ -60,7 +60,7 @@ def recipe_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
     """The part of a key that names the recipe a study measures: its instruction, its digest and its SAE."""
     return {
         "instruction": recipe.instruction,
-        "recipe": digest(recipe.to_dict()),
+        "recipe": digest(recipe.to_dict(adopted=False)),
         "sae": sae_key(engine, recipe.spec.latents[0].sae),
     }
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from saif_ui.saif.steering.recipe import (
+    Adopted,
     Recipe,
     RecipeError,
     load_recipes,
@@ -15,7 +17,7 @@ from saif_ui.saif.steering.recipe import (
     require_recipe,
     save_recipe,
 )
-from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
+from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent, SteerVector
 
 
 def _recipe(instruction: str = "french", alpha: float = 2.0) -> Recipe:
@@ -53,6 +55,35 @@ def test_summary_names_the_settings_a_tool_reads() -> None:
     assert (s["layer"], s["latents"], s["alpha"], s["positions"], s["decay"]) == (24, [7, 11], 2.0, "generated", 0.1)
     assert s["sae"] == "L24" and s["fidelity_threshold"] == 31.5
     assert "candidates" not in s["validation"]
+
+
+def _adopted() -> Adopted:
+    spec = SteeringSpec(vectors=(SteerVector(15, (0.5, -1.0, 2.0)),), alpha=1.5)
+    return Adopted(
+        method="distil_free",
+        spec=spec,
+        validation={"n": 24, "methods": {"saif_topk": {"successes": 1}, "distil_free": {"successes": 9}}},
+        provenance={"key_digest": "d1"},
+    )
+
+
+def test_an_adopted_method_is_applied_and_saifs_spec_stays_beside_it(tmp_path: Path) -> None:
+    plain = _recipe()
+    adopted = replace(plain, adopted=_adopted())
+    assert plain.steering == plain.spec and plain.steering_method == "saif_topk"
+    assert adopted.steering == _adopted().spec and adopted.steering_method == "distil_free"
+    assert adopted.spec == plain.spec and adopted.latents == [7, 11] and adopted.layer == 24
+    # the studies key the SAIF part only: adopting leaves their keys as they were
+    assert adopted.to_dict(adopted=False) == plain.to_dict() and "adopted" not in plain.to_dict()
+    s = adopted.summary()
+    assert (s["method"], s["layer"], s["latents"], s["vectors"], s["alpha"]) == ("distil_free", 15, [], 1, 1.5)
+    assert s["saif"]["latents"] == [7, 11] and s["saif"]["alpha"] == 2.0 and s["saif"]["method"] == "saif_topk"
+    assert s["adopted"]["validation"]["n"] == 24 and "spec" not in s["adopted"]
+    path = tmp_path / "recipes.json"
+    save_recipe(adopted, path)
+    assert load_recipes(path)["french"] == adopted
+    save_recipe(plain, path)  # a new search's recipe drops what was adopted from the old one
+    assert load_recipes(path)["french"].adopted is None
 
 
 def test_missing_recipe_says_which_instructions_have_one(tmp_path: Path) -> None:
