@@ -16,6 +16,7 @@ FLAGS = (
     "layer",
     "basis",
     "objective",
+    "positions",
     "n_train",
     "steps",
     "lr",

@@ -25,6 +25,9 @@ def test_flags_and_defaults_come_from_the_config() -> None:
     )
     args = build_parser().parse_args(["distil", "--instruction", "x", "--basis", "free", "--layer", "8"])
     assert args.basis == "free" and args.layer == 8
+    # every flag the README shows parses (positions was once missing)
+    args = build_parser().parse_args(["distil", "--instruction", "x", "--positions", "generated", "--objective", "ce"])
+    assert (args.positions, args.objective) == ("generated", "ce")
 
 
 def test_bad_settings_fail_before_the_model_loads(monkeypatch, capsys) -> None:
