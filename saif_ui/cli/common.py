@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from saif_ui.cli.fields import add_dataclass_args, dataclass_values
@@ -84,7 +85,7 @@ def check_instruction(instruction: str) -> None:
         raise ValueError(str(e)) from None
 
 
-DECODING_FLAGS = ("max_new_tokens", "do_sample", "temperature", "top_p", "seed")
+DECODING_FLAGS = tuple(f.name for f in fields(Decoding))
 
 
 def decoding_args(p: argparse.ArgumentParser, **defaults: Any) -> None:

@@ -16,7 +16,7 @@ from saif_ui.engine import hooks
 from saif_ui.engine.cache import ByteLRU, ResultCache, remove_stale_temps, tensor_bytes
 from saif_ui.engine.chat import ChatTemplate, Message
 from saif_ui.engine.config import CHARS_PER_TOKEN_BOUND, EngineConfig
-from saif_ui.engine.decoding import GREEDY, Decoding
+from saif_ui.engine.decoding import GREEDY, Decoding, answer_penalties
 from saif_ui.engine.errors import PromptTooLong, SaifError
 from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
 from saif_ui.engine.replay import Above, capture_above
@@ -417,7 +417,16 @@ class Engine:
             return self._generate(rows, decoding, use_cache)
 
         def key(p: str, items: list[Steering]) -> tuple[Any, ...]:
-            return ("gen", p, (tuple(s.key() for s in items), decoding.max_new_tokens))
+            return (
+                "gen",
+                p,
+                (
+                    tuple(s.key() for s in items),
+                    decoding.max_new_tokens,
+                    decoding.repetition_penalty,
+                    decoding.no_repeat_ngram_size,
+                ),
+            )
 
         keys = [key(p, items) for p, items in rows]
         found = {k: self.generations.get(k) for k in dict.fromkeys(keys)}
@@ -463,7 +472,10 @@ class Engine:
         ):
             torch.manual_seed(decoding.seed)
             out = self.model.generate(  # type: ignore[operator]
-                input_ids=input_ids, attention_mask=attention, generation_config=gen_config
+                input_ids=input_ids,
+                attention_mask=attention,
+                generation_config=gen_config,
+                logits_processor=answer_penalties(decoding, prompt_len),
             )
         seconds = time.perf_counter() - start
         results = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import asdict
 from typing import Any
 
 from saif_ui.engine import Engine, jsonsafe
@@ -117,7 +116,7 @@ class Context:
             "placement": choice.placement,
             "system": choice.system_prompt,
         }
-        return settings if decoding is None else {**settings, "decoding": asdict(decoding)}
+        return settings if decoding is None else {**settings, "decoding": decoding.key()}
 
     def remember(self, discovery: DiscoveryResult) -> None:
         """Keep a discovery with its statistics (a bounded LRU) for steering with latents its rows do not list."""

@@ -1,5 +1,6 @@
 """The engine on the real SmolLM2: encode, its cache, steered generation, hook hygiene, KV-cache exactness, threads."""
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -203,6 +204,24 @@ def test_sampling_is_seeded(engine):
     a = engine.generate(prompts, decoding=Decoding(max_new_tokens=8, do_sample=True, temperature=1.2, seed=7))
     b = engine.generate(prompts, decoding=Decoding(max_new_tokens=8, do_sample=True, temperature=1.2, seed=7))
     assert a[0].token_ids == b[0].token_ids
+
+
+def test_penalties_act_on_the_answer_only_through_transformers_processors(engine):
+    copy, loop = (
+        engine.render("Repeat this sentence exactly: The cat sleeps on the warm window sill."),
+        engine.render("Write the word 'cat' ten times."),
+    )
+    plain = engine.generate([copy, loop], decoding=Decoding(max_new_tokens=40))
+    assert "cat, cat, cat, cat" in plain[1].text.lower()  # the model loops unpenalised
+    ngram = engine.generate([copy, loop], decoding=Decoding(max_new_tokens=40, no_repeat_ngram_size=2))
+    penalty = engine.generate([copy, loop], decoding=Decoding(max_new_tokens=40, repetition_penalty=1.5))
+    for answers in (ngram, penalty):
+        # the prompt is not counted: copying the passage stays allowed
+        assert "warm window sill" in answers[0].text and not answers[1].cached
+        assert answers[1].text != plain[1].text
+    ids = ngram[1].token_ids
+    bigrams = list(itertools.pairwise(ids))
+    assert len(bigrams) == len(set(bigrams))  # no bigram twice in the answer
 
 
 def test_bad_requests_are_clear_errors(engine):

@@ -20,9 +20,12 @@ def test_a_handler_taking_a_decoding_exposes_its_fields_and_gets_one_object() ->
         return decoding
 
     params = inspect.signature(steer).parameters
-    assert list(params) == ["text", "max_new_tokens", "do_sample", "temperature", "top_p", "seed"]
+    assert list(params) == [
+        "text", "max_new_tokens", "do_sample", "temperature", "top_p", "seed", "repetition_penalty",
+        "no_repeat_ngram_size",
+    ]  # fmt: skip
     assert params["max_new_tokens"].annotation is float and params["do_sample"].annotation is bool
-    assert steer("x", 48.0, True, 0.7, 0.9, None) == Decoding(48, True, 0.7, 0.9, 0)
+    assert steer("x", 48.0, True, 0.7, 0.9, None, 1.2, 3.0) == Decoding(48, True, 0.7, 0.9, 0, 1.2, 3)
 
 
 def test_decoding_controls_are_checked_by_the_library() -> None:

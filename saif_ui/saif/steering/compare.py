@@ -71,7 +71,7 @@ class Comparison:
             "content": self.content,
             "placement": self.placement,
             "wording": self.wording,
-            "decoding": asdict(self.decoding),
+            "decoding": self.decoding.key(),
             "spec": self.spec.to_dict(),
             "prompts": self.prompts,
             **{mode: out.to_dict() for mode, out in self.outputs.items()},

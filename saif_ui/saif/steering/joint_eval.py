@@ -315,7 +315,7 @@ class JointComparison:
             "weights": list(self.joint.weights),
             "content": self.content,
             "wording": self.wording,
-            "decoding": asdict(self.decoding),
+            "decoding": self.decoding.key(),
             "joint": self.joint.to_dict(),
             **{mode: {**o.to_dict(), "strict": o.strict} for mode, o in self.outputs.items()},
         }

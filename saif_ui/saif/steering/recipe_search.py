@@ -127,7 +127,7 @@ class _Runs:
             "catalogue": load_catalogue().version,
             "checkers": CHECKERS_VERSION,
             "instruction": instruction,
-            "decoding": asdict(cfg.decoding),
+            "decoding": cfg.decoding.key(),
         }
 
     def evaluate(

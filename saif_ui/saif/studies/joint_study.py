@@ -18,7 +18,6 @@ For each pair of instructions with recipes (`PAIRS`):
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from saif_ui.engine import Engine
@@ -79,7 +78,7 @@ def study_key(engine: Engine, recipes: list[Recipe]) -> dict[str, Any]:
         instructions=[r.instruction for r in recipes],
         recipes=[digest(r.to_dict()) for r in recipes],
         saes=[sae_key(engine, name) for name in sorted({e.sae for r in recipes for e in r.spec.latents})],
-        decoding=asdict(DECODING),
+        decoding=DECODING.key(),
         weights=list(WEIGHTS),
         n_validation=N_VALIDATION,
         repetition_limit=REPETITION_LIMIT,

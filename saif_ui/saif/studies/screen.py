@@ -114,7 +114,7 @@ class _Generations:
             "model": engine.config.model,
             "dtype": str(engine.loaded.dtype),
             "system_prompt": engine.chat.default_system_prompt,
-            "decoding": asdict(cfg.decoding),
+            "decoding": cfg.decoding.key(),
             "placement": "post",
         }
 
@@ -256,7 +256,7 @@ def run_screen(
             "split": "validation",
             "placement": "post",
             "wording": "canonical",
-            "decoding": asdict(cfg.decoding),
+            "decoding": cfg.decoding.key(),
             "confidence": CONFIDENCE,
             "interval": "wilson (statsmodels proportion_confint)",
             "repetition_limit": REPETITION_LIMIT,

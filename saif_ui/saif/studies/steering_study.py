@@ -267,7 +267,7 @@ def generate(
         "placement": placement,
         "spec": spec.to_dict() if "steered" in mode else None,
         "saes": [sae_key(engine, name) for name in sorted({e.sae for e in spec.latents})],
-        "decoding": asdict(decoding),
+        "decoding": decoding.key(),
         "checkers": CHECKERS_VERSION,
         "catalogue": load_catalogue().version,
         "contents": [list(p) for p in pairs],

@@ -60,6 +60,8 @@ class SteeringTab:
     temperature: gr.Slider
     top_p: gr.Slider
     seed: gr.Number
+    repetition_penalty: gr.Slider
+    no_repeat_ngram_size: gr.Slider
     steer_btn: gr.Button
     recipe_md: gr.Markdown
     recipe_btn: gr.Button
@@ -151,6 +153,10 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
         seed = gr.Number(0, label="Seed", precision=0)
+        repetition_penalty = gr.Slider(
+            1.0, 2.0, value=1.0, step=0.05, label="Repetition penalty (1 = off; the answer only)"
+        )
+        no_repeat_ngram_size = gr.Slider(0, 8, value=0, step=1, label="No repeated n-gram of size (0 = off)")
     with gr.Row():
         prompted_steered = gr.Checkbox(False, label="Also prompted + steered")
         steer_btn = gr.Button("Steer", variant="primary", elem_id="steer")
@@ -211,6 +217,8 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         temperature,
         top_p,
         seed,
+        repetition_penalty,
+        no_repeat_ngram_size,
         steer_btn,
         recipe_md,
         recipe_btn,
