@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from saif_ui.engine.model import ModelLoadError
     from saif_ui.engine.results import Encoding, Generation
     from saif_ui.engine.sae import LoadedSAE, SAELoadError
-    from saif_ui.engine.steering import Steering
+    from saif_ui.engine.steering import Clamp, Steering
 
 _HOME = {
     "ByteLRU": "cache",
@@ -32,11 +32,13 @@ _HOME = {
     "LoadedSAE": "sae",
     "SAELoadError": "sae",
     "Steering": "steering",
+    "Clamp": "steering",
 }
 """Each public name and the module of this package that defines it."""
 
 __all__ = [
     "ByteLRU",
+    "Clamp",
     "Decoding",
     "Encoding",
     "Engine",

@@ -22,7 +22,7 @@ from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
 from saif_ui.engine.replay import Above, capture_above
 from saif_ui.engine.results import Encoding, Generation, pad_stack
 from saif_ui.engine.sae import LoadedSAE, SAELoadError, check_source, load_sae
-from saif_ui.engine.steering import Steering
+from saif_ui.engine.steering import Intervention, Steering
 from saif_ui.engine.steering import rows as per_row
 
 
@@ -237,7 +237,7 @@ class Engine:
         return True
 
     def hidden_states(
-        self, token_ids: Sequence[torch.Tensor], layers: Sequence[int], steering: Sequence[Steering] = ()
+        self, token_ids: Sequence[torch.Tensor], layers: Sequence[int], steering: Sequence[Intervention] = ()
     ) -> dict[int, torch.Tensor]:
         """Outputs of the given decoder blocks for a batch of token-id sequences, right-padded into one forward
         that stops after the deepest block. Returns layer -> [B, T_max, d_model] on the model's device (padded
@@ -340,9 +340,12 @@ class Engine:
     # ------------------------------------------------------------ generate
 
     @contextlib.contextmanager
-    def steering(self, steerings: Sequence[Steering], prompt_len: int) -> Iterator[None]:
-        """Hold the model lock with these steering hooks attached; hooks are removed on exit, exceptions included."""
-        with self._lock, hooks.steer(self.model, steerings, prompt_len):
+    def steering(
+        self, steerings: Sequence[Intervention], prompt_len: int, starts: torch.Tensor | None = None
+    ) -> Iterator[None]:
+        """Hold the model lock with these steering hooks attached; hooks are removed on exit, exceptions included.
+        `starts`: each row's left padding (see `hooks.steer`)."""
+        with self._lock, hooks.steer(self.model, steerings, prompt_len, starts):
             yield
 
     def eos_ids(self) -> set[int]:
@@ -355,7 +358,7 @@ class Engine:
     def generate(
         self,
         prompts: Sequence[str],
-        steering: Sequence[Steering] | None = None,
+        steering: Sequence[Intervention] | None = None,
         *,
         decoding: Decoding = GREEDY,
         use_cache: bool = True,
@@ -385,7 +388,7 @@ class Engine:
     def generate_each(
         self,
         prompts: Sequence[str],
-        steerings: Sequence[Sequence[Steering]],
+        steerings: Sequence[Sequence[Intervention]],
         *,
         decoding: Decoding = GREEDY,
         use_cache: bool = True,
@@ -408,15 +411,16 @@ class Engine:
             self.prompt_ids(text)  # bounded cost: refuse an over-long prompt before any batch runs
         for items in steerings:
             for s in items:
-                if s.vector.ndim != 1 or s.vector.shape[0] != self.d_model:
-                    raise SaifError(
-                        f"steering vector has shape {tuple(s.vector.shape)}; the model's width is {self.d_model}"
-                    )
+                why = s.width(self.d_model) or (
+                    "per-row steering takes 1-D vectors" if isinstance(s, Steering) and s.vector.ndim != 1 else None
+                )
+                if why:
+                    raise SaifError(why)
         rows = [(p, list(items)) for p, items in zip(prompts, steerings, strict=True)]
         if decoding.do_sample or not reuse:  # a seeded sample depends on its batch-mates: only greedy is reusable
             return self._generate(rows, decoding, use_cache)
 
-        def key(p: str, items: list[Steering]) -> tuple[Any, ...]:
+        def key(p: str, items: list[Intervention]) -> tuple[Any, ...]:
             return (
                 "gen",
                 p,
@@ -444,7 +448,7 @@ class Engine:
 
     def _generate(
         self,
-        rows: Sequence[tuple[str, list[Steering]]],
+        rows: Sequence[tuple[str, list[Intervention]]],
         decoding: Decoding,
         use_cache: bool,
     ) -> list[Generation]:
@@ -466,7 +470,7 @@ class Engine:
         )
         start = time.perf_counter()
         with (
-            self.steering(per_row([items for _, items in rows]), prompt_len),
+            self.steering(per_row([items for _, items in rows]), prompt_len, (attention == 0).sum(dim=1)),
             torch.no_grad(),
             torch.random.fork_rng(devices=[self.loaded.device] if self.loaded.device.type == "cuda" else []),
         ):

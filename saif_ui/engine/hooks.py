@@ -13,7 +13,7 @@ from torch.utils.hooks import RemovableHandle
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import decoder_layers
-from saif_ui.engine.steering import Steering
+from saif_ui.engine.steering import Intervention
 
 
 class StopForward(Exception):
@@ -95,20 +95,25 @@ class _StepState:
     token. It lives in the closure of this call's hooks only, so concurrent calls cannot see each other's state."""
 
     prompt_len: int
+    starts: torch.Tensor | None = None
+    """Each row's first real position (its left padding), or None: every row starts at 0."""
     offset: int = 0
-    vectors: dict[int, list[Steering]] = field(default_factory=dict)
+    vectors: dict[int, list[Intervention]] = field(default_factory=dict)
 
 
 @contextmanager
-def steer(model: nn.Module, steerings: Sequence[Steering], prompt_len: int) -> Iterator[None]:
-    """Add the steering vectors to block outputs for every forward inside the context.
+def steer(
+    model: nn.Module, steerings: Sequence[Intervention], prompt_len: int, starts: torch.Tensor | None = None
+) -> Iterator[None]:
+    """Add each steering's delta (`Steering`, `Clamp`) to its block's output for every forward inside the context.
+    `starts` holds each row's first real position in a left-padded batch (its attention sink), None for none.
 
     Works identically with and without the KV cache: the hook on block 0 reads how many positions are already cached
     before this forward (0 without a cache, where the whole sequence is recomputed), so each hook knows the absolute
     position of every token it sees and applies the same vector to it either way.
     """
     blocks = decoder_layers(model)
-    state = _StepState(prompt_len=prompt_len)
+    state = _StepState(prompt_len=prompt_len, starts=starts)
     for s in steerings:
         if not 0 <= s.layer < len(blocks):
             raise SaifError(f"steering layer {s.layer} is out of range 0..{len(blocks) - 1}")
@@ -119,20 +124,15 @@ def steer(model: nn.Module, steerings: Sequence[Steering], prompt_len: int) -> I
         past = kwargs.get("past_key_values")
         state.offset = int(past.get_seq_length()) if past is not None else 0
 
-    def make_hook(items: list[Steering]) -> Any:
+    def make_hook(items: list[Intervention]) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             hidden = _hidden(output)
             positions = torch.arange(hidden.shape[1], device=hidden.device) + state.offset
-            # [rows, T, d]: rows is 1 for vectors shared by the whole batch, the batch size for per-row vectors.
-            width = max((s.vector.shape[0] for s in items if s.vector.ndim == 2), default=1)
-            if width not in (1, hidden.shape[0]):
-                raise SaifError(f"per-row steering has {width} rows, the batch has {hidden.shape[0]}")
-            delta = torch.zeros(width, hidden.shape[1], hidden.shape[-1], device=hidden.device, dtype=torch.float32)
-            for s in items:
-                scale = s.scales(positions, state.prompt_len).to(hidden.device)
-                vec = s.vector.to(device=hidden.device, dtype=torch.float32)
-                vec = vec[None, :] if vec.ndim == 1 else vec
-                delta += scale[None, :, None] * vec[:, None, :]
+            # every delta is computed from the block's own output, then they are summed
+            read = hidden.float()
+            first = state.starts.to(hidden.device)[:, None] if state.starts is not None else 0
+            sink = positions[None, :] == first  # [b or 1, T]
+            delta = sum((s.delta(read, positions, state.prompt_len, sink) for s in items), torch.zeros(()))
             return _replace_hidden(output, hidden + delta.to(hidden.dtype))
 
         return _tagged(hook)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from saif_ui.engine import Steering
+from saif_ui.engine import Clamp, Steering
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.hooks import hook_count
 from tests.conftest import SHIPPED_SAE_NAMES, random_sae
@@ -138,16 +138,34 @@ with the KV cache vs one full unpadded forward): measured gaps are 0, and top-2 
 the two runs' tokens exactly would depend on the CPU's last bits."""
 
 
-@pytest.mark.parametrize("positions", ["generated", "all"])
-def test_kv_cache_steering_equals_full_recompute(engine, positions):
-    """Neuronpedia issue 163: with the KV cache, steering must still reach every new token exactly as without it.
+def _intervention(kind: str, positions: str) -> list:
+    push = torch.randn(576, generator=torch.Generator().manual_seed(1))
+    if kind == "clamp":
+        sae = random_sae(576, 128, "blocks.12.hook_resid_post", seed=4)
+        chosen = torch.tensor([5, 9])
+        writes = sae.W_dec[chosen].detach()
+        return [
+            Clamp(12, lambda h: sae.encode(h)[..., chosen], writes, torch.tensor([40.0, 25.0]), "random", positions)
+        ]
+    if kind == "add":
+        return [Steering(12, push * 60 / push.norm(), positions, decay=0.1)]
+    value = {"orthogonal": -30.0, "cap": -8.0}[kind]
+    return [Steering(12, push, positions, decay=0.1, method=kind, value=value)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "positions"),
+    [("add", "generated"), ("add", "all"), ("orthogonal", "all"), ("cap", "generated"), ("clamp", "all")],
+)
+def test_kv_cache_steering_equals_full_recompute(engine, kind, positions):
+    """Neuronpedia issue 163: with the KV cache, steering must still reach every new token exactly as without it, for
+    every intervention (the state-dependent ones read the block's output at each new position).
 
     Each answer generated with the KV cache (in a left-padded batch) is replayed as one full steered forward of the
     prompt plus the answer: at every step the token chosen must be the full forward's greedy choice, and a finished
     answer must end where the full forward picks an end-of-turn token."""
     prompts = [engine.render(p) for p in PROMPTS]
-    push = torch.randn(576, generator=torch.Generator().manual_seed(1))
-    steering = [Steering(12, push * 60 / push.norm(), positions, decay=0.1)]
+    steering = _intervention(kind, positions)
     cached = engine.generate(prompts, steering, decoding=Decoding(max_new_tokens=16), use_cache=True, reuse=False)
     eos = sorted(engine.eos_ids())
     for prompt, gen in zip(prompts, cached, strict=True):
