@@ -27,6 +27,8 @@ from saif_ui.cli.common import (
 
 _POSITIONS = ("all", "prompt", "generated")
 _SCALES = ("mean_act", "unit")
+_METHODS = ("add", "orthogonal", "cap", "clamp")
+"""`SteeringSpec.METHODS`, typed here so that `--help` does not load torch (a test keeps them equal)."""
 
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
@@ -56,6 +58,13 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--positions", choices=_POSITIONS, default="all", help="where the vector is added")
     p.add_argument("--scale", choices=_SCALES, default="mean_act", help="per-latent base vector (see SteeringSpec)")
+    p.add_argument(
+        "--method",
+        choices=_METHODS,
+        default="add",
+        help="add the vector (SAIF), or act on the residual's component along each latent: orthogonal (× α·strength), "
+        "cap (at α·strength × its base), clamp (the SAE latent set to α·strength × its base, the SAE's error kept)",
+    )
     p.add_argument("--decay", type=float, default=0.0, help="token-wise decay ω: α_t = α / (1 + ω t)^k")
     p.add_argument("--decay-power", type=float, default=1.0, help="k of the decay")
     p.add_argument("--placement", choices=["post", "pre"], default="post", help="discovery and prompted placement")
@@ -107,7 +116,13 @@ def spec_choice(args: argparse.Namespace) -> Any:
         spec_file=args.spec,
         mean_diff=args.mean_diff,
         placement=args.placement,
-        how=Application(positions=args.positions, scale=args.scale, decay=args.decay, decay_power=args.decay_power),
+        how=Application(
+            positions=args.positions,
+            scale=args.scale,
+            decay=args.decay,
+            decay_power=args.decay_power,
+            method=args.method,
+        ),
         recipe=_uses_recipe(args),
     )
 
@@ -245,7 +260,7 @@ def format_evaluation(d: dict[str, Any]) -> str:
     def row(name: str, r: dict[str, Any]) -> str:
         ppl = r["fluency"]["perplexity"]
         extra = ""
-        if success:
+        if success and "success" in r["ci"]:  # one content has no mismatched one to score fidelity against
             low, high = r["ci"]["success"]
             extra = f" {r['success']:>8.0%} [{low:.2f}, {high:.2f}] {r['chrf']['content']:>6.1f}"
         return (

@@ -184,3 +184,42 @@ def test_steer_uses_the_recipe_unless_told_otherwise(l24, tmp_path, monkeypatch,
     assert [e["latent"] for e in spec["latents"]] == [5] and spec["alpha"] == 3.0
     assert main([*args, "--no-recipe", "--json"]) == 0
     assert len(_json(capsys)["spec"]["latents"]) == 5  # the top-5 of discovery
+
+
+def test_evaluate_auto_applies_an_adopted_vector_and_keeps_the_contract(l24, tmp_path, monkeypatch, capsys) -> None:
+    from dataclasses import replace
+
+    from saif_ui.saif.steering import recipe as recipes
+    from saif_ui.saif.steering.spec import SteeringSpec, SteerVector
+
+    _hand_recipe(tmp_path, monkeypatch)
+    vector = SteeringSpec(vectors=(SteerVector(15, tuple([0.01] * 576)),), alpha=1.5)
+    made = replace(recipes.require_recipe("french"), adopted=recipes.Adopted("distil_free", vector, {"n": 24}))
+    recipes.save_recipe(made, recipes.RECIPES_PATH)
+    contents = tmp_path / "c.jsonl"
+    rows = [{"id": "a1", "text": "Dogs like to run in the park."}, {"id": "b2", "text": "The sea is cold in May."}]
+    contents.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["evaluate", "--sae", l24, "--instruction", "french", "--contents", str(contents), "--auto", "--json"]
+    assert main([*args, "--max-new-tokens", "6"]) == 0
+    data = _json(capsys)
+    r = data["recipe"]
+    assert (r["method"], r["layer"], r["latents"], r["vectors"], r["alpha"]) == ("distil_free", 15, [], 1, 1.5)
+    assert r["saif"]["latents"] == [5] and r["adopted"]["validation"] == {"n": 24}
+    assert len(data["results"]) == 1 and data["results"][0]["alpha"] == 1.5
+    assert [o["id"] for o in data["results"][0]["outputs"]] == ["a1", "b2"]
+    assert "success" in data["results"][0]["ci"]
+
+
+def test_steer_clamps_hand_picked_latents(l24, capsys) -> None:
+    from saif_ui.cli.steer import _METHODS
+    from saif_ui.saif.steering.spec import METHODS
+
+    assert _METHODS == METHODS
+    args = ["steer", "--sae", l24, "--instruction", "french", "--content", "Dogs like to run in the park."]
+    picked = ["--latents", "5,9", "--scale", "unit", "--method", "clamp", "--alpha", "20"]
+    assert main([*args, *picked, "--max-new-tokens", "6", "--json"]) == 0
+    data = _json(capsys)
+    assert data["spec"]["method"] == "clamp" and [e["latent"] for e in data["spec"]["latents"]] == [5, 9]
+    assert data["steered"]["text"]
+    assert main([*args, "--mean-diff", "--layer", "24", "--method", "clamp"]) == 2
+    assert "raw vector cannot be clamped" in capsys.readouterr().err

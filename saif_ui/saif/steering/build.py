@@ -5,7 +5,7 @@ steering together (`build_joint`). The CLI and the dashboard both build their sp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from saif_ui.engine import Engine
@@ -17,7 +17,7 @@ from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.steering.baselines import mean_difference_spec
 from saif_ui.saif.steering.joint import JointPart, JointSpec
 from saif_ui.saif.steering.recipe import require_recipe
-from saif_ui.saif.steering.spec import Scale, SpecError, SteeringSpec, SteerLatent, spec_from_discovery
+from saif_ui.saif.steering.spec import Method, Scale, SpecError, SteeringSpec, SteerLatent, spec_from_discovery
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Application:
     decay: float = 0.0
     """Token-wise decay ω: α_t = α / (1 + ω t)^k (Xie 2025)."""
     decay_power: float = 1.0
+    method: Method = "add"
+    """What is done with the chosen latents or vector (`SteeringSpec.method`): add (SAIF), orthogonal, cap, clamp."""
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,19 @@ def spec_for_latents(
         decay=how.decay,
         decay_power=how.decay_power,
         meta=meta,
+        method=how.method,
     )
 
 
 def build_spec(engine: Engine, choice: SpecChoice, alpha: float | None = 1.0) -> SteeringSpec:
-    """The spec `choice` describes, at global strength `alpha` (None: the recipe's α, else 1). Discovery is
-    disk-cached, so this is quick after the first run."""
+    """The spec `choice` describes, at global strength `alpha` (None: the recipe's α, else 1), acting by its
+    method (a method other than `add` applies to a recipe's or a saved spec's entries too). Discovery is disk-cached,
+    so this is quick after the first run."""
+    spec = _build_spec(engine, choice, alpha)
+    return spec if choice.how.method == "add" else replace(spec, method=choice.how.method)
+
+
+def _build_spec(engine: Engine, choice: SpecChoice, alpha: float | None) -> SteeringSpec:
     if choice.recipe:
         instruction = choice.instruction if isinstance(choice.instruction, str) else choice.instruction.id
         spec = require_recipe(instruction).steering

@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypedDict, Unpack
 
-from saif_ui.engine import Engine, Steering
+from saif_ui.engine import Engine
 from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.records import from_fields
+from saif_ui.engine.steering import Intervention
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement, build_prompt
@@ -122,7 +123,7 @@ def judge(
 
 def generate_rows(
     engine: Engine,
-    rows: Sequence[tuple[str, Sequence[Steering]]],
+    rows: Sequence[tuple[str, Sequence[Intervention]]],
     decoding: Decoding = GREEDY,
     batch_size: int = 8,
     progress: Progress | None = None,

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from saif_ui.engine import Engine, Steering
+from saif_ui.engine import Engine
+from saif_ui.engine.steering import Intervention
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.steering.spec import MAX_ABS_STRENGTH, SpecError, SteeringSpec
@@ -71,7 +72,7 @@ class JointSpec:
             raise SpecError(f"give one weight per instruction ({len(self.parts)}), not {len(weights)}")
         return JointSpec(tuple(replace(p, weight=float(w)) for p, w in zip(self.parts, weights, strict=True)))
 
-    def steerings(self, engine: Engine) -> list[Steering]:
+    def steerings(self, engine: Engine) -> list[Intervention]:
         """Every part's steerings, weights applied (a part at weight 0 adds nothing)."""
         return [s for p in self.parts for s in p.scaled.steerings(engine)]
 

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from saif_ui.engine import Engine, Steering
+from saif_ui.engine import Engine
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.records import from_fields
+from saif_ui.engine.steering import Intervention
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import Content
@@ -112,7 +113,7 @@ def run_joint_jobs(
     names = [name for name, _, _ in jobs]
     if len(set(names)) != len(names):
         raise SaifError(f"job names must differ: {names}")
-    rows: list[tuple[str, list[Steering]]] = []
+    rows: list[tuple[str, list[Intervention]]] = []
     for _, told, joint in jobs:
         wording = joint_wording(told) if told else None
         vectors = joint.steerings(engine) if joint is not None else []

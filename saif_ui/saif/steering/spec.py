@@ -14,13 +14,17 @@ from typing import Any, Literal
 
 import torch
 
-from saif_ui.engine import Engine, SAELoadError, Steering, jsonsafe
+from saif_ui.engine import Clamp, Engine, LoadedSAE, SAELoadError, Steering, jsonsafe
 from saif_ui.engine.errors import SaifError
-from saif_ui.engine.steering import POSITIONS, Positions
+from saif_ui.engine.keys import sae_key
+from saif_ui.engine.steering import POSITIONS, Intervention, Positions
 from saif_ui.saif.discovery.discover import DiscoveryResult
 
 Scale = Literal["mean_act", "unit"]
 SCALES: tuple[Scale, ...] = ("mean_act", "unit")
+Method = Literal["add", "orthogonal", "cap", "clamp"]
+METHODS: tuple[Method, ...] = ("add", "orthogonal", "cap", "clamp")
+"""How a spec acts (see `SteeringSpec`); `add` is SAIF's and every study's."""
 SPEC_VERSION = 1
 MAX_ABS_ALPHA = 1000.0
 """|α| a spec may have: five times the largest α any study uses (FAST's special-token grid goes to 200); beyond it
@@ -72,6 +76,14 @@ class SteeringSpec:
       - `unit`: its unit decoder direction, so α is in residual-norm units;
     and raw vectors are added as given (× strength × α).
     `positions` and the token-wise decay α_t = α / (1 + decay·t)^decay_power (Xie 2025) are those of `Steering`.
+
+    `method` says what is done with each entry instead of adding (the engine's `Steering` and `Clamp`):
+      - `orthogonal` (Neuronpedia's orthogonal decomposition): the residual's component along the entry's direction
+        is multiplied by α × strength (1 leaves it, 0 removes it);
+      - `cap` (Neuronpedia's projection cap): that component is capped at α × strength × the entry's base norm (what
+        `add` would write along it: mean_act × |write| for `mean_act`, 1 for `unit`, |v| for a raw vector);
+      - `clamp`: each latent's activation (its SAE's own encoder) is set to α × strength × (mean_act for `mean_act`,
+        1 for `unit`), the SAE's reconstruction error kept; latents only.
     """
 
     latents: tuple[SteerLatent, ...] = ()
@@ -83,8 +95,13 @@ class SteeringSpec:
     decay_power: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     """Provenance (instruction, discovery settings); not used to steer."""
+    method: Method = "add"
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SpecError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.method == "clamp" and self.vectors:
+            raise SpecError("clamp sets SAE latents: a raw vector cannot be clamped (use add, orthogonal or cap)")
         if self.scale not in SCALES:
             raise SpecError(f"scale must be one of {', '.join(SCALES)}, not {self.scale!r}")
         if self.positions not in POSITIONS:
@@ -119,7 +136,9 @@ class SteeringSpec:
 
     @property
     def empty(self) -> bool:
-        return self.alpha == 0 or (not self.latents and not self.vectors)
+        """Nothing to do: nothing selected, or an additive spec at α = 0 (at α = 0 the other methods remove or cap
+        the component, or clamp to 0: an ablation, not nothing)."""
+        return (self.method == "add" and self.alpha == 0) or (not self.latents and not self.vectors)
 
     def with_alpha(self, alpha: float) -> SteeringSpec:
         return replace(self, alpha=float(alpha))
@@ -136,36 +155,79 @@ class SteeringSpec:
 
     # ------------------------------------------------------------ apply
 
-    def steerings(self, engine: Engine) -> list[Steering]:
-        """The engine primitives for this spec, α applied: one summed vector (fp32) per layer (empty when α = 0 or
-        nothing is selected). Raises `SpecError` for an unknown SAE or a bad vector."""
-        return [
-            Steering(layer, vec, self.positions, decay=self.decay, decay_power=self.decay_power)
-            for layer, vec in self.layer_vectors(engine).items()
-        ]
+    def steerings(self, engine: Engine) -> list[Intervention]:
+        """The engine primitives for this spec, α applied: for `add`, one summed vector (fp32) per layer; otherwise
+        one per entry (`orthogonal`, `cap`) or one clamp per SAE (empty when nothing is selected, or α = 0 for
+        `add`). Raises `SpecError` for an unknown SAE or a bad vector."""
+        where: dict[str, Any] = {"positions": self.positions, "decay": self.decay, "decay_power": self.decay_power}
+        if self.method == "add":
+            return [Steering(layer, vec, **where) for layer, vec in self.layer_vectors(engine).items()]
+        if not self.latents and not self.vectors:
+            return []
+        if self.method == "clamp":
+            return [self._clamp(engine, name, where) for name in dict.fromkeys(e.sae for e in self.latents)]
+        out: list[Intervention] = []
+        for e in self.latents:
+            write = self._sae(engine, e).write_vector(e.latent).cpu()
+            base = 1.0 if self.scale == "unit" else float(e.mean_act or 0.0) * float(write.norm())
+            out.append(self._projection(e.layer, write, e.strength, base, where))
+        for v in self.vectors:
+            vec = self._vector(engine, v)
+            out.append(self._projection(v.layer, vec, v.strength, float(vec.norm()), where))
+        return out
+
+    def _projection(
+        self, layer: int, direction: torch.Tensor, strength: float, base: float, where: dict[str, Any]
+    ) -> Steering:
+        value = self.alpha * strength * (1.0 if self.method == "orthogonal" else base)
+        try:
+            return Steering(layer, direction, method=self.method, value=value, **where)  # type: ignore[arg-type]
+        except SaifError as err:
+            raise SpecError(str(err)) from None
+
+    def _clamp(self, engine: Engine, name: str, where: dict[str, Any]) -> Clamp:
+        entries = [e for e in self.latents if e.sae == name]
+        sae = self._sae(engine, entries[0])
+        chosen = torch.tensor([e.latent for e in entries])
+        targets = torch.tensor(
+            [self.alpha * e.strength * (1.0 if self.scale == "unit" else float(e.mean_act or 0.0)) for e in entries]
+        )
+        writes = sae.write_vectors()[chosen].cpu()
+
+        def encode(hidden: torch.Tensor) -> torch.Tensor:
+            return sae.encode(hidden)[..., chosen.to(hidden.device)]
+
+        return Clamp(entries[0].layer, encode, writes, targets, tag=sae_key(engine, name)["sae_weights"], **where)
+
+    @staticmethod
+    def _sae(engine: Engine, e: SteerLatent) -> LoadedSAE:
+        try:
+            sae = engine.sae(e.sae)
+        except SAELoadError as err:
+            raise SpecError(f"spec names an SAE that is not attached: {err}") from err
+        if sae.layer != e.layer:
+            raise SpecError(f"spec says {e.sae!r} reads layer {e.layer}, but it reads layer {sae.layer}")
+        return sae
+
+    @staticmethod
+    def _vector(engine: Engine, v: SteerVector) -> torch.Tensor:
+        if len(v.vector) != engine.d_model:
+            raise SpecError(f"vector {v.label or ''} has size {len(v.vector)}, the model's width is {engine.d_model}")
+        return torch.tensor(v.vector, dtype=torch.float32)
 
     def layer_vectors(self, engine: Engine) -> dict[int, torch.Tensor]:
-        """The summed vector added at each layer, α applied, by layer (empty when α = 0 or nothing is selected)."""
+        """The summed vector `add` adds at each layer, α applied, by layer (empty when α = 0 or nothing is selected);
+        for another method, the vector the same spec would add (what norm-matched controls match)."""
         if self.empty:
             return {}
         out: dict[int, torch.Tensor] = defaultdict(lambda: torch.zeros(engine.d_model))
         for e in self.latents:
-            try:
-                sae = engine.sae(e.sae)
-            except SAELoadError as err:
-                raise SpecError(f"spec names an SAE that is not attached: {err}") from err
-            if sae.layer != e.layer:
-                raise SpecError(f"spec says {e.sae!r} reads layer {e.layer}, but it reads layer {sae.layer}")
-            write = sae.write_vector(e.latent).cpu()
+            write = self._sae(engine, e).write_vector(e.latent).cpu()
             unit = write / write.norm().clamp(min=1e-12)
             base = unit if self.scale == "unit" else write * float(e.mean_act or 0.0)
             out[e.layer] = out[e.layer] + e.strength * base
         for v in self.vectors:
-            if len(v.vector) != engine.d_model:
-                raise SpecError(
-                    f"vector {v.label or ''} has size {len(v.vector)}, the model's width is {engine.d_model}"
-                )
-            out[v.layer] = out[v.layer] + v.strength * torch.tensor(v.vector, dtype=torch.float32)
+            out[v.layer] = out[v.layer] + v.strength * self._vector(engine, v)
         return {layer: self.alpha * vec for layer, vec in sorted(out.items())}
 
     def norm(self, engine: Engine) -> float:
@@ -178,6 +240,8 @@ class SteeringSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["vectors"] = [{**asdict(v), "vector": list(v.vector)} for v in self.vectors]
+        if self.method == "add":
+            del d["method"]  # a spec of today's method reads (and digests) as before
         return {"version": SPEC_VERSION, **d}
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -190,7 +254,7 @@ class SteeringSpec:
         version = data.get("version", SPEC_VERSION)
         if version != SPEC_VERSION:
             raise SpecError(f"steering spec version {version} is not supported (this build reads {SPEC_VERSION})")
-        known = {"latents", "vectors", "alpha", "scale", "positions", "decay", "decay_power", "meta"}
+        known = {"latents", "vectors", "alpha", "scale", "positions", "decay", "decay_power", "meta", "method"}
         unknown = set(data) - known - {"version"}
         if unknown:
             raise SpecError(f"unknown steering spec fields: {', '.join(sorted(unknown))}")
@@ -221,6 +285,7 @@ _NUMBER = (int, float)
 _SPEC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "alpha": (_NUMBER, "a number"),
     "scale": ((str,), "a string"),
+    "method": ((str,), "a string"),
     "positions": ((str,), "a string"),
     "decay": (_NUMBER, "a number"),
     "decay_power": (_NUMBER, "a number"),

@@ -96,6 +96,38 @@ def test_steerings_sum_entries_scaled_by_mean_activation(engine, l24) -> None:
     assert unit.norm().item() == pytest.approx(3.0, rel=1e-5)
 
 
+def test_each_method_becomes_its_engine_primitive(engine, l24) -> None:
+    from saif_ui.engine import Clamp, Steering
+
+    sae = engine.sae(l24)
+    entries = (SteerLatent(l24, 24, 3, strength=2.0, mean_act=4.0), SteerLatent(l24, 24, 5, mean_act=1.0))
+    ortho = SteeringSpec(latents=entries, alpha=0.5, method="orthogonal").steerings(engine)
+    assert [(s.method, s.value) for s in ortho] == [("orthogonal", 1.0), ("orthogonal", 0.5)]
+    torch.testing.assert_close(ortho[0].vector, sae.write_vector(3))
+    cap = SteeringSpec(latents=entries[:1], alpha=0.5, method="cap").steerings(engine)
+    assert isinstance(cap[0], Steering) and cap[0].method == "cap"
+    assert cap[0].value == pytest.approx(0.5 * 2.0 * 4.0 * float(sae.write_vector(3).norm()))
+    [clamp] = SteeringSpec(latents=entries, alpha=0.5, method="clamp").steerings(engine)
+    assert isinstance(clamp, Clamp) and clamp.layer == 24
+    torch.testing.assert_close(clamp.targets, torch.tensor([0.5 * 2.0 * 4.0, 0.5 * 1.0 * 1.0]))
+    torch.testing.assert_close(clamp.writes, sae.write_vectors()[[3, 5]])
+    resid = torch.randn(2, 576, generator=torch.Generator().manual_seed(0)) * 5
+    torch.testing.assert_close(clamp.encode(resid), sae.encode(resid)[..., [3, 5]])
+    # at α = 0 an additive spec is nothing; the other methods are an ablation
+    assert SteeringSpec(latents=entries, alpha=0.0).empty
+    assert not SteeringSpec(latents=entries, alpha=0.0, method="clamp").empty
+
+
+def test_the_method_round_trips_and_an_additive_spec_reads_as_before() -> None:
+    spec = SteeringSpec(latents=(SteerLatent("L24", 24, 7, mean_act=1.0),), method="cap")
+    assert SteeringSpec.from_json(spec.to_json()) == spec and spec.to_dict()["method"] == "cap"
+    assert "method" not in SteeringSpec(latents=spec.latents).to_dict()
+    with pytest.raises(SpecError, match="method must be one of add, orthogonal, cap, clamp"):
+        SteeringSpec(method="scale")  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="raw vector cannot be clamped"):
+        SteeringSpec(vectors=(SteerVector(8, (1.0, 2.0)),), method="clamp")
+
+
 def test_spec_naming_a_missing_sae_or_wrong_layer_fails_clearly(engine, l24) -> None:
     with pytest.raises(SpecError, match="not attached"):
         SteeringSpec(latents=(SteerLatent("nope", 24, 1, mean_act=1.0),)).steerings(engine)
