@@ -27,7 +27,7 @@ from saif_ui.saif.steering.ablation import Ablation
 from saif_ui.saif.steering.compare import MODES, Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
-from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, SCALES
+from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, METHODS, SCALES
 from saif_ui.saif.steering.special import SpecialGrid
 from saif_ui.service.backend import Backend
 from saif_ui.service.context import CUSTOM, LOW_COMPLIANCE, USER_ERRORS, Context, as_placement, read_json
@@ -57,6 +57,7 @@ __all__ = [
     "MAX_ABS_STRENGTH",
     "MAX_DISTIL_STEPS",
     "MAX_LATENTS",
+    "METHODS",
     "MODES",
     "POSITIONS",
     "QUALITY_COLUMNS",

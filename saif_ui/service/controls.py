@@ -101,6 +101,8 @@ class SteerControls:
     scale: str = "mean_act"
     decay: float = 0.0
     decay_power: float = 1.0
+    method: str = "add"
+    """`SteeringSpec.method`: add, orthogonal, cap or clamp (checked by the spec)."""
 
     @classmethod
     def parse(
@@ -112,6 +114,7 @@ class SteerControls:
         scale: str = "mean_act",
         decay: Any = 0.0,
         decay_power: Any = 1.0,
+        method: str | None = "add",
     ) -> SteerControls:
         ids = parse_latent_ids(latents)
         if len(ids) > MAX_LATENTS:
@@ -126,6 +129,7 @@ class SteerControls:
             scale=scale,
             decay=float(decay or 0.0),
             decay_power=float(1.0 if decay_power is None else decay_power),
+            method=method or "add",
         )
 
     def strength_of(self) -> dict[int, float]:

@@ -72,6 +72,7 @@ def _application(controls: SteerControls) -> Application:
         scale=controls.scale,  # type: ignore[arg-type]
         decay=controls.decay,
         decay_power=controls.decay_power,
+        method=controls.method,  # type: ignore[arg-type]
     )
 
 

@@ -47,6 +47,7 @@ CONTROL_KEYS = (
     "scale",
     "decay",
     "decay_power",
+    "method",
     "prompted_steered",
     *DECODING_KEYS,
 )
@@ -57,7 +58,7 @@ _BY_FIELD_TYPE = {bool: _BOOL, int: _WHOLE, float: _NUMBER}
 """The JSON type a decoding control takes, by its `Decoding` field's type."""
 CONTROL_TYPES: dict[str, tuple[Any, str]] = {
     **dict.fromkeys(("instruction", "custom_text", "checker", "content", "placement", "sae"), _TEXT),
-    **dict.fromkeys(("positions", "scale"), _TEXT),
+    **dict.fromkeys(("positions", "scale", "method"), _TEXT),
     **dict.fromkeys(("alpha", "decay", "decay_power"), _NUMBER),
     **dict.fromkeys(("system_prompt", "prompted_steered"), _BOOL),
     **{name: _BY_FIELD_TYPE[kind] for name, kind in typing.get_type_hints(Decoding).items()},
@@ -103,7 +104,9 @@ def exploration(controls: Mapping[str, Any], session: Session, model: str, layer
         "latents": latents,
         "strengths": {str(i): strengths.get(str(i), 1.0) for i in latents},
         "alpha": controls.get("alpha"),
-        "steering": {k: controls.get(k) for k in ("positions", "scale", "decay", "decay_power", "prompted_steered")},
+        "steering": {
+            k: controls.get(k) for k in ("positions", "scale", "decay", "decay_power", "method", "prompted_steered")
+        },
         "decoding": {k: controls.get(k) for k in DECODING_KEYS},
         "spec": spec,
         "outputs": session.to_dict(),

@@ -82,6 +82,7 @@ def control_components(ins: InstructionsTab, steer: SteeringTab, sae: gr.Dropdow
         "scale": steer.scale,
         "decay": steer.decay,
         "decay_power": steer.decay_power,
+        "method": steer.method,
         "prompted_steered": steer.prompted_steered,
         **dict(zip(DECODING_KEYS, steer.decoding_inputs, strict=True)),
     }

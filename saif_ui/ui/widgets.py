@@ -85,6 +85,7 @@ CONTROLS: dict[type, tuple[tuple[tuple[str, Any], ...], Callable[..., Any]]] = {
             ("scale", str),
             ("decay", float),
             ("decay_power", float),
+            ("method", str),
         ),
         SteerControls.parse,
     ),

@@ -225,6 +225,19 @@ def test_strengths_change_the_spec(client, discovered) -> None:
     assert spec["latents"][0]["latent"] == 5 and spec["latents"][0]["mean_act"] == 0.0
 
 
+def test_each_intervention_steers_through_the_api(client, discovered) -> None:
+    top = [str(row[1]) for row in discovered[1]["data"][:2]]
+    texts = {}
+    for method in ("add", "orthogonal", "cap", "clamp"):
+        out = client.predict(latents=top, alpha=4.0, method=method, max_new_tokens=8, api_name="/steer")
+        spec = json.loads(out[-1])
+        assert spec.get("method", "add") == method and [str(e["latent"]) for e in spec["latents"]] == top
+        texts[method] = out[2]
+    assert len(set(texts.values())) > 1  # the methods act differently on the same latents
+    with pytest.raises(AppError, match="not in the list of choices"):  # gradio checks a radio's value
+        client.predict(latents=top, method="scale", max_new_tokens=8, api_name="/steer")
+
+
 def test_steer_with_twelve_latents_each_at_its_strength(client, discovered) -> None:
     """Steering takes any number of latents: twelve, more than the sliders, each with its strength."""
     rows = discovered[1]["data"]

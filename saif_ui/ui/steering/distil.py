@@ -268,7 +268,8 @@ def wire_distil(
 
     @user_errors
     def load_distilled(state: Session, request: gr.Request) -> list[Any]:
-        """The Steering tab's SAE, latents, strengths, α, positions, scale and decay set to the `sae` vector."""
+        """The Steering tab's SAE, latents, strengths, α, positions, scale, decay and method (add: what it was trained
+        as) set to the `sae` vector."""
         result = backend.distil.result(session_of(request))
         controls = result.steer_controls()
         ids = list(controls.latents)
@@ -278,11 +279,21 @@ def wire_distil(
         labels = {c.latent: c.label for c in result.chips}
         strengths = strength_updates(ids, controls.strength_of(), labels)
         return [result.sae, picker, controls.alpha, log_alpha(controls.alpha), controls.positions, controls.scale,
-                controls.decay, *strengths]  # fmt: skip
+                controls.decay, controls.method, *strengths]  # fmt: skip
 
     panel.load_btn.click(
         load_distilled,
         [state],
-        [sae, tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay, *tab.strength_outputs],
+        [
+            sae,
+            tab.picker,
+            tab.alpha,
+            tab.alpha_log,
+            tab.positions,
+            tab.scale,
+            tab.decay,
+            tab.method,
+            *tab.strength_outputs,
+        ],
         api_name="load_distilled",
     )

@@ -88,12 +88,12 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
         choices = state.latent_choices()
         choices += [(str(i), str(i)) for i in ids if str(i) not in {v for _, v in choices}]
         picker = gr.update(choices=choices, value=[str(i) for i in ids])
-        controls = [picker, spec.alpha, log_alpha(spec.alpha), spec.positions, spec.scale, spec.decay]
+        controls = [picker, spec.alpha, log_alpha(spec.alpha), spec.positions, spec.scale, spec.decay, spec.method]
         strengths = strength_updates(ids, {e.latent: e.strength for e in spec.latents}, state.lens_labels())
         return [*out, spec.to_json(), state, *controls, *strengths]
 
     outputs = [c for mode in MODES for c in tab.answers[mode]]
-    controls = [tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay]
+    controls = [tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay, tab.method]
     tab.recipe_btn.click(
         steer_recipe,
         [*ins.prompt_inputs, tab.prompted_steered, *tab.decoding_inputs, state],

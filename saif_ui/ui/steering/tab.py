@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from saif_ui.service import SCALES, Backend, ControlError, Decoding, Session, parse_latent_ids
+from saif_ui.service import METHODS, SCALES, Backend, ControlError, Decoding, Session, parse_latent_ids
 from saif_ui.ui import figures
 from saif_ui.ui.tables import SWEEP_HEADERS
 from saif_ui.ui.widgets import private, user_errors
@@ -54,6 +54,7 @@ class SteeringTab:
     scale: gr.Radio
     decay: gr.Number
     decay_power: gr.Number
+    method: gr.Radio
     prompted_steered: gr.Checkbox
     max_new_tokens: gr.Slider
     do_sample: gr.Checkbox
@@ -84,7 +85,16 @@ class SteeringTab:
     @property
     def spec_inputs(self) -> list[Any]:
         """What the steering spec is made of (after the SAE): latents, strengths, α and how they are applied."""
-        return [self.picker, self.strength_list, self.alpha, self.positions, self.scale, self.decay, self.decay_power]
+        return [
+            self.picker,
+            self.strength_list,
+            self.alpha,
+            self.positions,
+            self.scale,
+            self.decay,
+            self.decay_power,
+            self.method,
+        ]
 
     @property
     def strength_sources(self) -> list[Any]:
@@ -147,6 +157,14 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
             with gr.Row():
                 decay = gr.Number(0.0, label="Decay per token", minimum=0)
                 decay_power = gr.Number(1.0, label="Decay power", minimum=0)
+            method = gr.Radio(
+                list(METHODS),
+                value="add",
+                label="Intervention",
+                info="add: the latents' vector (SAIF) · orthogonal: their component × α·strength · cap: their "
+                "component capped at α·strength × base · clamp: the SAE latents set to α·strength × base, error kept",
+                elem_id="method",
+            )
     with gr.Accordion("Decoding", open=False), gr.Row():
         max_new_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens")
         do_sample = gr.Checkbox(False, label="Sample (else greedy)")
@@ -211,6 +229,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         scale,
         decay,
         decay_power,
+        method,
         prompted_steered,
         max_new_tokens,
         do_sample,
