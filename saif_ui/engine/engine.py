@@ -24,6 +24,7 @@ from saif_ui.engine.results import Encoding, Generation, pad_stack
 from saif_ui.engine.sae import LoadedSAE, SAELoadError, check_source, load_sae
 from saif_ui.engine.steering import Intervention, Steering
 from saif_ui.engine.steering import rows as per_row
+from saif_ui.engine.watch import Watch, hooks_for, merge
 
 
 class Engine:
@@ -393,13 +394,15 @@ class Engine:
         decoding: Decoding = GREEDY,
         use_cache: bool = True,
         reuse: bool = True,
+        watch: Watch | None = None,
     ) -> list[Generation]:
         """`generate` with each prompt steered by its own list (`steerings[i]`, empty: unsteered), in one batch.
 
         Answers steered differently (the original, steered and prompted answers of a comparison; every α of a sweep)
         then share one batched generate instead of one call each: on a CPU a batch of a few rows decodes almost as
         fast as one row. Row i is steered exactly as `generate([prompts[i]], steerings[i])` would steer it (see
-        `steering.rows`), and greedy results share that cache entry.
+        `steering.rows`), and greedy results share that cache entry. `watch` follows the answers token by token and
+        can stop them (`engine.watch`).
         """
         if isinstance(prompts, str):
             raise TypeError("generate_each takes a list of rendered prompts; wrap a single prompt in a list")
@@ -418,7 +421,7 @@ class Engine:
                     raise SaifError(why)
         rows = [(p, list(items)) for p, items in zip(prompts, steerings, strict=True)]
         if decoding.do_sample or not reuse:  # a seeded sample depends on its batch-mates: only greedy is reusable
-            return self._generate(rows, decoding, use_cache)
+            return self._generate(rows, decoding, use_cache, watch.on_texts if watch else None, watch)
 
         def key(p: str, items: list[Intervention]) -> tuple[Any, ...]:
             return (
@@ -435,22 +438,37 @@ class Engine:
         keys = [key(p, items) for p, items in rows]
         found = {k: self.generations.get(k) for k in dict.fromkeys(keys)}
         missing = [k for k, g in found.items() if g is None]
+        report: Callable[[list[str]], None] | None = None
+        if watch is not None:
+            known = [g.text if (g := found[k]) is not None else None for k in keys]
+            texts = merge(known, {i: missing.index(k) for i, k in enumerate(keys) if k in missing})
+            report = lambda generated: watch.on_texts(texts(generated))  # noqa: E731
+            report([""] * len(missing))
         if missing:
             todo = [rows[keys.index(k)] for k in missing]
-            gens = self._generate(todo, decoding, use_cache)
+            gens = self._generate(todo, decoding, use_cache, report, watch)
             for k, g in zip(missing, gens, strict=True):
-                self.generations.put(k, g, 4 * len(g.token_ids) + 2 * len(g.text) + 256)
+                if watch is None or not watch.stop.is_set():  # a stopped answer is not the model's whole answer
+                    self.generations.put(k, g, 4 * len(g.token_ids) + 2 * len(g.text) + 256)
                 found[k] = g
         fresh = set(missing)
         return [
             g if k in fresh else dataclasses.replace(g, cached=True) for k in keys for g in [found[k]] if g is not None
         ]
 
+    def _answer_text(self, ids: list[int]) -> str:
+        """An answer's text from its tokens so far, up to its end of turn."""
+        eos = self.eos_ids()
+        end = next((i for i, t in enumerate(ids) if t in eos), len(ids))
+        return str(self.tokenizer.decode(ids[:end], skip_special_tokens=True))
+
     def _generate(
         self,
         rows: Sequence[tuple[str, list[Intervention]]],
         decoding: Decoding,
         use_cache: bool,
+        report: Callable[[list[str]], None] | None = None,
+        watch: Watch | None = None,
     ) -> list[Generation]:
         prompts = [p for p, _ in rows]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
@@ -480,9 +498,12 @@ class Engine:
                 attention_mask=attention,
                 generation_config=gen_config,
                 logits_processor=answer_penalties(decoding, prompt_len),
+                **(hooks_for(watch, len(rows), self._answer_text, report) if watch and report else {}),
             )
         seconds = time.perf_counter() - start
         results = []
+        if report is not None:
+            report([self._answer_text(row) for row in out[:, prompt_len:].tolist()])
         eos = self.eos_ids()
         for prompt, row in zip(prompts, out[:, prompt_len:].tolist(), strict=True):
             end = next((i for i, t in enumerate(row) if t in eos), None)
