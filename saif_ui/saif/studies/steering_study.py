@@ -14,7 +14,7 @@ test against `original`, `prompted` and `steered` on the headline verdict, and e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def study_key(engine: Engine, recipe: Recipe) -> dict[str, Any]:
         engine,
         ("discovery", "test"),
         **recipe_key(engine, recipe),
-        decoding=asdict(DECODING),
+        decoding=DECODING.key(),
         repetition_limit=REPETITION_LIMIT,
         seed=SEED,
     )
