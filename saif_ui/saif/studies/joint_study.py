@@ -76,7 +76,7 @@ def study_key(engine: Engine, recipes: list[Recipe]) -> dict[str, Any]:
         engine,
         ("validation", "test"),
         instructions=[r.instruction for r in recipes],
-        recipes=[digest(r.to_dict()) for r in recipes],
+        recipes=[digest(r.to_dict(adopted=False)) for r in recipes],  # it steers with SAIF's specs
         saes=[sae_key(engine, name) for name in sorted({e.sae for r in recipes for e in r.spec.latents})],
         decoding=DECODING.key(),
         weights=list(WEIGHTS),

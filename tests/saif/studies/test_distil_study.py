@@ -135,18 +135,26 @@ def test_adopted_recipes_are_what_the_shipped_distil_study_chose(engine) -> None
     """A recipe that steers with a distilled vector names the distil study result it came from; that result must be
     current, choose the same method on validation, and ship the same vector at the same α (else rerun
     `python -m saif_ui adopt-distilled --write`)."""
+    from pathlib import Path
+
+    from saif_ui.engine.config import shipped_saes
     from saif_ui.saif.steering.recipe import load_recipes
     from saif_ui.saif.studies.shipped import is_current, load_shipped
 
-    for iid, recipe in load_recipes().items():
-        if recipe.adopted is None:
-            continue
-        doc = load_shipped(distil_study.NAME, iid)
-        assert doc is not None and doc["key_digest"] == recipe.adopted.provenance["key_digest"], iid
-        assert is_current(doc, distil_study.STUDY.key_for(engine, iid)), iid
-        again = distil_study.adoption(engine, recipe, doc)
-        assert again is not None and (again.method, again.spec, again.validation) == (
-            recipe.adopted.method,
-            recipe.adopted.spec,
-            recipe.adopted.validation,
-        ), iid
+    added = [engine.add_sae(p).name for p in shipped_saes() if Path(p).name not in engine.saes]
+    try:
+        for iid, recipe in load_recipes().items():
+            if recipe.adopted is None:
+                continue
+            doc = load_shipped(distil_study.NAME, iid)
+            assert doc is not None and doc["key_digest"] == recipe.adopted.provenance["key_digest"], iid
+            assert is_current(doc, distil_study.STUDY.key_for(engine, iid)), iid
+            again = distil_study.adoption(engine, recipe, doc)
+            assert again is not None and (again.method, again.spec, again.validation) == (
+                recipe.adopted.method,
+                recipe.adopted.spec,
+                recipe.adopted.validation,
+            ), iid
+    finally:
+        for name in added:
+            engine.remove_sae(name)

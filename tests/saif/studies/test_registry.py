@@ -45,7 +45,9 @@ STUDY = Study(
     pending="a dummy claim",
 )
 '''
-SHIPPED = {"steering", "proximity", "special", "placement", "layers", "ablation", "fast_vs_bt", "selection", "joint"}
+SHIPPED = {
+    "steering", "proximity", "special", "placement", "layers", "ablation", "fast_vs_bt", "selection", "joint", "distil",
+}  # fmt: skip
 
 
 def _reload_cli() -> None:
