@@ -140,14 +140,19 @@ def _hand_recipe(tmp_path, monkeypatch) -> None:
     recipes.save_recipe(made, recipes.RECIPES_PATH)  # writes go where the CLI now reads
 
 
-def test_evaluate_auto_json_follows_the_contract(l24, tmp_path, monkeypatch, capsys) -> None:
-    _hand_recipe(tmp_path, monkeypatch)
+def _evaluate_auto(l24: str, tmp_path, capsys) -> tuple[list[str], dict]:
+    """`evaluate --auto --json` of french on two contents of our own: its arguments and its JSON."""
     contents = tmp_path / "c.jsonl"
     rows = [{"id": "a1", "text": "Dogs like to run in the park."}, {"id": "b2", "text": "The sea is cold in May."}]
     contents.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     args = ["evaluate", "--sae", l24, "--instruction", "french", "--contents", str(contents), "--auto", "--json"]
     assert main([*args, "--max-new-tokens", "6"]) == 0
-    data = _json(capsys)
+    return args, _json(capsys)
+
+
+def test_evaluate_auto_json_follows_the_contract(l24, tmp_path, monkeypatch, capsys) -> None:
+    _hand_recipe(tmp_path, monkeypatch)
+    args, data = _evaluate_auto(l24, tmp_path, capsys)
     r = data["recipe"]
     assert (r["layer"], r["latents"], r["alpha"], r["positions"], r["fidelity_threshold"]) == (
         24,
@@ -196,12 +201,7 @@ def test_evaluate_auto_applies_an_adopted_vector_and_keeps_the_contract(l24, tmp
     vector = SteeringSpec(vectors=(SteerVector(15, tuple([0.01] * 576)),), alpha=1.5)
     made = replace(recipes.require_recipe("french"), adopted=recipes.Adopted("distil_free", vector, {"n": 24}))
     recipes.save_recipe(made, recipes.RECIPES_PATH)
-    contents = tmp_path / "c.jsonl"
-    rows = [{"id": "a1", "text": "Dogs like to run in the park."}, {"id": "b2", "text": "The sea is cold in May."}]
-    contents.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    args = ["evaluate", "--sae", l24, "--instruction", "french", "--contents", str(contents), "--auto", "--json"]
-    assert main([*args, "--max-new-tokens", "6"]) == 0
-    data = _json(capsys)
+    _, data = _evaluate_auto(l24, tmp_path, capsys)
     r = data["recipe"]
     assert (r["method"], r["layer"], r["latents"], r["vectors"], r["alpha"]) == ("distil_free", 15, [], 1, 1.5)
     assert r["saif"]["latents"] == [5] and r["adopted"]["validation"] == {"n": 24}
