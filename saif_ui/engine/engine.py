@@ -502,8 +502,6 @@ class Engine:
             )
         seconds = time.perf_counter() - start
         results = []
-        if report is not None:
-            report([self._answer_text(row) for row in out[:, prompt_len:].tolist()])
         eos = self.eos_ids()
         for prompt, row in zip(prompts, out[:, prompt_len:].tolist(), strict=True):
             end = next((i for i, t in enumerate(row) if t in eos), None)
@@ -520,4 +518,6 @@ class Engine:
                     stop_id=row[end] if end is not None else None,
                 )
             )
+        if report is not None:  # the whole answers, as returned (decoded once)
+            report([g.text for g in results])
         return results
