@@ -30,6 +30,7 @@ from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
 from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, METHODS, SCALES
 from saif_ui.saif.steering.special import SpecialGrid
 from saif_ui.service.backend import Backend
+from saif_ui.service.chat import ChatReply
 from saif_ui.service.context import CUSTOM, LOW_COMPLIANCE, USER_ERRORS, Context, as_placement, read_json
 from saif_ui.service.controls import (
     MAX_LATENTS,
@@ -69,6 +70,7 @@ __all__ = [
     "Backend",
     "Busy",
     "Cancelled",
+    "ChatReply",
     "Chip",
     "Comparison",
     "Context",
