@@ -24,6 +24,7 @@ from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation
+from saif_ui.saif.steering.chat import COLUMNS as CHAT_COLUMNS
 from saif_ui.saif.steering.compare import MODES, Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
@@ -50,6 +51,7 @@ from saif_ui.service.steering import RecipeView, Steered
 from saif_ui.service.trainings import AlreadyTraining, QueueFull, TrainingQueue, TrainingView
 
 __all__ = [
+    "CHAT_COLUMNS",
     "CUSTOM",
     "DEFAULT_POSITIONS",
     "DEFAULT_SCORE",

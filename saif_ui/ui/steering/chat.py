@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, ChatReply, Decoding, PromptChoice, Session, SteerControls
+from saif_ui.service import CHAT_COLUMNS, Backend, ChatReply, Decoding, PromptChoice, Session, SteerControls
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab
 from saif_ui.ui.widgets import MODEL_EVENT, handler, private, verdict_md
@@ -43,7 +43,8 @@ def build_chat_section() -> ChatSection:
         source = gr.Radio(SOURCES, value="recipe", label="Steer with", elem_id="chat-source")
     columns: dict[str, tuple[gr.Chatbot, gr.Markdown]] = {}
     with gr.Row():
-        for column, label in COLUMNS.items():
+        for column in CHAT_COLUMNS:
+            label = COLUMNS[column]
             with gr.Column():
                 bot = gr.Chatbot(label=label, height=360, elem_id=f"chat-{column}")
                 columns[column] = (bot, gr.Markdown(elem_id=f"chat-verdict-{column}"))
@@ -60,7 +61,7 @@ def column_views(reply: ChatReply | None, session: Session, checker: str | None)
     """Each column's messages (as that column's model read them) and its verdict line over the turns so far."""
     convo = session.conversation
     out: list[Any] = []
-    for column in COLUMNS:
+    for column in CHAT_COLUMNS:
         if convo is None or not convo.turns:
             out += [[], ""]
             continue
