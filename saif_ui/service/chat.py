@@ -127,3 +127,13 @@ class Chat:
         except _Stopped as stopped:
             return ChatReply(convo.with_turn(Turn.from_dict(stopped.turn)), cached=False, stopped=True)
         return ChatReply(convo.with_turn(Turn.from_dict(data)), cached=cached)
+
+    def replay(
+        self, choice: PromptChoice, spec: SteeringSpec, messages: list[str], decoding: Decoding
+    ) -> ChatReply | None:
+        """A new conversation of `messages` (a shared link's), each answered in turn (the result cache answers
+        the turns it has seen); None for no messages."""
+        reply: ChatReply | None = None
+        for message in messages:
+            reply = self.reply(choice, reply.conversation if reply else None, message, spec, decoding)
+        return reply

@@ -87,7 +87,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         wire_joint(backend, joint, steer, ins, sae, state)
         wire_distil(backend, distil, steer, ins, sae, state)
         wire_layer_section(backend, layers, ins, sae, state)
-        wire_share(backend, bar, ins, lat, steer, sae, state, demo)
+        wire_share(backend, bar, ins, lat, steer, sae, state, demo, chat)
 
         def leave(request: gr.Request) -> None:
             # The tab closed: what this visitor attached and their running job go with them.

@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from saif_ui.service import (
+    CHAT_SOURCES,
     MAX_ABS_ALPHA,
     MAX_ABS_STRENGTH,
+    MAX_CHAT_TURNS,
     MAX_LATENTS,
     ControlError,
     Decoding,
@@ -227,9 +229,12 @@ def share_query(
     alpha: float | None,
     strengths: Mapping[int, float] | None = None,
     placement: str | None = None,
+    chat: Sequence[str] = (),
+    chat_source: str | None = None,
 ) -> str:
     """The query string (without `?`) that preloads an exploration: instruction (or custom wordings), layer,
-    latents, their strengths and α."""
+    latents, their strengths and α; and a chat's messages (a JSON list: the answers are made again on load) with
+    what steered it."""
     params: dict[str, str] = {}
     if instruction == "custom":
         lines = [line.strip() for line in (custom_text or "").splitlines() if line.strip()]
@@ -247,6 +252,9 @@ def share_query(
         params["alpha"] = f"{float(alpha):g}"
     if placement and placement != "post":
         params["placement"] = placement
+    if chat:
+        params["chat"] = json.dumps(list(chat), ensure_ascii=False)
+        params["steer_with"] = chat_source or "recipe"
     return urlencode(params, safe=",|")
 
 
@@ -262,12 +270,16 @@ class LinkParams:
     strengths: dict[int, float] = field(default_factory=dict)
     alpha: float | None = None
     placement: str | None = None
+    chat: list[str] = field(default_factory=list)
+    """A conversation's user messages, answered again on load."""
+    chat_source: str | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return all(
-            getattr(self, k) in (None, [], {}) for k in ("instruction", "custom_text", "layer", "sae", "latents")
+            getattr(self, k) in (None, [], {})
+            for k in ("instruction", "custom_text", "layer", "sae", "latents", "chat")
         )
 
 
@@ -340,4 +352,26 @@ def parse_query(
             out.placement = params["placement"]
         else:
             out.errors.append("placement must be post or pre")
+    if params.get("chat"):
+        _parse_chat(params, out)
     return out
+
+
+def _parse_chat(params: Mapping[str, str], out: LinkParams) -> None:
+    """A link's chat: a JSON list of at most `MAX_CHAT_TURNS` messages and what steers it (`steer_with`)."""
+    try:
+        messages = json.loads(params["chat"])
+    except ValueError:
+        out.errors.append("chat must be a JSON list of messages")
+        return
+    if not isinstance(messages, list) or not all(isinstance(m, str) and m.strip() for m in messages):
+        out.errors.append("chat must be a JSON list of non-empty messages")
+    elif len(messages) > MAX_CHAT_TURNS:
+        out.errors.append(f"a chat holds at most {MAX_CHAT_TURNS} turns, the link has {len(messages)}")
+    else:
+        out.chat = [m.strip() for m in messages]
+    source = params.get("steer_with", "recipe")
+    if source in CHAT_SOURCES:
+        out.chat_source = source
+    else:
+        out.errors.append(f"steer_with must be one of {', '.join(CHAT_SOURCES)}, not {source!r}")

@@ -17,8 +17,10 @@ from saif_ui.service import (
     DEFAULT_POSITIONS,
     DEFAULT_SCORE,
     Backend,
+    Decoding,
     PromptChoice,
     Session,
+    SteerControls,
     parse_latent_ids,
     parse_strengths,
 )
@@ -33,6 +35,7 @@ from saif_ui.ui.export import (
 )
 from saif_ui.ui.instructions import InstructionsTab, discovery_status
 from saif_ui.ui.latents import LatentsTab
+from saif_ui.ui.steering.chat import ChatSection, column_views
 from saif_ui.ui.steering.tab import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
 from saif_ui.ui.widgets import answer_and_verdict, session_of, user_errors
@@ -119,6 +122,7 @@ def wire_share(
     sae: gr.Dropdown,
     state: gr.State,
     demo: gr.Blocks,
+    chat: ChatSection,
 ) -> None:
     comps = control_components(ins, steer, sae)
     names = [*comps, "state"]
@@ -197,16 +201,30 @@ def wire_share(
         strengths: list[float] | None,
         alpha: float,
         placement: str,
+        chat_source: str,
+        state: Session,
         request: gr.Request,
     ) -> str:
         ids = parse_latent_ids(latents)
         by_id = dict(zip(ids, parse_strengths(strengths, len(ids)), strict=True))
-        query = share_query(instruction, custom_text, backend.saes.layer_of(sae), ids, alpha, by_id, placement)
+        messages = [t.user for t in state.conversation.turns] if state.conversation else []
+        layer = backend.saes.layer_of(sae)
+        query = share_query(instruction, custom_text, layer, ids, alpha, by_id, placement, messages, chat_source)
         return f"{page_address(request)}?{query}"
 
     strengths_then(bar.link_btn.click, steer, "share_link").success(
         link,
-        [ins.instruction, ins.custom_text, sae, steer.picker, steer.strength_list, steer.alpha, ins.placement],
+        [
+            ins.instruction,
+            ins.custom_text,
+            sae,
+            steer.picker,
+            steer.strength_list,
+            steer.alpha,
+            ins.placement,
+            chat.source,
+            state,
+        ],
         bar.link,
         api_name="share_link",
     )
@@ -224,6 +242,8 @@ def wire_share(
         lat.table,
         lat.flagged,
         ins.status,
+        chat.source,
+        *[c for pair in chat.columns.values() for c in pair],
         state,
         bar.status,
     ]
@@ -274,9 +294,30 @@ def wire_share(
             ]
         else:
             out += [gr.update()] * 3
+        out += _replayed_chat(backend, link, state, sae_name)
         return [*out, state, _link_note(link)]
 
     demo.load(load_link, [state], load_outputs, api_name="load_link")
+
+
+def _replayed_chat(backend: Backend, link: Any, state: Session, sae: str | None) -> list[Any]:
+    """A link's chat answered again (with the page's default decoding; the result cache answers turns it has seen):
+    the source radio and each column's messages and verdicts, or no change when the link has no chat."""
+    if not link.chat or not link.instruction:
+        return [gr.update()] * (1 + 2 * 3)
+    choice = PromptChoice(
+        link.instruction,
+        link.custom_text or "",
+        placement=link.placement or "post",
+        system_prompt=backend.default_system_prompt,
+    )
+    ids = [str(i) for i in link.latents]
+    controls = SteerControls.parse(ids, [link.strengths.get(i, 1.0) for i in link.latents], link.alpha or 1.0)
+    spec = backend.chat.spec(link.chat_source or "recipe", choice, sae, controls, state.discovery)
+    reply = backend.chat.replay(choice, spec, link.chat, Decoding())
+    state.conversation = reply.conversation if reply else None
+    checker = backend.instructions.resolve(choice).checker
+    return [link.chat_source, *column_views(reply, state, checker)]
 
 
 def _link_note(link: Any) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import typing
+import urllib.parse
 from dataclasses import asdict, fields
 
 import pytest
@@ -37,6 +38,14 @@ def test_share_query_round_trips_through_parse_query() -> None:
     assert link.strengths == {436: 1.0, 3798: 0.5} and link.placement == "pre" and not link.errors
 
 
+def test_a_chat_travels_in_the_link_as_its_messages_and_source() -> None:
+    q = share_query("french", "", None, [], None, chat=["Hi | there", "Bye."], chat_source="latents")
+    params = dict(urllib.parse.parse_qsl(q))
+    link = parse_query(params, ["french"], {})
+    assert link.chat == ["Hi | there", "Bye."] and link.chat_source == "latents" and not link.errors and not link.empty
+    assert "chat" not in share_query("french", "", None, [], None)  # no conversation, no parameter
+
+
 def test_share_query_of_a_custom_instruction() -> None:
     q = share_query("custom", "Talk like a pirate.\nBe a pirate.", None, [], None)
     link = parse_query({"text": "Talk like a pirate.|Be a pirate."}, ["french"], {})
@@ -53,7 +62,7 @@ def test_parse_query_refuses_bad_values_with_reasons() -> None:
     assert parse_query({}, ["french"], {}).empty
 
 
-LINK_KEYS = ["instruction", "text", "sae", "layer", "latents", "strengths", "alpha", "placement"]
+LINK_KEYS = ["instruction", "text", "sae", "layer", "latents", "strengths", "alpha", "placement", "chat", "steer_with"]
 
 
 EXPLORATION_KEYS = sorted(TOP_KEYS - {"format", "version"})
@@ -76,6 +85,10 @@ EXPLORATION_KEYS = sorted(TOP_KEYS - {"format", "version"})
         ({"alpha": "inf"}, "within ±1000"),
         ({"alpha": "two"}, "alpha must be a number"),
         ({"placement": "middle"}, "placement must be post or pre"),
+        ({"chat": "not json"}, "chat must be a JSON list"),
+        ({"chat": '["hi", 3]'}, "non-empty messages"),
+        ({"chat": json.dumps(["hi"] * 13)}, "at most 12 turns, the link has 13"),
+        ({"chat": '["hi"]', "steer_with": "vibes"}, "steer_with must be one of latents, recipe"),
     ],
 )
 def test_each_bad_link_parameter_has_its_reason(params, message) -> None:
