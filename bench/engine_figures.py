@@ -16,7 +16,8 @@ from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.steering import rows
 from saif_ui.fast.config import HarvestConfig
 from saif_ui.fast.harvest import _batches, conversations_for, harvest, sequences_for
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, make_pairs
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, make_pairs
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.steering.compare import generate_rows

@@ -23,7 +23,8 @@ import torch
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig, DiscoveryResult, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import DiscoveryResult, discover
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.judge.stats import mcnemar_exact
