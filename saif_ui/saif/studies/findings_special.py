@@ -77,25 +77,24 @@ def special_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _above_random(rows: list[SpecialRow], measure: Measure) -> list[str]:
+    """The α > 0 at which the special latent's answers show `measure` significantly more often than the random
+    latent's (McNemar p < 0.05)."""
+    return [
+        f"α={row['alpha']:g}"
+        for row in rows
+        if row["alpha"] > 0
+        and row["paired"][measure] < 0.05
+        and row["special"][measure]["rate"] > row["random"][measure]["rate"]
+    ]
+
+
 def special_claim(docs: dict[str, dict[str, Any]]) -> str:
     parts = []
     for sae, doc in docs.items():
         result: SpecialResult = doc["result"]
         rows = result["rows"]
-        better = [
-            f"α={row['alpha']:g}"
-            for row in rows
-            if row["alpha"] > 0
-            and row["paired"]["structured"] < 0.05
-            and row["special"]["structured"]["rate"] > row["random"]["structured"]["rate"]
-        ]
-        polite = [
-            f"α={row['alpha']:g}"
-            for row in rows
-            if row["alpha"] > 0
-            and row["paired"]["polite"] < 0.05
-            and row["special"]["polite"]["rate"] > row["random"]["polite"]["rate"]
-        ]
+        better, polite = _above_random(rows, "structured"), _above_random(rows, "polite")
         loops = [f"α={row['alpha']:g}" for row in rows if row["special"]["loop"]["rate"] >= 0.5]
         last = rows[-1]
         parts.append(
