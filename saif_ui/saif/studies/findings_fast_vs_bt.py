@@ -5,11 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict
 
-from saif_ui.saif.studies.findings_sections import (
-    p_value,
-    section,
-    typed_results,
-)
+from saif_ui.saif.studies.findings_sections import p_value, section, table, typed_results
 from saif_ui.saif.studies.study import Docs
 
 
@@ -71,37 +67,30 @@ def fast_vs_bt_claim(docs: Docs) -> str:
 
 def fast_vs_bt_lines(docs: Docs) -> list[str]:
     results: dict[str, FastVsBtResult] = typed_results(docs)
-    lines = [
-        "| seed | SAE | evaluated on | " + " | ".join(FVB_COLUMNS) + " |",
-        "|---|---|---|" + "---|" * len(FVB_COLUMNS),
+    reports = [
+        [item, method.upper(), fmt.replace("_format", ""), *map(_cell, (rep.get(c) for c in FVB_COLUMNS))]
+        for item, r in results.items()
+        for method, block in r["saes"].items()
+        for fmt, rep in block["reports"].items()
     ]
-    for item, r in results.items():
-        for method, block in r["saes"].items():
-            for fmt, rep in block["reports"].items():
-                cells = [
-                    "–" if rep.get(c) is None else (f"{rep[c]:.3f}" if isinstance(rep[c], float) else str(rep[c]))
-                    for c in FVB_COLUMNS
-                ]
-                lines.append(
-                    f"| {item} | {method.upper()} | {fmt.replace('_format', '')} | " + " | ".join(cells) + " |"
-                )
-    lines += [
+    tests = [
+        [item, fmt, metric, t["n_sequences"], t["a_lower"], f"{t['median_ratio']:.3f}", p_value(t["p"])]
+        for item, r in results.items()
+        for fmt, by_metric in r["paired"].items()
+        for metric, t in by_metric.items()
+    ]
+    return [
+        *table(("seed", "SAE", "evaluated on", *FVB_COLUMNS), reports),
         "",
         "Paired tests (Wilcoxon signed-rank, per held-out sequence, FAST SAE vs BT SAE of the same seed):",
         "",
+        *table(("seed", "held-out format", "metric", "sequences", "FAST lower", "median FAST/BT", "p"), tests),
     ]
-    lines += [
-        "| seed | held-out format | metric | sequences | FAST lower | median FAST/BT | p |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for item, r in results.items():
-        for fmt, tests in r["paired"].items():
-            for metric, t in tests.items():
-                lines.append(
-                    f"| {item} | {fmt} | {metric} | {t['n_sequences']} | {t['a_lower']} | {t['median_ratio']:.3f} "
-                    f"| {p_value(t['p'])} |"
-                )
-    return lines
+
+
+def _cell(value: Any) -> str:
+    """A report's number as the table shows it: floats to 3 decimals, a missing one as a dash."""
+    return "–" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
 
 def fast_vs_bt_section(docs: Docs, figs: Path) -> list[str]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict
 
-from saif_ui.saif.studies.findings_sections import (
-    p_value,
-    section,
-)
+from saif_ui.saif.studies.findings_sections import p_value, section, table
 from saif_ui.saif.studies.study import Docs
 
 
@@ -49,11 +46,11 @@ def proximity_claim(docs: Docs) -> str:
 
 
 def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [
-        "| instruction | SAE | prompts | selected latents: score (percentile among random) | selected mean "
-        "| random mean (n) | Mann-Whitney p |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    columns = (
+        "instruction", "SAE", "prompts", "selected latents: score (percentile among random)", "selected mean",
+        "random mean (n)", "Mann-Whitney p",
+    )  # fmt: skip
+    rows = []
     for iid, doc in docs.items():
         r: ProximityResult = doc["result"]
         cells = ", ".join(
@@ -62,11 +59,18 @@ def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
             for s in r["selected"]
             for score, share in [(s["score"], s["percentile"])]
         )
-        lines.append(
-            f"| `{iid}` | {r['sae']} | {r['n_prompts']} | {cells} | {r['selected_mean']} "
-            f"| {r['random_mean']} ({r['n_random']}) | {p_value(r['mann_whitney_p'])} |"
+        rows.append(
+            [
+                f"`{iid}`",
+                r["sae"],
+                r["n_prompts"],
+                cells,
+                r["selected_mean"],
+                f"{r['random_mean']} ({r['n_random']})",
+                p_value(r["mann_whitney_p"]),
+            ]
         )
-    return lines
+    return table(columns, rows)
 
 
 def proximity_section(docs: Docs, figs: Path) -> list[str]:

@@ -6,11 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from saif_ui.saif.studies.findings_sections import (
-    p_value,
-    pct,
-    section,
-)
+from saif_ui.saif.studies.findings_sections import p_value, pct, section, table
 from saif_ui.saif.studies.study import Docs
 
 Measure = Literal["structured", "polite", "loop", "changed"]
@@ -61,19 +57,20 @@ def special_lines(docs: dict[str, dict[str, Any]]) -> list[str]:
             f"### {sae}: latent {r['latent']} (fires on `{r['token']}`) vs random latent {r['random_latent']}, "
             f"n = {n} test contents",
             "",
-            "| α | " + " | ".join(f"{m}: special / random (p)" for m in MEASURES) + " | words: special / random |",
-            "|---|" + "---|" * (len(MEASURES) + 1),
         ]
-        for row in r["rows"]:
-            cells = [
-                f"{pct(row['special'][m]['rate'])} / {pct(row['random'][m]['rate'])} ({p_value(row['paired'][m])})"
-                for m in MEASURES
+        columns = ("α", *(f"{m}: special / random (p)" for m in MEASURES), "words: special / random")
+        rows = [
+            [
+                f"{row['alpha']:g}",
+                *(
+                    f"{pct(row['special'][m]['rate'])} / {pct(row['random'][m]['rate'])} ({p_value(row['paired'][m])})"
+                    for m in MEASURES
+                ),
+                f"{row['special']['words']:.0f} / {row['random']['words']:.0f}",
             ]
-            lines.append(
-                f"| {row['alpha']:g} | " + " | ".join(cells) + f" | {row['special']['words']:.0f} / "
-                f"{row['random']['words']:.0f} |"
-            )
-        lines.append("")
+            for row in r["rows"]
+        ]
+        lines += [*table(columns, rows), ""]
     return lines
 
 
