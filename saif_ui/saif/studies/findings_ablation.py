@@ -13,6 +13,7 @@ from saif_ui.saif.studies.findings_sections import (
     figure,
     p_value,
     pct,
+    plotted,
     rates_and_p,
     section,
     table,
@@ -106,7 +107,6 @@ def ablation_plot(docs: Docs, path: Path) -> None:
 
 def ablation_section(docs: Docs, figs: Path) -> list[str]:
     """The drop-one / add-one section, with its figure."""
-    ablation_plot(docs, figs / "ablation.png")
     return section(
         "Several latents vs one: drop-one and add-one",
         (
@@ -116,5 +116,5 @@ def ablation_section(docs: Docs, figs: Path) -> list[str]:
             "each latent (its norm is shown); the norm-matched top-1 is in each instruction's table above."
         ),
         ablation_lines(docs),
-        ["![drop-one and add-one](figures/ablation.png)"],
+        plotted(ablation_plot, docs, figs, "ablation.png", "drop-one and add-one"),
     )

@@ -13,6 +13,7 @@ from saif_ui.saif.studies.findings_sections import (
     Rate,
     figure,
     pct,
+    plotted,
     rate_ci,
     rates_and_p,
     section,
@@ -161,7 +162,6 @@ def layers_plot(docs: Docs, path: Path) -> None:
 
 def layers_section(docs: Docs, figs: Path) -> list[str]:
     """The layers section, with its figure."""
-    layers_plot(docs, figs / "layers.png")
     return section(
         "Layers: where the latents steer best",
         (
@@ -175,5 +175,5 @@ def layers_section(docs: Docs, figs: Path) -> list[str]:
             "beats the best single layer on the validation stage):"
         ],
         two_layer_lines(docs),
-        ["![fluent strict by layer](figures/layers.png)"],
+        plotted(layers_plot, docs, figs, "layers.png", "fluent strict by layer"),
     )

@@ -4,7 +4,7 @@ intervals, p-values, and the parts of the shipped results that several studies c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
@@ -78,6 +78,13 @@ def figure(path: Path, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
         fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)
+
+
+def plotted(plot: Callable[[Docs, Path], None], docs: Docs, figs: Path, name: str, alt: str) -> list[str]:
+    """Draw `plot` of `docs` into `figs / name` and give the Markdown line that shows it (FINDINGS.md sits beside its
+    figures/ folder), so a figure's file is named once."""
+    plot(docs, figs / name)
+    return [f"![{alt}](figures/{name})"]
 
 
 def pct(x: float | None) -> str:

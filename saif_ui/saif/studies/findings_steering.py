@@ -9,7 +9,7 @@ from typing import Any, NotRequired, TypedDict
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.judge.stats import PairedDict
 from saif_ui.saif.studies.findings_sections import ci as _ci
-from saif_ui.saif.studies.findings_sections import figure, table
+from saif_ui.saif.studies.findings_sections import figure, plotted, table
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
 from saif_ui.saif.studies.findings_sections import quote as _quote
@@ -243,7 +243,6 @@ def steering_claims(studies: Docs) -> list[str]:
 
 def steering_section(studies: Docs, figs: Path) -> list[str]:
     """The summary by instruction (with its figure) and each instruction's section."""
-    _plot(studies, figs / "steering_methods.png")
     md: list[str] = []
     columns = (
         "instruction", "category", "n", "original", "prompted", "steered [95% CI]", "gain",
@@ -278,7 +277,7 @@ def steering_section(studies: Docs, figs: Path) -> list[str]:
         "Outcome: *reproduced* when the bar is met; *partial* when the interval's lower bound is above the "
         "unsteered rate but the gain is under the bar; *not reproduced* otherwise.",
         "",
-        "![success by method](figures/steering_methods.png)",
+        *plotted(_plot, studies, figs, "steering_methods.png", "success by method"),
         "",
     ]
     for iid, doc in studies.items():
