@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.timing import Figure, paired_best
+from bench.timing import Figure, paired_best, speedup
 from saif_ui.engine import Engine
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.distil.basis import FreeVector
@@ -37,15 +37,15 @@ def p11_distil_step(engine: Engine, quick: bool) -> Figure:
                 torch.autograd.grad(out.logsumexp(-1).sum(), [delta])
 
     t = paired_best({"step": step, "plain": plain}, repeats=2 if quick else 3)
-    return Figure(
+    title = f"distillation step vs a plain forward + backward of the blocks above layer {LAYER}"
+    return speedup(
         "P11",
-        f"distillation step vs a plain forward + backward of the blocks above layer {LAYER}",
-        round(t["plain"] / t["step"], 3),
+        title,
+        t,
+        "plain",
+        "step",
         0.8,
-        raw={
-            "examples": len(examples),
-            "tokens": tokens,
-            "seconds": {k: round(v, 3) for k, v in t.items()},
-            "tokens_per_s": round(tokens / t["step"]),
-        },
+        examples=len(examples),
+        tokens=tokens,
+        tokens_per_s=round(tokens / t["step"]),
     )

@@ -9,14 +9,15 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig
 
-from bench.timing import Figure, best_of, paired_best
+from bench.timing import Figure, best_of, paired_best, speedup
 from saif_ui.engine import Engine, Steering
 from saif_ui.engine.cache import ByteLRU
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.steering import rows
 from saif_ui.fast.config import HarvestConfig
 from saif_ui.fast.harvest import _batches, conversations_for, harvest, sequences_for
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, make_pairs
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, make_pairs
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.steering.compare import generate_rows
@@ -111,13 +112,17 @@ def p1_three_answers(engine: Engine, quick: bool) -> Figure:
         _fixed_length_generate(engine, [original], steer, n_new)
 
     t = paired_best({"one_call": one_call, "two_calls": two_calls})
-    return Figure(
+    title = "a comparison's three answers in one batched generate (per-row steering) vs two calls (unsteered, steered)"
+    return speedup(
         "P1c",
-        "a comparison's three answers in one batched generate (per-row steering) vs two calls (unsteered, steered)",
-        round(t["two_calls"] / t["one_call"], 2),
+        title,
+        t,
+        "two_calls",
+        "one_call",
         None,
-        "report",
-        raw={"seconds": {k: round(v, 3) for k, v in t.items()}, "new_tokens": n_new},
+        digits=2,
+        kind="report",
+        new_tokens=n_new,
         note="speed-up of the app's steer request (generation only)",
     )
 
@@ -153,19 +158,18 @@ def p2_discovery(engine: Engine, sae: str, quick: bool) -> Figure:
     finally:
         engine.cache = saved
     bound = engine.n_layers / (layer + 1)
-    ratio = t["full_forward"] / t["discovery"]
-    return Figure(
+    title = f"discovery throughput vs a full forward (pairs/s ratio), target 0.9 × n_layers/(L+1) at L{layer}"
+    return speedup(
         "P2",
-        f"discovery throughput vs a full forward (pairs/s ratio), target 0.9 × n_layers/(L+1) at L{layer}",
-        round(ratio, 3),
+        title,
+        t,
+        "full_forward",
+        "discovery",
         round(0.9 * bound, 3),
-        raw={
-            "pairs": n_pairs,
-            "prompts": len(texts),
-            "seconds": {k: round(v, 3) for k, v in t.items()},
-            "pairs_per_s": round(n_pairs / t["discovery"], 2),
-            "layer_bound": round(bound, 3),
-        },
+        pairs=n_pairs,
+        prompts=len(texts),
+        pairs_per_s=round(n_pairs / t["discovery"], 2),
+        layer_bound=round(bound, 3),
     )
 
 
@@ -192,16 +196,9 @@ def p7_harvest(engine: Engine, quick: bool) -> Figure:
             harvest(engine, cfg, Path(tmp) / "h", conversations=conversations, progress=False)
 
     t = paired_best({"harvest": full_harvest, "forward": forward_only})
-    return Figure(
-        "P7",
-        "FAST harvest tok/s vs the forward-to-layer bound over the same sequences",
-        round(t["forward"] / t["harvest"], 3),
-        0.85,
-        raw={
-            "tokens": n_tokens,
-            "seconds": {k: round(v, 3) for k, v in t.items()},
-            "harvest_tok_s": round(n_tokens / t["harvest"]),
-        },
+    title = "FAST harvest tok/s vs the forward-to-layer bound over the same sequences"
+    return speedup(
+        "P7", title, t, "forward", "harvest", 0.85, tokens=n_tokens, harvest_tok_s=round(n_tokens / t["harvest"])
     )
 
 
@@ -242,19 +239,20 @@ def p8_batched_sweep(engine: Engine, quick: bool) -> Figure:
     # The prompts' prefill is the same work batched or one at a time (a GEMM either way, compute-bound), so it
     # caps the ratio however cheap batched decoding gets: the bound is one_by_one / (the batched prefill).
     t_prefill = best_of(prefill, repeats=3)
-    return Figure(
+    title = f"α sweep (6 α × {n} contents) batched as the evaluation runs it vs one generate call per answer"
+    return speedup(
         "P8",
-        f"α sweep (6 α × {n} contents) batched as the evaluation runs it vs one generate call per answer",
-        round(t["one_by_one"] / t["batched"], 2),
+        title,
+        t,
+        "one_by_one",
+        "batched",
         5.0,
-        raw={
-            "seconds": {k: round(v, 3) for k, v in t.items()},
-            "prefill_batched_s": round(t_prefill, 3),
-            "bound_if_decoding_were_free": round(t["one_by_one"] / t_prefill, 2),
-            "contents": n,
-            "max_new_tokens": n_new,
-            "batch_size": batch,
-        },
+        digits=2,
+        prefill_batched_s=round(t_prefill, 3),
+        bound_if_decoding_were_free=round(t["one_by_one"] / t_prefill, 2),
+        contents=n,
+        max_new_tokens=n_new,
+        batch_size=batch,
         note=f"{batch} rows per batch, all α sharing batches (one α per call gave 4.94× on 2026-12-01)",
     )
 

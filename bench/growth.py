@@ -21,7 +21,8 @@ from bench.engine_figures import _fixed_length_generate, _push, discovery_prompt
 from bench.timing import best_of
 from saif_ui.engine import Engine, EngineConfig
 from saif_ui.engine.cache import ByteLRU
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover
 from saif_ui.saif.inputs.contents import load_contents
 
 ROOT = Path(__file__).resolve().parents[1]

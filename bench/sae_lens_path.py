@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from bench.timing import Figure, paired_best
+from bench.timing import Figure, paired_best, speedup
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import ByteLRU
 
@@ -107,18 +107,22 @@ def p3_sae_lens(engine: Engine, sae_name: str, texts: list[str], quick: bool) ->
         )
     finally:
         engine.cache = saved
-    return Figure(
+    title = "discovery's SAE latents: saif_ui's engine vs sae-lens run_with_cache_with_saes on TransformerLens"
+    note = (
+        f"residuals agree to {resid_err:.1e}, latents to {lat_err:.1e}; "
+        f"{t['sae_lens_stop_at_layer'] / t['saif_ui']:.2f}× against TL with stop_at_layer"
+    )
+    return speedup(
         "P3",
-        "discovery's SAE latents: saif_ui's engine vs sae-lens run_with_cache_with_saes on TransformerLens",
-        round(t["sae_lens"] / t["saif_ui"], 2),
+        title,
+        t,
+        "sae_lens",
+        "saif_ui",
         2.0,
-        raw={
-            "prompts": len(texts),
-            "seconds": {k: round(v, 3) for k, v in t.items()},
-            "vs_stop_at_layer": round(t["sae_lens_stop_at_layer"] / t["saif_ui"], 2),
-            "max_relative_residual_difference": resid_err,
-            "max_relative_latent_difference": lat_err,
-        },
-        note=f"residuals agree to {resid_err:.1e}, latents to {lat_err:.1e}; "
-        f"{t['sae_lens_stop_at_layer'] / t['saif_ui']:.2f}× against TL with stop_at_layer",
+        digits=2,
+        prompts=len(texts),
+        vs_stop_at_layer=round(t["sae_lens_stop_at_layer"] / t["saif_ui"], 2),
+        max_relative_residual_difference=resid_err,
+        max_relative_latent_difference=lat_err,
+        note=note,
     )

@@ -52,3 +52,24 @@ class Figure:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "met": self.met}
+
+
+def speedup(
+    id: str,
+    figure: str,
+    t: dict[str, float],
+    slow: str,
+    fast: str,
+    target: float | None,
+    *,
+    digits: int = 3,
+    kind: str = ">=",
+    note: str = "",
+    **raw: Any,
+) -> Figure:
+    """The figure of how many times faster `fast` ran than `slow`, from the best times `t` of `paired_best`: the
+    ratio rounded to `digits`, every best time under `raw["seconds"]` followed by the figure's own `raw` numbers."""
+    seconds = {k: round(v, 3) for k, v in t.items()}
+    return Figure(
+        id, figure, round(t[slow] / t[fast], digits), target, kind, raw={"seconds": seconds, **raw}, note=note
+    )

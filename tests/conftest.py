@@ -7,6 +7,8 @@ import os
 import pytest
 import torch
 
+from saif_ui.saif.distil.config import DistilConfig
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -71,6 +73,14 @@ def l24(engine, tmp_path_factory):
     yield name
     engine.remove_sae(name)
     engine.config.cache_dir = old
+
+
+TINY_DISTIL = DistilConfig(
+    n_train=2, answer_tokens=6, steps=3, refit_steps=1, n_val=1, eval_every=1, candidates=8, keep=4, n_discovery=4,
+    batch_size=2,
+)  # fmt: skip
+"""A distillation of seconds at layer 24 (the service's and the Distil panel's tests): two training contents, 6 answer
+tokens, one validation content checked every step."""
 
 
 SHIPPED_SAE_NAMES = ("L08_fast_topk64", "L15_fast_topk64", "L24_fast_topk64", "L27_fast_topk64")

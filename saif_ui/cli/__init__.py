@@ -11,13 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from saif_ui.cli import discover, distil, engine, fast, steer, studies
+from saif_ui.cli import discover, distil, engine, evaluate, fast, steer, studies
 from saif_ui.cli.common import Command
 
 COMMANDS: dict[str, Command] = {
     **engine.COMMANDS,
     **discover.COMMANDS,
     **steer.COMMANDS,
+    **evaluate.COMMANDS,
     **distil.COMMANDS,
     **studies.COMMANDS,
     **fast.COMMANDS,

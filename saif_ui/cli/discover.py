@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from saif_ui.cli.common import Command, emit, engine_args, engine_from_args
+from saif_ui.cli.fields import add_dataclass_args, dataclass_values
+from saif_ui.saif.discovery.config import DiscoveryConfig
 
-# Choices are spelled out here (not imported) so `--help` does not import torch.
-_POSITIONS = ("last", "instruction", "after_content", "prompt")
-_SCORES = ("t", "combined", "freq", "mean")
+FLAGS = ("top_k", "positions", "score", "n_contents")
+"""The discovery settings `discover` exposes after `--placement` (flags, defaults and help from `DiscoveryConfig`)."""
 
 
 def _discover_args(p: argparse.ArgumentParser) -> None:
@@ -20,17 +22,15 @@ def _discover_args(p: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--instruction-text", nargs="+", metavar="TEXT", help="a custom instruction: one or more wordings"
     )
-    p.add_argument("--placement", choices=["post", "pre"], help="instruction after or before content (default: post)")
+    # No default on the flag: --placement-study refuses a placement given with it (the config's default applies).
+    add_dataclass_args(p, DiscoveryConfig, ["placement"], defaults={"placement": None})
     p.add_argument(
         "--placement-study",
         action="store_true",
         help="run both placements and compare them: Jaccard of the top-k and each placement's score distribution",
     )
     p.add_argument("--layer", type=int, help="layer of the attached SAE to use (default: the deepest)")
-    p.add_argument("--top-k", type=int, default=20)
-    p.add_argument("--positions", choices=_POSITIONS, help="token positions to score (default: last)")
-    p.add_argument("--score", choices=_SCORES, help="per-latent score (default: t)")
-    p.add_argument("--n-contents", type=int, default=48, help="contents from the discovery split (0: all)")
+    add_dataclass_args(p, DiscoveryConfig, FLAGS, parse={"n_contents": lambda s: int(s) or None})
     p.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -87,13 +87,7 @@ def format_study(s: dict[str, Any]) -> str:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from saif_ui.saif.discovery.discover import (
-        DEFAULT_POSITIONS,
-        DEFAULT_SCORE,
-        DiscoveryConfig,
-        discover,
-        resolve_instruction,
-    )
+    from saif_ui.saif.discovery.discover import discover, resolve_instruction
     from saif_ui.saif.inputs.catalogue import Instruction, UnknownInstructionError
 
     try:  # before loading the model: a typo should fail in a second, not after the load
@@ -108,13 +102,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
         raise ValueError("--placement-study runs both placements; drop --placement")
     engine = engine_from_args(args, warmup=False)
     sae_name = engine.sae_at_layer(args.layer)
-    cfg = DiscoveryConfig(
-        placement=args.placement or "post",
-        positions=args.positions or DEFAULT_POSITIONS,
-        score=args.score or DEFAULT_SCORE,
-        top_k=args.top_k,
-        n_contents=args.n_contents or None,
-    )
+    cfg = DiscoveryConfig(**dataclass_values(DiscoveryConfig, args, FLAGS))
+    if args.placement:
+        cfg = replace(cfg, placement=args.placement)
     if args.placement_study:
         from saif_ui.saif.studies.placement_study import compare_placements
 

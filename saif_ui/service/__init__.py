@@ -19,8 +19,8 @@ from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.shared import get_engine
 from saif_ui.fast.summary import COLUMNS as QUALITY_COLUMNS
-from saif_ui.saif.discovery.discover import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryResult
-from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
+from saif_ui.saif.discovery.config import DEFAULT_POSITIONS, DEFAULT_SCORE, POSITIONS, SCORES
+from saif_ui.saif.discovery.discover import DiscoveryResult
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation

@@ -13,10 +13,10 @@ from saif_ui.engine.cache import sae_identity
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.model import ModelLoadError
+from saif_ui.saif.discovery.config import DiscoveryPlacement
 from saif_ui.saif.discovery.discover import DiscoveryResult
 from saif_ui.saif.inputs.catalogue import Catalogue, Instruction, load_catalogue
 from saif_ui.saif.inputs.contents import Content, load_contents
-from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.service.controls import ControlError, PromptChoice
 from saif_ui.service.jobs import Busy, Cancelled, Jobs
@@ -48,7 +48,7 @@ MAX_DISCOVERIES = 32
 read_json = jsonsafe.loads
 
 
-def as_placement(value: str) -> Placement:
+def as_placement(value: str) -> DiscoveryPlacement:
     """A placement from a UI value; positives need the instruction before (`pre`) or after (`post`) the content."""
     if value not in ("post", "pre"):
         raise SaifError(f"placement must be post or pre, not {value!r}")

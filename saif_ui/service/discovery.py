@@ -9,7 +9,8 @@ from typing import Any
 
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryConfig, DiscoveryResult, discover
+from saif_ui.saif.discovery.config import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryConfig
+from saif_ui.saif.discovery.discover import DiscoveryResult, discover
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.layers_compare import LayerComparison, compare_layers, layer_spec
 from saif_ui.service.context import Context, as_placement

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from saif_ui.service import Backend, LatentCard, PromptChoice, Session
-from saif_ui.ui import figures
+from saif_ui.ui import figures, latent_figures
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.tables import LATENT_HEADERS, lens_table, neighbour_table, word_table
 from saif_ui.ui.widgets import (
@@ -143,7 +143,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         maps = backend.saes.heatmaps(choice, sae, ranked + special)
         state.heatmap = {**maps, "special": special}
         title = f"{backend.instructions.resolve(choice).id} · {sae}"
-        return figures.token_heatmap(maps["positive"], maps["negative"], special, title), state
+        return latent_figures.token_heatmap(maps["positive"], maps["negative"], special, title), state
 
     heat_inputs = [*ins.prompt_inputs, sae, tab.n_latents, tab.include_special, state]
     tab.heatmap_btn.click(heatmap, heat_inputs, [tab.heatmap, state], api_name="heatmap", **MODEL_EVENT)
@@ -169,7 +169,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         state.card = card
         acts = card.activations
         hist = (
-            figures.activation_histogram(acts["histogram"]["edges"], acts["histogram"]["counts"])
+            latent_figures.activation_histogram(acts["histogram"]["edges"], acts["histogram"]["counts"])
             if acts
             else figures.empty_figure("No activation cards for this SAE yet.", 220)
         )
@@ -217,7 +217,9 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         sel = int(latent) if latent is not None else None
         near = [n.id for n in card.neighbours] if card is not None and card.id == sel else []
         labels = backend.saes.latent_labels(state.discovery.sae) if state.discovery else {}
-        return figures.umap_scatter(coords, state.ranked_ids(), state.flagged_ids("special"), sel, near, labels=labels)
+        return latent_figures.umap_scatter(
+            coords, state.ranked_ids(), state.flagged_ids("special"), sel, near, labels=labels
+        )
 
     card_ev = gr.on(
         [tab.card_btn.click, tab.latent_id.submit],

@@ -7,13 +7,14 @@ import pytest
 
 import saif_ui.cli.discover as discover_cli
 import saif_ui.cli.engine as engine_cli
+import saif_ui.cli.evaluate as evaluate_cli
 import saif_ui.cli.steer as steer_cli
 from saif_ui.cli import main
 
 
 @pytest.fixture
 def cli_engine(engine, monkeypatch):
-    for module in (discover_cli, engine_cli, steer_cli):
+    for module in (discover_cli, engine_cli, evaluate_cli, steer_cli):
         monkeypatch.setattr(module, "engine_from_args", lambda args, warmup=True: engine)
     return engine
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 import saif_ui.cli.discover as discover_cli
-from saif_ui.cli import main
+from saif_ui.cli import build_parser, main
+from saif_ui.cli.fields import dataclass_values
+from saif_ui.saif.discovery.config import DiscoveryConfig
 
 
 @pytest.fixture
@@ -15,6 +17,17 @@ def cli_engine(engine, monkeypatch):
     """The session engine handed to the commands instead of one built from their arguments."""
     monkeypatch.setattr(discover_cli, "engine_from_args", lambda args, warmup=True: engine)
     return engine
+
+
+def test_discover_flags_come_from_the_config(capsys) -> None:
+    args = build_parser().parse_args(["discover", "--instruction", "french"])
+    assert DiscoveryConfig(**dataclass_values(DiscoveryConfig, args, discover_cli.FLAGS)) == DiscoveryConfig()
+    assert args.placement is None  # so --placement-study can refuse one given with it
+    args = build_parser().parse_args(["discover", "--instruction", "french", "--n-contents", "0", "--score", "mean"])
+    assert dataclass_values(DiscoveryConfig, args, ["n_contents", "score"]) == {"n_contents": None, "score": "mean"}
+    with pytest.raises(SystemExit):
+        main(["discover", "--help"])
+    assert "Token positions to score. (default: last)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_cli_discover_json_and_table(cli_engine, rand_saes, capsys) -> None:

@@ -74,7 +74,8 @@ DISCOVERY = """
 import sys
 from pathlib import Path
 from saif_ui.engine import Engine, EngineConfig
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover
 engine = Engine.load(EngineConfig.from_env(saes=[sys.argv[2]], cache_dir=Path(sys.argv[1]), warmup=False))
 print("loaded", flush=True)
 discover(engine, "french", engine.sae_names()[0], DiscoveryConfig(n_contents=int(sys.argv[3]), top_k=10))
@@ -85,7 +86,8 @@ print("done", flush=True)
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_a_discovery_killed_midway_is_recomputed_not_half_trusted(engine, tmp_path, monkeypatch) -> None:
     from saif_ui.engine.config import shipped_saes
-    from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+    from saif_ui.saif.discovery.config import DiscoveryConfig
+    from saif_ui.saif.discovery.discover import discover
 
     source = next(s for s in shipped_saes() if "L24" in s)
     cache = tmp_path / "cache"

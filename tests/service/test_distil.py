@@ -11,7 +11,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from saif_ui.saif.distil.config import DistilConfig
 from saif_ui.service import (
     MAX_DISTIL_STEPS,
     AlreadyTraining,
@@ -22,20 +21,7 @@ from saif_ui.service import (
     PromptChoice,
     SaifError,
 )
-
-TINY = DistilConfig(
-    n_train=2,
-    answer_tokens=6,
-    steps=3,
-    refit_steps=1,
-    n_val=1,
-    eval_every=1,
-    candidates=8,
-    keep=4,
-    n_discovery=4,
-    batch_size=2,
-)
-"""Two training contents, 6 answer tokens, one validation content checked every step: seconds at layer 24."""
+from tests.conftest import TINY_DISTIL as TINY
 
 
 @pytest.fixture

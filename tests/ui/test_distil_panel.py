@@ -12,15 +12,11 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from saif_ui.saif.distil.config import DistilConfig
 from saif_ui.service import distil as service_distil
 from saif_ui.ui.app import build_demo, launch_kwargs
+from tests.conftest import TINY_DISTIL as TINY
 from tests.ui.conftest import free_port
 
-TINY = DistilConfig(
-    n_train=2, answer_tokens=6, steps=3, refit_steps=1, n_val=1, eval_every=1, candidates=8, keep=4, n_discovery=4,
-    batch_size=2,
-)  # fmt: skip
 FORM = {"instruction": "french", "layer": 24, "basis": "sae", "steps": 3}
 
 

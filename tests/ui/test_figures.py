@@ -1,8 +1,8 @@
-"""Plotly figures (`ui.figures`, and the sweep plot and table of `ui.tables`): pure functions of plain data."""
+"""Plotly figures of results (`ui.figures`, and the sweep plot and table of `ui.tables`): pure functions of plain data
+(a latent's figures: test_latent_figures.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from saif_ui.saif.steering.evaluate import Evaluation
@@ -11,36 +11,7 @@ from saif_ui.ui.tables import sweep_plot, sweep_table
 from tests.ui.samples import SPEC, output
 
 
-def heat(values: list[list[float]], latents: list[int], span: tuple[int, int] | None) -> dict:
-    n = len(values)
-    return {
-        "tokens": [f"t{i}" for i in range(n)],
-        "special": [i == 0 for i in range(n)],
-        "latents": latents,
-        "values": values,
-        "instruction_tokens": span,
-    }
-
-
-def test_heatmap_puts_special_latents_on_their_own_colour_scale() -> None:
-    pos = heat([[1.0, 90.0], [2.0, 80.0], [0.5, 85.0]], [7, 9], (1, 2))  # [tokens][latents]
-    neg = heat([[0.0, 70.0], [0.2, 60.0]], [7, 9], None)
-    fig = figures.token_heatmap(pos, neg, special_latents=[9])
-    kinds = sorted({(t.type, t.coloraxis) for t in fig.data})
-    assert kinds == [("heatmap", "coloraxis"), ("heatmap", "coloraxis2")] and len(fig.data) == 4
-    assert fig.layout.coloraxis.cmax == 2.0 and fig.layout.coloraxis2.cmax == 90.0  # 45x apart, scales separate
-    assert fig.layout.shapes[0].x0 == 0.5  # the instruction span is outlined on the positive panel
-    assert list(fig.data[0].y) == ["#7", "#9 ★"]
-
-
-def test_umap_sweep_histogram_and_empty_figures() -> None:
-    coords = np.random.default_rng(0).normal(size=(50, 2))
-    fig = figures.umap_scatter(coords, ranked=[1, 2], special=[3], selected=1, neighbours=[1, 4, 5])
-    names = [t.name for t in fig.data]
-    assert names == ["all latents", "instruction-relevant", "special-token", "neighbour links", "neighbours",
-                     "selected #1"]  # fmt: skip
-    assert len(fig.data[0].x) == 50 and list(fig.data[4].customdata) == [4, 5]
-
+def test_sweep_and_empty_figures() -> None:
     def block(k: int, n: int) -> dict:  # k of n outputs follow the instruction
         return {"outputs": [output(f"t{i}", i < k) for i in range(n)]}
 
@@ -68,8 +39,6 @@ def test_umap_sweep_histogram_and_empty_figures() -> None:
     assert list(sweep.data[0].error_y.array)[1] == pytest.approx(ev.summary(1.0).ci(0.75)[1] - 0.75)
     assert Evaluation.from_dict(ev.to_dict()).to_dict() == ev.to_dict()
     assert sweep_plot(None).layout.annotations[0].text.startswith("Run a sweep")
-    hist = figures.activation_histogram([0.1, 1.0, 10.0], [3, 4])
-    assert list(hist.data[0].y) == [3, 4] and hist.layout.xaxis.type == "log"
     assert figures.empty_figure("hint").layout.annotations[0].text == "hint"
 
 

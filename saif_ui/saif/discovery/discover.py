@@ -15,14 +15,9 @@ from tqdm.auto import tqdm
 from saif_ui.engine import Engine
 from saif_ui.engine.cache import digest, load_npz, sae_identity, save_npz
 from saif_ui.engine.errors import SaifError
+from saif_ui.saif.discovery.config import DiscoveryConfig
 from saif_ui.saif.discovery.scoring import (
-    DENSE_THRESHOLD,
-    POSITIONS,
-    SCORES,
-    SPECIAL_THRESHOLD,
     LatentStats,
-    Positions,
-    ScoreKind,
     TokenTally,
     contrast,
     latent_flags,
@@ -31,59 +26,13 @@ from saif_ui.saif.discovery.scoring import (
     select_positions,
 )
 from saif_ui.saif.inputs.catalogue import CUSTOM_CATEGORY, Instruction, load_catalogue
-from saif_ui.saif.inputs.contents import Content, Split, contents_version, load_contents
-from saif_ui.saif.inputs.prompts import PLACEMENTS, Pair, Placement, build_pairs
+from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
+from saif_ui.saif.inputs.prompts import Pair, build_pairs
 from saif_ui.saif.interpret.lens import logit_lens
 
 STATS_VERSION = 1
 """Bump when the statistics change meaning, so old cache files are not reused."""
-DEFAULT_POSITIONS: Positions = "last"
-DEFAULT_SCORE: ScoreKind = "t"
-"""Chosen by measurement on L24_fast_topk64 (8 catalogue instructions, 48 discovery contents, placement post):
-the last prompt token beat the other positions on both stability of the top-10 between an English-wordings half
-and a translations half (0.15-0.29 Jaccard vs 0.03-0.16) and overlap between instructions (0.09-0.14 vs 0.29-0.61);
-there, `t` gave the best held-out AUC (24 unseen contents; sum of top-k activations) against negatives (0.98-0.99)
-and against other instructions (0.83-0.85) at k = 5, 10 and 20. `mean` is more stable across wordings but overlaps
-more between instructions; `freq` and `combined` overlap least but generalise less."""
-
-
-@dataclass(frozen=True)
-class DiscoveryConfig:
-    """Settings of one discovery run.
-
-    The disk cache holds every latent's statistics, keyed by everything that changes them (model and its dtype, SAE
-    source and weights, catalogue version, wordings, contents, placement, positions, n_contents, split, cross, system
-    prompt; not the checkers: discovery judges nothing). `score`, `top_k`, the flag thresholds and `lens_tokens` are
-    applied to those statistics on read, so changing them costs no forward pass.
-    """
-
-    placement: Placement = "post"
-    """`post`: content then instruction (steers better in SAIF); `pre`: instruction first."""
-    positions: Positions = DEFAULT_POSITIONS
-    score: ScoreKind = DEFAULT_SCORE
-    top_k: int = 20
-    n_contents: int | None = 48
-    """Contents from the split (statements and paragraphs alternating); None: all of them."""
-    split: Split = "discovery"
-    cross: bool = False
-    """Every content with every wording, instead of one wording per content (rotating)."""
-    system_prompt: bool | None = None
-    """The chat template's default system prompt; None: the engine's setting."""
-    dense_threshold: float = DENSE_THRESHOLD
-    special_threshold: float = SPECIAL_THRESHOLD
-    lens_tokens: int = 5
-    """Logit-lens tokens shown per latent."""
-    batch_pairs: int = 8
-
-    def __post_init__(self) -> None:
-        if self.placement not in PLACEMENTS or self.placement == "none":
-            raise SaifError(f"placement must be post or pre, not {self.placement!r}")
-        if self.positions not in POSITIONS:
-            raise SaifError(f"positions must be one of {', '.join(POSITIONS)}, not {self.positions!r}")
-        if self.score not in SCORES:
-            raise SaifError(f"score must be one of {', '.join(SCORES)}, not {self.score!r}")
-        if self.top_k < 1 or (self.n_contents is not None and self.n_contents < 2) or self.batch_pairs < 1:
-            raise SaifError("top_k >= 1, n_contents >= 2 and batch_pairs >= 1 are required")
+DEFAULT_CONFIG = DiscoveryConfig()
 
 
 @dataclass(frozen=True)
@@ -313,7 +262,7 @@ def discover_many(
     engine: Engine,
     instruction: Instruction | str,
     sae_names: Sequence[str],
-    cfg: DiscoveryConfig = DiscoveryConfig(),
+    cfg: DiscoveryConfig = DEFAULT_CONFIG,
     *,
     use_cache: bool = True,
 ) -> dict[str, DiscoveryResult]:

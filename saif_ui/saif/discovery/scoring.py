@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 import torch
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.order import tie_key
+from saif_ui.saif.discovery.config import (
+    DENSE_THRESHOLD,
+    POSITIONS,
+    SCORES,
+    SPECIAL_THRESHOLD,
+    Positions,
+    ScoreKind,
+)
 from saif_ui.saif.inputs.prompts import Prompt
 
-Positions = Literal["last", "instruction", "after_content", "prompt"]
-POSITIONS: tuple[Positions, ...] = get_args(Positions)
-ScoreKind = Literal["combined", "freq", "mean", "t"]
-SCORES: tuple[ScoreKind, ...] = get_args(ScoreKind)
 Flag = Literal["special", "dense"]
 
 ACTIVE = 0.0
 """A latent is active at a token when its activation exceeds this (SAE latents are >= 0)."""
-DENSE_THRESHOLD = 0.5
-"""Flag `dense` when a latent is active on at least this share of all scored prompts' tokens."""
-SPECIAL_THRESHOLD = 0.5
-"""Flag `special` when at least this share of a latent's activation mass sits on special tokens (which are ~15% of
-positions): FAST shows such latents carry huge values (37-580 vs 1-5) that would swamp mean-based scores."""
 _EPS = 1e-8
 
 

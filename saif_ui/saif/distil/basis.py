@@ -17,7 +17,8 @@ from torch import nn
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover
 from saif_ui.saif.distil.teacher import Example
 from saif_ui.saif.inputs.catalogue import Instruction
 

@@ -24,7 +24,8 @@ import torch
 from sklearn.linear_model import Lasso
 
 from saif_ui.engine import Engine, Steering
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, resolve_instruction
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, resolve_instruction
 from saif_ui.saif.distil.basis import unit_directions
 from saif_ui.saif.distil.teacher import Example, teacher_examples
 from saif_ui.saif.distil.train import Distilled, training_contents

@@ -17,7 +17,8 @@ from dataclasses import replace
 import torch
 
 from saif_ui.engine import Engine
-from saif_ui.saif.discovery.discover import DiscoveryConfig, make_pairs, resolve_instruction
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import make_pairs, resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.steering.spec import SpecError, SteeringSpec, SteerLatent, SteerVector
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.steering import Positions
-from saif_ui.saif.discovery.discover import DiscoveryConfig, DiscoveryResult, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig, DiscoveryPlacement
+from saif_ui.saif.discovery.discover import DiscoveryResult, discover
 from saif_ui.saif.inputs.catalogue import Instruction
-from saif_ui.saif.inputs.prompts import Placement
 from saif_ui.saif.steering.baselines import mean_difference_spec
 from saif_ui.saif.steering.joint import JointPart, JointSpec
 from saif_ui.saif.steering.recipe import require_recipe
@@ -51,7 +51,7 @@ class SpecChoice:
     """Latent id -> strength (default 1) for hand-picked latents."""
     spec_file: Path | None = None
     mean_diff: bool = False
-    placement: Placement = "post"
+    placement: DiscoveryPlacement = "post"
     how: Application = Application()
     recipe: bool = False
 

@@ -23,7 +23,8 @@ import torch
 from saif_ui.engine import Engine
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, pick_contents, resolve_instruction
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, pick_contents, resolve_instruction
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.steering.compare import run_modes

@@ -36,7 +36,8 @@ from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.keys import sae_key
 from saif_ui.provenance import command_line, git_commit
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, pick_contents, resolve_instruction
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, pick_contents, resolve_instruction
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import Content, contents_version, load_contents
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION

@@ -19,7 +19,7 @@ from typing import Any
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import AblationResult, ablation_claim, ablation_section
+from saif_ui.saif.studies.findings_ablation import AblationResult, ablation_claim, ablation_section
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 

@@ -31,7 +31,7 @@ from saif_ui.fast.report import EVAL_TOKENS, evaluate_sae
 from saif_ui.fast.train import train_sae
 from saif_ui.provenance import git_commit
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_replications import FastVsBtResult, fast_vs_bt_claim, fast_vs_bt_section
+from saif_ui.saif.studies.findings_fast_vs_bt import FastVsBtResult, fast_vs_bt_claim, fast_vs_bt_section
 from saif_ui.saif.studies.shipped import Log, run_each
 from saif_ui.saif.studies.study import Doc, Option, Study
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.findings_sections import Rate, p_value, quote, section
+from saif_ui.saif.studies.findings_sections import Rate, p_value, quote, section, table
 from saif_ui.saif.studies.study import Docs
 
 
@@ -76,6 +77,11 @@ LABELS = {
 def _rate(block: Rate) -> str:
     low, high = block["ci"]
     return f"{100 * block['rate']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+def _each(block: Mapping[str, Any], ids: Sequence[str]) -> list[str]:
+    """How often each instruction of the pair was followed, in the pair's order."""
+    return [f"{100 * block['each'][i]['rate']:.0f}%" for i in ids]
 
 
 def _weights(ws: list[float]) -> str:
@@ -148,14 +154,16 @@ def joint_lines(docs: Docs) -> list[str]:
             f"Validation grid ({val['n']} contents; faithful at chrF ≥ {val['fidelity_threshold']:g}, "
             f"{val['threshold_source']}); chosen weights **{_weights(val['chosen_weights'])}**:",
             "",
-            "| weights | success [95% CI] | both followed | " + " | ".join(f"`{i}`" for i in ids) + " |",
-            "|---|---|---|" + "---|" * len(ids),
         ]
         rows = [(name.replace("_", " "), block) for name, block in val["baselines"].items()]
         rows += [(_weights(c["weights"]), c) for c in val["cells"]]
-        for name, block in rows:
-            each = " | ".join(f"{100 * block['each'][i]['rate']:.0f}%" for i in ids)
-            md.append(f"| {name} | {_rate(block['success'])} | {100 * block['joint_strict']['rate']:.0f}% | {each} |")
+        md += table(
+            ("weights", "success [95% CI]", "both followed", *(f"`{i}`" for i in ids)),
+            (
+                [name, _rate(block["success"]), f"{100 * block['joint_strict']['rate']:.0f}%", *_each(block, ids)]
+                for name, block in rows
+            ),
+        )
         if not any(c["success"]["k"] for c in val["cells"]):
             md += [
                 "",
@@ -167,20 +175,28 @@ def joint_lines(docs: Docs) -> list[str]:
             f"Test (n = {test['n']}; study key `{doc['key_digest']}`, commit `{doc['provenance']['git_commit'][:12]}`, "
             f"{doc['seconds']:.0f} s):",
             "",
-            "| method | success [95% CI] | both followed | "
-            + " | ".join(f"`{i}`" for i in ids)
-            + " | repeated | chrF to prompted | McNemar p vs steered by both |",
-            "|---|---|---|" + "---|" * len(ids) + "---|---|---|",
         ]
+        columns = (
+            "method", "success [95% CI]", "both followed", *(f"`{i}`" for i in ids), "repeated", "chrF to prompted",
+            "McNemar p vs steered by both",
+        )  # fmt: skip
+        methods = []
         for name in methods_of(r):
             b = test["methods"][name]
-            each = " | ".join(f"{100 * b['each'][i]['rate']:.0f}%" for i in ids)
             p = p_value(b["paired_joint"]["p"]) if "paired_joint" in b else "–"
             chrf = f"{b['chrf_prompted']:.1f}" if b["chrf_prompted"] is not None else "–"
-            md.append(
-                f"| {label(name)} | {_rate(b['success'])} | {100 * b['joint_strict']['rate']:.0f}% | {each} "
-                f"| {100 * b['repetition']:.0f}% | {chrf} | {p} |"
+            methods.append(
+                [
+                    label(name),
+                    _rate(b["success"]),
+                    f"{100 * b['joint_strict']['rate']:.0f}%",
+                    *_each(b, ids),
+                    f"{100 * b['repetition']:.0f}%",
+                    chrf,
+                    p,
+                ]
             )
+        md += table(columns, methods)
         md += ["", "First test contents (✓ success, ✗ not); every text is in the shipped result:", ""]
         for i in range(2):
             for name in ("prompted", "joint"):

@@ -9,7 +9,7 @@ from typing import Any, NotRequired, TypedDict
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.judge.stats import PairedDict
 from saif_ui.saif.studies.findings_sections import ci as _ci
-from saif_ui.saif.studies.findings_sections import figure
+from saif_ui.saif.studies.findings_sections import figure, plotted, table
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
 from saif_ui.saif.studies.findings_sections import quote as _quote
@@ -119,35 +119,42 @@ def _paired_vs(block: MethodBlock, name: str) -> str:
 
 def _method_table(result: SteeringResult) -> list[str]:
     m = result["methods"]
-    lines = [
-        "| method | success [95% CI] | fluent strict | strict | chrF to content (mismatched) | chrF to prompted "
-        "(mismatched) | p vs original | p vs steered |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    columns = (
+        "method", "success [95% CI]", "fluent strict", "strict", "chrF to content (mismatched)",
+        "chrF to prompted (mismatched)", "p vs original", "p vs steered",
+    )  # fmt: skip
+    rows = []
     for name in METHODS:
         b = m[name]
         c = b["chrf"]
-        vs_steered = "–" if name == "steered" else _paired_vs(m[name], "steered")
-        lines.append(
-            f"| {LABELS[name]} | {_ci(b)} | {_pct(b['fluent_strict'])} | {_pct(b['strict'])} "
-            f"| {c['content']:.1f} ({c['content_mismatched']:.1f}) "
-            f"| {c['prompted']:.1f} ({c['prompted_mismatched']:.1f}) "
-            f"| {'–' if name == 'original' else _paired_vs(b, 'original')} | {vs_steered} |"
+        rows.append(
+            [
+                LABELS[name],
+                _ci(b),
+                _pct(b["fluent_strict"]),
+                _pct(b["strict"]),
+                f"{c['content']:.1f} ({c['content_mismatched']:.1f})",
+                f"{c['prompted']:.1f} ({c['prompted_mismatched']:.1f})",
+                "–" if name == "original" else _paired_vs(b, "original"),
+                "–" if name == "steered" else _paired_vs(b, "steered"),
+            ]
         )
-    return lines
+    return table(columns, rows)
 
 
 def _examples(result: SteeringResult, n: int = 2) -> list[str]:
     m = result["methods"]
-    lines = ["| content | original | prompted | steered |", "|---|---|---|---|"]
-    for i in range(min(n, result["n"])):
-        cells = []
-        for name in ("original", "prompted", "steered"):
-            o = m[name]["outputs"][i]
-            mark = "✓" if o["success"] else "✗"
-            cells.append(f"{mark} {_quote(o['text'])}")
-        lines.append(f"| `{result['contents'][i]}` | " + " | ".join(cells) + " |")
-    return lines
+    shown = ("original", "prompted", "steered")
+    rows = [
+        [f"`{result['contents'][i]}`", *(_example(m[name]["outputs"][i]) for name in shown)]
+        for i in range(min(n, result["n"]))
+    ]
+    return table(("content", *shown), rows)
+
+
+def _example(output: dict[str, Any]) -> str:
+    """An answer as a table shows it: ✓ or ✗ (success), then its text, quoted."""
+    return f"{'✓' if output['success'] else '✗'} {_quote(output['text'])}"
 
 
 def _plot(studies: dict[str, dict[str, Any]], path: Path) -> None:
@@ -236,35 +243,41 @@ def steering_claims(studies: Docs) -> list[str]:
 
 def steering_section(studies: Docs, figs: Path) -> list[str]:
     """The summary by instruction (with its figure) and each instruction's section."""
-    _plot(studies, figs / "steering_methods.png")
     md: list[str] = []
-    md += [
-        "## Summary by instruction (test contents)",
-        "",
-        "| instruction | category | n | original | prompted | steered [95% CI] | gain | steered fluent strict "
-        "(not judged on fidelity) | best control | recipe | fidelity threshold | outcome |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = (
+        "instruction", "category", "n", "original", "prompted", "steered [95% CI]", "gain",
+        "steered fluent strict (not judged on fidelity)", "best control", "recipe", "fidelity threshold", "outcome",
+    )  # fmt: skip
+    rows = []
     catalogue = load_catalogue()
     for iid, doc in studies.items():
         r: SteeringResult = doc["result"]
         v = verdict(r)
         m, rec = r["methods"], r["recipe"]
         decay = f", decay {rec['decay']:g}" if rec["decay"] else ""
-        md.append(
-            f"| `{iid}` | {catalogue.get(iid).category} | {r['n']} | {_ci(m['original'])} | {_ci(m['prompted'])} "
-            f"| {_ci(m['steered'])} | {100 * v['gain']:+.0f} "
-            f"| {_pct(m['steered']['fluent_strict'])} (original {_pct(m['original']['fluent_strict'])}) "
-            f"| {v['best_control'].replace('_', ' ')} {_pct(m[v['best_control']]['success'])} "
-            f"| L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay} "
-            f"| chrF ≥ {rec['fidelity_threshold']:g} | {v['outcome']} |"
+        rows.append(
+            [
+                f"`{iid}`",
+                catalogue.get(iid).category,
+                r["n"],
+                _ci(m["original"]),
+                _ci(m["prompted"]),
+                _ci(m["steered"]),
+                f"{100 * v['gain']:+.0f}",
+                f"{_pct(m['steered']['fluent_strict'])} (original {_pct(m['original']['fluent_strict'])})",
+                f"{v['best_control'].replace('_', ' ')} {_pct(m[v['best_control']]['success'])}",
+                f"L{rec['layer']}, k={rec['k']}, α={rec['alpha']:g}, {rec['positions']}{decay}",
+                f"chrF ≥ {rec['fidelity_threshold']:g}",
+                v["outcome"],
+            ]
         )
+    md += ["## Summary by instruction (test contents)", "", *table(columns, rows)]
     md += [
         "",
         "Outcome: *reproduced* when the bar is met; *partial* when the interval's lower bound is above the "
         "unsteered rate but the gain is under the bar; *not reproduced* otherwise.",
         "",
-        "![success by method](figures/steering_methods.png)",
+        *plotted(_plot, studies, figs, "steering_methods.png", "success by method"),
         "",
     ]
     for iid, doc in studies.items():

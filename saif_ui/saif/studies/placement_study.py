@@ -23,13 +23,14 @@ import torch
 
 from saif_ui.engine import Engine
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig, DiscoveryResult, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import DiscoveryResult, discover
 from saif_ui.saif.discovery.scoring import jaccard
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_replications import PlacementResult, placement_claim, placement_section
+from saif_ui.saif.studies.findings_placement import PlacementResult, placement_claim, placement_section
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 

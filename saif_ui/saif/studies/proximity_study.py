@@ -25,7 +25,7 @@ from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import build_pairs
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_sections import ProximityResult, proximity_claim, proximity_section
+from saif_ui.saif.studies.findings_proximity import ProximityResult, proximity_claim, proximity_section
 from saif_ui.saif.studies.shipped import Log, recipe_key, run_each
 from saif_ui.saif.studies.study import Doc, Study
 

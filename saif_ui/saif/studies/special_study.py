@@ -32,7 +32,7 @@ from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.steering.special import PAPER_ALPHAS, default_special_latent, special_latents
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_sections import MEASURES, SpecialResult, special_claim, special_section
+from saif_ui.saif.studies.findings_special import MEASURES, SpecialResult, special_claim, special_section
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key
 from saif_ui.saif.studies.study import Doc, Study
 

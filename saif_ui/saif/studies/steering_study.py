@@ -22,7 +22,8 @@ from saif_ui.engine import Engine
 from saif_ui.engine.cache import JsonStore, digest
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig, pick_contents
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import pick_contents
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import Placement

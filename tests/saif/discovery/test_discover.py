@@ -7,10 +7,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import torch
 
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, discover_many, pick_contents
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, discover_many, pick_contents
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import load_contents
 from tests.conftest import shipped_sae_folders
@@ -22,17 +22,6 @@ def test_pick_contents_alternates_kinds() -> None:
     picked = pick_contents(load_contents("discovery"), 6)
     assert [c.kind for c in picked] == ["statement", "paragraph"] * 3
     assert len(pick_contents(load_contents("discovery"), None)) == len(load_contents("discovery"))
-
-
-def test_config_is_validated() -> None:
-    with pytest.raises(ValueError, match="placement"):
-        DiscoveryConfig(placement="none")
-    with pytest.raises(ValueError, match="positions"):
-        DiscoveryConfig(positions="first")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="score"):
-        DiscoveryConfig(score="best")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="top_k"):
-        DiscoveryConfig(top_k=0)
 
 
 def test_discovery_is_deterministic_and_well_formed(engine, rand_saes) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from saif_ui.saif.discovery.config import POSITIONS, SCORES
 from saif_ui.saif.discovery.scoring import (
-    POSITIONS,
-    SCORES,
     LatentStats,
     TokenTally,
     contrast,

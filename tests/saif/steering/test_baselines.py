@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from saif_ui.engine.decoding import Decoding
-from saif_ui.saif.discovery.discover import DiscoveryConfig, make_pairs, resolve_instruction
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import make_pairs, resolve_instruction
 from saif_ui.saif.steering.baselines import mean_difference_spec
 from saif_ui.saif.steering.spec import SteeringSpec
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from saif_ui.engine.decoding import Decoding
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover, resolve_instruction
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover, resolve_instruction
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.checkers import check

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saif_ui.engine.decoding import Decoding
-from saif_ui.saif.discovery.discover import DiscoveryConfig, discover
+from saif_ui.saif.discovery.config import DiscoveryConfig
+from saif_ui.saif.discovery.discover import discover
 from saif_ui.saif.steering.build import spec_for_latents
 from saif_ui.saif.steering.spec import SpecError, SteeringSpec, SteerLatent, SteerVector, spec_from_discovery
 

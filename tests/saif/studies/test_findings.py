@@ -1,4 +1,5 @@
-"""FINDINGS.md is written from shipped study documents alone: no model, every number from the files."""
+"""FINDINGS.md is written from shipped study documents alone: no model, every number from the files; each study's
+section (findings_<study>.py) is checked here through the whole document it is part of."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ import json
 from pathlib import Path
 
 from saif_ui.cli import main
+from saif_ui.saif.judge.stats import wilson_interval
 from saif_ui.saif.studies.findings import write_findings
 from saif_ui.saif.studies.findings_steering import METHODS, verdict
 
 
 def _block(k: int, n: int = 96) -> dict:
-    from saif_ui.saif.judge.stats import wilson_interval
-
     rate = k / n
     return {
         "success": rate, "fluent_strict": rate, "strict": rate, "n": n,
@@ -99,3 +99,126 @@ def test_proximity_and_special_sections_come_from_their_files(tmp_path: Path) ->
     assert "| 25 | 50% / 0% (0.001) |" in text
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert set(index["special"]) == {"special/L24"} and set(index["proximity"]) == {"proximity/french"}
+
+
+def _rate(k: int, n: int = 96) -> dict:
+    return {"rate": k / n, "ci": list(wilson_interval(k, n)), "n": n}
+
+
+def _pair(a: int, b: int, p: float) -> dict:
+    return {"post": _rate(a), "pre": _rate(b), "paired": {"p": p, "n": 96}}
+
+
+def _write(root: Path, study: str, item: str, result: dict) -> None:
+    (root / study).mkdir(parents=True, exist_ok=True)
+    doc = {**_doc("french", 10), "study": study, "item": item, "result": result}
+    (root / study / f"{item}.json").write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _point(group: str, label: str, latents: list[int], fluent: int, p: float) -> dict:
+    paired = {"success": {"p": 1.0}, "fluent_strict": {"p": p}}
+    return {"group": group, "label": label, "latents": latents, "norm": 10.0 * len(latents), "success": _rate(0),
+            "fluent_strict": _rate(fluent), "paired_vs_full": paired}  # fmt: skip
+
+
+def _joint_block(k: int, both: int, each: tuple[int, int], n: int = 96, p: float | None = None) -> dict:
+    low, high = wilson_interval(k, n)
+    block = {
+        "success": {"rate": k / n, "ci": [low, high], "k": k, "n": n},
+        "joint_strict": {"rate": both / n, "ci": list(wilson_interval(both, n)), "k": both, "n": n},
+        "each": {"french": {"rate": each[0] / n}, "postscript": {"rate": each[1] / n}},
+        "repetition": 0.2,
+        "chrf_prompted": 30.0,
+        "outputs": [{"id": f"c{i}", "text": f"answer {i}", "success": i < k} for i in range(n)],
+    }
+    return {**block, "paired_joint": {"p": p}} if p is not None else block
+
+
+def _joint() -> dict:
+    val = {"original": _joint_block(0, 0, (0, 0), 48), "prompted": _joint_block(24, 24, (45, 27), 48)}
+    cells = [{"weights": [a, b], **_joint_block(int(a == b == 1), 1, (40, 5), 48)} for a, b in ((1.0, 1.0), (2.0, 1.0))]
+    methods = {"original": _joint_block(0, 0, (0, 0), p=1.0), "prompted": _joint_block(53, 53, (95, 54), p=1e-9),
+               "joint": _joint_block(40, 41, (80, 45)), "random_latents": _joint_block(0, 0, (0, 0), p=1e-9),
+               "mean_difference": _joint_block(2, 2, (60, 3), p=1e-8)}  # fmt: skip
+    return {
+        "instructions": ["french", "postscript"], "wording": "Translate. Add a P.S.", "weights": [1.0, 1.0],
+        "fidelity_threshold": 28.0,
+        "validation": {"n": 48, "contents": [], "fidelity_threshold": 28.0, "threshold_source": "95 % quantile",
+                       "baselines": val, "cells": cells, "chosen_weights": [1.0, 1.0]},
+        "test": {"n": 96, "contents": [], "methods": methods},
+    }  # fmt: skip
+
+
+def _report(mse: float, st: float, ce: float | None) -> dict:
+    return {"log2_mse": mse, "log2_mse_st": st, "explained_variance": 0.8, "l0": 64.0, "dead_fraction": 0.01,
+            "delta_ce": ce, "loss_recovered": None if ce is None else 0.98}  # fmt: skip
+
+
+def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> None:
+    root = tmp_path / "studies"
+    _write(root, "steering", "french", _doc("french", 10)["result"])
+    discovery = {"k": 5, "jaccard_at_5": 0.43, "jaccard_at_20": 0.6}
+    _write(root, "placement", "french", {"n": 96, "prompted": {"fluent_strict": _pair(80, 50, 0.001),
+           "strict": _pair(90, 88, 0.5)}, "discovery": discovery,
+           "steering": {"success": _pair(3, 2, 1.0), "fluent_strict": _pair(45, 48, 0.7)}})  # fmt: skip
+    layers = [
+        {"layer": L, "alpha": 2.0, "success": _rate(0), "fluent_strict": _rate(f),
+         "paired_vs_deepest": {"success": {"p": 1.0}, "fluent_strict": {"p": p}},
+         "validation": [{"alpha": a, "k": 5, "successes": 0, "fluent": f // 4 - int(a), "strict": f // 4, "n": 24}
+                        for a in (1.0, 2.0)]}
+        for L, f, p in ((8, 0, 0.001), (15, 10, 0.01), (27, 40, 1.0))
+    ]  # fmt: skip
+    two = {"layers": [27, 15], "beats_single_layer_on_validation": True, "success": _rate(6), "scale": 0.5,
+           "validation": [{"scale": 0.5, "successes": 2, "fluent": 14, "strict": 20, "n": 24}],
+           "fluent_strict": _rate(22)}  # fmt: skip
+    _write(root, "layers", "french", {"n": 96, "deepest": 27, "layers": layers, "recipe": {"layer": 15},
+                                      "two_layers": two})  # fmt: skip
+    points = [_point("full", "all", [1, 2, 3], 45, 1.0), _point("drop", "without 1", [2, 3], 20, 0.001),
+              _point("drop", "without 2", [1, 3], 44, 0.9), _point("drop", "without 3", [1, 2], 46, 1.0),
+              _point("add", "first 1", [1], 5, 0.001), _point("add", "first 2", [1, 2], 46, 1.0)]  # fmt: skip
+    _write(root, "ablation", "french", {"n": 96, "points": points})
+    test = {"n_sequences": 100, "a_lower": 90, "median_ratio": 0.5, "p": 1e-9}
+    saes = {m: {"reports": {"fast_format": _report(2.0 + d, -0.5 + d, 0.24), "bt_format": _report(2.3 - d, 0.5, None)}}
+            for m, d in (("fast", 0.0), ("bt", 0.3))}  # fmt: skip
+    paired = {fmt: {"mse": test, "mse_st": test} for fmt in ("fast", "bt")}
+    _write(root, "fast_vs_bt", "seed0", {"saes": saes, "paired": paired})
+    pv = {"success": {"p": 1.0}, "fluent_strict": {"p": 0.02}}
+    effect = {"latents": [7, 8], "jaccard_with_recipe": 0.33, "alpha": 2.0, "success": _rate(1),
+              "fluent_strict": _rate(30), "paired": {"steered": pv, "mean_difference": pv}}  # fmt: skip
+    compared = {m: {"success": _rate(3), "fluent_strict": _rate(45)} for m in ("steered", "mean_difference")}
+    _write(root, "selection", "french", {"n": 96, "output_effect": effect, "compared": compared})
+    _write(root, "joint", "french+postscript", _joint())
+    out = tmp_path / "out"
+    text = write_findings(out, root).read_text(encoding="utf-8")
+    assert "Not yet re-measured" not in text
+    assert "`french` output effect 1% success / 31% fluent strict vs SAIF's 3% / 47% (p 0.020)" in text
+    assert "| `french` | 7, 8 | 0.33 | 2 |" in text
+    assert "Post significantly better (McNemar p < 0.05) for 1 of 1 (french), pre for 0 (none)" in text
+    assert "| `french` | 96 | 83% [75, 89] / 52% [42, 62] (0.001) |" in text and "0.43 (k=5) / 0.60" in text
+    assert "better than every other (McNemar p < 0.05, fluent strict) for 1 of 1 instructions (french)" in text
+    assert "the layer it picks would change for 1 of 1 (`french`)" in text  # L27 ranks first on validation
+    assert "for 1 of 1 (`french` (L27 + L15: test success 6% [3, 13], fluent strict 23%)); the recipes stay" in text
+    assert "`french` all 3 47% vs the first alone 5% (p 0.001); dropping 1 lowers it significantly" in text
+    assert "| `french` | without 1 | 2, 3 | 20.0 |" in text
+    assert "seed0: log2 MSE_st -0.50 (FAST) vs -0.20 (BT), FAST lower on 90/100 held-out chats" in text
+    assert "| seed0 | FAST | fast | 2.000 | -0.500 | 0.800 | 64.000 | 0.010 | 0.240 | 0.980 |" in text
+    assert "`french+postscript` original 0% [0, 4] → steered 42% [32, 52] at weights 1 × 1" in text
+    assert "met for 1 of 1 pairs (french+postscript)." in text and "Not reproduced" not in text
+    assert "| 1 × 1 | 2% [0, 11] | 2% | 83% | 10% |" in text  # the validation grid
+    assert "| **steered by both recipes** (no instruction) | 42% [32, 52] | 43% | 83% | 47% | 20% | 30.0 | – |" in text
+    assert "| random latents, each part's norm | 0% [0, 4] | 0% | 0% | 0% | 20% | 30.0 | <0.001 |" in text
+    assert (out / "figures" / "layers.png").stat().st_size > 1000
+    assert (out / "figures" / "ablation.png").stat().st_size > 1000
+    index = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert set(index["fast_vs_bt"]) == {"fast_vs_bt/seed0"} and set(index["layers"]) == {"layers/french"}
+
+
+def test_missing_replications_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "studies"
+    _write(root, "steering", "french", _doc("french", 10)["result"])
+    _write(root, "placement", "french", {"n": 96, "prompted": {"fluent_strict": _pair(80, 50, 0.001),
+           "strict": _pair(90, 88, 0.5)}, "discovery": {"k": 1, "jaccard_at_1": 0.0, "jaccard_at_20": 0.5},
+           "steering": {"success": _pair(3, 2, 1.0), "fluent_strict": _pair(45, 48, 0.7)}})  # fmt: skip
+    text = write_findings(tmp_path / "out", root).read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if "Not yet re-measured" in x)
+    assert "post vs pre" not in line and "final layers" in line and "two seeds" in line

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.errors import SaifError
-from saif_ui.saif.discovery.discover import DiscoveryConfig
+from saif_ui.saif.discovery.config import DiscoveryConfig
 from saif_ui.saif.studies import derived, placement_study, steering_study
 from saif_ui.saif.studies.placement_study import compare_placements
 from tests.saif.studies.conftest import SHORT, shrunk_steering_study
