@@ -22,12 +22,14 @@ from saif_ui.service.training import Training
 
 class Backend:
     """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`,
-    `.training` and `.distil` hold the actions; `.jobs`, `.shelf` and `.trainings` are the visitors' shared state."""
+    `.training` and `.distil` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings` are the visitors' shared
+    state."""
 
     def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
         self.context = Context(engine, catalogue)
         self.engine = engine
         self.jobs = self.context.jobs
+        self.streams = self.context.streams
         self.shelf = self.context.shelf
         self.trainings = self.context.trainings
         self.saes = Saes(self.context)
@@ -49,9 +51,10 @@ class Backend:
         return bool(self.engine.chat.default_system_prompt)
 
     def end_session(self, session: str) -> list[str]:
-        """A visitor left: stop their job, training and distillation, and detach the SAEs only they held. Returns
-        what was detached."""
+        """A visitor left: stop their job, streamed answers, training and distillation, and detach the SAEs only they
+        held. Returns what was detached."""
         self.jobs.cancel(session)
+        self.streams.stop(session)
         self.trainings.stop(session)
         self.distil.stop(session)
         return self.shelf.release(session)
