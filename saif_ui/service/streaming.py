@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -151,6 +151,20 @@ def finals(updates: Generator[Partial | T, None, None], convert: Callable[[T], R
     with contextlib.closing(updates):
         for update in updates:
             yield update if isinstance(update, Partial) else convert(update)
+
+
+def renders(updates: Iterable[Partial | T], render: Callable[[Partial], R]) -> Generator[R, None, T]:
+    """`render(partial)` of each snapshot, for a front end to yield; returns the final result (`result = yield from
+    renders(...)`)."""
+    final: list[T] = []
+    for update in updates:
+        if isinstance(update, Partial):
+            yield render(update)
+        else:
+            final.append(update)
+    if len(final) != 1:
+        raise RuntimeError(f"a stream ends with one result, not {len(final)}")
+    return final[0]
 
 
 class Streams:
