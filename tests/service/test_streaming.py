@@ -143,13 +143,17 @@ def growing(partials: list[Partial], column: str, final: str) -> bool:
     return lengths == sorted(lengths) and all(n <= len(final) for n in lengths)
 
 
-def test_streamed_answers_grow_into_the_plain_ones_and_a_repeat_comes_at_once(engine, monkeypatch) -> None:
+def test_streamed_answers_grow_into_the_plain_ones_and_a_repeat_comes_at_once(engine, held, monkeypatch) -> None:
     choice = PromptChoice("french", content="Foxes dig dens in soft ground near the forest edge.")
     streamed = Backend(engine)
-    updates = list(streamed.instructions.answers_stream(choice, 12))
+    updates = []
+    for update in streamed.instructions.answers_stream(choice, 12):
+        updates.append(update)
+        if isinstance(update, Partial) and any(update.texts.values()):
+            held.set()  # seen written: let the generation go on
     *partials, final = updates
-    assert partials and all(isinstance(p, Partial) for p in partials) and isinstance(final, Comparison)
-    assert any(p.texts["original"] and p.texts["prompted"] for p in partials)  # both columns advance together
+    assert all(isinstance(p, Partial) for p in partials) and isinstance(final, Comparison)
+    assert any(p.texts["original"] or p.texts["prompted"] for p in partials)
     for mode in ("original", "prompted"):
         assert growing(partials, mode, final.outputs[mode].text)
     engine.generations.clear()
@@ -160,23 +164,23 @@ def test_streamed_answers_grow_into_the_plain_ones_and_a_repeat_comes_at_once(en
     assert isinstance(again, Comparison) and again.to_dict() == final.to_dict()
 
 
-def test_a_stopped_steer_keeps_its_prefix_is_marked_and_is_computed_again(backend, rand_sae) -> None:
+def test_a_stopped_steer_keeps_its_prefix_is_marked_and_is_computed_again(backend, rand_sae, held) -> None:
     choice = PromptChoice("french", content="Rivers carve valleys over thousands of years.")
     controls = SteerControls.parse(["3", "5"], [1.0, 0.5], 4.0, scale="unit")
     decoding = Decoding(max_new_tokens=8)
+    shown, stopped = None, None
     with backend.streams.open("alice", "steer") as stop:
-        updates = backend.steering.steer_stream(choice, rand_sae, controls, None, decoding, stop=stop)
-        shown = None
-        for update in updates:
-            if isinstance(update, Partial) and update.texts["steered"]:
+        for update in backend.steering.steer_stream(choice, rand_sae, controls, None, decoding, stop=stop):
+            if isinstance(update, Partial) and shown is None and any(update.texts.values()):
                 shown = update.texts
-                backend.streams.stop("alice", "steer")
+                assert backend.streams.stop("alice", "steer")  # what the visitor's Stop does
+                held.set()
             elif isinstance(update, Steered):
                 stopped = update
-    assert shown is not None and stopped.comparison.stopped and not stopped.cached
+    assert shown is not None and stopped is not None and stopped.comparison.stopped and not stopped.cached
     assert set(stopped.comparison.outputs) == {"original", "steered", "prompted"}
     for mode, out in stopped.comparison.outputs.items():
-        assert not out.finished and out.text and len(out.text) >= len(shown[mode])  # at most a token more
+        assert not out.finished and out.text.startswith(shown[mode])  # what was shown, and at most a token more
     whole = backend.steering.steer(choice, rand_sae, controls, None, decoding)
     assert not whole.cached and not whole.comparison.stopped  # the stopped one was not stored
     cut = {mode: out.text for mode, out in stopped.comparison.outputs.items()}

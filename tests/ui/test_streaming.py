@@ -1,39 +1,17 @@
 """Answers stream to the page: the served app's /steer yields its answers as they grow and then the render it always
 gave (which is all `predict` returns), and the Stop beside Steer cancels both answer events and stops the visitor's
 generation at the next token, keeping what was written and caching nothing. The generation is held after its first
-token until the test has seen it, so nothing depends on the machine's speed."""
+token until the test has seen it (the `held` fixture), so nothing depends on the machine's speed."""
 
 from __future__ import annotations
 
-import threading
 import time
 from types import SimpleNamespace
 
-import pytest
 from gradio_client import Client
 
 WAIT_S = 300
 STEER = {"latents": ["436", "2070"], "scale": "unit", "alpha": 6.0, "instruction": "french"}
-
-
-@pytest.fixture
-def held(served, monkeypatch):
-    """A gate the engine's generation waits at once it has written a token (opened by the test)."""
-    engine = served[0]
-    gate = threading.Event()
-    original = engine._generate
-
-    def generate(rows, decoding, use_cache, report=None, watch=None):
-        def paused(texts: list[str]) -> None:
-            report(texts)
-            if any(texts):
-                assert gate.wait(WAIT_S)
-
-        return original(rows, decoding, use_cache, paused if report else None, watch)
-
-    monkeypatch.setattr(engine, "_generate", generate)
-    yield gate
-    gate.set()
 
 
 def first_partial(job) -> tuple:
