@@ -184,3 +184,8 @@ def test_a_stop_ends_the_running_batch_skips_the_rest_and_marks_the_comparison(e
                 watch=stop)  # fmt: skip
     assert c.stopped and not any(o.finished for o in c.outputs.values())
     assert Comparison.from_dict(c.to_dict()).stopped and c.to_dict()["stopped"] is True
+    early = Watch(calls.append)
+    early.stop.set()  # Stop pressed while the request still waited for the model: no batch starts
+    c = compare(engine, "french", "Seals sleep in the water.", _push(engine), decoding=Decoding(max_new_tokens=12),
+                watch=early)  # fmt: skip
+    assert c.stopped and all(o.text == "" and not o.finished and o.strict is False for o in c.outputs.values())
