@@ -25,12 +25,14 @@ from saif_ui.saif.discovery.scoring import POSITIONS, SCORES
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation
+from saif_ui.saif.steering.chat import COLUMNS as CHAT_COLUMNS
 from saif_ui.saif.steering.compare import MODES, Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
 from saif_ui.saif.steering.spec import MAX_ABS_ALPHA, MAX_ABS_STRENGTH, METHODS, SCALES
 from saif_ui.saif.steering.special import SpecialGrid
 from saif_ui.service.backend import Backend
+from saif_ui.service.chat import ChatReply
 from saif_ui.service.context import CUSTOM, LOW_COMPLIANCE, USER_ERRORS, Context, as_placement, read_json
 from saif_ui.service.controls import (
     MAX_LATENTS,
@@ -51,6 +53,7 @@ from saif_ui.service.streaming import Partial, Streams, renders
 from saif_ui.service.trainings import AlreadyTraining, QueueFull, TrainingQueue, TrainingView
 
 __all__ = [
+    "CHAT_COLUMNS",
     "CUSTOM",
     "DEFAULT_POSITIONS",
     "DEFAULT_SCORE",
@@ -71,6 +74,7 @@ __all__ = [
     "Backend",
     "Busy",
     "Cancelled",
+    "ChatReply",
     "Chip",
     "Comparison",
     "Context",

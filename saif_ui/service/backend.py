@@ -15,6 +15,7 @@ from saif_ui.engine.errors import SaifError
 from saif_ui.engine.watch import Watch
 from saif_ui.saif.inputs.catalogue import Catalogue
 from saif_ui.saif.inputs.prompts import check_text
+from saif_ui.service.chat import Chat
 from saif_ui.service.context import Context
 from saif_ui.service.discovery import Discovery
 from saif_ui.service.distil import Distillation
@@ -27,8 +28,8 @@ from saif_ui.service.training import Training
 
 class Backend:
     """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`,
-    `.training` and `.distil` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings` are the visitors' shared
-    state."""
+    `.training`, `.distil` and `.chat` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings` are the
+    visitors' shared state."""
 
     def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
         self.context = Context(engine, catalogue)
@@ -43,6 +44,7 @@ class Backend:
         self.steering = Steering(self.context)
         self.training = Training(self.context)
         self.distil = Distillation(self.context, self.saes.latent_labels, self.steering)
+        self.chat = Chat(self.context, self.steering)
 
     @property
     def model_id(self) -> str:

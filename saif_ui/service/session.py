@@ -12,6 +12,7 @@ from typing import Any
 from saif_ui.saif.discovery.discover import DiscoveryResult
 from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation
+from saif_ui.saif.steering.chat import Conversation
 from saif_ui.saif.steering.compare import Comparison
 from saif_ui.saif.steering.evaluate import Evaluation
 from saif_ui.saif.steering.special import SpecialGrid
@@ -33,6 +34,8 @@ class Session:
     evaluation: Evaluation | None = None
     grid: SpecialGrid | None = None
     ablation: Ablation | None = None
+    conversation: Conversation | None = None
+    """The chat panel's conversation (each column's history)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Results kept as JSON: `joint_steer` and `joint_sweep` (two instructions at once, `ui.steering.joint`) and
     `layer_comparison` (`ui.layers_compare`)."""
@@ -101,5 +104,6 @@ _TYPED: dict[str, Any] = {
     "evaluation": Evaluation,
     "grid": SpecialGrid,
     "ablation": Ablation,
+    "conversation": Conversation,
 }
 """Session fields that hold a library result, and its type (each has `to_dict` / `from_dict`)."""

@@ -18,6 +18,7 @@ from saif_ui.ui.layers_compare import build_layer_section, wire_layer_section
 from saif_ui.ui.playground import build_playground_tab
 from saif_ui.ui.saes import build_saes_tab
 from saif_ui.ui.share import build_share_bar, wire_share
+from saif_ui.ui.steering.chat import build_chat_section, wire_chat
 from saif_ui.ui.steering.distil import build_distil_section, wire_distil
 from saif_ui.ui.steering.joint import build_joint_section, wire_joint
 from saif_ui.ui.steering.steer import wire_recipe, wire_steer
@@ -66,6 +67,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 layers = build_layer_section(backend)
             with gr.Tab("3 · Steering", id="steering", elem_id="tab-steering"):
                 steer = build_steering_tab(backend, backend.saes.default(), state, DEFAULT_INSTRUCTION)
+                chat = build_chat_section()
                 joint = build_joint_section(backend)
                 distil = build_distil_section(backend)
             with gr.Tab("4 · SAEs", id="saes", elem_id="tab-saes"):
@@ -83,6 +85,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             wire_recipe(backend, steer, ins, sae, state),
         ]
         wire_stop(backend, steer.steer_stop, "steer", steer_events)
+        wire_chat(backend, chat, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
         wire_joint(backend, joint, steer, ins, sae, state)
         wire_distil(backend, distil, steer, ins, sae, state)

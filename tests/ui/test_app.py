@@ -19,12 +19,12 @@ from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
 ENDPOINTS = {
-    "/ablate", "/answer", "/compare_layers", "/compute_cards", "/content_text", "/discover", "/distil",
-    "/distil_estimate", "/distil_status", "/export_csv", "/export_json", "/findings", "/generate", "/heatmap",
-    "/import_json", "/instruction_info", "/latent_card", "/load_distilled", "/load_link", "/load_registry_sae",
-    "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid", "/steer",
-    "/steer_distilled", "/steer_joint", "/steer_recipe", "/stop_distil", "/stop_sweep", "/stop_training", "/sweep",
-    "/sweep_joint", "/train_sae", "/train_side_by_side", "/training_status", "/umap", "/upload_sae",
+    "/ablate", "/answer", "/chat", "/chat_reset", "/compare_layers", "/compute_cards", "/content_text", "/discover",
+    "/distil", "/distil_estimate", "/distil_status", "/export_csv", "/export_json", "/findings", "/generate",
+    "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_distilled", "/load_link",
+    "/load_registry_sae", "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid",
+    "/steer", "/steer_distilled", "/steer_joint", "/steer_recipe", "/stop_distil", "/stop_sweep", "/stop_training",
+    "/sweep", "/sweep_joint", "/train_sae", "/train_side_by_side", "/training_status", "/umap", "/upload_sae",
 }  # fmt: skip
 SMALL = {"n_contents": 8, "top_k": 10}
 """Discovery on 8 prompt pairs: a few seconds on a CPU."""
@@ -211,6 +211,32 @@ def test_the_validated_recipe_is_shown_and_applied_in_one_click(client, served, 
     assert out[10] == 6.0 and out[13] == shipped.scale and out[14] == 0.1  # α, scale and decay controls follow
     with pytest.raises(AppError, match="no validated recipe"):
         client.predict(instruction="german", max_new_tokens=TOKENS, api_name="/steer_recipe")
+
+
+def said(message: dict) -> str:
+    """A chatbot message's text (gradio 6 sends its content as a list of typed parts)."""
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(part["text"] for part in content)
+
+
+def test_a_chat_answers_each_turn_three_ways_with_the_recipe(client) -> None:
+    """The one_sentence recipe (its SAE is shipped) steers every turn; each column keeps its own history, the prompted
+    one told on every turn; an empty message is refused and keeps the conversation."""
+    kw = {"source": "recipe", "instruction": "one_sentence", "max_new_tokens": TOKENS, "api_name": "/chat"}
+    client.predict(api_name="/chat_reset")
+    first = client.predict(message="Bees make honey from the nectar of flowers.", **kw)
+    default, _, steered, v_steered, prompted, _, box = first
+    assert [m["role"] for m in default] == ["user", "assistant"] and box == ""
+    assert said(default[0]) == said(steered[0]) == "Bees make honey from the nectar of flowers."
+    assert said(prompted[0]).startswith("Bees make honey") and "one sentence" in said(prompted[0]).lower()
+    assert said(steered[1]) != said(default[1])  # the recipe acts
+    assert "follows in" in v_steered and "of 1 turns" in v_steered
+    second = client.predict(message="Cats purr when they are content.", **kw)
+    assert [len(column) for column in second[0:6:2]] == [4, 4, 4]
+    assert second[0][:2] == default and second[2][:2] == steered  # earlier turns kept as they were
+    with pytest.raises(AppError, match="the message is empty"):
+        client.predict(message="   ", **kw)
+    assert client.predict(message="Cats purr when they are content.", **kw)[0][:2] == default  # the history is intact
 
 
 def test_strengths_change_the_spec(client, discovered) -> None:
