@@ -26,6 +26,8 @@ from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation
 from saif_ui.saif.steering.chat import COLUMNS as CHAT_COLUMNS
+from saif_ui.saif.steering.chat import Column as ChatColumn
+from saif_ui.saif.steering.chat import Conversation
 from saif_ui.saif.steering.compare import MODES, Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
@@ -74,11 +76,13 @@ __all__ = [
     "Backend",
     "Busy",
     "Cancelled",
+    "ChatColumn",
     "ChatReply",
     "Chip",
     "Comparison",
     "Context",
     "ControlError",
+    "Conversation",
     "Decoding",
     "DiscoveryResult",
     "DistilControls",

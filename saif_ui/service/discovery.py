@@ -76,7 +76,7 @@ class Discovery:
         next token (the stopped comparison is returned, never cached)."""
         settings, run, columns = self._layers_job(choice, saes, top_k, n_contents, max_new_tokens)
         updates = cached(self.context.results, "compare_layers", settings, run, columns, stop)
-        return finals(updates, lambda done: LayerComparison.from_dict(done[0]))
+        return finals(updates, lambda done: LayerComparison.from_dict(done.value))
 
     def _layers_job(
         self, choice: PromptChoice, saes: tuple[str, str], top_k: int, n_contents: int, max_new_tokens: int

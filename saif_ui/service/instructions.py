@@ -82,7 +82,7 @@ class Instructions:
         judged `Comparison`; `stop` ends them at the next token (the stopped comparison is returned, never cached)."""
         settings, run = self._answers_job(choice, max_new_tokens)
         updates = cached(self.context.results, "answers", settings, run, ANSWER_ROWS, stop)
-        return finals(updates, lambda done: Comparison.from_dict(done[0]))
+        return finals(updates, lambda done: Comparison.from_dict(done.value))
 
     def _answers_job(
         self, choice: PromptChoice, max_new_tokens: int

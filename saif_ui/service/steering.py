@@ -187,7 +187,7 @@ class Steering:
         settings, run = self._job(asked, decoding, prompted_steered)
         modes = MODES if prompted_steered else MODES[:3]
         updates = cached(self.results, "steer", settings, run, modes, stop)
-        return finals(updates, lambda done: Steered(comparison=Comparison.from_dict(done[0]), cached=done[1]))
+        return finals(updates, lambda done: Steered(comparison=Comparison.from_dict(done.value), cached=done.cached))
 
     def recipe_view(self, instruction: str | None) -> RecipeView:
         recipe = recipe_for(instruction) if instruction and instruction != CUSTOM else None
@@ -335,7 +335,9 @@ class Steering:
     ) -> Iterator[Partial | dict[str, Any]]:
         """`steer_joint` as it generates: the three answers so far (`Partial`), then the result (as `steer_stream`)."""
         settings, run = self._joint_job(choice, second, weights, sae, decoding)
-        return finals(cached(self.results, "steer_joint", settings, run, JOINT_MODES, stop), lambda done: dict(done[0]))
+        return finals(
+            cached(self.results, "steer_joint", settings, run, JOINT_MODES, stop), lambda done: dict(done.value)
+        )
 
     def _joint_job(
         self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding

@@ -102,6 +102,16 @@ def watched(
     yield Done(box.value)
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A streamed result-cache computation's outcome: its value, whether the cache answered it, and whether a Stop
+    cut it (then it was not stored)."""
+
+    value: dict[str, Any]
+    cached: bool
+    stopped: bool = False
+
+
 class _Stopped(Exception):
     """Carries a stopped computation's result out of the result cache, which then stores nothing."""
 
@@ -118,17 +128,18 @@ def cached(
     columns: Sequence[str],
     stop: threading.Event | None = None,
     every: float = EVERY_S,
-) -> Generator[Partial | tuple[dict[str, Any], bool], None, None]:
+) -> Generator[Partial | Finished, None, None]:
     """`results.get_or_compute(kind, settings, ...)` streamed: a stored result comes back at once (no thread);
     otherwise `compute(watch)` runs in a worker and each snapshot of its rows comes as a `Partial` (row i under
-    `columns[i]`) before the (result, cached) pair. A result computed while `stop` was set is returned but never
+    `columns[i]`) before the `Finished` result. A result computed while `stop` was set is returned but never
     stored."""
     found = results.peek(kind, settings)
     if found is not None:
-        yield results.get_or_compute(kind, settings, lambda: found)  # counted as a hit, its recency refreshed
+        value, hit = results.get_or_compute(kind, settings, lambda: found)  # counted as a hit, its recency refreshed
+        yield Finished(value, hit)
         return
 
-    def run(watch: Watch) -> tuple[dict[str, Any], bool]:
+    def run(watch: Watch) -> Finished:
         def whole() -> dict[str, Any]:
             value = compute(watch)
             if watch.stop.is_set():  # not the model's whole answer: out through the cache, which stores nothing
@@ -136,9 +147,9 @@ def cached(
             return value
 
         try:
-            return results.get_or_compute(kind, settings, whole)
+            return Finished(*results.get_or_compute(kind, settings, whole))
         except _Stopped as stopped:
-            return stopped.value, False
+            return Finished(stopped.value, cached=False, stopped=True)
 
     with contextlib.closing(watched(run, stop, every)) as updates:
         for update in updates:

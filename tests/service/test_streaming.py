@@ -17,7 +17,7 @@ from saif_ui.service import Backend
 from saif_ui.service import streaming as streaming_module
 from saif_ui.service.controls import PromptChoice, SteerControls
 from saif_ui.service.steering import Steered
-from saif_ui.service.streaming import Done, Partial, Streams, cached, watched
+from saif_ui.service.streaming import Done, Finished, Partial, Streams, cached, watched
 
 WAIT_S = 60
 """A bound on waits for the other thread, so a broken test fails instead of hanging (never reached when it works)."""
@@ -118,12 +118,14 @@ def test_the_cache_answers_a_repeat_at_once_and_never_keeps_a_stopped_or_failed_
     first = cached(results, "steer", {"k": 1}, compute, ("prompted", "original"), stop, every=0.0)
     assert next(first) == Partial({"prompted": "Bonjour", "original": "Hello"})
     stop.set()
-    assert list(first) == [({"text": "Bonjour"}, False)]
+    assert list(first) == [Finished({"text": "Bonjour"}, cached=False, stopped=True)]
     assert results.peek("steer", {"k": 1}) is None  # stopped: not stored
     whole = list(cached(results, "steer", {"k": 1}, compute, ("prompted", "original"), every=0.0))
-    assert whole[-1] == ({"text": "Bonjour le monde"}, False) and len(calls) == 2  # computed again
+    assert whole[-1] == Finished({"text": "Bonjour le monde"}, cached=False) and len(calls) == 2  # computed again
     monkeypatch.setattr(streaming_module, "watched", no_worker)
-    assert list(cached(results, "steer", {"k": 1}, compute, ("prompted",))) == [({"text": "Bonjour le monde"}, True)]
+    assert list(cached(results, "steer", {"k": 1}, compute, ("prompted",))) == [
+        Finished({"text": "Bonjour le monde"}, True)
+    ]
     monkeypatch.undo()
 
     def broken(watch: Watch) -> dict[str, str]:
