@@ -21,13 +21,13 @@ from typing import Any
 
 import torch
 
-from bench import app_figures, distil_figures, engine_figures, sae_lens_path
+from bench import app_figures, distil_figures, engine_figures, sae_lens_path, stream_figures
 from bench.readme import table, write_readme
 from bench.timing import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-IDS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11")
+IDS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12")
 
 
 def machine() -> dict[str, Any]:
@@ -70,7 +70,7 @@ def measure(ids: set[str], quick: bool, log: Any = print, durations: dict[str, f
     spent = durations if durations is not None else {}
 
     figures: list[Figure] = []
-    engine_ids = ids & {"P1", "P2", "P3", "P4", "P7", "P8", "P10", "P11"}
+    engine_ids = ids & {"P1", "P2", "P3", "P4", "P7", "P8", "P10", "P11", "P12"}
     if engine_ids:
         torch.set_grad_enabled(False)
         engine = Engine.load(EngineConfig.from_env())
@@ -90,6 +90,7 @@ def measure(ids: set[str], quick: bool, log: Any = print, durations: dict[str, f
             "P8": lambda: engine_figures.p8_batched_sweep(engine, quick),
             "P10": lambda: engine_figures.p10_decode_bound(engine, quick),
             "P11": lambda: distil_figures.p11_distil_step(engine, quick),
+            "P12": lambda: stream_figures.p12_first_token(engine, sae, quick),
         }
         for fid in sorted(engine_ids, key=IDS.index):
             start = time.perf_counter()

@@ -23,6 +23,28 @@ def engine():
 
 
 @pytest.fixture
+def held(engine, monkeypatch):
+    """A gate the real engine's watched generations wait at once they have written some text, until the test opens
+    it (`held.set()`, having seen that text): a streaming test then never depends on the machine's speed."""
+    import threading
+
+    gate = threading.Event()
+    original = engine._generate
+
+    def generate(rows, decoding, use_cache, report=None, watch=None):
+        def paused(texts: list[str]) -> None:
+            report(texts)
+            if any(texts):
+                assert gate.wait(300), "the test never opened the gate"
+
+        return original(rows, decoding, use_cache, paused if report else None, watch)
+
+    monkeypatch.setattr(engine, "_generate", generate)
+    yield gate
+    gate.set()
+
+
+@pytest.fixture
 def tiny_llama():
     """A randomly initialised 4-layer Llama (no download), in eval mode."""
     from transformers import LlamaConfig, LlamaForCausalLM

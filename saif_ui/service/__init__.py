@@ -4,9 +4,10 @@
 `.training`, `.distil`) share one `Context` (engine, catalogue, result cache, lock, jobs); each action takes the typed
 controls (`controls`), calls `saif_ui.saif` / `saif_ui.fast` on the shared engine, and returns the library's typed
 results or JSON-able data. Beside it live the visitors' own state and rules: a session's results (`session`), long
-jobs with a Stop flag (`jobs`), the training queue (`trainings`), the per-visitor SAE shelf and its caps (`shelf`),
-the limits of a training asked for in the browser (`served`) and of a distillation (`distil`). No torch and no
-science here: what a spec, a card or a map is made of is the library's business.
+jobs with a Stop flag (`jobs`), answers streamed as they are generated, each with its own (`streaming`), the training
+queue (`trainings`), the per-visitor SAE shelf and its caps (`shelf`), the limits of a training asked for in the
+browser (`served`) and of a distillation (`distil`). No torch and no science here: what a spec, a card or a map is
+made of is the library's business.
 
 Repeated requests are answered from the engine's byte-bounded result cache keyed by every setting (as Neuronpedia
 keys its steering cache by input + settings), so a demo that re-runs the same steer gets it back without the model.
@@ -26,6 +27,8 @@ from saif_ui.saif.interpret.latent_card import LatentCard
 from saif_ui.saif.steering.ablation import Ablation
 from saif_ui.saif.steering.chat import COLUMNS as CHAT_COLUMNS
 from saif_ui.saif.steering.chat import MAX_TURNS as MAX_CHAT_TURNS
+from saif_ui.saif.steering.chat import Column as ChatColumn
+from saif_ui.saif.steering.chat import Conversation
 from saif_ui.saif.steering.compare import MODES, Comparison, Output
 from saif_ui.saif.steering.evaluate import Evaluation, Summary
 from saif_ui.saif.steering.layers_compare import LayerComparison, LayerSide
@@ -50,6 +53,7 @@ from saif_ui.service.distil import Chip, DistilControls, DistilResult, DistilVie
 from saif_ui.service.jobs import Busy, Cancelled, Jobs
 from saif_ui.service.session import Session
 from saif_ui.service.steering import RecipeView, Steered
+from saif_ui.service.streaming import Partial, Streams, renders
 from saif_ui.service.trainings import AlreadyTraining, QueueFull, TrainingQueue, TrainingView
 
 __all__ = [
@@ -76,11 +80,13 @@ __all__ = [
     "Backend",
     "Busy",
     "Cancelled",
+    "ChatColumn",
     "ChatReply",
     "Chip",
     "Comparison",
     "Context",
     "ControlError",
+    "Conversation",
     "Decoding",
     "DiscoveryResult",
     "DistilControls",
@@ -94,6 +100,7 @@ __all__ = [
     "LayerComparison",
     "LayerSide",
     "Output",
+    "Partial",
     "PromptChoice",
     "QueueFull",
     "RecipeView",
@@ -102,6 +109,7 @@ __all__ = [
     "SpecialGrid",
     "SteerControls",
     "Steered",
+    "Streams",
     "Summary",
     "TrainControls",
     "TrainingQueue",
@@ -112,4 +120,5 @@ __all__ = [
     "parse_latent_ids",
     "parse_strengths",
     "read_json",
+    "renders",
 ]

@@ -4,11 +4,15 @@ and a visitor leaving."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from saif_ui.engine import Engine
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.inputs.catalogue import Catalogue
 from saif_ui.saif.inputs.prompts import check_text
 from saif_ui.service.chat import Chat
@@ -18,18 +22,20 @@ from saif_ui.service.distil import Distillation
 from saif_ui.service.instructions import Instructions
 from saif_ui.service.saes import Saes
 from saif_ui.service.steering import Steering
+from saif_ui.service.streaming import Done, Partial, watched
 from saif_ui.service.training import Training
 
 
 class Backend:
     """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`,
-    `.training`, `.distil` and `.chat` hold the actions; `.jobs`, `.shelf` and `.trainings` are the visitors'
-    shared state."""
+    `.training`, `.distil` and `.chat` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings` are the
+    visitors' shared state."""
 
     def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
         self.context = Context(engine, catalogue)
         self.engine = engine
         self.jobs = self.context.jobs
+        self.streams = self.context.streams
         self.shelf = self.context.shelf
         self.trainings = self.context.trainings
         self.saes = Saes(self.context)
@@ -52,17 +58,39 @@ class Backend:
         return bool(self.engine.chat.default_system_prompt)
 
     def end_session(self, session: str) -> list[str]:
-        """A visitor left: stop their job, training and distillation, and detach the SAEs only they held. Returns
-        what was detached."""
+        """A visitor left: stop their job, streamed answers, training and distillation, and detach the SAEs only they
+        held. Returns what was detached."""
         self.jobs.cancel(session)
+        self.streams.stop(session)
         self.trainings.stop(session)
         self.distil.stop(session)
         return self.shelf.release(session)
 
     def generate(self, text: str, max_new_tokens: int, system_prompt: bool) -> tuple[str, str]:
         """The rendered prompt and the model's greedy answer to a plain user message (the playground)."""
-        if not text or not text.strip():
-            raise SaifError("Write a prompt first.")
-        full = self.engine.render(check_text(text, "the prompt"), system_prompt=system_prompt)
+        full = self._rendered(text, system_prompt)
         gen = self.engine.generate([full], decoding=Decoding(max_new_tokens=max_new_tokens))[0]
         return full, gen.text
+
+    def generate_stream(
+        self, text: str, max_new_tokens: int, system_prompt: bool, stop: threading.Event | None = None
+    ) -> Iterator[Partial | tuple[str, str]]:
+        """`generate` as it is written: the answer so far (`Partial`, under `answer`), then the rendered prompt and
+        the answer; `stop` ends it at the next token (the engine never caches a stopped answer)."""
+        full = self._rendered(text, system_prompt)  # bad input raises here, before any thread
+        return self._answer_stream(full, Decoding(max_new_tokens=max_new_tokens), stop)
+
+    def _answer_stream(
+        self, full: str, decoding: Decoding, stop: threading.Event | None
+    ) -> Iterator[Partial | tuple[str, str]]:
+        def answer(watch: Watch) -> tuple[str, str]:
+            return full, self.engine.generate_each([full], [[]], decoding=decoding, watch=watch)[0].text
+
+        with contextlib.closing(watched(answer, stop)) as updates:
+            for update in updates:
+                yield update.value if isinstance(update, Done) else Partial({"answer": update[0]})
+
+    def _rendered(self, text: str, system_prompt: bool) -> str:
+        if not text or not text.strip():
+            raise SaifError("Write a prompt first.")
+        return self.engine.render(check_text(text, "the prompt"), system_prompt=system_prompt)

@@ -8,6 +8,8 @@ a demo that replays a conversation gets it back at once. A turn that was stopped
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -15,11 +17,12 @@ from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.discover import DiscoveryResult
-from saif_ui.saif.steering.chat import Conversation, Turn, reply, start
+from saif_ui.saif.steering.chat import COLUMNS, Conversation, Turn, reply, start
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.service.context import Context, as_placement
 from saif_ui.service.controls import PromptChoice, SteerControls
 from saif_ui.service.steering import Steering
+from saif_ui.service.streaming import Partial, cached, finals
 
 Source = Literal["latents", "recipe"]
 SOURCES: tuple[Source, ...] = get_args(Source)
@@ -90,6 +93,46 @@ class Chat:
     ) -> ChatReply:
         """`message` answered by the three columns, appended to `conversation` (a new one when None). A
         conversation started for another instruction or placement is refused: reset it first."""
+        convo, settings, run = self._turn(choice, conversation, message, spec, decoding)
+
+        def whole() -> dict[str, Any]:
+            turn = run(watch)
+            if watch is not None and watch.stop.is_set():
+                raise _Stopped(turn)
+            return turn
+
+        try:
+            data, cached = self.context.results.get_or_compute("chat", settings, whole)
+        except _Stopped as stopped:
+            return ChatReply(convo.with_turn(Turn.from_dict(stopped.turn)), cached=False, stopped=True)
+        return ChatReply(convo.with_turn(Turn.from_dict(data)), cached=cached)
+
+    def reply_stream(
+        self,
+        choice: PromptChoice,
+        conversation: Conversation | None,
+        message: str,
+        spec: SteeringSpec,
+        decoding: Decoding,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Partial | ChatReply]:
+        """`reply` as it is written: each column's answer so far (`Partial`, under `CHAT_COLUMNS`' names), then the
+        reply; `stop` ends the turn at the next token (the stopped turn is returned, never cached). A conversation
+        of another instruction is refused here; a bad message as `reply` refuses it, before the model runs."""
+        convo, settings, run = self._turn(choice, conversation, message, spec, decoding)
+        updates = cached(self.context.results, "chat", settings, run, COLUMNS, stop)
+        return finals(updates, lambda done: ChatReply(convo.with_turn(Turn.from_dict(done.value)), done.cached,
+                                                      done.stopped))  # fmt: skip
+
+    def _turn(
+        self,
+        choice: PromptChoice,
+        conversation: Conversation | None,
+        message: str,
+        spec: SteeringSpec,
+        decoding: Decoding,
+    ) -> tuple[Conversation, dict[str, Any], Callable[[Watch | None], dict[str, Any]]]:
+        """The conversation the turn continues, the turn's result key and its computation."""
         instr = self.context.instruction(choice)
         convo = conversation if conversation is not None else self.start(choice)
         if convo.instruction != instr.id or convo.placement != choice.placement:
@@ -107,8 +150,8 @@ class Chat:
             "saes": [self.context.sae_key(n) for n in saes],
         }
 
-        def run() -> dict[str, Any]:
-            turn = reply(
+        def run(watch: Watch | None) -> dict[str, Any]:
+            return reply(
                 self.context.engine,
                 instr,
                 convo,
@@ -118,22 +161,15 @@ class Chat:
                 system_prompt=choice.system_prompt,
                 watch=watch,
             ).to_dict()
-            if watch is not None and watch.stop.is_set():
-                raise _Stopped(turn)
-            return turn
 
-        try:
-            data, cached = self.context.results.get_or_compute("chat", settings, run)
-        except _Stopped as stopped:
-            return ChatReply(convo.with_turn(Turn.from_dict(stopped.turn)), cached=False, stopped=True)
-        return ChatReply(convo.with_turn(Turn.from_dict(data)), cached=cached)
+        return convo, settings, run
 
     def replay(
         self, choice: PromptChoice, spec: SteeringSpec, messages: list[str], decoding: Decoding
     ) -> ChatReply | None:
         """A new conversation of `messages` (a shared link's), each answered in turn (the result cache answers
         the turns it has seen); None for no messages."""
-        reply: ChatReply | None = None
+        last: ChatReply | None = None
         for message in messages:
-            reply = self.reply(choice, reply.conversation if reply else None, message, spec, decoding)
-        return reply
+            last = self.reply(choice, last.conversation if last else None, message, spec, decoding)
+        return last

@@ -1,6 +1,6 @@
 """What every part of the backend shares: the engine, the catalogue and contents, the result cache, the lock, the
-visitors' jobs, training queue and SAE shelf, and the few steps every action takes (resolve the instruction, name the
-SAE and the prompt in a result key)."""
+visitors' jobs, streamed answers, training queue and SAE shelf, and the few steps every action takes (resolve the
+instruction, name the SAE and the prompt in a result key)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.service.controls import ControlError, PromptChoice
 from saif_ui.service.jobs import Busy, Cancelled, Jobs
 from saif_ui.service.shelf import SaeShelf
+from saif_ui.service.streaming import Streams
 from saif_ui.service.trainings import AlreadyTraining, QueueFull, TrainingQueue
 
 CUSTOM = "custom"
@@ -66,6 +67,8 @@ class Context:
         """The engine's byte-bounded result cache."""
         self.shelf = SaeShelf(engine, self.results)
         self.jobs = Jobs()
+        self.streams = Streams()
+        """The answers each visitor is streaming, with their Stop flags."""
         self.trainings = TrainingQueue()
         """SAE trainings asked for in the browser: one at a time for the whole server."""
         self.lock = threading.Lock()

@@ -3,18 +3,21 @@ labels, every latent's statistics kept server-side), and one instruction at two 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.config import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryConfig
 from saif_ui.saif.discovery.discover import DiscoveryResult, discover
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.layers_compare import LayerComparison, compare_layers, layer_spec
 from saif_ui.service.context import Context, as_placement
 from saif_ui.service.controls import PromptChoice
+from saif_ui.service.streaming import Partial, cached, finals
 
 
 class Discovery:
@@ -54,6 +57,31 @@ class Discovery:
         """The same instruction at two SAEs side by side (`saif.steering.layers_compare`): each one's discovery (its
         top latents with their labels) and the content steered by each one's top-5 latents at α = 1, beside the
         original and prompted answers."""
+        settings, run, _ = self._layers_job(choice, saes, top_k, n_contents, max_new_tokens)
+        return LayerComparison.from_dict(
+            self.context.results.get_or_compute("compare_layers", settings, lambda: run(None))[0]
+        )
+
+    def compare_layers_stream(
+        self,
+        choice: PromptChoice,
+        saes: tuple[str, str],
+        *,
+        top_k: int,
+        n_contents: int,
+        max_new_tokens: int,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Partial | LayerComparison]:
+        """`compare_layers` as its answers are generated (the discoveries first, here): the answers so far
+        (`Partial`, under `original`, each SAE's name and `prompted`), then the comparison; `stop` ends them at the
+        next token (the stopped comparison is returned, never cached)."""
+        settings, run, columns = self._layers_job(choice, saes, top_k, n_contents, max_new_tokens)
+        updates = cached(self.context.results, "compare_layers", settings, run, columns, stop)
+        return finals(updates, lambda done: LayerComparison.from_dict(done.value))
+
+    def _layers_job(
+        self, choice: PromptChoice, saes: tuple[str, str], top_k: int, n_contents: int, max_new_tokens: int
+    ) -> tuple[dict[str, Any], Callable[[Watch | None], dict[str, Any]], tuple[str, ...]]:
         ctx = self.context
         if len(set(saes)) != 2:
             raise SaifError("pick two different SAEs to compare")
@@ -76,11 +104,11 @@ class Discovery:
             "checkers": CHECKERS_VERSION,
         }
 
-        def run() -> dict[str, Any]:
+        def run(watch: Watch | None) -> dict[str, Any]:
             return compare_layers(
                 ctx.engine, instr, choice.content, full,
                 placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens),
-                system_prompt=choice.system_prompt,
+                system_prompt=choice.system_prompt, watch=watch,
             ).to_dict()  # fmt: skip
 
-        return LayerComparison.from_dict(ctx.results.get_or_compute("compare_layers", settings, run)[0])
+        return settings, run, ("original", *saes, "prompted")  # the order `compare_layers` generates them in

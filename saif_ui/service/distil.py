@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from saif_ui.service.context import CUSTOM, Context
 from saif_ui.service.controls import PromptChoice, SteerControls, whole
 from saif_ui.service.jobs import Cancelled
 from saif_ui.service.steering import Steered, Steering
+from saif_ui.service.streaming import Partial
 from saif_ui.service.trainings import MAX_REMEMBERED, TrainingQueue, TrainingView
 
 MAX_STEPS = 120
@@ -250,6 +251,14 @@ class Distillation:
         result = self.result(session)
         instruction = str(result.summary["instruction"])
         return self.steering.steer_spec(replace(choice, instruction=instruction, custom_text=""), result.spec, decoding)
+
+    def steer_stream(
+        self, session: str, choice: PromptChoice, decoding: Decoding, stop: threading.Event | None = None
+    ) -> Iterator[Partial | Steered]:
+        """`steer` as it generates (`Steering.steer_stream`)."""
+        result = self.result(session)
+        told = replace(choice, instruction=str(result.summary["instruction"]), custom_text="")
+        return self.steering.steer_spec_stream(told, result.spec, decoding, stop=stop)
 
     def _with_live(self, view: TrainingView) -> DistilView:
         with self._lock:

@@ -4,12 +4,14 @@ instructions at once), α and weight sweeps, ablations and the special-token gri
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.discover import (
     DiscoveryResult,
     pick_contents,
@@ -19,7 +21,7 @@ from saif_ui.saif.inputs.contents import contents_version, load_contents
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.ablation import Ablation, ablate
 from saif_ui.saif.steering.build import Application, SpecChoice, build_joint, spec_for_latents
-from saif_ui.saif.steering.compare import Comparison, compare
+from saif_ui.saif.steering.compare import MODES, Comparison, compare
 from saif_ui.saif.steering.evaluate import EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.joint import JointSpec
 from saif_ui.saif.steering.joint_eval import JointConfig, compare_joint, evaluate_joint
@@ -30,9 +32,12 @@ from saif_ui.saif.studies.distil_study import with_distilled
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
 from saif_ui.service.context import CUSTOM, Context, as_placement
 from saif_ui.service.controls import PromptChoice, SteerControls
+from saif_ui.service.streaming import Partial, cached, finals
 
 MAX_ABLATION_CONTENTS = 24
 """An ablation evaluates 2k variants: its contents are capped so one request stays bounded."""
+JOINT_MODES = ("original", "steered", "prompted")
+"""The answers of two instructions steered together, in the order `compare_joint` generates them."""
 MAX_SWEEP_CONTENTS = 24
 """Validation contents a joint sweep runs on: 24 × 8 cells is already ~200 answers, minutes on a CPU."""
 
@@ -64,6 +69,17 @@ class RecipeView:
     recipe: Recipe | None
     test: TestFigures | None
     attached: bool
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a steer compares: the prompt choice, its instruction, the spec and what names the spec in the result key
+    (its SAE and spec, or the recipe)."""
+
+    choice: PromptChoice
+    instruction: Instruction
+    spec: SteeringSpec
+    what: dict[str, Any]
 
 
 def _application(controls: SteerControls) -> Application:
@@ -108,38 +124,70 @@ class Steering:
         prompted_steered: bool = False,
     ) -> Steered:
         """Original / steered / prompted (and optionally prompted + steered) answers, judged."""
-        instr = self.context.instruction(choice)
-        spec = self.spec(discovery, sae, controls)  # α's one validation: SteeringSpec.__post_init__
-        return self._compare(
-            choice, instr, spec, {**self.context.sae_key(sae), "spec": spec.to_dict()}, decoding, prompted_steered
-        )
+        return self._compare(self._latents(choice, sae, controls, discovery), decoding, prompted_steered)
 
-    def _compare(
+    def steer_stream(
         self,
         choice: PromptChoice,
-        instr: Instruction,
-        spec: SteeringSpec,
-        what: dict[str, Any],
+        sae: str,
+        controls: SteerControls,
+        discovery: DiscoveryResult | None,
         decoding: Decoding,
-        prompted_steered: bool,
-    ) -> Steered:
-        """`compare` through the result cache; `what` names the spec in the key (its SAE and spec, or the recipe)."""
-        settings = {**self.context.settings(choice, instr, decoding), **what, "prompted_steered": prompted_steered}
+        prompted_steered: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Partial | Steered]:
+        """`steer` as it generates: each mode's answer so far (`Partial`), then the `Steered` answers; `stop` ends
+        them at the next token (the stopped comparison is returned, never cached). Bad controls raise here."""
+        return self._compare_stream(self._latents(choice, sae, controls, discovery), decoding, prompted_steered, stop)
 
-        def run() -> dict[str, Any]:
+    def _latents(
+        self, choice: PromptChoice, sae: str, controls: SteerControls, discovery: DiscoveryResult | None
+    ) -> _Asked:
+        instr = self.context.instruction(choice)
+        spec = self.spec(discovery, sae, controls)  # α's one validation: SteeringSpec.__post_init__
+        return _Asked(choice, instr, spec, {**self.context.sae_key(sae), "spec": spec.to_dict()})
+
+    def _job(
+        self, asked: _Asked, decoding: Decoding, prompted_steered: bool
+    ) -> tuple[dict[str, Any], Callable[[Watch | None], dict[str, Any]]]:
+        """A comparison's result key and its computation; `what` names the spec in the key (its SAE and spec, or the
+        recipe)."""
+        choice, instr = asked.choice, asked.instruction
+        settings = {
+            **self.context.settings(choice, instr, decoding),
+            **asked.what,
+            "prompted_steered": prompted_steered,
+        }
+
+        def run(watch: Watch | None) -> dict[str, Any]:
             return compare(
                 self.engine,
                 instr,
                 choice.content,
-                spec,
+                asked.spec,
                 placement=as_placement(choice.placement),
                 prompted_steered=prompted_steered,
                 decoding=decoding,
                 system_prompt=choice.system_prompt,
+                watch=watch,
             ).to_dict()
 
-        data, cached = self.results.get_or_compute("steer", settings, run)
+        return settings, run
+
+    def _compare(self, asked: _Asked, decoding: Decoding, prompted_steered: bool) -> Steered:
+        """`compare` through the result cache."""
+        settings, run = self._job(asked, decoding, prompted_steered)
+        data, cached = self.results.get_or_compute("steer", settings, lambda: run(None))
         return Steered(comparison=Comparison.from_dict(data), cached=cached)
+
+    def _compare_stream(
+        self, asked: _Asked, decoding: Decoding, prompted_steered: bool, stop: threading.Event | None
+    ) -> Iterator[Partial | Steered]:
+        """`_compare` streamed (`streaming.cached`): the modes' texts as they grow, then the answers."""
+        settings, run = self._job(asked, decoding, prompted_steered)
+        modes = MODES if prompted_steered else MODES[:3]
+        updates = cached(self.results, "steer", settings, run, modes, stop)
+        return finals(updates, lambda done: Steered(comparison=Comparison.from_dict(done.value), cached=done.cached))
 
     def recipe_view(self, instruction: str | None) -> RecipeView:
         recipe = recipe_for(instruction) if instruction and instruction != CUSTOM else None
@@ -165,28 +213,53 @@ class Steering:
     def steer_recipe(self, choice: PromptChoice, decoding: Decoding, prompted_steered: bool = False) -> Steered:
         """Original / steered / prompted answers with the instruction's validated recipe (its SAE, latents, α,
         positions and decay as shipped)."""
+        return self._compare(self._recipe(choice), decoding, prompted_steered)
+
+    def steer_recipe_stream(
+        self,
+        choice: PromptChoice,
+        decoding: Decoding,
+        prompted_steered: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Partial | Steered]:
+        """`steer_recipe` as it generates (as `steer_stream`)."""
+        return self._compare_stream(self._recipe(choice), decoding, prompted_steered, stop)
+
+    def _recipe(self, choice: PromptChoice) -> _Asked:
         view = self.recipe_view(choice.instruction)
         if view.recipe is None:
             raise SaifError(f"instruction {choice.instruction!r} has no validated recipe (see assets/recipes.json)")
         if not view.attached:
             sae = view.recipe.steering.latents[0].sae
             raise SaifError(f"the recipe steers with SAE {sae!r}, which is not attached: add it in the SAEs tab")
-        instr = self.context.instruction(choice)
         recipe = view.recipe
-        return self._compare(choice, instr, recipe.steering, {"recipe": recipe.to_dict()}, decoding, prompted_steered)
+        return _Asked(choice, self.context.instruction(choice), recipe.steering, {"recipe": recipe.to_dict()})
 
     def steer_spec(
         self, choice: PromptChoice, spec: SteeringSpec, decoding: Decoding, prompted_steered: bool = False
     ) -> Steered:
         """Original / steered / prompted answers with a ready spec (a distilled vector's): its SAEs' weights and the
         spec itself name it in the result key."""
+        return self._compare(self._ready(choice, spec), decoding, prompted_steered)
+
+    def steer_spec_stream(
+        self,
+        choice: PromptChoice,
+        spec: SteeringSpec,
+        decoding: Decoding,
+        prompted_steered: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Partial | Steered]:
+        """`steer_spec` as it generates (as `steer_stream`)."""
+        return self._compare_stream(self._ready(choice, spec), decoding, prompted_steered, stop)
+
+    def _ready(self, choice: PromptChoice, spec: SteeringSpec) -> _Asked:
         instr = self.context.instruction(choice)
         saes = sorted({e.sae for e in spec.latents})
         missing = [n for n in saes if not self.context.has_sae(n)]
         if missing:
             raise SaifError(f"the spec steers with SAE {missing[0]!r}, which is not attached: add it in the SAEs tab")
-        what = {"saes": [self.context.sae_key(n) for n in saes], "spec": spec.to_dict()}
-        return self._compare(choice, instr, spec, what, decoding, prompted_steered)
+        return _Asked(choice, instr, spec, {"saes": [self.context.sae_key(n) for n in saes], "spec": spec.to_dict()})
 
     def evaluate(
         self,
@@ -248,6 +321,27 @@ class Steering:
         self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding
     ) -> dict[str, Any]:
         """Original / steered by both / prompted with both: each answer judged by both checkers."""
+        settings, run = self._joint_job(choice, second, weights, sae, decoding)
+        return dict(self.results.get_or_compute("steer_joint", settings, lambda: run(None))[0])
+
+    def steer_joint_stream(
+        self,
+        choice: PromptChoice,
+        second: str | None,
+        weights: Sequence[float],
+        sae: str | None,
+        decoding: Decoding,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Partial | dict[str, Any]]:
+        """`steer_joint` as it generates: the three answers so far (`Partial`), then the result (as `steer_stream`)."""
+        settings, run = self._joint_job(choice, second, weights, sae, decoding)
+        return finals(
+            cached(self.results, "steer_joint", settings, run, JOINT_MODES, stop), lambda done: dict(done.value)
+        )
+
+    def _joint_job(
+        self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding
+    ) -> tuple[dict[str, Any], Callable[[Watch | None], dict[str, Any]]]:
         joint = self.joint_spec(choice.instruction, second, weights, sae)
         settings = {
             **self.context.settings(choice, self.context.instruction(choice), decoding),
@@ -255,7 +349,7 @@ class Steering:
             "saes": [self.context.sae_key(n) for n in sorted({e.sae for p in joint.parts for e in p.spec.latents})],
         }
 
-        def run() -> dict[str, Any]:
+        def run(watch: Watch | None) -> dict[str, Any]:
             return compare_joint(
                 self.engine,
                 joint,
@@ -263,9 +357,10 @@ class Steering:
                 placement=as_placement(choice.placement),
                 decoding=decoding,
                 system_prompt=choice.system_prompt,
+                watch=watch,
             ).to_dict()
 
-        return dict(self.results.get_or_compute("steer_joint", settings, run)[0])
+        return settings, run
 
     def sweep_joint(
         self,

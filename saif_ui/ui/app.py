@@ -24,7 +24,7 @@ from saif_ui.ui.steering.joint import build_joint_section, wire_joint
 from saif_ui.ui.steering.steer import wire_recipe, wire_steer
 from saif_ui.ui.steering.sweep import wire_sweep
 from saif_ui.ui.steering.tab import build_steering_tab
-from saif_ui.ui.widgets import session_of
+from saif_ui.ui.widgets import session_of, wire_stop
 
 TITLE = "saif_ui — instruction-following latents"
 CSS = """
@@ -80,8 +80,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
         discovery = wire_discovery(backend, ins, sae, state, lat.table, lat.flagged)
         assert lat.follow_discovery is not None
         lat.follow_discovery(discovery)
-        wire_steer(backend, steer, ins, sae, state, discovery)
-        wire_recipe(backend, steer, ins, sae, state)
+        steer_events = [
+            wire_steer(backend, steer, ins, sae, state, discovery),
+            wire_recipe(backend, steer, ins, sae, state),
+        ]
+        wire_stop(backend, steer.steer_stop, "steer", steer_events)
         wire_chat(backend, chat, steer, ins, sae, state)
         wire_sweep(backend, steer, ins, sae, state)
         wire_joint(backend, joint, steer, ins, sae, state)

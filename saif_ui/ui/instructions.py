@@ -3,6 +3,7 @@ answers with and without the instruction, and run discovery (SAIF Stage 1)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from saif_ui.service import (
     DiscoveryResult,
     PromptChoice,
     Session,
+    renders,
 )
 from saif_ui.ui.tables import latent_table
 from saif_ui.ui.widgets import (
@@ -27,11 +29,16 @@ from saif_ui.ui.widgets import (
     compliance_md,
     handler,
     instruction_md,
+    partial_answers,
     private,
+    session_of,
     user_errors,
+    wire_stop,
 )
 
 DEFAULT_INSTRUCTION = "french"
+ANSWERED = ("original", "prompted")
+"""The answers the tab shows, without and with the instruction."""
 DEFAULT_N_CONTENTS = 48
 """The library's default, so the app hits discovery results already cached by the CLI."""
 
@@ -50,6 +57,8 @@ class InstructionsTab:
     positive: gr.Textbox
     negative: gr.Textbox
     answer_tokens: gr.Slider
+    answer_stop: gr.Button
+    """Stops the two answers as they are written."""
     without: gr.Textbox
     without_verdict: gr.Markdown
     with_: gr.Textbox
@@ -129,6 +138,7 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
     with gr.Row():
         answer_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens", scale=3)
         answer_btn = gr.Button("Answer with and without the instruction", variant="secondary", scale=2)
+        answer_stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="answer-stop")
     with gr.Row():
         with gr.Column():
             without = gr.Textbox(label="Answer without the instruction", lines=4, elem_id="answer-without")
@@ -159,6 +169,7 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
         positive,
         negative,
         answer_tokens,
+        answer_stop,
         without,
         without_verdict,
         with_,
@@ -215,11 +226,16 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
     )
 
     @handler
-    def answer(choice: PromptChoice, max_new_tokens: float, state: Session) -> tuple[Any, ...]:
+    def answer(
+        choice: PromptChoice, max_new_tokens: float, state: Session, request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
         instr = backend.instructions.resolve(choice)
-        data = backend.instructions.answers(choice, int(max_new_tokens))
+        with backend.streams.open(session_of(request), "answer") as stop:
+            updates = backend.instructions.answers_stream(choice, int(max_new_tokens), stop)
+            skip = gr.skip()
+            data = yield from renders(updates, lambda p: (skip, skip, *partial_answers(p, ANSWERED), skip))
         state.answers = data
-        return (
+        yield (
             data.prompts["prompted"],
             data.prompts["original"],
             *answer_and_verdict(data, "original", instr.checker),
@@ -227,13 +243,14 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
             state,
         )
 
-    answer_btn.click(
+    event = answer_btn.click(
         answer,
         [*tab.prompt_inputs, tab.answer_tokens, state],
         [tab.positive, tab.negative, tab.without, tab.without_verdict, tab.with_, tab.with_verdict, state],
         api_name="answer",
         **MODEL_EVENT,
     )
+    wire_stop(backend, tab.answer_stop, "answer", [event])
 
 
 def wire_discovery(

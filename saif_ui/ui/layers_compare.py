@@ -4,15 +4,16 @@ its verdict."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, LayerComparison, PromptChoice, Session
+from saif_ui.service import Backend, LayerComparison, Partial, PromptChoice, Session, renders
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.tables import LATENT_HEADERS, latent_table
-from saif_ui.ui.widgets import MODEL_EVENT, handler, private, verdict_md
+from saif_ui.ui.widgets import MODEL_EVENT, handler, private, session_of, verdict_md, wire_stop
 
 SHOWN_COLUMNS = ["rank", "latent", "label (top contexts)", "score", "logit lens"]
 """The columns of each side's table (the full table, every statistic, is the main discovery's)."""
@@ -24,6 +25,7 @@ class LayerSection:
     top_k: gr.Slider
     n_contents: gr.Slider
     button: gr.Button
+    stop: gr.Button
     headers: tuple[gr.Markdown, gr.Markdown]
     tables: tuple[gr.Dataframe, gr.Dataframe]
     answers: tuple[gr.Textbox, gr.Textbox]
@@ -54,6 +56,7 @@ def build_layer_section(backend: Backend) -> LayerSection:
         top_k = gr.Slider(5, 30, value=10, step=1, label="Top latents", elem_id="layers-top-k")
         n_contents = gr.Slider(4, 144, value=48, step=4, label="Contents (prompt pairs)", elem_id="layers-n")
         button = gr.Button("Compare the layers", variant="secondary", elem_id="compare-layers")
+        stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="compare-layers-stop")
     headers, tables, answers, verdicts = [], [], [], []
     with gr.Row():
         for side in ("a", "b"):
@@ -66,7 +69,7 @@ def build_layer_section(backend: Backend) -> LayerSection:
                 verdicts.append(gr.Markdown(elem_id=f"layers-verdict-{side}"))
     baselines = gr.Markdown(elem_id="layers-baselines")
     return LayerSection(
-        (sae_a, sae_b), top_k, n_contents, button, (headers[0], headers[1]), (tables[0], tables[1]),
+        (sae_a, sae_b), top_k, n_contents, button, stop, (headers[0], headers[1]), (tables[0], tables[1]),
         (answers[0], answers[1]), (verdicts[0], verdicts[1]), baselines,
     )  # fmt: skip
 
@@ -87,12 +90,16 @@ def side_header(result: LayerComparison, i: int) -> str:
 
 
 def baselines_md(result: LayerComparison) -> str:
+    return _baselines([(result.original.text, verdict_md(result.original, result.checker)),
+                       (result.prompted.text, verdict_md(result.prompted, result.checker))])  # fmt: skip
+
+
+def _baselines(answers: list[tuple[str, str]]) -> str:
+    """The original and prompted answers (shortened), each with its verdict line ("" while it is written)."""
     lines = []
-    for name, out in (("Original (content only)", result.original), ("Prompted", result.prompted)):
-        text = " ".join(out.text.split())
-        lines.append(
-            f"- **{name}**: {text[:240]}{'…' if len(text) > 240 else ''}  \n  {verdict_md(out, result.checker)}"
-        )
+    for name, (answer, verdict) in zip(("Original (content only)", "Prompted"), answers, strict=True):
+        text = " ".join(answer.split())
+        lines.append(f"- **{name}**: {text[:240]}{'…' if len(text) > 240 else ''}  \n  {verdict}")
     return "\n".join(lines)
 
 
@@ -108,22 +115,32 @@ def wire_layer_section(
         n_contents: float,
         max_new_tokens: float,
         state: Session,
-    ) -> list[Any]:
-        result = backend.discovery.compare_layers(
-            choice, (sae_a, sae_b), top_k=int(top_k), n_contents=int(n_contents), max_new_tokens=int(max_new_tokens)
-        )
+        request: gr.Request,
+    ) -> Iterator[list[Any]]:
+        def partial(p: Partial) -> list[Any]:
+            answers = [p.texts.get(sae_a, ""), p.texts.get(sae_b, "")]
+            baselines = _baselines([(p.texts.get("original", ""), ""), (p.texts.get("prompted", ""), "")])
+            return [*[gr.skip()] * 4, *answers, "", "", baselines, gr.skip()]
+
+        with backend.streams.open(session_of(request), "compare_layers") as stop:
+            updates = backend.discovery.compare_layers_stream(
+                choice, (sae_a, sae_b), top_k=int(top_k), n_contents=int(n_contents),
+                max_new_tokens=int(max_new_tokens), stop=stop,
+            )  # fmt: skip
+            result = yield from renders(updates, partial)
         state.extra["layer_comparison"] = result.to_dict()
         out: list[Any] = [side_header(result, 0), side_header(result, 1), side_table(result, 0), side_table(result, 1)]
         out += [result.sides[0].steered.text, result.sides[1].steered.text]
         out += [verdict_md(result.sides[i].steered, result.checker) for i in (0, 1)]
-        return [*out, baselines_md(result), state]
+        yield [*out, baselines_md(result), state]
 
-    section.button.click(
+    event = section.button.click(
         compare_layers,
         [*ins.prompt_inputs, *section.saes, section.top_k, section.n_contents, ins.answer_tokens, state],
         [*section.headers, *section.tables, *section.answers, *section.verdicts, section.baselines, state],
         api_name="compare_layers",
         **MODEL_EVENT,
     )
+    wire_stop(backend, section.stop, "compare_layers", [event])
     # The second side follows the SAE every tab uses.
     sae.change(lambda name: gr.update(value=name), sae, section.saes[1], **private("layers_follow_sae"))

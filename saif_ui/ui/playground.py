@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend
-from saif_ui.ui.widgets import MODEL_EVENT, user_errors
+from saif_ui.service import Backend, renders
+from saif_ui.ui.widgets import MODEL_EVENT, session_of, user_errors, wire_stop
 
 
 def info_markdown(info: dict[str, Any]) -> str:
@@ -33,17 +34,24 @@ def build_playground_tab(backend: Backend) -> None:
             with gr.Row():
                 max_new = gr.Slider(1, 256, value=64, step=1, label="Max new tokens")
                 system = gr.Checkbox(value=backend.default_system_prompt, label="Default system prompt")
-            run = gr.Button("Generate", variant="primary")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="generate-stop")
         with gr.Column(scale=2):
             gr.Markdown(info_markdown(backend.engine_info()))
     rendered = gr.Textbox(label="Rendered prompt (exactly what the model reads)", lines=4, interactive=False)
     answer = gr.Textbox(label="Answer", lines=6, interactive=False)
 
     @user_errors
-    def generate(text: str, max_new_tokens: float, system_prompt: bool) -> tuple[str, str]:
-        return backend.generate(text, int(max_new_tokens), system_prompt)
+    def generate(
+        text: str, max_new_tokens: float, system_prompt: bool, request: gr.Request
+    ) -> Iterator[tuple[Any, str]]:
+        with backend.streams.open(session_of(request), "generate") as flag:
+            updates = backend.generate_stream(text, int(max_new_tokens), system_prompt, flag)
+            full, written = yield from renders(updates, lambda p: (gr.skip(), p.texts["answer"]))
+        yield full, written
 
-    gr.on(
+    event = gr.on(
         [run.click, prompt.submit],
         generate,
         [prompt, max_new, system],
@@ -51,3 +59,4 @@ def build_playground_tab(backend: Backend) -> None:
         api_name="generate",
         **MODEL_EVENT,
     )
+    wire_stop(backend, stop, "generate", [event])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
 import logging
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import gradio as gr
@@ -15,11 +16,13 @@ import gradio as gr
 from saif_ui.service import (
     LOW_COMPLIANCE,
     USER_ERRORS,
+    Backend,
     Cancelled,
     Comparison,
     Decoding,
     Instruction,
     Output,
+    Partial,
     PromptChoice,
     RecipeView,
     SteerControls,
@@ -40,21 +43,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def user_errors(fn: F) -> F:
     """Show the library's message for bad input (its own error classes, `backend.USER_ERRORS`) as a `gr.Error`; a Stop
-    shows as such. Anything else is a bug: gradio reports it as an error of the app, and the server keeps serving."""
+    shows as such. Anything else is a bug: gradio reports it as an error of the app, and the server keeps serving. A
+    generator function (a streaming handler) stays one, its errors translated however far it got."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with _shown_to_the_user():
+                yield from fn(*args, **kwargs)
+
+        return cast(F, stream)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with _shown_to_the_user():
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Cancelled as err:
-            raise gr.Error(f"Stopped: {err}", title="Stopped") from err
-        except USER_ERRORS as err:
-            message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-            raise gr.Error(message) from err
 
     return cast(F, wrapper)
+
+
+@contextlib.contextmanager
+def _shown_to_the_user() -> Iterator[None]:
+    try:
+        yield
+    except gr.Error:
+        raise
+    except Cancelled as err:
+        raise gr.Error(f"Stopped: {err}", title="Stopped") from err
+    except USER_ERRORS as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        raise gr.Error(message) from err
 
 
 def parse_decoding(**values: Any) -> Decoding:
@@ -102,7 +120,7 @@ from those values. `Decoding`'s controls are its fields, so a new decoding knob 
 def handler(fn: F) -> F:
     """An event handler whose parameters may be typed controls (`PromptChoice`, `SteerControls`): gradio, the API page
     and gradio_client see each control by its own name, and the handler gets one value parsed once. Errors are shown
-    as by `user_errors`.
+    as by `user_errors`; a generator function (a streaming handler) stays one.
 
     Example:
         >>> @handler
@@ -125,16 +143,23 @@ def handler(fn: F) -> F:
             plan.append((p.name, None, [p.name]))
     exposed = signature.replace(parameters=params, return_annotation=hints.get("return", signature.return_annotation))
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def parsed(*args: Any, **kwargs: Any) -> dict[str, Any]:
         bound = exposed.bind(*args, **kwargs)
         bound.apply_defaults()
         values = bound.arguments
-        call = {
+        return {
             name: values[name] if kind is None else CONTROLS[kind][1](**{n: values[n] for n in names})
             for name, kind, names in plan
         }
-        return fn(**call)
 
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(**parsed(*args, **kwargs))
+
+    def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        yield from fn(**parsed(*args, **kwargs))
+
+    # gradio streams an event's outputs when its function is a generator function (`inspect.isgeneratorfunction`)
+    wrapper: Callable[..., Any] = stream if inspect.isgeneratorfunction(fn) else call
     functools.update_wrapper(wrapper, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     wrapper.__signature__ = exposed  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": exposed.return_annotation}
@@ -156,8 +181,9 @@ def mark(value: bool | None) -> str:
     return "–" if value is None else ("**pass** ✓" if value else "**fail** ✗")
 
 
-def verdict_md(output: Output | None, checker: str | None) -> str:
-    """One line under an answer: the checker's strict/loose verdicts and the fluency signals."""
+def verdict_md(output: Output | None, checker: str | None, stopped: bool = False) -> str:
+    """One line under an answer: the checker's strict/loose verdicts and the fluency signals (`stopped`: the visitor
+    stopped the generation, so an unfinished answer was cut there)."""
     if not output:
         return ""
     parts = []
@@ -169,14 +195,30 @@ def verdict_md(output: Output | None, checker: str | None) -> str:
         parts.append(f"perplexity {output.perplexity:.1f}")
     parts.append(f"repeated (loops) {100 * output.repetition:.0f}%")
     if not output.finished:
-        parts.append("cut at max tokens")
+        parts.append("stopped" if stopped else "cut at max tokens")
     return " · ".join(parts)
 
 
 def answer_and_verdict(comparison: Comparison | None, mode: str, checker: str | None) -> list[str]:
     """The text of one mode's answer and its verdict line ("" and "" when the comparison lacks that mode)."""
     out = comparison.outputs.get(mode) if comparison else None
-    return [out.text, verdict_md(out, checker)] if out else ["", ""]
+    return [out.text, verdict_md(out, checker, comparison.stopped)] if out and comparison else ["", ""]
+
+
+def partial_answers(partial: Partial, modes: Iterable[str]) -> list[str]:
+    """Each mode's answer so far and an empty verdict line (an answer is judged once whole), in the order of
+    `answer_and_verdict`'s."""
+    return [x for mode in modes for x in (partial.texts.get(mode, ""), "")]
+
+
+def wire_stop(backend: Backend, button: gr.Button, panel: str, events: Sequence[Any]) -> None:
+    """A streaming panel's Stop: gradio stops waiting for `events` (`cancels`), and the flag of the visitor's answers
+    in `panel` ends their generation at the next token (cancelling alone leaves the worker generating)."""
+
+    def stop(request: gr.Request) -> None:
+        backend.streams.stop(session_of(request), panel)
+
+    button.click(stop, None, None, cancels=list(events), **private(f"stop_{panel}"))
 
 
 def instruction_md(instr: Instruction) -> str:

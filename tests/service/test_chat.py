@@ -3,13 +3,15 @@ tab's latents or the recipe, a conversation that no longer matches the controls 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.watch import Watch
 from saif_ui.resources import assets_dir
-from saif_ui.service import Session
+from saif_ui.service import CHAT_COLUMNS, Partial, Session
 from saif_ui.service.controls import PromptChoice, SteerControls
 
 SHORT = Decoding(max_new_tokens=6)
@@ -43,6 +45,30 @@ def test_a_stopped_turn_is_kept_as_written_and_never_cached(backend, rand_sae) -
     assert not full.cached and not full.stopped  # recomputed: the stopped turn was not stored
     for column, answer in stopped.turn.answers.items():
         assert full.turn.answers[column].text.startswith(answer.text)
+
+
+def test_a_streamed_turn_grows_in_every_column_and_a_stop_keeps_it_uncached(backend, rand_sae, held) -> None:
+    spec = backend.chat.spec("latents", CHOICE, rand_sae, SteerControls.parse(["3"], [1.0], 4.0, scale="unit"), None)
+    first = None
+    partials = []
+    for update in backend.chat.reply_stream(CHOICE, None, "Owls fly at night.", spec, SHORT):
+        if isinstance(update, Partial):
+            partials.append(update)
+            held.set()
+        else:
+            first = update
+    assert first is not None and not first.cached and not first.stopped
+    assert partials and all(set(p.texts) == set(CHAT_COLUMNS) for p in partials)
+    for column in CHAT_COLUMNS:  # each column only grows, up to its whole answer
+        lengths = [len(p.texts[column]) for p in partials]
+        assert lengths == sorted(lengths) and lengths[-1] <= len(first.turn.answers[column].text)
+    [again] = backend.chat.reply_stream(CHOICE, None, "Owls fly at night.", spec, SHORT)  # a repeat: at once
+    assert again.cached and again.conversation == first.conversation
+    stop = threading.Event()
+    stop.set()  # pressed before the first token
+    *_, stopped = backend.chat.reply_stream(CHOICE, first.conversation, "And bats?", spec, SHORT, stop)
+    assert stopped.stopped and not stopped.cached and not any(a.finished for a in stopped.turn.answers.values())
+    assert not backend.chat.reply(CHOICE, first.conversation, "And bats?", spec, SHORT).cached  # never stored
 
 
 def test_the_recipe_steers_the_chat_only_with_its_sae_attached(backend, engine) -> None:

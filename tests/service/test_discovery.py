@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from saif_ui.engine.errors import SaifError
+from saif_ui.service import Partial
 from saif_ui.service.controls import PromptChoice
 
 CHOICE = PromptChoice("french", content="The cat sat on the mat.")
@@ -23,6 +24,24 @@ def test_two_saes_are_compared_side_by_side(backend, rand_saes) -> None:
     assert result.instruction == "french" and result.checker == "french"
     again = part.compare_layers(CHOICE, (rand_saes[0], rand_saes[1]), top_k=5, n_contents=2, max_new_tokens=4)
     assert again.to_dict() == result.to_dict()
+    [streamed] = part.compare_layers_stream(CHOICE, tuple(rand_saes), top_k=5, n_contents=2, max_new_tokens=4)
+    assert streamed.to_dict() == result.to_dict()  # a repeat, streamed: the cached result at once
+
+
+def test_the_layer_comparison_streams_each_sides_answer(backend, rand_saes, held) -> None:
+    updates = []
+    for update in backend.discovery.compare_layers_stream(
+        CHOICE, tuple(rand_saes), top_k=5, n_contents=2, max_new_tokens=6
+    ):
+        updates.append(update)
+        if isinstance(update, Partial) and any(update.texts.values()):
+            held.set()
+    *partials, result = updates
+    assert partials and all(set(p.texts) == {"original", *rand_saes, "prompted"} for p in partials)
+    whole = {"original": result.original.text, "prompted": result.prompted.text}
+    whole |= {side.sae: side.steered.text for side in result.sides}
+    assert any(p.texts[sae] for p in partials for sae in rand_saes)  # the steered answers stream too
+    assert all(len(p.texts[k]) <= len(text) for p in partials for k, text in whole.items())
 
 
 def test_a_comparison_needs_two_different_attached_saes(backend, rand_sae) -> None:

@@ -119,9 +119,9 @@ def test_from_french_to_a_steered_french_answer(page, url) -> None:
     page.locator("#strength-0").wait_for(state="visible", timeout=LONG)
     assert page.locator("#strength-4").is_visible() and not page.locator("#strength-5").is_visible()
     page.locator("#steer").click()
-    steered = wait_value(page, "out-steered", r"\S")
+    wait_value(page, "out-steered", r"\S")  # the answers stream in; their verdicts come once they are whole
     verdict = wait_text(page, "#verdict-steered", "strict")
-    original = textarea(page, "out-original").input_value()
+    steered, original = (textarea(page, f"out-{mode}").input_value() for mode in ("steered", "original"))
     assert steered != original and re.search(r"strict pass", verdict), (steered, verdict)  # the French answer
     shot(page, "3-steering")
 

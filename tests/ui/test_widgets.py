@@ -91,3 +91,32 @@ def test_recipe_panel_leads_with_an_adopted_method_and_keeps_saifs_beside_it() -
     assert "SAIF's top-k, shown beside it: L24_fast_topk64 (layer 24), latents 5, α = 3" in text
     assert "| distilled: free vector (trained on the prompt) | 45% | 35–55% | 1e-06 |" in text
     assert "| SAIF's top-k (not told) | 5% | 2–10% | – |" in text
+
+
+def test_a_streaming_handler_stays_a_generator_and_its_errors_reach_the_user_however_far_it_got() -> None:
+    import gradio as gr
+
+    from saif_ui.engine.errors import SaifError
+    from saif_ui.ui.widgets import user_errors
+
+    @handler
+    def stream(text: str, decoding: Decoding):  # no return annotation: the test's point is the function's kind
+        yield f"{text} {decoding.max_new_tokens}"
+        raise SaifError("the recipe steers with SAE 'L24', which is not attached")
+
+    assert inspect.isgeneratorfunction(stream) and inspect.isgeneratorfunction(stream.__wrapped__)
+    assert list(inspect.signature(stream).parameters)[:2] == ["text", "max_new_tokens"]
+    updates = stream("x", 8.0, False, 1.0, 1.0, 0, 1.0, 0)
+    assert next(updates) == "x 8"
+    with pytest.raises(gr.Error, match="which is not attached"):
+        next(updates)
+    with pytest.raises(gr.Error, match=r"max_new_tokens must be in 1\.\.1024"):  # bad controls, at the first step
+        next(stream("x", 0, False, 1.0, 1.0, 0, 1.0, 0))
+
+    @user_errors
+    def plain() -> str:
+        raise SaifError("bad input")
+
+    assert not inspect.isgeneratorfunction(plain)
+    with pytest.raises(gr.Error, match="bad input"):
+        plain()

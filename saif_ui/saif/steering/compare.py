@@ -16,6 +16,7 @@ from saif_ui.engine.decoding import GREEDY, Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.records import from_fields
 from saif_ui.engine.steering import Intervention
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement, build_prompt
@@ -65,9 +66,13 @@ class Comparison:
     prompts: dict[str, str]
     outputs: dict[str, Output]
     decoding: Decoding = field(default_factory=Decoding)
+    stopped: bool = False
+    """Stop was pressed while it generated: the answers end where it stopped (`finished` False), and the result is
+    not the model's whole answer (never cached)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"stopped": True} if self.stopped else {}),  # only when set: every stored comparison stays as it was
             "instruction": self.instruction,
             "content": self.content,
             "placement": self.placement,
@@ -94,6 +99,7 @@ class Comparison:
                 prompts={str(k): str(v) for k, v in dict(data.get("prompts") or {}).items()},
                 outputs={m: Output.from_dict(data[m]) for m in MODES if isinstance(data.get(m), dict)},
                 decoding=Decoding(**dict(data.get("decoding") or {})),
+                stopped=bool(data.get("stopped", False)),
             )
         except (KeyError, TypeError) as err:
             raise SaifError(f"not a comparison: missing or malformed field {err}") from None
@@ -127,6 +133,7 @@ def generate_rows(
     decoding: Decoding = GREEDY,
     batch_size: int = 8,
     progress: Progress | None = None,
+    watch: Watch | None = None,
 ) -> list[tuple[str, bool]]:
     """(text, finished) of each (rendered prompt, its steering) row, `batch_size` rows per batched generate, returned
     in the rows' order; `progress(done, total)` after each batch.
@@ -135,24 +142,44 @@ def generate_rows(
     prefilled and attended to like real tokens, so batches of similar lengths waste less (a sweep's contents
     alternate one-line statements and paragraphs). The order is a stable sort of the token counts, so the same rows
     always make the same batches.
+
+    `watch` is told every row's text after each new token, in the rows' order (rows of batches not yet started
+    empty, finished batches whole); once its `stop` is set the running batch ends at its next token and no further
+    batch starts: the rows never started come back empty and unfinished.
     """
     if batch_size < 1:
         raise SaifError("batch_size must be >= 1")
     lengths = {p: len(engine.prompt_ids(p)) for p in dict.fromkeys(p for p, _ in rows)}
     order = sorted(range(len(rows)), key=lambda i: lengths[rows[i][0]])
     out: list[tuple[str, bool] | None] = [None] * len(rows)
+    shown = [""] * len(rows)
     for b in range(0, len(order), batch_size):
+        if watch is not None and watch.stop.is_set():
+            break
         chunk = order[b : b + batch_size]
         gens = engine.generate_each(
             [rows[i][0] for i in chunk],
             [list(rows[i][1]) for i in chunk],
             decoding=decoding,
+            watch=None if watch is None else _within(watch, chunk, shown),
         )
         for i, g in zip(chunk, gens, strict=True):
             out[i] = (g.text, g.finished)
         if progress:
             progress(b + len(chunk), len(rows))
-    return [o for o in out if o is not None]
+    return [o if o is not None else ("", False) for o in out]
+
+
+def _within(watch: Watch, chunk: Sequence[int], shown: list[str]) -> Watch:
+    """A batch's watch that reports to `watch` the whole rows list (`shown`, updated with the batch's rows `chunk`),
+    stopping with it."""
+
+    def on_texts(texts: list[str]) -> None:
+        for i, text in zip(chunk, texts, strict=True):
+            shown[i] = text
+        watch.on_texts(list(shown))
+
+    return Watch(on_texts, watch.stop)
 
 
 class JobOptions(TypedDict, total=False):
@@ -164,6 +191,7 @@ class JobOptions(TypedDict, total=False):
     system_prompt: bool | None
     batch_size: int
     progress: Progress | None
+    watch: Watch | None
 
 
 def run_modes(
@@ -194,12 +222,14 @@ def run_jobs(
     system_prompt: bool | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
+    watch: Watch | None = None,
 ) -> tuple[list[list[Output]], dict[Mode, list[str]]]:
     """Generate each (mode, spec) job for every (id, text) content; the spec steers the steered modes only.
 
     Every job of every content goes through one sequence of batches, each row with its own steering: a comparison's
     original, steered and prompted answers are one generate call, and a sweep's α share batches instead of running
     one after another. Returns the outputs of each job (in content order) and the rendered prompts per mode.
+    `watch` follows the answers as they grow, job after job, each job's contents in order (`generate_rows`).
     """
     instr = resolve_instruction(instruction)
     unknown = [m for m, _ in jobs if m not in MODES]
@@ -223,7 +253,7 @@ def run_jobs(
         for vectors in [spec.steerings(engine) if "steered" in m else []]
         for p in prompts[m]
     ]
-    texts = generate_rows(engine, rows, decoding, batch_size, progress)
+    texts = generate_rows(engine, rows, decoding, batch_size, progress, watch)
     out: list[list[Output]] = []
     for j in range(len(jobs)):
         mine = texts[j * len(contents) : (j + 1) * len(contents)]
@@ -242,8 +272,13 @@ def compare(
     prompted_steered: bool = False,
     decoding: Decoding = GREEDY,
     system_prompt: bool | None = None,
+    watch: Watch | None = None,
 ) -> Comparison:
-    """Original, steered and prompted (and optionally prompted + steered) answers to one content."""
+    """Original, steered and prompted (and optionally prompted + steered) answers to one content.
+
+    `watch` is told the answers after each new token, in that order of modes (they share one batched generate, so
+    they advance together); a stop ends them at the next token and marks the comparison `stopped`.
+    """
     instr = resolve_instruction(instruction)
     modes: list[Mode] = ["original", "steered", "prompted"]
     if prompted_steered:
@@ -258,6 +293,7 @@ def compare(
         wording=wording,
         decoding=decoding,
         system_prompt=system_prompt,
+        watch=watch,
     )
     return Comparison(
         instruction=instr.id,
@@ -268,4 +304,5 @@ def compare(
         prompts={m: p[0] for m, p in prompts.items()},
         outputs={m: o[0] for m, o in outputs.items()},
         decoding=decoding,
+        stopped=watch is not None and watch.stop.is_set(),
     )

@@ -16,6 +16,7 @@ from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.records import from_fields
 from saif_ui.engine.steering import Intervention
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.discover import resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.contents import Content
@@ -106,9 +107,11 @@ def run_joint_jobs(
     batch_size: int = 32,
     progress: Progress | None = None,
     system_prompt: bool | None = None,
+    watch: Watch | None = None,
 ) -> dict[str, list[JointOutput]]:
     """Every job's answers to every (id, text) content in one sequence of batches (each row its own steering),
-    judged by every instruction's checker. Fidelity is not scored here (`score_fidelity`)."""
+    judged by every instruction's checker. Fidelity is not scored here (`score_fidelity`). `watch` follows the
+    answers as they grow, job after job (`generate_rows`)."""
     instrs = [resolve_instruction(i) for i in instructions]
     names = [name for name, _, _ in jobs]
     if len(set(names)) != len(names):
@@ -121,7 +124,7 @@ def run_joint_jobs(
             where: Placement = placement if wording else "none"
             prompt = build_prompt(engine.chat, text, wording, where, system_prompt=system_prompt).text
             rows.append((prompt, vectors))
-    texts = generate_rows(engine, rows, decoding, batch_size, progress)
+    texts = generate_rows(engine, rows, decoding, batch_size, progress, watch)
     ids = [cid for cid, _ in contents]
     out: dict[str, list[JointOutput]] = {}
     for j, name in enumerate(names):
@@ -330,12 +333,14 @@ def compare_joint(
     placement: Placement = "post",
     decoding: Decoding = DEFAULT_DECODING,
     system_prompt: bool | None = None,
+    watch: Watch | None = None,
 ) -> JointComparison:
-    """The three answers to one content (one batched generate), each judged by every instruction's checker."""
+    """The three answers to one content (one batched generate), each judged by every instruction's checker;
+    `watch` follows them (original, steered, prompted) token by token and can stop them."""
     ids = joint.instructions
     jobs: list[Job] = [("original", (), None), ("steered", (), joint), ("prompted", ids, None)]
     raw = run_joint_jobs(engine, ids, [("content", content)], jobs, placement=placement, decoding=decoding,
-                         system_prompt=system_prompt)  # fmt: skip
+                         system_prompt=system_prompt, watch=watch)  # fmt: skip
     return JointComparison(
         joint=joint,
         content=content,

@@ -16,6 +16,7 @@ from typing import Any
 from saif_ui.engine import Engine
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.discover import DiscoveryResult, resolve_instruction
 from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.inputs.prompts import Placement
@@ -103,12 +104,14 @@ def compare_layers(
     placement: Placement = "post",
     decoding: Decoding | None = None,
     system_prompt: bool | None = None,
+    watch: Watch | None = None,
 ) -> LayerComparison:
     """The content answered unsteered, steered by each discovery's `layer_spec`, and prompted, each answer judged by
     the instruction's checker; the four (or more) answers are one batched generate.
 
     Args:
         discoveries: one result per SAE, for the same instruction, at different SAEs.
+        watch: told the answers after each new token (original, each side's steered answer, prompted).
     """
     if len({d.sae for d in discoveries}) != len(discoveries) or len(discoveries) < 2:
         raise SaifError("pick two different SAEs to compare")
@@ -124,6 +127,7 @@ def compare_layers(
         placement=placement,
         decoding=decoding or Decoding(),
         system_prompt=system_prompt,
+        watch=watch,
     )
     return LayerComparison(
         instruction=instr.id,

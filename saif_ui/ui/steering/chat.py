@@ -4,15 +4,28 @@ instruction on every turn), each column showing its own history as the model rea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import CHAT_COLUMNS, Backend, ChatReply, Decoding, PromptChoice, Session, SteerControls
+from saif_ui.service import (
+    CHAT_COLUMNS,
+    Backend,
+    ChatColumn,
+    ChatReply,
+    Conversation,
+    Decoding,
+    Partial,
+    PromptChoice,
+    Session,
+    SteerControls,
+    renders,
+)
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab
-from saif_ui.ui.widgets import MODEL_EVENT, handler, private, verdict_md
+from saif_ui.ui.widgets import MODEL_EVENT, handler, private, session_of, verdict_md, wire_stop
 
 COLUMNS = {
     "default": "Default (no instruction, no steering)",
@@ -28,6 +41,7 @@ class ChatSection:
     columns: dict[str, tuple[gr.Chatbot, gr.Markdown]]
     message: gr.Textbox
     send_btn: gr.Button
+    stop_btn: gr.Button
     reset_btn: gr.Button
 
 
@@ -53,8 +67,9 @@ def build_chat_section() -> ChatSection:
             label="Your message", lines=2, scale=4, placeholder="Write a message…", elem_id="chat-message"
         )
         send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+        stop_btn = gr.Button("Stop", variant="stop", scale=0, elem_id="chat-stop")
         reset_btn = gr.Button("Reset", variant="secondary", scale=1, elem_id="chat-reset")
-    return ChatSection(source, columns, message, send_btn, reset_btn)
+    return ChatSection(source, columns, message, send_btn, stop_btn, reset_btn)
 
 
 def column_views(reply: ChatReply | None, session: Session, checker: str | None) -> list[Any]:
@@ -65,16 +80,30 @@ def column_views(reply: ChatReply | None, session: Session, checker: str | None)
         if convo is None or not convo.turns:
             out += [[], ""]
             continue
-        messages: list[dict[str, str]] = []
-        for turn in convo.turns:
-            said = convo.messages(column, turn.user)[-1]["content"]  # with the instruction in the prompted column
-            messages += [{"role": "user", "content": said}, {"role": "assistant", "content": turn.answers[column].text}]
         latest = convo.turns[-1].answers[column]
         followed = sum(bool(t.answers[column].strict) for t in convo.turns)
         tally = f"follows in {followed} of {len(convo.turns)} turns · " if checker else ""
         stopped = " · stopped" if reply is not None and reply.stopped else ""
-        out += [messages, f"{tally}latest: {verdict_md(latest, checker)}{stopped}"]
+        out += [_history(convo, column), f"{tally}latest: {verdict_md(latest, checker)}{stopped}"]
     return out
+
+
+def partial_views(convo: Conversation, message: str, partial: Partial) -> list[Any]:
+    """Each column's messages with the new turn as it is written (its verdict line empty until it is whole)."""
+    out: list[Any] = []
+    for column in CHAT_COLUMNS:
+        said = convo.messages(column, message)[-1]["content"]
+        writing = [{"role": "user", "content": said}, {"role": "assistant", "content": partial.texts.get(column, "")}]
+        out += [_history(convo, column) + writing, ""]
+    return out
+
+
+def _history(convo: Conversation, column: ChatColumn) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    for turn in convo.turns:
+        said = convo.messages(column, turn.user)[-1]["content"]  # with the instruction in the prompted column
+        messages += [{"role": "user", "content": said}, {"role": "assistant", "content": turn.answers[column].text}]
+    return messages
 
 
 def wire_chat(
@@ -91,16 +120,22 @@ def wire_chat(
         sae: str,
         decoding: Decoding,
         state: Session,
-    ) -> list[Any]:
+        request: gr.Request,
+    ) -> Iterator[list[Any]]:
         spec = backend.chat.spec(source, choice, sae, controls, state.discovery)
-        reply = backend.chat.reply(choice, state.conversation, message, spec, decoding)
+        convo = state.conversation or backend.chat.start(choice)
+        with backend.streams.open(session_of(request), "chat") as stop:
+            updates = backend.chat.reply_stream(choice, state.conversation, message, spec, decoding, stop)
+            reply = yield from renders(updates, lambda p: [*partial_views(convo, message, p), gr.skip(), gr.skip()])
         state.conversation = reply.conversation
         checker = backend.instructions.resolve(choice).checker
-        return [*column_views(reply, state, checker), "", state]
+        yield [*column_views(reply, state, checker), "", state]
 
     inputs = [section.source, section.message, *tab.spec_inputs, *ins.prompt_inputs, sae, *tab.decoding_inputs, state]
-    section.send_btn.click(send, inputs, [*views, section.message, state], api_name="chat", **MODEL_EVENT)
-    section.message.submit(send, inputs, [*views, section.message, state], **private("chat_submit"), **MODEL_EVENT)
+    outputs = [*views, section.message, state]
+    sent = section.send_btn.click(send, inputs, outputs, api_name="chat", **MODEL_EVENT)
+    submitted = section.message.submit(send, inputs, outputs, **private("chat_submit"), **MODEL_EVENT)
+    wire_stop(backend, section.stop_btn, "chat", [sent, submitted])
 
     def reset(state: Session) -> list[Any]:
         state.conversation = None

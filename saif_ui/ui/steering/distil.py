@@ -9,6 +9,7 @@ returns at once with its place and the time it should take, and a timer polls `/
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,12 +26,22 @@ from saif_ui.service import (
     DistilView,
     PromptChoice,
     Session,
+    renders,
 )
 from saif_ui.ui import figures
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab, log_alpha, strength_updates
 from saif_ui.ui.train import minutes
-from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, session_of, user_errors
+from saif_ui.ui.widgets import (
+    MODEL_EVENT,
+    answer_and_verdict,
+    handler,
+    partial_answers,
+    private,
+    session_of,
+    user_errors,
+    wire_stop,
+)
 
 POLL_S = 2.0
 DEFAULT_STEPS = 60
@@ -58,6 +69,8 @@ class DistilPanel:
     reading: gr.Markdown
     latents: gr.Dataframe
     steer_btn: gr.Button
+    steer_stop: gr.Button
+    """Stops the answers as they are written (the Stop above stops the distillation)."""
     load_btn: gr.Button
     answers: dict[str, tuple[gr.Textbox, gr.Markdown]]
     timer: gr.Timer
@@ -176,6 +189,7 @@ def build_distil_section(backend: Backend) -> DistilPanel:
                                interactive=False, wrap=True, elem_id="distil-latents")  # fmt: skip
         with gr.Row():
             steer_btn = gr.Button("Steer the content with it", variant="secondary", elem_id="distil-steer")
+            steer_stop = gr.Button("Stop answering", variant="stop", size="sm", elem_id="distil-steer-stop")
             load_btn = gr.Button("Load its latents into the steering controls", elem_id="distil-load")
         answers: dict[str, tuple[gr.Textbox, gr.Markdown]] = {}
         with gr.Row():
@@ -186,7 +200,7 @@ def build_distil_section(backend: Backend) -> DistilPanel:
         timer = gr.Timer(POLL_S, active=False)
         seen = gr.State(None)
     return DistilPanel(layer, basis, steps, estimate, start_btn, stop_btn, status, plot, checks, chips, reading,
-                       latents, steer_btn, load_btn, answers, timer, seen)  # fmt: skip
+                       latents, steer_btn, steer_stop, load_btn, answers, timer, seen)  # fmt: skip
 
 
 def _estimate(backend: Backend, layer: Any, basis: Any, steps: Any) -> str:
@@ -253,18 +267,22 @@ def wire_distil(
     panel.timer.tick(distil_status, panel.seen, polled, api_name="distil_status", show_progress="hidden")
 
     @handler
-    def steer_distilled(choice: PromptChoice, decoding: Decoding, request: gr.Request) -> list[str]:
-        steered = backend.distil.steer(session_of(request), choice, decoding)
+    def steer_distilled(choice: PromptChoice, decoding: Decoding, request: gr.Request) -> Iterator[list[str]]:
+        session = session_of(request)
+        with backend.streams.open(session, "distil_steer") as stop:
+            updates = backend.distil.steer_stream(session, choice, decoding, stop)
+            steered = yield from renders(updates, lambda p: partial_answers(p, DISTIL_MODES))
         checker = backend.instructions.resolve(replace(choice, instruction=steered.comparison.instruction)).checker
-        return [x for mode in DISTIL_MODES for x in answer_and_verdict(steered.comparison, mode, checker)]
+        yield [x for mode in DISTIL_MODES for x in answer_and_verdict(steered.comparison, mode, checker)]
 
-    panel.steer_btn.click(
+    event = panel.steer_btn.click(
         steer_distilled,
         [*ins.prompt_inputs, *tab.decoding_inputs],
         [c for mode in DISTIL_MODES for c in panel.answers[mode]],
         api_name="steer_distilled",
         **MODEL_EVENT,
     )
+    wire_stop(backend, panel.steer_stop, "distil_steer", [event])
 
     @user_errors
     def load_distilled(state: Session, request: gr.Request) -> list[Any]:

@@ -6,18 +6,19 @@ plots how often both are followed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, ControlError, Decoding, PromptChoice, Session, parse_alphas
+from saif_ui.service import Backend, ControlError, Decoding, PromptChoice, Session, parse_alphas, renders
 from saif_ui.ui import figures
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.sweep import stoppable
 from saif_ui.ui.steering.tab import SteeringTab
 from saif_ui.ui.tables import JOINT_HEADERS, joint_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, private, session_of
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, partial_answers, private, session_of, wire_stop
 
 JOINT_MODES = {
     "original": "Original (content only)",
@@ -36,6 +37,7 @@ class JointSection:
     weight_first: gr.Slider
     weight_second: gr.Slider
     steer_btn: gr.Button
+    steer_stop: gr.Button
     answers: dict[str, tuple[gr.Textbox, gr.Markdown]]
     spec_json: gr.Code
     sweep_weights: gr.Textbox
@@ -60,6 +62,7 @@ def build_joint_section(backend: Backend) -> JointSection:
         weight_first = gr.Slider(0, 4, value=1, step=0.25, label="Weight of the first", elem_id="joint-weight-first")
         weight_second = gr.Slider(0, 4, value=1, step=0.25, label="Weight of the second", elem_id="joint-weight-second")
         steer_btn = gr.Button("Steer both", variant="primary", elem_id="steer-joint")
+        steer_stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="steer-joint-stop")
     answers: dict[str, tuple[gr.Textbox, gr.Markdown]] = {}
     with gr.Row():
         for mode, label in JOINT_MODES.items():
@@ -76,8 +79,8 @@ def build_joint_section(backend: Backend) -> JointSection:
     sweep_plot = gr.Plot(figures.joint_figure([], [], {}, ("", ""), {}), elem_id="joint-plot")
     sweep_table = gr.Dataframe(headers=JOINT_HEADERS, interactive=False, elem_id="joint-table")
     return JointSection(
-        second, weight_first, weight_second, steer_btn, answers, spec_json, sweep_weights, sweep_n, sweep_btn,
-        sweep_stop, sweep_plot, sweep_table,
+        second, weight_first, weight_second, steer_btn, steer_stop, answers, spec_json, sweep_weights, sweep_n,
+        sweep_btn, sweep_stop, sweep_plot, sweep_table,
     )  # fmt: skip
 
 
@@ -118,21 +121,26 @@ def wire_joint(
         weight_second: float,
         decoding: Decoding,
         state: Session,
-    ) -> list[Any]:
-        data = backend.steering.steer_joint(choice, second, (float(weight_first), float(weight_second)), sae, decoding)
+        request: gr.Request,
+    ) -> Iterator[list[Any]]:
+        weights = (float(weight_first), float(weight_second))
+        with backend.streams.open(session_of(request), "steer_joint") as stop:
+            updates = backend.steering.steer_joint_stream(choice, second, weights, sae, decoding, stop)
+            data = yield from renders(updates, lambda p: [*partial_answers(p, JOINT_MODES), gr.skip(), gr.skip()])
         state.extra["joint_steer"] = data
         out: list[Any] = []
         for mode in JOINT_MODES:
             out += [data[mode]["text"], verdicts_md(data[mode])]
-        return [*out, json.dumps(data["joint"], indent=1), state]
+        yield [*out, json.dumps(data["joint"], indent=1), state]
 
-    joint.steer_btn.click(
+    event = joint.steer_btn.click(
         steer_joint,
         [*ins.prompt_inputs, sae, joint.second, joint.weight_first, joint.weight_second, *tab.decoding_inputs, state],
         [c for mode in JOINT_MODES for c in joint.answers[mode]] + [joint.spec_json, state],
         api_name="steer_joint",
         **MODEL_EVENT,
     )
+    wire_stop(backend, joint.steer_stop, "steer_joint", [event])
 
     @handler
     def sweep_joint(

@@ -7,14 +7,23 @@ The walk of α from the page to the hook: `steer` (the handler; controls parsed 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, Decoding, PromptChoice, Session, SteerControls, Steered
+from saif_ui.service import Backend, Decoding, PromptChoice, Session, SteerControls, Steered, renders
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
-from saif_ui.ui.widgets import MODEL_EVENT, answer_and_verdict, handler, private, recipe_md
+from saif_ui.ui.widgets import (
+    MODEL_EVENT,
+    answer_and_verdict,
+    handler,
+    partial_answers,
+    private,
+    recipe_md,
+    session_of,
+)
 
 
 def answers(backend: Backend, steered: Steered, choice: PromptChoice) -> list[str]:
@@ -25,8 +34,9 @@ def answers(backend: Backend, steered: Steered, choice: PromptChoice) -> list[st
 
 def wire_steer(
     backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State, discovery: Any
-) -> None:
-    """Events of the steer button; `discovery` is the discovery event, after which the top latents are preselected."""
+) -> Any:
+    """Events of the steer button; `discovery` is the discovery event, after which the top latents are preselected.
+    Returns the steer event (for the Stop button, which it shares with the recipe's)."""
 
     def after_discovery(state: Session) -> list[Any]:
         top = state.ranked_ids()[:DEFAULT_K]
@@ -34,6 +44,9 @@ def wire_steer(
         return [picker, *strength_updates(top, {}, state.lens_labels())]
 
     discovery.success(after_discovery, [state], [tab.picker, *tab.strength_outputs], **private("steer_after_discovery"))
+
+    outputs = [c for mode in MODES for c in tab.answers[mode]]
+    rest = [tab.spec_json, state]
 
     @handler
     def steer(
@@ -43,35 +56,43 @@ def wire_steer(
         prompted_steered: bool,
         decoding: Decoding,
         state: Session,
-    ) -> list[Any]:
-        steered = backend.steering.steer(choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
+        request: gr.Request,
+    ) -> Iterator[list[Any]]:
+        with backend.streams.open(session_of(request), "steer") as stop:
+            updates = backend.steering.steer_stream(
+                choice, sae, controls, state.discovery, decoding, bool(prompted_steered), stop
+            )
+            steered = yield from renders(updates, lambda p: [*partial_answers(p, MODES), *[gr.skip()] * len(rest)])
         if steered.silent:
             gr.Warning(
                 f"Latents {steered.silent} never fire under the instruction (mean activation 0): at the mean_act "
                 "scale they add nothing. Use the unit scale to push along their directions."
             )
         state.comparison = steered.comparison
-        return [*answers(backend, steered, choice), steered.spec.to_json(), state]
+        yield [*answers(backend, steered, choice), steered.spec.to_json(), state]
 
-    outputs = [c for mode in MODES for c in tab.answers[mode]]
-    strengths_then(tab.steer_btn.click, tab, "steer").success(
+    return strengths_then(tab.steer_btn.click, tab, "steer").success(
         steer,
         [*tab.spec_inputs, *ins.prompt_inputs, sae, tab.prompted_steered, *tab.decoding_inputs, state],
-        [*outputs, tab.spec_json, state],
+        [*outputs, *rest],
         api_name="steer",
         **MODEL_EVENT,
     )
 
 
-def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:
+def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> Any:
     """The validated recipe: shown for the chosen instruction, and applied in one click (answers, and the controls
-    set to the recipe's latents, α, positions and decay so the sweep and the spec show it)."""
+    set to the recipe's latents, α, positions and decay so the sweep and the spec show it). Returns the apply event
+    (the Stop beside Steer stops it too: they share the answer boxes)."""
 
     def show(instruction: str, sae: str) -> str:
         return recipe_md(backend.steering.recipe_view(instruction))
 
     ins.instruction.change(show, [ins.instruction, sae], tab.recipe_md, **private("show_recipe"))
     sae.change(show, [ins.instruction, sae], tab.recipe_md, **private("show_recipe_for_sae"))
+    outputs = [c for mode in MODES for c in tab.answers[mode]]
+    controls = [tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay, tab.method]
+    rest = [tab.spec_json, state, *controls, *tab.strength_outputs]
 
     @handler
     def steer_recipe(
@@ -79,8 +100,11 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
         prompted_steered: bool,
         decoding: Decoding,
         state: Session,
-    ) -> list[Any]:
-        steered = backend.steering.steer_recipe(choice, decoding, bool(prompted_steered))
+        request: gr.Request,
+    ) -> Iterator[list[Any]]:
+        with backend.streams.open(session_of(request), "steer") as stop:
+            updates = backend.steering.steer_recipe_stream(choice, decoding, bool(prompted_steered), stop)
+            steered = yield from renders(updates, lambda p: [*partial_answers(p, MODES), *[gr.skip()] * len(rest)])
         state.comparison = steered.comparison
         spec = steered.spec
         out = answers(backend, steered, choice)
@@ -90,14 +114,12 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
         picker = gr.update(choices=choices, value=[str(i) for i in ids])
         controls = [picker, spec.alpha, log_alpha(spec.alpha), spec.positions, spec.scale, spec.decay, spec.method]
         strengths = strength_updates(ids, {e.latent: e.strength for e in spec.latents}, state.lens_labels())
-        return [*out, spec.to_json(), state, *controls, *strengths]
+        yield [*out, spec.to_json(), state, *controls, *strengths]
 
-    outputs = [c for mode in MODES for c in tab.answers[mode]]
-    controls = [tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay, tab.method]
-    tab.recipe_btn.click(
+    return tab.recipe_btn.click(
         steer_recipe,
         [*ins.prompt_inputs, tab.prompted_steered, *tab.decoding_inputs, state],
-        [*outputs, tab.spec_json, state, *controls, *tab.strength_outputs],
+        [*outputs, *rest],
         api_name="steer_recipe",
         **MODEL_EVENT,
     )

@@ -64,6 +64,8 @@ class SteeringTab:
     repetition_penalty: gr.Slider
     no_repeat_ngram_size: gr.Slider
     steer_btn: gr.Button
+    steer_stop: gr.Button
+    """Stops the answers of Steer and of the recipe as they are written (they share the boxes)."""
     recipe_md: gr.Markdown
     recipe_btn: gr.Button
     answers: dict[str, tuple[gr.Textbox, gr.Markdown]]
@@ -178,6 +180,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
     with gr.Row():
         prompted_steered = gr.Checkbox(False, label="Also prompted + steered")
         steer_btn = gr.Button("Steer", variant="primary", elem_id="steer")
+        steer_stop = gr.Button("Stop", variant="stop", size="sm", elem_id="steer-stop")
     answers = {}
     with gr.Row():
         for mode in MODES:
@@ -239,6 +242,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         repetition_penalty,
         no_repeat_ngram_size,
         steer_btn,
+        steer_stop,
         recipe_md,
         recipe_btn,
         answers,

@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from saif_ui.engine.decoding import Decoding
+from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.config import DiscoveryConfig
 from saif_ui.saif.discovery.discover import discover, resolve_instruction
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.saif.inputs.prompts import build_prompt
 from saif_ui.saif.judge.checkers import check
 from saif_ui.saif.judge.fluency import degeneration, perplexity
-from saif_ui.saif.steering.compare import compare, run_modes
+from saif_ui.saif.steering.compare import Comparison, compare, generate_rows, run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, default_alphas, evaluate
-from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent, spec_from_discovery
+from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent, SteerVector, spec_from_discovery
 from saif_ui.saif.steering.special import default_special_latent, special_token_grid
 
 SHORT = Decoding(max_new_tokens=8)
@@ -134,3 +135,58 @@ def test_special_token_grid_steers_with_the_strongest_special_latent(engine, l24
         verdict = check(checker, row.text)
         assert (row.strict, row.loose) == (verdict.strict, verdict.loose)
     assert grid.to_dict()["rows"][1]["strict"] == grid.rows[1].strict and type(grid).from_dict(grid.to_dict()) == grid
+
+
+def _push(engine, layer: int = 10, norm: float = 8.0) -> SteeringSpec:
+    """A fixed random vector at `layer`: a steer that needs no SAE."""
+    import torch
+
+    v = torch.randn(engine.d_model, generator=torch.Generator().manual_seed(0))
+    return SteeringSpec(vectors=(SteerVector(layer, tuple((v * norm / v.norm()).tolist())),))
+
+
+def test_a_watched_comparison_reports_its_modes_together_and_ends_as_the_unwatched_one(engine) -> None:
+    content, spec, decoding = "Owls hunt at night and sleep by day.", _push(engine), Decoding(max_new_tokens=10)
+    plain = compare(engine, "french", content, spec, prompted_steered=True, decoding=decoding)
+    engine.generations.clear()  # the watched one must generate, not read the answers back
+    seen: list[list[str]] = []
+    watched = compare(
+        engine, "french", content, spec, prompted_steered=True, decoding=decoding, watch=Watch(seen.append)
+    )
+    modes = ["original", "steered", "prompted", "prompted_steered"]
+    assert watched.to_dict() == plain.to_dict() and not watched.stopped and "stopped" not in watched.to_dict()
+    assert len(seen) >= 10 and all(len(texts) == 4 for texts in seen)  # one report per token, every mode in each
+    assert seen[0] == ["", "", "", ""] and seen[-1] == [watched.outputs[m].text for m in modes]
+    for row in range(4):
+        lengths = [len(texts[row]) for texts in seen]
+        assert lengths == sorted(lengths)
+
+
+def test_a_stop_ends_the_running_batch_skips_the_rest_and_marks_the_comparison(engine) -> None:
+    prompts = [engine.render(p) for p in ("Hi.", "Name one colour, please.", "Write a long sentence about a river.")]
+    calls: list[list[str]] = []
+
+    def on_texts(texts: list[str]) -> None:
+        calls.append(texts)
+        if texts[1]:  # the second batch wrote its first token
+            watch.stop.set()
+
+    watch = Watch(on_texts)
+    rows = generate_rows(engine, [(p, []) for p in prompts], Decoding(max_new_tokens=12), batch_size=1, watch=watch)
+    assert all(len(texts) == 3 for texts in calls)
+    # Batches run shortest prompt first: the first row was whole before the second began, the third never started.
+    [first] = engine.generate([prompts[0]], decoding=Decoding(max_new_tokens=12))
+    assert first.cached and rows[0] == (first.text, first.finished)
+    assert rows[1] == (calls[-1][1], False) and rows[1][0] and rows[2] == ("", False)
+    assert [len(texts[0]) for texts in calls] == sorted(len(texts[0]) for texts in calls)
+    assert all(texts[2] == "" for texts in calls)
+    stop = Watch(lambda texts: stop.stop.set())  # stopped at once: each answer ends at its first token
+    c = compare(engine, "french", "Seals sleep in the water.", _push(engine), decoding=Decoding(max_new_tokens=12),
+                watch=stop)  # fmt: skip
+    assert c.stopped and not any(o.finished for o in c.outputs.values())
+    assert Comparison.from_dict(c.to_dict()).stopped and c.to_dict()["stopped"] is True
+    early = Watch(calls.append)
+    early.stop.set()  # Stop pressed while the request still waited for the model: no batch starts
+    c = compare(engine, "french", "Seals sleep in the water.", _push(engine), decoding=Decoding(max_new_tokens=12),
+                watch=early)  # fmt: skip
+    assert c.stopped and all(o.text == "" and not o.finished and o.strict is False for o in c.outputs.values())
