@@ -237,6 +237,10 @@ def test_a_chat_answers_each_turn_three_ways_with_the_recipe(client) -> None:
     with pytest.raises(AppError, match="the message is empty"):
         client.predict(message="   ", **kw)
     assert client.predict(message="Cats purr when they are content.", **kw)[0][:2] == default  # the history is intact
+    link = client.predict(instruction="one_sentence", api_name="/share_link")  # the link carries the messages
+    assert "chat=%5B%22Bees+make+honey" in link and link.endswith("&steer_with=recipe")
+    cleared = client.predict(api_name="/chat_reset")
+    assert cleared[0] == [] and "chat=" not in client.predict(instruction="one_sentence", api_name="/share_link")
 
 
 def test_strengths_change_the_spec(client, discovered) -> None:
