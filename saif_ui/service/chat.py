@@ -41,14 +41,6 @@ class ChatReply:
         return self.conversation.turns[-1]
 
 
-class _Stopped(Exception):
-    """Carries a stopped turn out of the result cache's compute, so it is returned without being stored."""
-
-    def __init__(self, turn: dict[str, Any]) -> None:
-        super().__init__("stopped")
-        self.turn = turn
-
-
 class Chat:
     def __init__(self, context: Context, steering: Steering) -> None:
         self.context = context
@@ -89,23 +81,13 @@ class Chat:
         message: str,
         spec: SteeringSpec,
         decoding: Decoding,
-        watch: Watch | None = None,
+        stop: threading.Event | None = None,
     ) -> ChatReply:
-        """`message` answered by the three columns, appended to `conversation` (a new one when None). A
-        conversation started for another instruction or placement is refused: reset it first."""
-        convo, settings, run = self._turn(choice, conversation, message, spec, decoding)
-
-        def whole() -> dict[str, Any]:
-            turn = run(watch)
-            if watch is not None and watch.stop.is_set():
-                raise _Stopped(turn)
-            return turn
-
-        try:
-            data, cached = self.context.results.get_or_compute("chat", settings, whole)
-        except _Stopped as stopped:
-            return ChatReply(convo.with_turn(Turn.from_dict(stopped.turn)), cached=False, stopped=True)
-        return ChatReply(convo.with_turn(Turn.from_dict(data)), cached=cached)
+        """`message` answered by the three columns, appended to `conversation` (a new one when None): the last
+        update of `reply_stream`. A conversation started for another instruction or placement is refused."""
+        final = [u for u in self.reply_stream(choice, conversation, message, spec, decoding, stop)][-1]
+        assert isinstance(final, ChatReply)  # a stream ends with its result (`streaming.renders`)
+        return final
 
     def reply_stream(
         self,

@@ -9,7 +9,6 @@ import pytest
 
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
-from saif_ui.engine.watch import Watch
 from saif_ui.resources import assets_dir
 from saif_ui.service import CHAT_COLUMNS, Partial, Session
 from saif_ui.service.controls import PromptChoice, SteerControls
@@ -36,9 +35,9 @@ def test_turns_grow_the_conversation_and_a_repeat_comes_from_the_cache(backend, 
 
 def test_a_stopped_turn_is_kept_as_written_and_never_cached(backend, rand_sae) -> None:
     spec = backend.chat.spec("latents", CHOICE, rand_sae, SteerControls.parse(["3"], [1.0], 4.0, scale="unit"), None)
-    watch = Watch(on_texts=lambda texts: None)
-    watch.stop.set()  # pressed before the first token: each column stops after one
-    stopped = backend.chat.reply(CHOICE, None, "The sea is salty.", spec, Decoding(max_new_tokens=12), watch)
+    stop = threading.Event()
+    stop.set()  # pressed before the first token
+    stopped = backend.chat.reply(CHOICE, None, "The sea is salty.", spec, Decoding(max_new_tokens=12), stop)
     assert stopped.stopped and not stopped.cached
     assert all(not a.finished for a in stopped.turn.answers.values())
     full = backend.chat.reply(CHOICE, None, "The sea is salty.", spec, Decoding(max_new_tokens=12))
