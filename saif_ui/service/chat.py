@@ -22,7 +22,7 @@ from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.service.context import Context, as_placement
 from saif_ui.service.controls import PromptChoice, SteerControls
 from saif_ui.service.steering import Steering
-from saif_ui.service.streaming import Partial, cached, finals
+from saif_ui.service.streaming import Partial, cached, finals, whole
 
 Source = Literal["latents", "recipe"]
 SOURCES: tuple[Source, ...] = get_args(Source)
@@ -74,21 +74,6 @@ class Chat:
         puts it."""
         return start(self.context.instruction(choice), placement=as_placement(choice.placement))
 
-    def reply(
-        self,
-        choice: PromptChoice,
-        conversation: Conversation | None,
-        message: str,
-        spec: SteeringSpec,
-        decoding: Decoding,
-        stop: threading.Event | None = None,
-    ) -> ChatReply:
-        """`message` answered by the three columns, appended to `conversation` (a new one when None): the last
-        update of `reply_stream`. A conversation started for another instruction or placement is refused."""
-        final = [u for u in self.reply_stream(choice, conversation, message, spec, decoding, stop)][-1]
-        assert isinstance(final, ChatReply)  # a stream ends with its result (`streaming.renders`)
-        return final
-
     def reply_stream(
         self,
         choice: PromptChoice,
@@ -98,13 +83,16 @@ class Chat:
         decoding: Decoding,
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | ChatReply]:
-        """`reply` as it is written: each column's answer so far (`Partial`, under `CHAT_COLUMNS`' names), then the
-        reply; `stop` ends the turn at the next token (the stopped turn is returned, never cached). A conversation
-        of another instruction is refused here; a bad message as `reply` refuses it, before the model runs."""
+        """`message` answered by the three columns, appended to `conversation` (a new one when None), as it is
+        written: each column's answer so far (`Partial`, under `CHAT_COLUMNS`' names), then the reply; `stop` ends
+        the turn at the next token (the stopped turn is returned, never cached). A conversation started for another
+        instruction or placement, or a bad message, is refused here, before the model runs."""
         convo, settings, run = self._turn(choice, conversation, message, spec, decoding)
         updates = cached(self.context.results, "chat", settings, run, COLUMNS, stop)
         return finals(updates, lambda done: ChatReply(convo.with_turn(Turn.from_dict(done.value)), done.cached,
                                                       done.stopped))  # fmt: skip
+
+    reply = whole(reply_stream)
 
     def _turn(
         self,

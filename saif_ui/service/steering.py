@@ -32,7 +32,7 @@ from saif_ui.saif.studies.distil_study import with_distilled
 from saif_ui.saif.studies.steering_study import TestFigures, shipped_test_figures
 from saif_ui.service.context import CUSTOM, Context, as_placement
 from saif_ui.service.controls import PromptChoice, SteerControls
-from saif_ui.service.streaming import Partial, cached, finals
+from saif_ui.service.streaming import Partial, cached, finals, whole
 
 MAX_ABLATION_CONTENTS = 24
 """An ablation evaluates 2k variants: its contents are capped so one request stays bounded."""
@@ -114,18 +114,6 @@ class Steering:
             _application(controls),
         )
 
-    def steer(
-        self,
-        choice: PromptChoice,
-        sae: str,
-        controls: SteerControls,
-        discovery: DiscoveryResult | None,
-        decoding: Decoding,
-        prompted_steered: bool = False,
-    ) -> Steered:
-        """Original / steered / prompted (and optionally prompted + steered) answers, judged."""
-        return self._compare(self._latents(choice, sae, controls, discovery), decoding, prompted_steered)
-
     def steer_stream(
         self,
         choice: PromptChoice,
@@ -136,9 +124,12 @@ class Steering:
         prompted_steered: bool = False,
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | Steered]:
-        """`steer` as it generates: each mode's answer so far (`Partial`), then the `Steered` answers; `stop` ends
-        them at the next token (the stopped comparison is returned, never cached). Bad controls raise here."""
+        """Original / steered / prompted (and optionally prompted + steered) answers, judged, as they are generated:
+        each mode's answer so far (`Partial`), then the `Steered` answers; `stop` ends them at the next token (the
+        stopped comparison is returned, never cached). Bad controls raise here."""
         return self._compare_stream(self._latents(choice, sae, controls, discovery), decoding, prompted_steered, stop)
+
+    steer = whole(steer_stream)
 
     def _latents(
         self, choice: PromptChoice, sae: str, controls: SteerControls, discovery: DiscoveryResult | None
@@ -174,16 +165,11 @@ class Steering:
 
         return settings, run
 
-    def _compare(self, asked: _Asked, decoding: Decoding, prompted_steered: bool) -> Steered:
-        """`compare` through the result cache."""
-        settings, run = self._job(asked, decoding, prompted_steered)
-        data, cached = self.results.get_or_compute("steer", settings, lambda: run(None))
-        return Steered(comparison=Comparison.from_dict(data), cached=cached)
-
     def _compare_stream(
         self, asked: _Asked, decoding: Decoding, prompted_steered: bool, stop: threading.Event | None
     ) -> Iterator[Partial | Steered]:
-        """`_compare` streamed (`streaming.cached`): the modes' texts as they grow, then the answers."""
+        """The comparison through the result cache, streamed (`streaming.cached`): the modes' texts as they grow,
+        then the answers."""
         settings, run = self._job(asked, decoding, prompted_steered)
         modes = MODES if prompted_steered else MODES[:3]
         updates = cached(self.results, "steer", settings, run, modes, stop)
@@ -210,11 +196,6 @@ class Steering:
             self._recipe_views[key] = view
         return view
 
-    def steer_recipe(self, choice: PromptChoice, decoding: Decoding, prompted_steered: bool = False) -> Steered:
-        """Original / steered / prompted answers with the instruction's validated recipe (its SAE, latents, α,
-        positions and decay as shipped)."""
-        return self._compare(self._recipe(choice), decoding, prompted_steered)
-
     def steer_recipe_stream(
         self,
         choice: PromptChoice,
@@ -222,8 +203,11 @@ class Steering:
         prompted_steered: bool = False,
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | Steered]:
-        """`steer_recipe` as it generates (as `steer_stream`)."""
+        """Original / steered / prompted answers with the instruction's validated recipe (its SAE, latents, α,
+        positions and decay as shipped), streamed as `steer_stream`."""
         return self._compare_stream(self._recipe(choice), decoding, prompted_steered, stop)
+
+    steer_recipe = whole(steer_recipe_stream)
 
     def _recipe(self, choice: PromptChoice) -> _Asked:
         view = self.recipe_view(choice.instruction)
@@ -235,13 +219,6 @@ class Steering:
         recipe = view.recipe
         return _Asked(choice, self.context.instruction(choice), recipe.steering, {"recipe": recipe.to_dict()})
 
-    def steer_spec(
-        self, choice: PromptChoice, spec: SteeringSpec, decoding: Decoding, prompted_steered: bool = False
-    ) -> Steered:
-        """Original / steered / prompted answers with a ready spec (a distilled vector's): its SAEs' weights and the
-        spec itself name it in the result key."""
-        return self._compare(self._ready(choice, spec), decoding, prompted_steered)
-
     def steer_spec_stream(
         self,
         choice: PromptChoice,
@@ -250,8 +227,11 @@ class Steering:
         prompted_steered: bool = False,
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | Steered]:
-        """`steer_spec` as it generates (as `steer_stream`)."""
+        """Original / steered / prompted answers with a ready spec (a distilled vector's), streamed as
+        `steer_stream`: its SAEs' weights and the spec itself name it in the result key."""
         return self._compare_stream(self._ready(choice, spec), decoding, prompted_steered, stop)
+
+    steer_spec = whole(steer_spec_stream)
 
     def _ready(self, choice: PromptChoice, spec: SteeringSpec) -> _Asked:
         instr = self.context.instruction(choice)
@@ -317,13 +297,6 @@ class Steering:
                 raise SaifError(f"{iid!r} has no recipe whose SAE is attached: pick an SAE to discover its latents")
         return build_joint(self.engine, choices, [float(w) for w in weights])
 
-    def steer_joint(
-        self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding
-    ) -> dict[str, Any]:
-        """Original / steered by both / prompted with both: each answer judged by both checkers."""
-        settings, run = self._joint_job(choice, second, weights, sae, decoding)
-        return dict(self.results.get_or_compute("steer_joint", settings, lambda: run(None))[0])
-
     def steer_joint_stream(
         self,
         choice: PromptChoice,
@@ -333,11 +306,14 @@ class Steering:
         decoding: Decoding,
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | dict[str, Any]]:
-        """`steer_joint` as it generates: the three answers so far (`Partial`), then the result (as `steer_stream`)."""
+        """Original / steered by both / prompted with both, each answer judged by both checkers, streamed as
+        `steer_stream`: the three answers so far (`Partial`), then the result."""
         settings, run = self._joint_job(choice, second, weights, sae, decoding)
         return finals(
             cached(self.results, "steer_joint", settings, run, JOINT_MODES, stop), lambda done: dict(done.value)
         )
+
+    steer_joint = whole(steer_joint_stream)
 
     def _joint_job(
         self, choice: PromptChoice, second: str | None, weights: Sequence[float], sae: str | None, decoding: Decoding

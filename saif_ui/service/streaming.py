@@ -10,17 +10,19 @@ in it: it is not the model's whole answer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from saif_ui.engine.cache import ResultCache
 from saif_ui.engine.watch import Watch
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = ParamSpec("P")
 EVERY_S = 0.1
 """Least time between two snapshots handed out: ten updates a second read as fluent streaming, and a fast engine
 does not flood the browser with one message per token."""
@@ -173,9 +175,26 @@ def renders(updates: Iterable[Partial | T], render: Callable[[Partial], R]) -> G
             yield render(update)
         else:
             final.append(update)
+    return _result(final)
+
+
+def _result(final: list[T]) -> T:
     if len(final) != 1:
         raise RuntimeError(f"a stream ends with one result, not {len(final)}")
     return final[0]
+
+
+def whole(stream: Callable[P, Iterable[Partial | T]]) -> Callable[P, T]:
+    """The non-streaming twin of a `*_stream` function or method: the same arguments, its last update (the result).
+    One path computes, caches and stops both, so an API caller that does not stream gets exactly what a stream ends
+    with."""
+
+    @functools.wraps(stream)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return _result([u for u in stream(*args, **kwargs) if not isinstance(u, Partial)])
+
+    run.__doc__ = f"The result `{stream.__name__}` ends with (no snapshots)."
+    return run
 
 
 class Streams:

@@ -17,7 +17,7 @@ from saif_ui.service import Backend
 from saif_ui.service import streaming as streaming_module
 from saif_ui.service.controls import PromptChoice, SteerControls
 from saif_ui.service.steering import Steered
-from saif_ui.service.streaming import Done, Finished, Partial, Streams, cached, watched
+from saif_ui.service.streaming import Done, Finished, Partial, Streams, cached, watched, whole
 
 WAIT_S = 60
 """A bound on waits for the other thread, so a broken test fails instead of hanging (never reached when it works)."""
@@ -101,6 +101,28 @@ def test_a_caller_that_goes_away_stops_the_worker() -> None:
     assert next(updates) == ["x"]
     updates.close()  # what gradio's cancel or a closed page leads to
     assert stopped.wait(WAIT_S)
+
+
+def test_the_whole_twin_takes_the_same_arguments_and_returns_what_the_stream_ends_with() -> None:
+    calls = []
+
+    def stream(a: int, b: int = 1):
+        calls.append((a, b))
+        yield Partial({"x": "p"})
+        yield a * 10 + b
+
+    assert whole(stream)(4, b=2) == 42
+    assert calls == [(4, 2)]
+    assert whole(stream).__name__ == "stream"
+
+    def broken(n: int):
+        yield Partial({"x": "p"})
+        yield from range(n)
+
+    with pytest.raises(RuntimeError, match="one result, not 2"):
+        whole(broken)(2)
+    with pytest.raises(RuntimeError, match="one result, not 0"):
+        whole(broken)(0)
 
 
 def test_the_cache_answers_a_repeat_at_once_and_never_keeps_a_stopped_or_failed_result(monkeypatch) -> None:
