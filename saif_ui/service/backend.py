@@ -23,11 +23,12 @@ from saif_ui.service.instructions import Instructions
 from saif_ui.service.saes import Saes
 from saif_ui.service.steering import Steering
 from saif_ui.service.streaming import Done, Partial, watched
+from saif_ui.service.sweeps import Sweeps
 from saif_ui.service.training import Training
 
 
 class Backend:
-    """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`,
+    """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`, `.sweeps`,
     `.training`, `.distil` and `.chat` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings` are the
     visitors' shared state."""
 
@@ -42,6 +43,7 @@ class Backend:
         self.instructions = Instructions(self.context)
         self.discovery = Discovery(self.context, self.saes.latent_labels)
         self.steering = Steering(self.context)
+        self.sweeps = Sweeps(self.context, self.steering)
         self.training = Training(self.context)
         self.distil = Distillation(self.context, self.saes.latent_labels, self.steering)
         self.chat = Chat(self.context, self.steering)

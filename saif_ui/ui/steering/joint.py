@@ -160,7 +160,7 @@ def wire_joint(
             raise ControlError(str(err).replace("α", "weight")) from None
         with backend.jobs.run(session_of(request), "joint sweep") as stop:
             progress(0, desc=f"{len(values) ** 2 - 1} weight pairs × {int(n_contents)} validation contents")
-            data = backend.steering.sweep_joint(
+            data = backend.sweeps.sweep_joint(
                 choice, second, values, sae, int(n_contents), int(max_new_tokens),
                 stoppable(stop, progress, "joint sweep", "generations"),
             )  # fmt: skip

@@ -31,7 +31,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         values = parse_alphas(alphas)
         with backend.jobs.run(session_of(request), "sweep") as stop:
             progress(0, desc=f"{len(values)} α values × {int(n_contents)} validation contents")
-            evaluation = backend.steering.evaluate(
+            evaluation = backend.sweeps.evaluate(
                 choice,
                 sae,
                 controls,
@@ -84,7 +84,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         with backend.jobs.run(session_of(request), "ablation") as stop:
             progress(0, desc=f"drop-one and add-one on {int(n_contents)} validation contents")
             report = stoppable(stop, progress, "ablation", "variants")
-            result = backend.steering.ablate(
+            result = backend.sweeps.ablate(
                 choice, sae, controls, state.discovery, int(n_contents), int(max_new_tokens), report
             )
         state.ablation = result  # its points export as ablation.csv
@@ -117,7 +117,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         # Verdicts need a catalogue checker; a custom instruction's outputs are shown unjudged.
         with backend.jobs.run(session_of(request), "special-token grid") as stop:
             report = stoppable(stop, progress, "special-token grid", "α values")
-            grid = backend.steering.special_grid(
+            grid = backend.sweeps.special_grid(
                 sae, ids[0] if ids else None, content, values, int(max_new_tokens), instruction, report
             )
         state.grid = grid
@@ -132,7 +132,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
     )
 
     def grid_choices(sae: str) -> Any:
-        choices = backend.steering.special_choices(sae)
+        choices = backend.sweeps.special_choices(sae)
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
     sae.change(grid_choices, sae, tab.grid_latent, **private("grid_choices"))

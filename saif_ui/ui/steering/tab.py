@@ -210,7 +210,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
     ablate_plot = gr.Plot(figures.empty_figure("Ablate a selection of 2 or more latents to see which ones matter."))
     gr.Markdown("### Special-token intervention grid (FAST): one special-token latent at growing α")
     with gr.Row():
-        specials = backend.steering.special_choices(sae)
+        specials = backend.sweeps.special_choices(sae)
         grid_latent = gr.Dropdown(
             specials,
             value=specials[0][1] if specials else None,
