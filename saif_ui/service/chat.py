@@ -9,7 +9,7 @@ a demo that replays a conversation gets it back at once. A turn that was stopped
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -86,23 +86,7 @@ class Chat:
         """`message` answered by the three columns, appended to `conversation` (a new one when None), as it is
         written: each column's answer so far (`Partial`, under `CHAT_COLUMNS`' names), then the reply; `stop` ends
         the turn at the next token (the stopped turn is returned, never cached). A conversation started for another
-        instruction or placement, or a bad message, is refused here, before the model runs."""
-        convo, settings, run = self._turn(choice, conversation, message, spec, decoding)
-        updates = cached(self.context.results, "chat", settings, run, COLUMNS, stop)
-        return finals(updates, lambda done: ChatReply(convo.with_turn(Turn.from_dict(done.value)), done.cached,
-                                                      done.stopped))  # fmt: skip
-
-    reply = whole(reply_stream)
-
-    def _turn(
-        self,
-        choice: PromptChoice,
-        conversation: Conversation | None,
-        message: str,
-        spec: SteeringSpec,
-        decoding: Decoding,
-    ) -> tuple[Conversation, dict[str, Any], Callable[[Watch | None], dict[str, Any]]]:
-        """The conversation the turn continues, the turn's result key and its computation."""
+        instruction or placement is refused here; a bad message when the stream is read, before the model runs."""
         instr = self.context.instruction(choice)
         convo = conversation if conversation is not None else self.start(choice)
         if convo.instruction != instr.id or convo.placement != choice.placement:
@@ -132,7 +116,11 @@ class Chat:
                 watch=watch,
             ).to_dict()
 
-        return convo, settings, run
+        updates = cached(self.context.results, "chat", settings, run, COLUMNS, stop)
+        return finals(updates, lambda done: ChatReply(convo.with_turn(Turn.from_dict(done.value)), done.cached,
+                                                      done.stopped))  # fmt: skip
+
+    reply = whole(reply_stream)
 
     def replay(
         self, choice: PromptChoice, spec: SteeringSpec, messages: list[str], decoding: Decoding

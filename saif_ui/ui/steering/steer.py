@@ -7,12 +7,12 @@ The walk of α from the page to the hook: `steer` (the handler; controls parsed 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, Decoding, PromptChoice, Session, SteerControls, Steered, renders
+from saif_ui.service import Backend, Decoding, Partial, PromptChoice, Session, SteerControls, Steered, renders
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.widgets import (
@@ -30,6 +30,16 @@ def answers(backend: Backend, steered: Steered, choice: PromptChoice) -> list[st
     """Each mode's answer and its verdict line, in the order of the tab's answer boxes."""
     checker_id = backend.instructions.resolve(choice).checker
     return [x for mode in MODES for x in answer_and_verdict(steered.comparison, mode, checker_id)]
+
+
+def streamed(
+    backend: Backend, request: gr.Request, skipped: int, stream: Callable[..., Iterable[Partial | Steered]], *args: Any
+) -> Generator[list[Any], None, Steered]:
+    """`stream(*args, stop=...)`'s answer boxes as they grow (the `skipped` outputs after them untouched), then its
+    `Steered`: the visitor's Stop beside Steer sets the flag."""
+    with backend.streams.open(session_of(request), "steer") as stop:
+        updates = stream(*args, stop=stop)
+        return (yield from renders(updates, lambda p: [*partial_answers(p, MODES), *[gr.skip()] * skipped]))
 
 
 def wire_steer(
@@ -58,11 +68,9 @@ def wire_steer(
         state: Session,
         request: gr.Request,
     ) -> Iterator[list[Any]]:
-        with backend.streams.open(session_of(request), "steer") as stop:
-            updates = backend.steering.steer_stream(
-                choice, sae, controls, state.discovery, decoding, bool(prompted_steered), stop
-            )
-            steered = yield from renders(updates, lambda p: [*partial_answers(p, MODES), *[gr.skip()] * len(rest)])
+        stream = backend.steering.steer_stream
+        args = (choice, sae, controls, state.discovery, decoding, bool(prompted_steered))
+        steered = yield from streamed(backend, request, len(rest), stream, *args)
         if steered.silent:
             gr.Warning(
                 f"Latents {steered.silent} never fire under the instruction (mean activation 0): at the mean_act "
@@ -102,9 +110,8 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
         state: Session,
         request: gr.Request,
     ) -> Iterator[list[Any]]:
-        with backend.streams.open(session_of(request), "steer") as stop:
-            updates = backend.steering.steer_recipe_stream(choice, decoding, bool(prompted_steered), stop)
-            steered = yield from renders(updates, lambda p: [*partial_answers(p, MODES), *[gr.skip()] * len(rest)])
+        stream = backend.steering.steer_recipe_stream
+        steered = yield from streamed(backend, request, len(rest), stream, choice, decoding, bool(prompted_steered))
         state.comparison = steered.comparison
         spec = steered.spec
         out = answers(backend, steered, choice)
