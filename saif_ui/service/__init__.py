@@ -48,6 +48,7 @@ from saif_ui.service.controls import (
     parse_latent_ids,
     parse_strengths,
 )
+from saif_ui.service.demos import Demo, Passage, Verdict
 from saif_ui.service.distil import MAX_STEPS as MAX_DISTIL_STEPS
 from saif_ui.service.distil import Chip, DistilControls, DistilResult, DistilView
 from saif_ui.service.jobs import Busy, Cancelled, Jobs
@@ -88,6 +89,7 @@ __all__ = [
     "ControlError",
     "Conversation",
     "Decoding",
+    "Demo",
     "DiscoveryResult",
     "DistilControls",
     "DistilResult",
@@ -101,6 +103,7 @@ __all__ = [
     "LayerSide",
     "Output",
     "Partial",
+    "Passage",
     "PromptChoice",
     "QueueFull",
     "RecipeView",
@@ -114,6 +117,7 @@ __all__ = [
     "TrainControls",
     "TrainingQueue",
     "TrainingView",
+    "Verdict",
     "as_placement",
     "get_engine",
     "parse_alphas",

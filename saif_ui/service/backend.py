@@ -17,6 +17,7 @@ from saif_ui.saif.inputs.catalogue import Catalogue
 from saif_ui.saif.inputs.prompts import check_text
 from saif_ui.service.chat import Chat
 from saif_ui.service.context import Context
+from saif_ui.service.demos import Demos
 from saif_ui.service.discovery import Discovery
 from saif_ui.service.distil import Distillation
 from saif_ui.service.instructions import Instructions
@@ -29,8 +30,8 @@ from saif_ui.service.training import Training
 
 class Backend:
     """The dashboard's door to the library: `backend.saes`, `.instructions`, `.discovery`, `.steering`, `.sweeps`,
-    `.training`, `.distil` and `.chat` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings` are the
-    visitors' shared state."""
+    `.training`, `.distil`, `.chat` and `.demos` hold the actions; `.jobs`, `.streams`, `.shelf` and `.trainings`
+    are the visitors' shared state."""
 
     def __init__(self, engine: Engine, catalogue: Catalogue | None = None) -> None:
         self.context = Context(engine, catalogue)
@@ -47,6 +48,7 @@ class Backend:
         self.training = Training(self.context)
         self.distil = Distillation(self.context, self.saes.latent_labels, self.steering)
         self.chat = Chat(self.context, self.steering)
+        self.demos = Demos(self.context, self.discovery, self.steering)
 
     @property
     def model_id(self) -> str:

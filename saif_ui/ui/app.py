@@ -1,4 +1,5 @@
-"""Build and launch the Gradio app around the shared engine: a header with the SAE choice, five tabs, a share bar."""
+"""Build and launch the Gradio app around the shared engine: a header with the SAE choice, the demos first, five tabs,
+a share bar."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
 from saif_ui.service import Backend, Engine, Session, get_engine
+from saif_ui.ui.demos import build_demo_section, wire_demos
 from saif_ui.ui.findings import DOCS, build_findings_tab
 from saif_ui.ui.instructions import DEFAULT_INSTRUCTION, build_instructions_tab, wire_discovery
 from saif_ui.ui.latents import build_latents_tab
@@ -60,6 +62,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         state = gr.State(Session())
         sae = header(backend)
         with gr.Tabs():
+            with gr.Tab("Demos", id="demos", elem_id="tab-demos"):
+                demos = build_demo_section(backend)
             with gr.Tab("1 · Instructions", id="instructions", elem_id="tab-instructions"):
                 ins = build_instructions_tab(backend, state, backend.default_system_prompt)
             with gr.Tab("2 · Latents", id="latents", elem_id="tab-latents"):
@@ -90,6 +94,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         wire_joint(backend, joint, steer, ins, sae, state)
         wire_distil(backend, distil, steer, ins, sae, state)
         wire_layer_section(backend, layers, ins, sae, state)
+        wire_demos(backend, demos)
         wire_share(backend, bar, ins, lat, steer, sae, state, demo, chat)
 
         def leave(request: gr.Request) -> None:
