@@ -1,5 +1,5 @@
-"""Build and launch the Gradio app around the shared engine: a header with the SAE choice, the demos first, five tabs,
-a share bar."""
+"""Build and launch the Gradio app around the shared engine: a header with the SAE choice, the demos first, five tabs
+and a playground, a share bar."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         state = gr.State(Session())
         sae = header(backend)
+        with gr.Accordion("Demos: one click to a steered answer", open=True, elem_id="demos"):
+            demos = build_demo_section(backend)
         with gr.Tabs():
-            with gr.Tab("Demos", id="demos", elem_id="tab-demos"):
-                demos = build_demo_section(backend)
             with gr.Tab("1 · Instructions", id="instructions", elem_id="tab-instructions"):
                 ins = build_instructions_tab(backend, state, backend.default_system_prompt)
             with gr.Tab("2 · Latents", id="latents", elem_id="tab-latents"):

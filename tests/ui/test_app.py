@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from concurrent.futures import CancelledError
 from pathlib import Path
@@ -19,9 +20,9 @@ from saif_ui.ui.playground import info_markdown
 from tests.conftest import random_sae
 
 ENDPOINTS = {
-    "/ablate", "/answer", "/chat", "/chat_reset", "/compare_layers", "/compute_cards", "/content_text", "/discover",
-    "/distil", "/distil_estimate", "/distil_status", "/export_csv", "/export_json", "/findings", "/generate",
-    "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_distilled", "/load_link",
+    "/ablate", "/answer", "/chat", "/chat_reset", "/compare_layers", "/compute_cards", "/content_text", "/demo",
+    "/discover", "/distil", "/distil_estimate", "/distil_status", "/export_csv", "/export_json", "/findings",
+    "/generate", "/heatmap", "/import_json", "/instruction_info", "/latent_card", "/load_distilled", "/load_link",
     "/load_registry_sae", "/measure_quality", "/render_prompts", "/sae_details", "/share_link", "/special_grid",
     "/steer", "/steer_distilled", "/steer_joint", "/steer_recipe", "/stop_distil", "/stop_sweep", "/stop_training",
     "/sweep", "/sweep_joint", "/train_sae", "/train_side_by_side", "/training_status", "/umap", "/upload_sae",
@@ -217,6 +218,18 @@ def said(message: dict) -> str:
     """A chatbot message's text (gradio 6 sends its content as a list of typed parts)."""
     content = message["content"]
     return content if isinstance(content, str) else "".join(part["text"] for part in content)
+
+
+def test_a_demo_runs_discover_steer_and_verdict_on_a_test_passage(client) -> None:
+    about, latents, *answers, verdict = client.predict(instruction="one_sentence", index=1, api_name="/demo")
+    assert "Summarize the text in one sentence." in about and "Test passage 2 of " in about
+    assert "On 96 held-out test passages" in about and "95% Wilson" in about
+    assert "Step 1 · discover" in latents and "L15_fast_topk64" in latents and "★" in latents
+    texts, verdicts = answers[::2], answers[1::2]
+    assert all(t.strip() for t in texts) and all("one_sentence" in v for v in verdicts)
+    assert re.search(r"Step 3 · verdict [✓✗]: (success|not a success)\*\* — complies (yes|no)", verdict), verdict
+    with pytest.raises(AppError, match="no demo for 'french'"):
+        client.predict(instruction="french", index=0, api_name="/demo")
 
 
 def test_a_chat_answers_each_turn_three_ways_with_the_recipe(client) -> None:
