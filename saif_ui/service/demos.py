@@ -50,6 +50,9 @@ class Demo:
     prompted: Rate
     saif_latents: tuple[int, ...] = ()
     """The latents of SAIF's top-k recipe (shown beside an adopted distilled vector, which steers with its own)."""
+    applied_latents: tuple[int, ...] = ()
+    """The SAE latents the applied steering combines (SAIF's, or a distilled `sae` vector's; none for a free
+    vector)."""
 
     @property
     def gain(self) -> float:
@@ -126,6 +129,7 @@ class Demos:
                     original,
                     rates["prompted"],
                     tuple(e.latent for e in view.recipe.spec.latents),
+                    tuple(e.latent for e in view.recipe.steering.latents),
                 )
             )
         return sorted(demos, key=lambda d: (-d.gain, d.instruction))

@@ -71,25 +71,42 @@ def about_md(demo: Demo, passage: Passage) -> str:
     )
 
 
-def latents_md(found: DiscoveryResult | None, recipe_latents: list[int]) -> str:
-    """Step 1: the latents that carry the instruction, the recipe's marked."""
+def latents_md(found: DiscoveryResult | None, demo: Demo) -> str:
+    """Step 1: the latents that carry the instruction, SAIF's recipe's and the applied vector's marked."""
     if found is None:
         return "**Step 1 · discover** — contrasting prompts with and without the instruction…"
-    rows = [
-        f"| {i + 1} | {r.id}{' ★' if r.id in recipe_latents else ''} | {r.score:.2f} | {r.label or '–'} |"
-        for i, r in enumerate(found.latents[:TOP_LATENTS])
-    ]
+    distilled = demo.method.startswith("distil")
+
+    def marks(latent: int) -> str:
+        return (" ★" if latent in demo.saif_latents else "") + (
+            " ◆" if distilled and latent in demo.applied_latents else ""
+        )
+
+    top = found.latents[:TOP_LATENTS]
+    rows = [f"| {i + 1} | {r.id}{marks(r.id)} | {r.score:.2f} | {r.label or '–'} |" for i, r in enumerate(top)]
     where = "cached" if found.cached else f"{found.seconds:.1f} s"
-    return "\n".join(
-        [
-            f"**Step 1 · discover** — SAIF's top latents of {found.sae} (layer {found.layer}) over {found.n_pairs} "
-            f"prompt pairs ({where}); ★ = steered by SAIF's top-k recipe.",
+    lines = [
+        f"**Step 1 · discover** — SAIF's top latents of {found.sae} (layer {found.layer}) over {found.n_pairs} "
+        f"prompt pairs ({where}); ★ = in SAIF's top-k recipe"
+        + ("; ◆ = in the distilled vector." if distilled and demo.applied_latents else "."),
+        "",
+        "| rank | latent | score | reads |",
+        "|---|---|---|---|",
+        *rows,
+    ]
+    if distilled:
+        shown = {r.id for r in top}
+        lines += [
             "",
-            "| rank | latent | score | reads |",
-            "|---|---|---|---|",
-            *rows,
+            "The applied vector was distilled from the prompt: "
+            + (
+                f"a combination of {len(demo.applied_latents)} SAE latents, "
+                f"{len(shown & set(demo.applied_latents))} of them among these {len(top)}."
+                if demo.applied_latents
+                else "a free vector (no SAE latents; the Distil panel reads it through the SAE)."
+            ),
         ]
-    )
+    return "\n".join(lines)
 
 
 def verdict_md(verdict: Verdict | None, stopped: bool = False) -> str:
@@ -150,10 +167,9 @@ def wire_demos(backend: Backend, section: DemoSection) -> None:
         """Discover, then steer the test passage (streamed), then the verdict."""
         demo = backend.demos.demo(instruction)
         passage = backend.demos.passage(int(index))
-        marked = list(demo.saif_latents)
         about, skip = about_md(demo, passage), gr.skip()
-        yield [about, latents_md(None, marked), *[""] * len(boxes), ""]
-        found = latents_md(backend.demos.discover(instruction), marked)
+        yield [about, latents_md(None, demo), *[""] * len(boxes), ""]
+        found = latents_md(backend.demos.discover(instruction), demo)
         yield [skip, found, *[skip] * len(boxes), verdict_md(None)]
         with backend.streams.open(session_of(request), "demo") as stop:
             updates = backend.demos.steer_stream(instruction, passage.index, stop=stop)

@@ -45,6 +45,7 @@ def test_only_recipes_that_clear_the_bar_on_test_are_offered_largest_gain_first(
         assert view.recipe is not None and view.test is not None
         applied = view.recipe.adopted.method if view.recipe.adopted else "steered"
         assert demo.method == applied and demo.steered == view.test.rates[applied]
+        assert demo.applied_latents == tuple(e.latent for e in view.recipe.steering.latents)
     assert [d.gain for d in demos] == sorted((d.gain for d in demos), reverse=True)
     offered = {d.instruction for d in demos}
     for iid in backend.context.catalogue.ids:

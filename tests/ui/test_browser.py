@@ -1,5 +1,6 @@
-"""The newcomer's walk through the app in a real browser (Debian's chromium driven by Playwright): pick `french`, run
-discovery, open a latent, move a slider, steer, export, share; screenshots of every tab go to test-artifacts/."""
+"""The newcomer's walk through the app in a real browser (Debian's chromium driven by Playwright): a one-click demo
+(its screenshot is the README's), then pick `french`, run discovery, open a latent, move a slider, steer, export,
+share; screenshots of every tab go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -86,6 +87,29 @@ def wait_value(page, elem_id: str, pattern: str, timeout: int = LONG) -> str:
         timeout=timeout,
     )
     return str(page.locator(selector).first.input_value())
+
+
+README_SHOT = Path(__file__).resolve().parents[2] / "docs" / "figures" / "app-demo.png"
+"""The README's opening screenshot: written here, by the demo it shows, so it never goes stale."""
+
+
+def test_one_click_runs_a_demo_from_discovery_to_a_verdict(page, url) -> None:
+    page.goto(url)
+    button = page.locator("#demo-one_sentence")
+    button.wait_for(timeout=60_000)
+    assert "Summarize the text in one sentence." in button.inner_text()
+    button.click()
+    wait_text(page, "#demo-latents", "Step 1 · discover")
+    wait_text(page, "#demo-latents", "L15_fast_topk64")
+    wait_value(page, "demo-out-steered", r"\S")  # streamed in
+    verdict = wait_text(page, "#demo-verdict", "Step 3 · verdict")
+    assert re.search(r"(success|not a success) — complies (yes|no)", verdict), verdict
+    assert "Test passage 1 of" in page.locator("#demo-about").inner_text()
+    page.locator("#demos").screenshot(path=str(ARTIFACTS / "0-demo.png"))
+    page.locator("#demos").screenshot(path=str(README_SHOT))
+    page.locator("#demo-next").click()
+    wait_text(page, "#demo-about", "Test passage 2 of")
+    wait_text(page, "#demo-verdict", "Step 3 · verdict")
 
 
 def test_from_french_to_a_steered_french_answer(page, url) -> None:
