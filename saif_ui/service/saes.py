@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from saif_ui.engine.errors import SaifError
+from saif_ui.resources import assets_dir
 from saif_ui.saif.inputs.prompts import build_pairs
 from saif_ui.saif.interpret.cards_store import find_cards, latent_cards
 from saif_ui.saif.interpret.heatmap import pair_heatmaps
@@ -20,6 +22,20 @@ from saif_ui.saif.interpret.umap_map import umap_available, umap_coords
 from saif_ui.saif.steering.recipe import load_recipes
 from saif_ui.service.context import Context, as_placement
 from saif_ui.service.controls import PromptChoice
+
+
+def origin(source: str, cache_dir: Path) -> str:
+    """Where an SAE comes from: shipped with the app, uploaded or trained by a visitor (the managed folder
+    `<cache>/uploads/`), a sae-lens registry id, or another local folder (named by its folder alone)."""
+    path = Path(source)
+    if not path.is_absolute() and not path.exists():
+        return f"sae-lens registry `{source}`"
+    resolved = path.resolve()
+    if resolved.parent == (assets_dir() / "saes").resolve():
+        return f"shipped (assets/saes/{resolved.name})"
+    if resolved.parent == (Path(cache_dir) / "uploads").resolve():
+        return "uploaded by a visitor" if resolved.name.startswith("upload_") else "trained in this app"
+    return f"local folder `{resolved.name}`"
 
 
 class Saes:
@@ -43,7 +59,10 @@ class Saes:
         return self.context.latent_id(sae, value)
 
     def info(self, sae: str) -> dict[str, Any]:
-        return self.engine.sae(sae).info()
+        """The SAE's facts (`SAE.info()`) and `origin`: where it comes from, in words a visitor can use (never this
+        machine's paths)."""
+        info = self.engine.sae(sae).info()
+        return {**info, "origin": origin(str(info["source"]), self.engine.config.cache_dir)}
 
     def choices(self, session: str | None = None) -> list[tuple[str, str]]:
         """The SAE dropdown's entries for `session`: the shared SAEs and those it attached (gradio refuses any other
@@ -52,7 +71,7 @@ class Saes:
 
     def table_rows(self, session: str | None = None) -> list[dict[str, Any]]:
         """`info()` of each SAE the session can see, for the SAEs tab's table."""
-        return [self.engine.sae(n).info() for n in self.shelf.visible(session)]
+        return [self.info(n) for n in self.shelf.visible(session)]
 
     def default(self) -> str | None:
         """The attached SAE the validated recipes steer with most often (ties to the deeper), else the deepest

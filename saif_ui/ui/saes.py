@@ -47,7 +47,7 @@ def details_markdown(info: dict[str, Any], manifest: dict[str, Any] | None, repo
     lines = [
         f"#### {info['name']}",
         f"Layer {info['layer']} · {info['d_sae']:,} latents · {info['architecture']} · hook `{info['hook_name']}` · "
-        f"source `{info['source']}`",
+        f"{info['origin']}",
     ]
     if manifest:
         train, harvest = manifest.get("train", {}), manifest.get("harvest", {})

@@ -206,10 +206,10 @@ def special_latent_table(report: Mapping[str, Any] | None) -> Table:
 
 
 def sae_table(saes: Sequence[Mapping[str, Any]]) -> Table:
-    """The attached SAEs (from `Engine.info()["saes"]`)."""
-    headers = ["SAE", "layer", "latents", "architecture", "hook", "source"]
+    """The attached SAEs (`backend.saes.table_rows`), each with where it comes from."""
+    headers = ["SAE", "layer", "latents", "architecture", "hook", "origin"]
     return Table(
-        headers, [[s["name"], s["layer"], s["d_sae"], s["architecture"], s["hook_name"], s["source"]] for s in saes]
+        headers, [[s["name"], s["layer"], s["d_sae"], s["architecture"], s["hook_name"], s["origin"]] for s in saes]
     )
 
 
