@@ -120,14 +120,21 @@ def sweep_figure(
 
 
 def training_curves(curves: Mapping[str, Sequence[tuple[float, float]]], title: str | None = None) -> go.Figure:
-    """One line per recorded training metric against step."""
+    """One small panel per recorded training metric (loss, MSE, L0, explained variance, dead fraction, learning
+    rate...), sharing the step axis: on one axis every quantity but the largest reads as a flat line at zero."""
     if not curves:
         return empty_figure("No training curve was recorded for this SAE.", 220)
-    fig = go.Figure()
-    for name, points in curves.items():
-        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=name))
-    fig.update_xaxes(title="step")
-    return style(fig, 300, title)
+    names = list(curves)
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.12)
+    for i, (name, points) in enumerate(curves.items()):
+        trace = go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=name)
+        fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
+    for col in range(1, cols + 1):
+        fig.update_xaxes(title="step", row=rows, col=col)
+    fig.update_layout(showlegend=False)
+    return style(fig, 200 + 170 * rows, title)
 
 
 def ablation_figure(

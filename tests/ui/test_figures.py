@@ -49,3 +49,14 @@ def test_the_distil_figure_draws_the_loss_and_each_check_as_its_rate() -> None:
     loss, success, fluent = figures.distil_figure(history, checks).data
     assert list(loss.x) == [1, 2] and list(loss.y) == [0.5, 0.25]
     assert list(success.y) == [0.25] and list(success.text) == ["1/4"] and list(fluent.y) == [0.75]
+
+
+def test_training_curves_draw_one_panel_per_quantity_on_a_shared_step_axis() -> None:
+    names = ["loss", "mse", "l0", "explained_variance", "dead_fraction", "lr"]
+    curves = {n: [(0.0, 10.0**-i), (100.0, 2 * 10.0**-i)] for i, n in enumerate(names)}
+    fig = figures.training_curves(curves, "training")
+    assert [t.name for t in fig.data] == names
+    assert len({t.yaxis for t in fig.data}) == 6  # each its own y axis, so a small quantity is not a flat line
+    assert [a.text for a in fig.layout.annotations] == names
+    assert fig.layout.xaxis4.title.text == "step" and fig.layout.xaxis.matches == "x4"  # the step axis is shared
+    assert "No training curve" in figures.training_curves({}).layout.annotations[0].text
