@@ -260,10 +260,12 @@ class Steering:
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | dict[str, Any]]:
         """Original / steered by both / prompted with both, each answer judged by both checkers, streamed as
-        `steer_stream`: the three answers so far (`Partial`), then the result."""
+        `steer_stream`: the three answers so far (`Partial`), then the result (with `stopped` True when a Stop
+        cut it)."""
         settings, run = self._joint_job(choice, second, weights, sae, decoding)
         return finals(
-            cached(self.results, "steer_joint", settings, run, JOINT_MODES, stop), lambda done: dict(done.value)
+            cached(self.results, "steer_joint", settings, run, JOINT_MODES, stop),
+            lambda done: {**done.value, "stopped": True} if done.stopped else dict(done.value),
         )
 
     steer_joint = whole(steer_joint_stream)

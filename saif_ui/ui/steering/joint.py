@@ -84,15 +84,16 @@ def build_joint_section(backend: Backend) -> JointSection:
     )  # fmt: skip
 
 
-def verdicts_md(out: dict[str, Any]) -> str:
-    """One line under a joint answer: both followed?, each checker, and the fluency signals."""
+def verdicts_md(out: dict[str, Any], stopped: bool = False) -> str:
+    """One line under a joint answer: both followed?, each checker, and the fluency signals (`stopped`: the visitor
+    stopped the generation, so an unfinished answer was cut there)."""
     parts = [f"**both**: {mark(out['strict'])}"]
     parts += [f"{iid} {mark(ok)}" for iid, ok in out["verdicts"].items()]
     if out.get("perplexity") is not None:
         parts.append(f"perplexity {out['perplexity']:.1f}")
     parts.append(f"repeated (loops) {100 * out['repetition']:.0f}%")
     if not out.get("finished", True):
-        parts.append("cut at max tokens")
+        parts.append("stopped" if stopped else "cut at max tokens")
     return " · ".join(parts)
 
 
@@ -130,7 +131,7 @@ def wire_joint(
         state.extra["joint_steer"] = data
         out: list[Any] = []
         for mode in JOINT_MODES:
-            out += [data[mode]["text"], verdicts_md(data[mode])]
+            out += [data[mode]["text"], verdicts_md(data[mode], bool(data.get("stopped")))]
         yield [*out, json.dumps(data["joint"], indent=1), state]
 
     event = joint.steer_btn.click(
