@@ -193,6 +193,11 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alphas", type=floats, help="α grid of the search (default 1,2,4,8)")
     p.add_argument("--ks", type=ints, help="numbers of top latents tried (default 1,5; must include 5)")
     p.add_argument("--n-stage", type=int, help="validation contents of the screening stages (default 24)")
+    p.add_argument(
+        "--methods",
+        type=lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
+        help="interventions tried, comma-separated (default add; e.g. add,clamp,cap,orthogonal: a stage each)",
+    )
     p.add_argument("--write", action="store_true", help="save the recipe into assets/recipes.json")
     p.add_argument("--no-cache", action="store_true", help="regenerate every evaluation of the search")
     p.add_argument("--json", action="store_true", help="print the recipe as JSON")
@@ -206,15 +211,15 @@ def cmd_choose_recipe(args: argparse.Namespace) -> int:
 
     check_instruction(args.instruction)
     cfg = SearchConfig()
-    for field, value in (("alphas", args.alphas), ("ks", args.ks), ("n_stage", args.n_stage)):
-        if value is not None:
-            cfg = replace(cfg, **{field: value})
+    for field in ("alphas", "ks", "n_stage", "methods"):
+        if getattr(args, field) is not None:
+            cfg = replace(cfg, **{field: getattr(args, field)})
     engine = engine_from_args(args, warmup=False)
     recipe = choose_recipe(engine, args.instruction, cfg, use_cache=not args.no_cache)
     v = recipe.validation
     text = (
         f"{recipe.instruction}: L{recipe.layer} k={recipe.k} latents {recipe.latents} α {recipe.spec.alpha} "
-        f"positions {recipe.spec.positions} decay {recipe.spec.decay}\n"
+        f"positions {recipe.spec.positions} decay {recipe.spec.decay} method {recipe.spec.method}\n"
         f"validation success {v['successes']}/{v['n']} [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}], "
         f"faithful at chrF >= {recipe.fidelity_threshold}"
     )

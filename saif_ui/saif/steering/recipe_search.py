@@ -9,7 +9,9 @@ Test contents are never read here. The search, per instruction:
    on the first `n_stage` validation contents.
 2. k: at the best layer, the top-1 and top-10 over the same grid.
 3. Variants (Xie 2025; Stolfo 2024): at the best (layer, k, α) so far, steering only the generated positions, and
-   token-wise decay at twice the α.
+   token-wise decay at twice the α; then each other intervention of `methods` (clamp, projection cap, orthogonal
+   decomposition: `SteeringSpec.method`) at the best setting so far, over the α grid (α is then the clamp value, the
+   cap or the component's multiplier, each × the latents' mean activation where the method scales by it).
 4. Finalists: the `finalists` best candidates go on to every other validation content; the one with the most
    successes over all validation contents is the recipe. Ties (all at zero, when no answer is faithful) go to the
    most fluent-strict answers, then the most strict ones, then fewer latents, then the smaller α: a recipe that makes
@@ -47,7 +49,7 @@ from saif_ui.saif.steering.baselines import mean_difference_spec
 from saif_ui.saif.steering.compare import run_modes
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT, EvalConfig, Evaluation, evaluate
 from saif_ui.saif.steering.recipe import Recipe
-from saif_ui.saif.steering.spec import SteeringSpec, spec_from_discovery
+from saif_ui.saif.steering.spec import METHODS, SteeringSpec, spec_from_discovery
 
 SEARCH_VERSION = 1
 """Bump when the search's evaluations change meaning (what is generated, how success is judged)."""
@@ -75,10 +77,16 @@ class SearchConfig:
     n_discovery: int | None = 48
     n_validation: int | None = None
     """Validation contents used in all (None: every one); fewer only for quick checks."""
+    methods: tuple[str, ...] = ("add",)
+    """Interventions tried (`SteeringSpec.method`); `add` is always the first stages'. The shipped recipes were
+    searched with `add` alone; `--methods add,clamp,cap,orthogonal` adds a stage per other method."""
 
     def __post_init__(self) -> None:
         if not self.alphas or not self.ks or 5 not in self.ks:
             raise SaifError("a search needs alphas and ks, with k = 5 among them (the layer stage uses it)")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or "add" not in self.methods:
+            raise SaifError(f"methods must include add and be among {', '.join(METHODS)}, not {list(self.methods)}")
         if self.n_stage < 2 or self.finalists < 1:
             raise SaifError("n_stage must be >= 2 and finalists >= 1")
         if self.n_validation is not None and self.n_validation < self.n_stage:
@@ -103,10 +111,20 @@ class Candidate:
     fluent: int = 0
     """Fluent-strict answers (compliant, not a loop), faithful or not: the tie-break when nothing succeeds."""
     strict: int = 0
+    method: str = "add"
+    """The intervention (`SteeringSpec.method`); absent from searches before methods were searched: `add`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its record; `method` only when it is not `add`, so every search and study written before methods were
+        searched reads (and compares) as it was."""
+        d = asdict(self)
+        if self.method == "add":
+            del d["method"]
+        return d
 
     @property
-    def setting(self) -> tuple[int, int, float, str, float]:
-        return self.layer, self.k, self.alpha, self.positions, self.decay
+    def setting(self) -> tuple[int, int, float, str, float, str]:
+        return self.layer, self.k, self.alpha, self.positions, self.decay, self.method
 
 
 def validation_contents(n: int | None = None) -> list[Content]:
@@ -260,19 +278,21 @@ def choose_recipe(
         raise SaifError("no SAE is attached, so there is nothing to steer with")
     dcfg = DiscoveryConfig(n_contents=cfg.n_discovery)
     found = {layer: discover(engine, instr.id, names[layer], dcfg) for layer in sorted(names)}
-    tried: dict[tuple[int, int, float, str, float], Candidate] = {}
+    tried: dict[tuple[int, int, float, str, float, str], Candidate] = {}
 
     def spec_of(c: Candidate) -> SteeringSpec:
         base = spec_from_discovery(found[c.layer], k=c.k, positions=c.positions)  # type: ignore[arg-type]
-        return replace(base, decay=c.decay)
+        return replace(base, decay=c.decay, method=c.method)  # type: ignore[arg-type]  # checked by the spec
 
-    def sweep(layer: int, k: int, alphas: Sequence[float], positions: str = "all", decay: float = 0.0) -> None:
-        probe = Candidate(layer, k, 1.0, positions, decay)
+    def sweep(
+        layer: int, k: int, alphas: Sequence[float], positions: str = "all", decay: float = 0.0, method: str = "add"
+    ) -> None:
+        probe = Candidate(layer, k, 1.0, positions, decay, method=method)
         swept = _candidates(runs.evaluate(spec_of(probe), alphas, stage, tau), probe, len(stage))
         tried.update((c.setting, c) for c in swept)
         best = max(swept, key=_rank)
         log(
-            f"{instr.id}: L{layer} k={k} {positions} decay={decay}: best α {best.alpha} "
+            f"{instr.id}: L{layer} k={k} {positions} decay={decay} {method}: best α {best.alpha} "
             f"(success {best.successes}/{best.n}, fluent strict {best.fluent}/{best.n})"
         )
 
@@ -285,6 +305,10 @@ def choose_recipe(
     lead = max(tried.values(), key=_rank)
     sweep(lead.layer, lead.k, [lead.alpha], positions="generated")
     sweep(lead.layer, lead.k, [2 * lead.alpha], decay=cfg.decay)
+    lead = max(tried.values(), key=_rank)
+    for method in cfg.methods:
+        if method != "add":
+            sweep(lead.layer, lead.k, cfg.alphas, lead.positions, lead.decay, method)
     finalists = sorted(tried.values(), key=_rank, reverse=True)[: cfg.finalists]
     final: list[Candidate] = []
     for c in finalists:
@@ -299,7 +323,10 @@ def choose_recipe(
                 strict=c.strict + strict,
             )
         )
-        log(f"{instr.id}: finalist L{c.layer} k={c.k} α={c.alpha} {c.positions}: {final[-1].successes}/{final[-1].n}")
+        log(
+            f"{instr.id}: finalist L{c.layer} k={c.k} α={c.alpha} {c.positions} {c.method}: "
+            f"{final[-1].successes}/{final[-1].n}"
+        )
     chosen = max(final, key=_rank)
     controls = _tune_mean_difference(engine, runs, instr.id, chosen, dcfg, cfg, stage, tau)
     spec = replace(spec_of(chosen), alpha=chosen.alpha)
@@ -319,8 +346,8 @@ def choose_recipe(
             "ci": [round(low, 4), round(high, 4)],
             "fidelity": tau_about,
             "controls": controls,
-            "finalists": [asdict(c) for c in final],
-            "candidates": [asdict(c) for c in sorted(tried.values(), key=lambda c: c.setting)],
+            "finalists": [c.to_dict() for c in final],
+            "candidates": [c.to_dict() for c in sorted(tried.values(), key=lambda c: c.setting)],
         },
         # Through JSON, so the recipe equals itself read back from assets/recipes.json (tuples become lists).
         provenance=json.loads(json.dumps(_provenance(engine, names[chosen.layer], cfg, start))),

@@ -104,7 +104,7 @@ def run_instruction(
         blocks[name] = _block(derived.verdicts(rows), shipped, rows) | {
             "alpha": alpha,
             "norm": round(specs[name].norm(engine), 3),
-            "validation": [asdict(c) for c in candidates],
+            "validation": [c.to_dict() for c in candidates],
             "training": {**trained.summary(), "checks": [asdict(c) for c in trained.checks]},
             "reading": reading.to_dict() if reading else None,
             "vector": str(folder.relative_to(folder.parents[3])),
@@ -154,7 +154,7 @@ def _saif_stage_candidate(recipe: Recipe) -> Candidate | None:
     if not finalists:
         return None
     f = finalists[0]
-    setting = (f["layer"], f["k"], f["alpha"], f["positions"], f["decay"])
+    setting = (f["layer"], f["k"], f["alpha"], f["positions"], f["decay"], f.get("method", "add"))
     n_stage = SEARCH.n_stage
     for c in recipe.validation.get("candidates") or []:
         cand = Candidate(**c)
@@ -183,7 +183,7 @@ def validation_choice(recipe: Recipe, doc: Doc) -> tuple[str, dict[str, dict[str
         return (c.successes / n, c.fluent / n, c.strict / n, kv[0] not in METHODS)
 
     winner = max(figures.items(), key=rank)[0]
-    return winner, {name: asdict(c) for name, c in figures.items()}
+    return winner, {name: c.to_dict() for name, c in figures.items()}
 
 
 def adoption(engine: Any, recipe: Recipe, doc: Doc, *, root: Path | None = None) -> Adopted | None:

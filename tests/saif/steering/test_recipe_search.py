@@ -15,8 +15,9 @@ from saif_ui.saif.steering.recipe import load_recipes, save_recipe
 from saif_ui.saif.steering.recipe_search import SearchConfig, choose_recipe, validation_contents
 
 TINY = SearchConfig(
-    alphas=(1.0, 4.0), ks=(1, 5), n_stage=2, n_validation=4, finalists=2, max_new_tokens=6, n_discovery=4
-)
+    alphas=(1.0, 4.0), ks=(1, 5), n_stage=2, n_validation=4, finalists=2, max_new_tokens=6, n_discovery=4,
+    methods=("add", "clamp", "cap", "orthogonal"),
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,18 @@ def test_search_reads_validation_contents_only() -> None:
 def test_search_tries_every_stage_and_keeps_the_best_finalist(searched) -> None:
     v = searched.validation
     settings = {(c["layer"], c["k"], c["alpha"], c["positions"], c["decay"]) for c in v["candidates"]}
-    layers = {c["layer"] for c in v["candidates"] if c["k"] == 5 and c["positions"] == "all" and c["decay"] == 0}
+    adds = [c for c in v["candidates"] if "method" not in c]  # an additive candidate reads as before methods
+    layers = {c["layer"] for c in adds if c["k"] == 5 and c["positions"] == "all" and c["decay"] == 0}
     assert layers == {2, 5}  # every attached SAE's layer
     assert any(p == "generated" for *_, p, _ in settings) and any(d > 0 for *_, d in settings)
     assert {c["k"] for c in v["candidates"]} == {1, 5}
+    # each other intervention is swept over the α grid at the best additive setting, and competes with it
+    lead = max(adds, key=lambda c: (c["successes"], c["fluent"], c["strict"], -c["k"], -c["alpha"]))
+    for method in ("clamp", "cap", "orthogonal"):
+        swept = [c for c in v["candidates"] if c.get("method") == method]
+        assert sorted(c["alpha"] for c in swept) == [1.0, 4.0], method
+        assert {(c["layer"], c["k"], c["positions"]) for c in swept} == {(lead["layer"], lead["k"], lead["positions"])}
+    assert searched.spec.method in ("add", "clamp", "cap", "orthogonal")
     finals = v["finalists"]
     assert len(finals) == 2 and all(f["n"] == 4 for f in finals)
     best = max(f["successes"] for f in finals)
@@ -79,6 +88,10 @@ def test_search_settings_are_checked() -> None:
         SearchConfig(ks=(1, 10))
     with pytest.raises(SaifError, match="n_validation"):
         SearchConfig(n_stage=8, n_validation=4)
+    with pytest.raises(SaifError, match="methods must include add"):
+        SearchConfig(methods=("clamp",))
+    with pytest.raises(SaifError, match="methods must include add"):
+        SearchConfig(methods=("add", "teleport"))
 
 
 def test_search_without_a_checker_is_refused(engine: Engine) -> None:
