@@ -259,3 +259,58 @@ def test_steer_two_instructions_at_once_and_sweep_both_weights(page, url) -> Non
     table = wait_text(page, "#joint-table", "prompted")
     assert "1 × 1" in table and "0 × 1" in table, table
     shot(page, "11-joint-sweep")
+
+
+def test_a_streamed_steer_stopped_midway_a_clamp_steer_and_a_three_turn_chat(page, url) -> None:
+    page.goto(url)
+    page.locator("#instruction").wait_for(timeout=60_000)
+    page.locator("#discover").click()
+    wait_text(page, "#discovery-status", "latents.* carry")
+    open_tab(page, "3 · Steering")
+    page.locator("#strength-0").wait_for(state="visible", timeout=LONG)
+    page.get_by_role("button", name="Decoding").click()
+    tokens = page.locator("#max-new-tokens input[type=number]")
+    tokens.fill("256")
+    tokens.press("Enter")
+
+    # The answer grows before it is whole, and Stop keeps what was written (the page stops waiting at once, and the
+    # generation ends at its next token: tests/service/test_streaming.py checks that side).
+    page.locator("#steer").click()
+    first = wait_value(page, "out-original", r"\S")
+    assert page.locator("#verdict-original").inner_text().strip() == ""  # judged only once whole
+    grown = wait_value(page, "out-original", "^" + re.escape(first) + r"[\s\S]+")
+    page.locator("#steer-stop").click()
+    page.wait_for_timeout(1500)
+    cut = textarea(page, "out-original").input_value()
+    assert cut.startswith(grown) and len(cut.split()) < 200  # kept, and far from the 256 tokens asked for
+    page.wait_for_timeout(1500)
+    assert textarea(page, "out-original").input_value() == cut  # no longer growing
+    shot(page, "12-stopped")
+
+    # Clamp: the chosen latents set to α × their mean activation by the SAE, its error kept.
+    tokens.fill("24")
+    tokens.press("Enter")
+    page.locator("#method").get_by_label("clamp").check()
+    page.locator("#steer").click()
+    before = textarea(page, "out-steered").input_value()
+    wait_text(page, "#verdict-steered", "strict")
+    assert page.locator("#method").get_by_label("clamp").is_checked()
+    assert textarea(page, "out-steered").input_value() not in ("", before)  # a new answer, clamped
+    shot(page, "13-clamp")
+
+    # Three turns, each answered by the default, steered and prompted columns, each keeping its own history.
+    page.locator("#chat-source").get_by_label("latents").check()
+    for turn, message in enumerate(("Bees make honey.", "Cats purr when happy.", "Rain falls in spring."), 1):
+        textarea(page, "chat-message").fill(message)
+        page.locator("#chat-send").click()
+        page.wait_for_function(
+            "n => document.querySelectorAll('#chat-prompted .message-row.bot-row').length >= n", arg=turn, timeout=LONG
+        )
+        wait_text(page, "#chat-verdict-prompted", "french")
+    for column in ("default", "steered", "prompted"):
+        users = page.locator(f"#chat-{column} .message-row.user-row")
+        assert users.count() == 3 and page.locator(f"#chat-{column} .message-row.bot-row").count() == 3, column
+        told = "Translate the text into French." in users.nth(2).inner_text()
+        assert told == (column == "prompted"), column  # only the prompted column is told, on every turn
+        assert "Rain falls in spring." in users.nth(2).inner_text()
+    shot(page, "14-chat")

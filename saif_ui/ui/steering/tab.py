@@ -168,7 +168,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
                 elem_id="method",
             )
     with gr.Accordion("Decoding", open=False), gr.Row():
-        max_new_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens")
+        max_new_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens", elem_id="max-new-tokens")
         do_sample = gr.Checkbox(False, label="Sample (else greedy)")
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
