@@ -12,11 +12,16 @@ from saif_ui.ui.widgets import user_errors
 
 DOCS = docs_dir()
 FINDINGS = DOCS / "FINDINGS.md"
-_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
+_LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
+"""A Markdown image or link: its opening up to the target, the target, the closing bracket."""
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 
 def findings_markdown(path: Path = FINDINGS) -> str:
-    """The document with relative image links turned into the app's file URLs (the docs folder is served)."""
+    """The document with relative image links, and relative links to files beside it (the claims table's figures,
+    findings.json, a study's result), turned into the app's file URLs: the docs folder is served. Links to a
+    folder, an anchor or elsewhere are left as they are. The document folds its detail in `<details>` blocks, which
+    the Markdown component's sanitizer keeps (its allowed elements include `details` and `summary`)."""
     if not path.is_file():
         return (
             "No findings yet: `docs/FINDINGS.md` has not been generated in this checkout. "
@@ -24,15 +29,18 @@ def findings_markdown(path: Path = FINDINGS) -> str:
             "`docs/studies/` (`steering-study`, `proximity-study`, `special-study` make them); then press Reload."
         )
     text = path.read_text(encoding="utf-8")
+    root = path.parent.resolve()
 
     def absolute(match: re.Match[str]) -> str:
-        target = match.group(2)
-        if re.match(r"^[a-z]+://", target) or target.startswith("/"):
+        opening, target, closing = match.groups()
+        if _URL.match(target) or target.startswith(("/", "#")):
             return match.group(0)
         file = (path.parent / target).resolve()
-        return f"{match.group(1)}/gradio_api/file={file}{match.group(3)}"
+        if not opening.startswith("!") and not (file.is_file() and file.is_relative_to(root)):
+            return match.group(0)
+        return f"{opening}/gradio_api/file={file}{closing}"
 
-    return _IMAGE.sub(absolute, text)
+    return _LINK.sub(absolute, text)
 
 
 def build_findings_tab() -> None:

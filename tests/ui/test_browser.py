@@ -171,6 +171,9 @@ def test_from_french_to_a_steered_french_answer(page, url) -> None:
     shot(page, "4-saes")
     open_tab(page, "5 · Findings")
     page.locator("#findings").wait_for(timeout=30_000)
+    # the claims at a glance open the tab; the detail is folded, and the Markdown's sanitizer keeps the folds
+    page.locator("#findings summary").first.wait_for(timeout=30_000)
+    assert page.locator("#findings details").count() > 10 and page.locator("#findings details[open]").count() == 0
     shot(page, "5-findings")
 
 

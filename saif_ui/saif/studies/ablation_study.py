@@ -19,7 +19,7 @@ from typing import Any
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.ablation import ablation_variants
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_ablation import AblationResult, ablation_claim, ablation_section
+from saif_ui.saif.studies.findings_ablation import AblationResult, ablation_claim, ablation_glance, ablation_section
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 
@@ -75,5 +75,6 @@ STUDY = derived.derived_study(
     order=60,
     section=ablation_section,
     claim=lambda docs: [ablation_claim(docs)],
+    glance=ablation_glance,
     pending="add-one / drop-one curves on test",
 )

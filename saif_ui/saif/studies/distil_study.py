@@ -17,9 +17,9 @@ vectors ship beside the results (`vectors/<instruction>/<method>/`: safetensors 
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from saif_ui.engine.errors import SaifError
 from saif_ui.engine.keys import sae_key
@@ -34,10 +34,10 @@ from saif_ui.saif.steering.baselines import random_direction_spec
 from saif_ui.saif.steering.recipe import Adopted, Recipe, require_recipe
 from saif_ui.saif.steering.recipe_search import Candidate, SearchConfig, best_candidate, stage_candidates
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_sections import section, table
+from saif_ui.saif.studies.findings_sections import Rate, n_each, rate_ci, section, table, tally
 from saif_ui.saif.studies.shipped import Log, is_current, load_shipped
 from saif_ui.saif.studies.steering_study import TestFigures
-from saif_ui.saif.studies.study import Doc, Docs
+from saif_ui.saif.studies.study import Doc, Docs, Glance
 
 NAME = "distil"
 VERSION = 1
@@ -345,14 +345,42 @@ def distil_section(docs: Docs, figures: Path) -> list[str]:
     )  # fmt: skip
 
 
-def distil_claim(docs: Docs) -> list[str]:
+DISTILLED = "Distilled steering"
+FEW_LATENTS = "Instruction following is carried by a few SAE latents?"
+
+
+@dataclass(frozen=True)
+class DistilTally:
+    """What the distillation claims count over the shipped instructions (`distil_tally`)."""
+
+    won: list[tuple[str, str, dict[str, Any], dict[str, Any]]]
+    """(instruction, method chosen on validation, its test rate, the unsteered rate) where it clears the bar."""
+    categories: set[str]
+    """The catalogue categories of `won`."""
+    matched: list[tuple[str, bool]]
+    """Where the free vector clears 30 points: (instruction, whether the SAE combination matches it)."""
+    shares: list[float]
+    """Each free vector's top-20 share of its squared norm in the SAE reading."""
+
+    @property
+    def few(self) -> int:
+        """How many of `matched` the SAE combination matches."""
+        return sum(ok for _, ok in self.matched)
+
+    @property
+    def median_share(self) -> str:
+        return f"{sorted(self.shares)[len(self.shares) // 2]:.0%}" if self.shares else "—"
+
+
+def distil_tally(docs: Docs) -> DistilTally:
+    """The numbers both distillation claims and their glance rows are made of."""
     won, categories, matched, shares = [], set(), [], []
     for iid, doc in sorted(docs.items()):
         r = doc["result"]
         base = r["shipped"]["original"]["success"]
         chosen, rate = chosen_test_rate(require_recipe(iid), doc)
         if rate["rate"] - base["rate"] >= 0.3 and rate["ci"][0] > base["rate"]:
-            won.append(f"{iid} ({chosen})")
+            won.append((iid, chosen, rate, base))
             categories.add(load_catalogue().get(iid).category)
         gap = _sae_vs_free(r["methods"])
         if gap is not None and r["methods"]["distil_free"]["success"]["rate"] - base["rate"] >= 0.3:
@@ -360,19 +388,53 @@ def distil_claim(docs: Docs) -> list[str]:
         rd = r["methods"].get("distil_free", {}).get("reading")
         if rd:
             shares.append(rd["share"]["20"])
-    few = sum(ok for _, ok in matched)
-    median = f"{sorted(shares)[len(shares) // 2]:.0%}" if shares else "—"
+    return DistilTally(won, categories, matched, shares)
+
+
+def distil_claim(docs: Docs) -> list[str]:
+    t = distil_tally(docs)
+    won = [f"{iid} ({chosen})" for iid, chosen, _, _ in t.won]
     return [
-        f"- **Distilled steering** (the method chosen on validation per instruction, tested on held-out contents, n "
-        f"per instruction in the section): {len(won)} of {len(docs)} instructions, in {len(categories)} categories, "
+        f"- **{DISTILLED}** (the method chosen on validation per instruction, tested on held-out contents, n "
+        f"per instruction in the section): {len(won)} of {len(docs)} instructions, in {len(t.categories)} categories, "
         f"gain ≥ 30 points over the unsteered model with the interval above it"
         f"{': ' + ', '.join(won) if won else ''}.",
-        f"- **Instruction following is carried by a few SAE latents?** Where the free vector works (≥ 30 points, "
-        f"{len(matched)} instructions), the ≤ {METHODS['distil_sae'].keep}-latent SAE combination matches it (within "
-        f"10 points, McNemar p ≥ 0.05) for {few}; the free vectors' top 20 latents carry a median {median} of their "
-        "squared norm in a sparse non-negative reading. "
-        + ("Supported where it matches." if few else "Not supported by this model's SAEs so far."),
+        f"- **{FEW_LATENTS}** Where the free vector works (≥ 30 points, "
+        f"{len(t.matched)} instructions), the ≤ {METHODS['distil_sae'].keep}-latent SAE combination matches it (within "
+        f"10 points, McNemar p ≥ 0.05) for {t.few}; the free vectors' top 20 latents carry a median "
+        f"{t.median_share} of their squared norm in a sparse non-negative reading. "
+        + ("Supported where it matches." if t.few else "Not supported by this model's SAEs so far."),
     ]  # fmt: skip
+
+
+def distil_glance(docs: Docs) -> list[Glance]:
+    """Both distillation claims at a glance: the bar's count with the largest gain and its interval, then how often
+    the few-latent SAE combination matches the free vector."""
+    t = distil_tally(docs)
+    n = n_each(d["result"]["n"] for d in docs.values())
+    best = ""
+    if t.won:
+        iid, chosen, rate, base = max(t.won, key=lambda w: w[2]["rate"] - w[3]["rate"])
+        best = f"; largest `{iid}` ({chosen}) {base['rate']:.0%} → {rate_ci(cast(Rate, rate))}"
+    cats = f" in {len(t.categories)} categor{'y' if len(t.categories) == 1 else 'ies'}" if t.won else ""
+    return [
+        Glance(
+            f"{DISTILLED}: a vector trained on the prompt makes the model follow it (method chosen on validation)",
+            "Prompt baking: matching the prompted model (KL) generalises from far less data than cross-entropy",
+            f"{len(t.won)} of {len(docs)} instructions{cats} gain ≥ 30 points{best} ({n})",
+            # the steering claim's bar: at least two catalogue categories (issue 11)
+            "supported" if len(t.categories) >= 2 else ("mixed" if t.won else "not supported"),
+        ),
+        Glance(
+            "SAIF's claim that a distinct set of latents carries the instruction (few SAE latents match a free "
+            "distilled vector)",
+            "SAIF: a distinct set of instruction-relevant SAE latents encodes instruction following",
+            f"the ≤ {METHODS['distil_sae'].keep}-latent SAE vector matches the free one for {t.few} of "
+            f"{len(t.matched)} instructions where the free one works; top 20 latents carry a median "
+            f"{t.median_share} of its squared norm ({n})",
+            tally(t.few, len(t.matched), question=True),
+        ),
+    ]
 
 
 STUDY = derived.derived_study(
@@ -387,5 +449,6 @@ STUDY = derived.derived_study(
     order=35,
     section=distil_section,
     claim=distil_claim,
+    glance=distil_glance,
     unshipped=("No distillation study has been shipped yet: run `python -m saif_ui distil-study`.", ""),
 )

@@ -31,7 +31,12 @@ from saif_ui.fast.report import EVAL_TOKENS, evaluate_sae
 from saif_ui.fast.train import train_sae
 from saif_ui.provenance import git_commit
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_fast_vs_bt import FastVsBtResult, fast_vs_bt_claim, fast_vs_bt_section
+from saif_ui.saif.studies.findings_fast_vs_bt import (
+    FastVsBtResult,
+    fast_vs_bt_claim,
+    fast_vs_bt_glance,
+    fast_vs_bt_section,
+)
 from saif_ui.saif.studies.shipped import Log, run_each
 from saif_ui.saif.studies.study import Doc, Option, Study
 
@@ -248,6 +253,7 @@ STUDY = Study(
     bare_model=True,
     section=fast_vs_bt_section,
     claim=lambda docs: [fast_vs_bt_claim(docs)],
+    glance=fast_vs_bt_glance,
     pending="FAST vs block training with two seeds",
     section_order=95,
 )

@@ -3,13 +3,16 @@
 Nothing is generated here: every number comes from a shipped study document (each with the key that made it, see
 `studies.shipped`), so a fresh checkout regenerates the same document in a second. `findings.json` indexes what the
 document was written from: each study's key digest, provenance and run time, plus the catalogue and contents
-versions. The claims section states each paper claim beside what this model showed, whichever way it went. Each
-study's claim lines and section come from its declaration (`studies.study.Study`), in the registry's order.
+versions. The document opens with the claims at a glance (a table: claim, the seed's evidence, what this model
+showed, the verdict, a figure), then states each paper claim beside what this model showed, whichever way it went,
+and every study's tables, all folded (`<details>`) so the page stays short. Each study's glance rows, claim lines and
+section come from its declaration (`studies.study.Study`), in the registry's order.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,10 @@ from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.inputs.contents import SPLITS, contents_version
 from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.recipe import load_recipes
+from saif_ui.saif.studies.findings_sections import fold, table
 from saif_ui.saif.studies.registry import studies as declared
 from saif_ui.saif.studies.shipped import STUDIES_DIR
-from saif_ui.saif.studies.study import Docs, Study
+from saif_ui.saif.studies.study import Docs, Glance, Study
 
 DOCS = STUDIES_DIR.parent
 SCREEN_ORDER = 26
@@ -49,6 +53,100 @@ def claims(registry: list[Study], shipped: dict[str, Docs]) -> list[str]:
         )
     lines += [line for s in registry if s.pending is not None and shipped[s.name] for line in s.claim(shipped[s.name])]
     return lines
+
+
+def glances(registry: list[Study], shipped: dict[str, Docs]) -> list[Glance]:
+    """Every shipped study's claims at a glance, in the registry's order."""
+    return [g for s in registry if shipped[s.name] for g in s.glance(shipped[s.name])]
+
+
+GLANCE_INTRO = (
+    "Each claim the shipped studies test: the seed paper's evidence, what this model showed (counts over the "
+    "instructions, SAEs, seeds or pairs, with n and a 95% Wilson interval where the study has one; p < 0.05 is "
+    "McNemar's exact test on the same contents unless the row names another test) and the verdict, with the figure "
+    "where the study draws one. Each row is computed from the shipped results by the code of the claim lines below, "
+    "which fold out, as do every study's tables."
+)
+VERDICT_NOTE = (
+    "Verdicts: a seed paper's claim is *reproduced* when every item shows it (SAIF's steering claim: the bar met in "
+    "two or more catalogue categories), *partial* when some do and none shows the opposite, *mixed* when some show "
+    "each, *not reproduced* when none does; this project's own questions are *supported*, *mixed* or *not supported*."
+)
+
+
+def glance_lines(rows: list[Glance]) -> list[str]:
+    """The claims-at-a-glance table: a row per claim, its figure linked beside the document."""
+    return table(
+        ("claim", "seed's evidence", "this model", "verdict", "figure"),
+        (
+            [*(_cell(x) for x in (g.claim, g.seed, g.showed)), g.verdict,
+             f"[figure](figures/{g.figure})" if g.figure else "–"]
+            for g in rows
+        ),
+    )  # fmt: skip
+
+
+def _cell(text: str) -> str:
+    """Text as a table cell: on one line, its pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+_TITLE = re.compile(r"^- \*\*(.+?)\*\*( \([^()]*\))?")
+
+
+def fold_claims(lines: list[str]) -> list[str]:
+    """Each claim line folded under its bold title (and the remark in brackets right after it)."""
+    md: list[str] = []
+    for line in lines:
+        title = _TITLE.match(line)
+        md += fold(title.group(1) + (title.group(2) or "") if title else line[:80], [line])
+    return md
+
+
+def fold_sections(lines: list[str]) -> list[str]:
+    """A study's section with each `## ` heading kept (its anchor and place in the outline) and what it heads
+    folded: its introduction and tables under a summary naming them, each `### ` subsection under its own
+    heading's text. Lines before the first heading (a study not shipped yet) stay as they are."""
+    md: list[str] = []
+    for heading, body in _split(lines, "## "):
+        if heading is None:
+            md += body
+            continue
+        md += [heading, ""]
+        for sub, block in _split(body, "### "):
+            if sub is not None:
+                md += fold(sub.removeprefix("### "), block)
+            elif any(x.strip() for x in block):
+                md += fold(_describe(block), block)
+    return md
+
+
+def _split(lines: list[str], prefix: str) -> list[tuple[str | None, list[str]]]:
+    """`lines` cut before each line starting with `prefix`: (that heading, or None for the lines before the first
+    one, and the lines under it)."""
+    parts: list[tuple[str | None, list[str]]] = [(None, [])]
+    for line in lines:
+        if line.startswith(prefix):
+            parts.append((line, []))
+        else:
+            parts[-1][1].append(line)
+    return [(h, body) for h, body in parts if h is not None or any(x.strip() for x in body)]
+
+
+def _describe(block: list[str]) -> str:
+    """The summary of a folded block: what it holds ('The method, 2 tables and a figure'); the method is the prose
+    a section opens with."""
+    first = next(x for x in block if x.strip())
+    tables = sum(x.startswith("|---") for x in block)
+    figures = sum(x.startswith("![") for x in block)
+    parts = [
+        "the method" if not first.startswith(("|", "![")) else "",
+        f"{tables} table{'s' if tables > 1 else ''}" if tables else "",
+        ("a figure" if figures == 1 else f"{figures} figures") if figures else "",
+    ]
+    named = [p for p in parts if p]
+    text = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+    return text[0].upper() + text[1:]
 
 
 def _searched_layers() -> str:
@@ -137,14 +235,21 @@ def write_findings(out_dir: Path | None = None, studies_root: Path = STUDIES_DIR
         "- Every rate has its n and 95% Wilson interval; every comparison on the same contents McNemar's exact "
         "test (statsmodels). Greedy decoding, 48 new tokens; random controls are seeded.",
         "",
+        "## Claims at a glance",
+        "",
+        GLANCE_INTRO,
+        "",
+        *glance_lines(glances(registry, shipped)),
+        "",
+        VERDICT_NOTE,
+        "",
         "## Claims and what this model showed",
         "",
-        *claims(registry, shipped),
-        "",
+        *fold_claims(claims(registry, shipped)),
     ]
     for s in sorted(registry, key=lambda s: s.order if s.section_order is None else s.section_order):
         docs = shipped[s.name]
-        md += s.section(docs, out_dir / "figures") if docs else list(s.unshipped)
+        md += fold_sections(s.section(docs, out_dir / "figures")) if docs else list(s.unshipped)
     path = out_dir / "FINDINGS.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict
 
-from saif_ui.saif.studies.findings_sections import p_value, section, table, typed_results
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.findings_sections import SIGNIFICANT, p_value, section, table, tally, typed_results
+from saif_ui.saif.studies.study import Docs, Glance
 
 
 class Wilcoxon(TypedDict):
@@ -34,16 +34,31 @@ class FastVsBtResult(TypedDict):
 
 # ---------------------------------------------------------------- FAST vs BT
 
+CLAIM = "FAST: training on chats as the model reads them reconstructs special tokens much better than block training"
 FVB_COLUMNS = ("log2_mse", "log2_mse_st", "explained_variance", "l0", "dead_fraction", "delta_ce", "loss_recovered")
+
+
+def _special(r: FastVsBtResult) -> tuple[dict[str, Any], dict[str, Any], Wilcoxon]:
+    """On FAST-formatted held-out chats: the FAST SAE's report, the BT SAE's, and the paired test of MSE_st."""
+    reports = r["saes"]
+    return (
+        reports["fast"]["reports"]["fast_format"],
+        reports["bt"]["reports"]["fast_format"],
+        r["paired"]["fast"]["mse_st"],
+    )
+
+
+def _lower(t: Wilcoxon) -> tuple[bool, bool]:
+    """Whether FAST's error is significantly lower on most sequences, and whether BT's is."""
+    significant = t["p"] < SIGNIFICANT
+    return significant and 2 * t["a_lower"] > t["n_sequences"], significant and 2 * t["a_lower"] < t["n_sequences"]
 
 
 def fast_vs_bt_claim(docs: Docs) -> str:
     results: dict[str, FastVsBtResult] = typed_results(docs)
     st, overall = [], []
     for item, r in results.items():
-        f = r["saes"]["fast"]["reports"]["fast_format"]
-        b = r["saes"]["bt"]["reports"]["fast_format"]
-        t = r["paired"]["fast"]["mse_st"]
+        f, b, t = _special(r)
         st.append(
             f"{item}: log2 MSE_st {f['log2_mse_st']:.2f} (FAST) vs {b['log2_mse_st']:.2f} (BT), FAST lower on "
             f"{t['a_lower']}/{t['n_sequences']} held-out chats (Wilcoxon p {p_value(t['p'])})"
@@ -58,11 +73,31 @@ def fast_vs_bt_claim(docs: Docs) -> str:
             f"p {p_value(tbs['p'])})"
         )
     return (
-        "- **FAST: training on chats as the model reads them reconstructs special tokens much better than block "
-        f"training** — on FAST-formatted held-out chats: {'; '.join(st)}. On BT-formatted held-out text (BT's own "
+        f"- **{CLAIM}** — on FAST-formatted held-out chats: {'; '.join(st)}. On BT-formatted held-out text (BT's own "
         "ground; where the mean and the per-block majority disagree, a few blocks carry large errors): "
         f"{'; '.join(overall)}."
     )
+
+
+def fast_vs_bt_glance(docs: Docs) -> list[Glance]:
+    """The claim at a glance: the seeds where FAST's special-token error is significantly lower, the first seed's
+    figures, and how often BT's special-token error is lower on its own format (the other side of the claim)."""
+    results: dict[str, FastVsBtResult] = typed_results(docs)
+    lower = [_lower(_special(r)[2]) for r in results.values()]
+    bt_own = sum(_lower(r["paired"]["bt"]["mse_st"])[1] for r in results.values())
+    item = next(iter(results))
+    f, b, t = _special(results[item])
+    return [
+        Glance(
+            CLAIM,
+            "FAST: log2 MSE_st 0.6468 vs 5.1985 for BT(P) (Qwen2.5-7B, L18)",
+            f"FAST lower MSE_st (Wilcoxon p < 0.05) for {sum(w for w, _ in lower)} of {len(results)} seeds; {item}: "
+            f"log2 MSE_st {f['log2_mse_st']:.2f} vs {b['log2_mse_st']:.2f}, lower on {t['a_lower']}/"
+            f"{t['n_sequences']} held-out chats; on BT-formatted text BT's MSE_st is lower per block for {bt_own} of "
+            f"{len(results)} (no interval)",
+            tally(sum(w for w, _ in lower), len(results), sum(lose for _, lose in lower)),
+        )
+    ]
 
 
 def fast_vs_bt_lines(docs: Docs) -> list[str]:

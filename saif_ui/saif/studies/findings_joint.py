@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.findings_sections import Rate, p_value, quote, section, table
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.findings_sections import Rate, n_each, p_value, quote, section, table, tally
+from saif_ui.saif.studies.study import Docs, Glance
 
 
 class JointMethod(TypedDict):
@@ -64,6 +64,7 @@ class JointVerdict(TypedDict):
 GAIN = 0.30
 """The bar of the single-instruction claim, applied to the joint one: joint success at least this much above
 `original`, with the interval's lower bound above the unsteered rate."""
+CLAIM = "SAIF's future work: two instructions at once"
 ORDER = ("original", "prompted", "joint", "mean_difference", "random_latents")
 LABELS = {
     "original": "original (no instruction, no steering)",
@@ -136,11 +137,31 @@ def joint_claim(docs: Docs) -> str:
         else ""
     )
     return (
-        "- **SAIF's future work: two instructions at once** — steering with the union of two recipes' latents, a "
+        f"- **{CLAIM}** — steering with the union of two recipes' latents, a "
         "weight per instruction chosen on validation, joint success on test contents (both checkers pass, no loop, "
         f"faithful): {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points over original, interval above it) is met "
         f"for {len(passed)} of {len(docs)} pairs ({', '.join(passed) or 'none'}).{plain}"
     )
+
+
+def joint_glance(docs: Docs) -> list[Glance]:
+    """The claim at a glance: how many pairs clear the bar, and the best pair's joint success with its interval
+    beside the original and the prompt with both instructions."""
+    results: dict[str, JointResult] = {pid: d["result"] for pid, d in docs.items()}
+    passed = [pid for pid, r in results.items() if verdict(r)["passed"]]
+    top = max(results, key=lambda pid: results[pid]["test"]["methods"]["joint"]["success"]["rate"])
+    m = results[top]["test"]["methods"]
+    return [
+        Glance(
+            f"{CLAIM} (both recipes' latents together)",
+            "SAIF: named as future work (no result)",
+            f"the bar (≥ {100 * GAIN:.0f} points) met for {len(passed)} of {len(results)} pairs; best `{top}` "
+            f"{_rate(m['joint']['success'])} vs original {100 * m['original']['success']['rate']:.0f}% and prompted "
+            f"with both {100 * m['prompted']['success']['rate']:.0f}% "
+            f"({n_each(r['test']['n'] for r in results.values())})",
+            tally(len(passed), len(results)),
+        )
+    ]
 
 
 def joint_lines(docs: Docs) -> list[str]:

@@ -3,6 +3,7 @@ line, tables and figure, from its shipped documents."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -11,16 +12,19 @@ from saif_ui.saif.studies.findings_sections import (
     Candidate,
     DerivedResult,
     Rate,
+    above,
     figure,
+    n_each,
     pct,
     plotted,
     rate_ci,
     rates_and_p,
     section,
     table,
+    tally,
     typed_results,
 )
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.study import Docs, Glance
 
 
 class LayerBlock(TypedDict):
@@ -63,21 +67,27 @@ class LayersResult(DerivedResult):
     two_layers: TwoLayers | None
 
 
+FIGURE = "layers.png"
+CLAIM = "SAIF: latents of the final layers steer best"
+
+
+def _vs_deepest(r: LayersResult) -> tuple[bool, bool]:
+    """Whether the deepest layer is significantly above every other (fluent strict, McNemar), and whether some
+    other layer is significantly above it."""
+    layers = r["layers"]
+    deep = next(b for b in layers if b["layer"] == r["deepest"])["fluent_strict"]["rate"]
+    others = [(b["fluent_strict"]["rate"], b["paired_vs_deepest"]["fluent_strict"]["p"]) for b in layers
+              if b["layer"] != r["deepest"]]  # fmt: skip
+    return all(above(deep, rate, p) for rate, p in others), any(above(rate, deep, p) for rate, p in others)
+
+
 def layers_claim(docs: Docs) -> str:
     results: dict[str, LayersResult] = typed_results(docs)
     parts, deepest_best = [], []
     for iid, r in results.items():
         layers = r["layers"]
         cells = ", ".join(f"L{b['layer']} {pct(b['fluent_strict']['rate'])}" for b in layers)
-        deep = next(b for b in layers if b["layer"] == r["deepest"])
-        worse = [
-            b["layer"]
-            for b in layers
-            if b["layer"] != r["deepest"]
-            and b["paired_vs_deepest"]["fluent_strict"]["p"] < 0.05
-            and b["fluent_strict"]["rate"] < deep["fluent_strict"]["rate"]
-        ]
-        if len(worse) == len(layers) - 1:
+        if _vs_deepest(r)[0]:
             deepest_best.append(iid)
         succ = ", ".join(f"L{b['layer']} {pct(b['success']['rate'])}" for b in layers)
         parts.append(f"`{iid}` fluent strict {cells} (success {succ})")
@@ -90,7 +100,7 @@ def layers_claim(docs: Docs) -> str:
     ]
     moved = [i for i, r in results.items() if search_layer(r) != r["recipe"]["layer"]]
     return (
-        "- **SAIF: latents of the final layers steer best** — top-5 at each shipped layer, α chosen per layer on "
+        f"- **{CLAIM}** — top-5 at each shipped layer, α chosen per layer on "
         f"validation, on test contents: {'; '.join(parts)}. The deepest layer is significantly better than every "
         f"other (McNemar p < 0.05, fluent strict) for {len(deepest_best)} of {len(results)} instructions "
         f"({', '.join(deepest_best) or 'none'}). With every layer here in the recipe search's layer stage (these "
@@ -99,6 +109,33 @@ def layers_claim(docs: Docs) -> str:
         f"single layer on validation for {len(won)} of {len(two)} ({'; '.join(won) or 'none'}); the recipes stay "
         "single-layer (the search has no two-layer stage), and neither rate is near the bar."
     )
+
+
+def layers_glance(docs: Docs) -> list[Glance]:
+    """The claim at a glance: how often the deepest layer wins or loses, where each instruction's highest fluent
+    strict is (instructions at 0% on every layer left out), and the best point with its interval."""
+    results: dict[str, LayersResult] = typed_results(docs)
+    verdicts = [_vs_deepest(r) for r in results.values()]
+    best = {i: max(r["layers"], key=lambda b: b["fluent_strict"]["rate"]) for i, r in results.items()}
+    where = Counter(b["layer"] for b in best.values() if b["fluent_strict"]["rate"] > 0)
+    zero = len(best) - sum(where.values())
+    top = max(best, key=lambda i: best[i]["fluent_strict"]["rate"])
+    deepest = ", ".join(f"L{x}" for x in sorted({r["deepest"] for r in results.values()}))
+    hits, against = sum(w for w, _ in verdicts), sum(lose for _, lose in verdicts)
+    highest = ", ".join(f"L{layer} for {k}" for layer, k in sorted(where.items(), key=lambda kv: (-kv[1], kv[0])))
+    return [
+        Glance(
+            CLAIM,
+            "SAIF: the final layer(s) matter most",
+            f"the deepest ({deepest}) above every other layer (p < 0.05, fluent strict) for {hits} of {len(results)}, "
+            f"a shallower one above it for {against}; highest at {highest or 'none'}"
+            + (f" ({zero} at 0% on every layer)" if zero else "")
+            + f"; top `{top}` L{best[top]['layer']} {rate_ci(best[top]['fluent_strict'])} "
+            f"({n_each(r['n'] for r in results.values())})",
+            tally(hits, len(results), against),
+            FIGURE,
+        )
+    ]
 
 
 def search_layer(result: LayersResult) -> int:
@@ -175,5 +212,5 @@ def layers_section(docs: Docs, figs: Path) -> list[str]:
             "beats the best single layer on the validation stage):"
         ],
         two_layer_lines(docs),
-        plotted(layers_plot, docs, figs, "layers.png", "fluent strict by layer"),
+        plotted(layers_plot, docs, figs, FIGURE, "fluent strict by layer"),
     )

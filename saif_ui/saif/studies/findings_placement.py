@@ -4,20 +4,23 @@ table, from its shipped documents."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
 from saif_ui.saif.studies.findings_sections import (
     DerivedResult,
     Rate,
+    above,
+    n_each,
     p_value,
     pct,
     rate_ci,
     section,
     table,
+    tally,
     typed_results,
 )
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.study import Docs, Glance
 
 
 class PostPre(TypedDict):
@@ -51,6 +54,9 @@ class PlacementResult(DerivedResult):
     steering: PlacementSteering
 
 
+CLAIM = "SAIF: the instruction after the content (post) works better than before it (pre)"
+
+
 def _cmp(c: PostPre) -> str:
     return f"post {pct(c['post']['rate'])} vs pre {pct(c['pre']['rate'])} (p {p_value(c['paired']['p'])})"
 
@@ -59,23 +65,55 @@ def placement_claim(docs: Docs) -> str:
     results: dict[str, PlacementResult] = typed_results(docs)
     prompted = "; ".join(f"`{i}` {_cmp(r['prompted']['fluent_strict'])}" for i, r in results.items())
     steered = "; ".join(f"`{i}` {_cmp(r['steering']['success'])}" for i, r in results.items())
-    better = [
-        i
-        for i, r in results.items()
-        if (c := r["prompted"]["fluent_strict"])["paired"]["p"] < 0.05 and c["post"]["rate"] > c["pre"]["rate"]
-    ]
-    worse = [
-        i
-        for i, r in results.items()
-        if (c := r["prompted"]["fluent_strict"])["paired"]["p"] < 0.05 and c["post"]["rate"] < c["pre"]["rate"]
-    ]
+    better = _better(results, "prompted", "post")
+    worse = _better(results, "prompted", "pre")
     return (
-        "- **SAIF: the instruction after the content (post) works better than before it (pre)** — prompted, fluent "
-        f"strict on test contents: {prompted}. Post significantly better (McNemar p < 0.05) for "
+        f"- **{CLAIM}** — prompted, fluent strict on test contents: {prompted}. Post significantly better "
+        "(McNemar p < 0.05) for "
         f"{len(better)} of {len(results)} ({', '.join(better) or 'none'}), pre for {len(worse)} "
         f"({', '.join(worse) or 'none'}). Steering with latents discovered under each placement (success): "
         f"{steered}."
     )
+
+
+Where = Literal["prompted", "steered"]
+Side = Literal["post", "pre"]
+
+
+def _pair(r: PlacementResult, where: Where) -> PostPre:
+    """The comparison the claim reads: prompted fluent strict, or steered success."""
+    return r["prompted"]["fluent_strict"] if where == "prompted" else r["steering"]["success"]
+
+
+def _better(results: dict[str, PlacementResult], where: Where, side: Side) -> list[str]:
+    """The instructions where `side` is significantly above the other placement, `where` (prompted or steered)."""
+    other: Side = "pre" if side == "post" else "post"
+    return [
+        i for i, r in results.items() if above((c := _pair(r, where))[side]["rate"], c[other]["rate"], c["paired"]["p"])
+    ]
+
+
+def placement_glance(docs: Docs) -> list[Glance]:
+    """The claim at a glance: post above pre when prompted and when steered (each placement's own latents), and the
+    largest prompted difference with its interval. Its verdict counts both."""
+    results: dict[str, PlacementResult] = typed_results(docs)
+    n = len(results)
+    wheres: tuple[Where, ...] = ("prompted", "steered")
+    post = {w: _better(results, w, "post") for w in wheres}
+    pre = {w: _better(results, w, "pre") for w in wheres}
+    iid = max(results, key=lambda i: (c := _pair(results[i], "prompted"))["post"]["rate"] - c["pre"]["rate"])
+    c = _pair(results[iid], "prompted")
+    return [
+        Glance(
+            CLAIM,
+            "SAIF: post-instruction placement steers better than pre",
+            f"prompted: post above pre (p < 0.05) for {len(post['prompted'])} of {n}, pre above for "
+            f"{len(pre['prompted'])}; steered: post above for {len(post['steered'])}, pre for {len(pre['steered'])}; "
+            f"largest `{iid}` prompted post {rate_ci(c['post'])} vs pre {pct(c['pre']['rate'])} "
+            f"({n_each(r['n'] for r in results.values())})",
+            tally(sum(map(len, post.values())), 2 * n, sum(map(len, pre.values()))),
+        )
+    ]
 
 
 def placement_lines(docs: Docs) -> list[str]:

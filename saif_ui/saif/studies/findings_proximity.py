@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 from typing import Any, TypedDict
 
-from saif_ui.saif.studies.findings_sections import p_value, section, table
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.findings_sections import SIGNIFICANT, n_each, p_value, section, table, tally
+from saif_ui.saif.studies.study import Docs, Glance
 
 
 class ProximityLatent(TypedDict):
@@ -30,19 +31,47 @@ class ProximityResult(TypedDict):
     random_latents: list[int]
 
 
+CLAIM = "SAIF: the selected latents are semantically close to the instruction"
+
+
+def _close(results: dict[str, ProximityResult]) -> list[str]:
+    """The instructions whose recipe's latents are closer to the instruction than random latents (the one-sided
+    test's p under 0.05)."""
+    return [i for i, r in results.items() if r["mann_whitney_p"] < SIGNIFICANT]
+
+
 def proximity_claim(docs: Docs) -> str:
     results: dict[str, ProximityResult] = {i: d["result"] for i, d in docs.items()}
     parts = [
         f"`{i}` {r['selected_mean']} vs {r['random_mean']} (p {p_value(r['mann_whitney_p'])})"
         for i, r in results.items()
     ]
-    close = [i for i, r in results.items() if r["mann_whitney_p"] < 0.05]
+    close = _close(results)
     return (
-        "- **SAIF: the selected latents are semantically close to the instruction** — share of test prompts "
+        f"- **{CLAIM}** — share of test prompts "
         "where a latent fires more on the instruction's own tokens than on the content's, the recipe's latents "
         f"vs random latents of the same SAE: {'; '.join(parts)}. Closer than random (p < 0.05) for "
         f"{len(close)} of {len(docs)} instructions ({', '.join(close) or 'none'})."
     )
+
+
+def proximity_glance(docs: Docs) -> list[Glance]:
+    """The claim at a glance: how many instructions' latents are closer than random, and the median scores."""
+    results: dict[str, ProximityResult] = {i: d["result"] for i, d in docs.items()}
+    close = _close(results)
+    selected = [r["selected_mean"] for r in results.values() if r["selected_mean"] is not None]
+    random = [r["random_mean"] for r in results.values() if r["random_mean"] is not None]
+    medians = f"; median score {median(selected):.2f} vs random {median(random):.2f}" if selected and random else ""
+    return [
+        Glance(
+            CLAIM,
+            "SAIF: semantically close to the instruction (stated, no number)",
+            f"closer than random latents (Mann-Whitney p < 0.05) for {len(close)} of {len(results)} "
+            f"instructions{medians} ({n_each((r['n_prompts'] for r in results.values()), 'test prompts')}; no "
+            "interval)",
+            tally(len(close), len(results)),
+        )
+    ]
 
 
 def proximity_lines(docs: dict[str, dict[str, Any]]) -> list[str]:

@@ -1,16 +1,18 @@
 """The shapes and number formats every FINDINGS.md section shares: a section, a table, a figure, rates with their
-intervals, p-values, and the parts of the shipped results that several studies carry (each study's own section is in
-`findings_<study>.py`)."""
+intervals, p-values, a claim's verdict at a glance, and the parts of the shipped results that several studies carry
+(each study's own section is in `findings_<study>.py`)."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.study import ClaimVerdict, Docs
 
 
 class Rate(TypedDict):
@@ -59,6 +61,25 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 def _cells(row: Sequence[object]) -> str:
     return "| " + " | ".join(map(str, row)) + " |"
+
+
+def fold(summary: str, lines: Sequence[str]) -> list[str]:
+    """`lines` folded under a one-line `summary`: a `<details>` block with blank lines around the Markdown inside, so
+    GitHub and the app's Markdown still render it (a block of HTML ends at a blank line)."""
+    body = list(lines)
+    while body and not body[0].strip():
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
+    return [f"<details><summary>{summary_html(summary)}</summary>", "", *body, "", "</details>", ""]
+
+
+def summary_html(text: str) -> str:
+    """A line of Markdown as the HTML of a `<summary>` (where neither GitHub nor the app renders Markdown): escaped,
+    with its inline code and bold kept."""
+    out = html.escape(text, quote=False)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
 
 
 @contextmanager
@@ -123,3 +144,38 @@ def rates_and_p(block: Mapping[str, Any], paired: Mapping[str, PairedDict]) -> l
 def rate_ci(block: Rate) -> str:
     low, high = block["ci"]
     return f"{100 * block['rate']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+SIGNIFICANT = 0.05
+"""The p below which a paired difference counts for or against a claim at a glance (as in the claim lines)."""
+
+
+def above(a: float, b: float, p: float) -> bool:
+    """`a` significantly above `b` on the same items: higher, with the paired test's p under `SIGNIFICANT`."""
+    return a > b and p < SIGNIFICANT
+
+
+def tally(hits: int, n: int, against: int = 0, *, question: bool = False) -> ClaimVerdict:
+    """A claim's verdict from its `n` items: `hits` show it (significantly), `against` show the opposite. A seed
+    paper's claim is *reproduced* when every item shows it, *mixed* when some show each way, *partial* when some show
+    it and none the opposite, *not reproduced* when none shows it; a `question` of this project's own is *supported*
+    (every item), *mixed* (some) or *not supported* (none).
+
+    Example: `tally(4, 7)` is "partial"; `tally(0, 7, 1)` is "not reproduced"."""
+    if question:
+        return "supported" if 0 < hits == n else ("mixed" if hits else "not supported")
+    if 0 < hits == n:
+        return "reproduced"
+    if hits:
+        return "mixed" if against else "partial"
+    return "not reproduced"
+
+
+def n_each(ns: Iterable[int], unit: str = "") -> str:
+    """'n = 96 each', or the range when the items' n differ ('n = 48–96 each'); `unit` names what is counted
+    ('n = 96 prompts each')."""
+    values = sorted(set(ns))
+    unit = f" {unit}" if unit else ""
+    if not values:
+        return f"n = 0{unit}"
+    return f"n = {values[0]}{unit} each" if len(values) == 1 else f"n = {values[0]}–{values[-1]}{unit} each"

@@ -6,9 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from saif_ui.saif.studies.findings_sections import p_value, pct, section, table
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.findings_sections import SIGNIFICANT, n_each, p_value, pct, section, table, tally
+from saif_ui.saif.studies.study import Docs, Glance
 
+CLAIM = (
+    "FAST: steering with a special-token latent gives more polite, structured answers at moderate α and degrades at "
+    "large α"
+)
 Measure = Literal["structured", "polite", "loop", "changed"]
 MEASURES: tuple[Measure, ...] = ("structured", "polite", "loop", "changed")
 """The special-token study's measures of an answer, in its table's order."""
@@ -81,9 +85,14 @@ def _above_random(rows: list[SpecialRow], measure: Measure) -> list[str]:
         f"α={row['alpha']:g}"
         for row in rows
         if row["alpha"] > 0
-        and row["paired"][measure] < 0.05
+        and row["paired"][measure] < SIGNIFICANT
         and row["special"][measure]["rate"] > row["random"][measure]["rate"]
     ]
+
+
+def _loops(rows: list[SpecialRow]) -> list[str]:
+    """The α at which half or more of the special latent's answers loop."""
+    return [f"α={row['alpha']:g}" for row in rows if row["special"]["loop"]["rate"] >= 0.5]
 
 
 def special_claim(docs: dict[str, dict[str, Any]]) -> str:
@@ -92,7 +101,7 @@ def special_claim(docs: dict[str, dict[str, Any]]) -> str:
         result: SpecialResult = doc["result"]
         rows = result["rows"]
         better, polite = _above_random(rows, "structured"), _above_random(rows, "polite")
-        loops = [f"α={row['alpha']:g}" for row in rows if row["special"]["loop"]["rate"] >= 0.5]
+        loops = _loops(rows)
         last = rows[-1]
         parts.append(
             f"{sae} (`{result['token']}`): more structured than the random latent at "
@@ -101,10 +110,43 @@ def special_claim(docs: dict[str, dict[str, Any]]) -> str:
             f"{rows[0]['special']['words']:.0f} → {last['special']['words']:.0f} words at α={last['alpha']:g} "
             f"(random latent: {last['random']['words']:.0f})"
         )
-    return (
-        "- **FAST: steering with a special-token latent gives more polite, structured answers at moderate α and "
-        f"degrades at large α** — {'; '.join(parts)}."
-    )
+    return f"- **{CLAIM}** — {'; '.join(parts)}."
+
+
+def special_glance(docs: Docs) -> list[Glance]:
+    """The claim at a glance: how many SAEs' special latents beat a random latent on structure or politeness at some
+    α (the largest such difference with its interval), and how many loop."""
+    results: dict[str, SpecialResult] = {sae: d["result"] for sae, d in docs.items()}
+    shown = [sae for sae, r in results.items() if any(_above_random(r["rows"], m) for m in MEASURES[:2])]
+    looping = [sae for sae, r in results.items() if _loops(r["rows"])]
+    best = ""
+    if shown:
+        sae, row, measure = max(
+            (
+                (sae, row, m)
+                for sae in shown
+                for m in MEASURES[:2]
+                for row in results[sae]["rows"]
+                if f"α={row['alpha']:g}" in _above_random(results[sae]["rows"], m)
+            ),
+            key=lambda t: t[1]["special"][t[2]]["rate"] - t[1]["random"][t[2]]["rate"],
+        )
+        low, high = row["special"][measure]["ci"]
+        best = (
+            f"; largest {sae} {measure} {pct(row['special'][measure]['rate'])} [{100 * low:.0f}, {100 * high:.0f}] "
+            f"vs {pct(row['random'][measure]['rate'])} at α={row['alpha']:g}"
+        )
+    n = n_each((r["rows"][0]["special"]["n"] for r in results.values()), "test contents")
+    return [
+        Glance(
+            CLAIM,
+            "FAST: more polite, structured answers at moderate α, degraded at large α (judged by eye)",
+            f"more structured or polite than a random latent (p < 0.05) at some α for {len(shown)} of "
+            f"{len(results)} SAEs{best}; half or more of the answers loop at some α for {len(looping)} of "
+            f"{len(results)} ({n})",
+            tally(len(shown), len(results)),
+        )
+    ]
 
 
 def special_section(docs: Docs, figs: Path) -> list[str]:

@@ -8,12 +8,12 @@ from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.judge.stats import PairedDict
+from saif_ui.saif.studies.findings_sections import above, figure, n_each, plotted, table, tally
 from saif_ui.saif.studies.findings_sections import ci as _ci
-from saif_ui.saif.studies.findings_sections import figure, plotted, table
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
 from saif_ui.saif.studies.findings_sections import quote as _quote
-from saif_ui.saif.studies.study import Docs
+from saif_ui.saif.studies.study import ClaimVerdict, Docs, Glance
 
 METHODS = (
     "original",
@@ -70,12 +70,12 @@ class SteeringResult(TypedDict):
     methods: dict[str, MethodBlock]
 
 
-class Verdict(TypedDict):
+class SteeringVerdict(TypedDict):
     gain: float
     passed: bool
     best_control: str
     beats_control_p: float
-    outcome: str
+    outcome: ClaimVerdict
 
 
 GAIN = 0.30
@@ -92,9 +92,14 @@ LABELS = {
     "random_direction": "random direction, same norm",
     "top1_matched": "top-1 latent alone, same norm",
 }
+FIGURE = "steering_methods.png"
+"""The figure of success by method, drawn with the summary by instruction."""
+STEERS = "SAIF: steering with instruction-relevant latents makes the model follow an instruction it was not given"
+PROMPTING = "AxBench: prompting beats steering"
+SEVERAL = "SAIF: several latents steer better than one"
 
 
-def verdict(result: SteeringResult) -> Verdict:
+def verdict(result: SteeringResult) -> SteeringVerdict:
     """Whether steering clears the bar for one instruction: the gain over `original`, its interval, the best
     control, and a one-word outcome."""
     m = result["methods"]
@@ -186,29 +191,62 @@ def _in_categories(ids: list[str]) -> str:
     return f" in {len(cats)} categor{'y' if len(cats) == 1 else 'ies'} ({', '.join(cats)})"
 
 
+def _results(studies: Docs) -> dict[str, SteeringResult]:
+    return {i: d["result"] for i, d in studies.items()}
+
+
+def _passed(results: dict[str, SteeringResult]) -> list[str]:
+    """The instructions that clear the bar (`verdict`)."""
+    return [i for i, r in results.items() if verdict(r)["passed"]]
+
+
+def _vs_control(result: SteeringResult) -> tuple[bool, bool]:
+    """Whether steering is significantly above its best control, and whether that control is significantly above
+    it (success, McNemar)."""
+    m, v = result["methods"], verdict(result)
+    steered, control = m["steered"]["success"], m[v["best_control"]]["success"]
+    return above(steered, control, v["beats_control_p"]), above(control, steered, v["beats_control_p"])
+
+
+def _vs_prompted(result: SteeringResult) -> tuple[float, float, float]:
+    """Prompted and steered success, and McNemar's p between them."""
+    m = result["methods"]
+    return m["prompted"]["success"], m["steered"]["success"], m["steered"]["paired"]["prompted"]["p"]
+
+
+def _vs_top1(result: SteeringResult) -> tuple[float, float, float]:
+    """The recipe's and the norm-matched top-1 latent's success, and McNemar's p between them."""
+    m = result["methods"]
+    return m["steered"]["success"], m["top1_matched"]["success"], m["top1_matched"]["paired"]["steered"]["p"]
+
+
+def _several(results: dict[str, SteeringResult]) -> dict[str, SteeringResult]:
+    """The recipes with several latents (their top-1 control is a comparison with one)."""
+    return {i: r for i, r in results.items() if r["recipe"]["k"] > 1}
+
+
 def steering_claims(studies: Docs) -> list[str]:
     """The claims the steering study measures (steering works, beats simple controls, prompting, several latents)."""
+    results = _results(studies)
     lines = []
     parts = []
-    for iid, doc in studies.items():
-        r: SteeringResult = doc["result"]
+    for iid, r in results.items():
         v = verdict(r)
         m = r["methods"]
         parts.append(
             f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} ({100 * v['gain']:+.0f} points, "
             f"{v['outcome']}; prompted {_pct(m['prompted']['success'])})"
         )
-    passed = [i for i, d in studies.items() if verdict(d["result"])["passed"]]
+    passed = _passed(results)
     lines.append(
-        "- **SAIF: steering with instruction-relevant latents makes the model follow an instruction it was not "
-        f"given** — success on test contents: {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points with the "
+        f"- **{STEERS}** — success on test contents: {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points with the "
         f"interval's lower bound above the unsteered rate) is met for {len(passed)} of {len(studies)} "
         f"instructions ({', '.join(passed) or 'none'}){_in_categories(passed)}."
     )
     beats = []
-    for iid, doc in studies.items():
-        v = verdict(doc["result"])
-        m = doc["result"]["methods"]
+    for iid, r in results.items():
+        v = verdict(r)
+        m = r["methods"]
         beats.append(
             f"`{iid}` steered {_pct(m['steered']['success'])} vs {v['best_control'].replace('_', ' ')} "
             f"{_pct(m[v['best_control']]['success'])} (McNemar p {_p(v['beats_control_p'])})"
@@ -218,27 +256,98 @@ def steering_claims(studies: Docs) -> list[str]:
         f"random direction and the top-1 latent at the same norm): {'; '.join(beats)}."
     )
     lines.append(
-        "- **AxBench: prompting beats steering** — "
+        f"- **{PROMPTING}** — "
         + "; ".join(
-            f"`{i}` prompted {_pct(d['result']['methods']['prompted']['success'])} vs steered "
-            f"{_pct(d['result']['methods']['steered']['success'])} "
-            f"(p {_p(d['result']['methods']['steered']['paired']['prompted']['p'])})"
-            for i, d in studies.items()
+            f"`{i}` prompted {_pct(prompted)} vs steered {_pct(steered)} (p {_p(p)})"
+            for i, r in results.items()
+            for prompted, steered, p in [_vs_prompted(r)]
         )
         + "."
     )
     top1 = [
-        f"`{i}` top-{d['result']['recipe']['k']} {_pct(d['result']['methods']['steered']['success'])} vs top-1 "
-        f"{_pct(d['result']['methods']['top1_matched']['success'])} "
-        f"(p {_p(d['result']['methods']['top1_matched']['paired']['steered']['p'])})"
-        for i, d in studies.items()
-        if d["result"]["recipe"]["k"] > 1
+        f"`{i}` top-{r['recipe']['k']} {_pct(steered)} vs top-1 {_pct(one)} (p {_p(p)})"
+        for i, r in _several(results).items()
+        for steered, one, p in [_vs_top1(r)]
     ]
     if top1:
-        lines.append(
-            "- **SAIF: several latents steer better than one** (at the same vector norm): " + "; ".join(top1) + "."
-        )
+        lines.append(f"- **{SEVERAL}** (at the same vector norm): " + "; ".join(top1) + ".")
     return lines
+
+
+def _steers_verdict(results: dict[str, SteeringResult]) -> ClaimVerdict:
+    """SAIF's main claim: *reproduced* when the bar is met in at least two catalogue categories (issue 11), *partial*
+    when it is met for fewer, or some interval is above the unsteered rate without the gain, *not reproduced*
+    otherwise."""
+    passed = _passed(results)
+    catalogue = load_catalogue()
+    if len({catalogue.get(i).category for i in passed}) >= 2:
+        return "reproduced"
+    return (
+        "partial" if passed or any(verdict(r)["outcome"] == "partial" for r in results.values()) else "not reproduced"
+    )
+
+
+def steering_glance(studies: Docs) -> list[Glance]:
+    """The steering study's claims at a glance: counts over the instructions, the best case with its interval."""
+    results = _results(studies)
+    n = n_each(r["n"] for r in results.values())
+    passed = _passed(results)
+    best = max(results, key=lambda i: verdict(results[i])["gain"])
+    m = results[best]["methods"]
+    rows = [
+        Glance(
+            STEERS,
+            'SAIF: steering reaches "over 30% strict accuracy"',
+            f"{len(passed)} of {len(results)} instructions gain ≥ {100 * GAIN:.0f} points{_in_categories(passed)}; "
+            f"best `{best}` {_pct(m['original']['success'])} → {_ci(m['steered'])} ({n})",
+            _steers_verdict(results),
+            FIGURE,
+        )
+    ]
+    wins = [_vs_control(r) for r in results.values()]
+    top = max(results, key=lambda i: results[i]["methods"]["steered"]["success"])
+    m, control = results[top]["methods"], verdict(results[top])["best_control"]
+    rows.append(
+        Glance(
+            "SAE latents steer better than simple controls (mean difference, random latents or direction, top-1)",
+            "AxBench: SAE 0.165, below DiffMean 0.239",
+            f"steered above its best control (p < 0.05) for {sum(w for w, _ in wins)} of {len(results)}, below for "
+            f"{sum(lose for _, lose in wins)}; best steered `{top}` {_ci(m['steered'])} vs "
+            f"{control.replace('_', ' ')} {_pct(m[control]['success'])} ({n})",
+            tally(sum(w for w, _ in wins), len(results), sum(lose for _, lose in wins), question=True),
+            FIGURE,
+        )
+    )
+    ahead = sum(above(*_vs_prompted(r)) for r in results.values())
+    behind = sum(above(s, pr, p) for pr, s, p in map(_vs_prompted, results.values()))
+    m = results[top]["methods"]
+    rows.append(
+        Glance(
+            PROMPTING,
+            "AxBench: prompting 0.894 beats every steering method; SAE 0.165",
+            f"prompted above steered (p < 0.05) for {ahead} of {len(results)}, below for {behind}; best steered "
+            f"`{top}` {_ci(m['steered'])} vs prompted {_pct(m['prompted']['success'])} ({n})",
+            tally(ahead, len(results), behind),
+            FIGURE,
+        )
+    )
+    several = _several(results)
+    if several:
+        better = sum(above(*_vs_top1(r)) for r in several.values())
+        worse = sum(above(one, s, p) for s, one, p in map(_vs_top1, several.values()))
+        top = max(several, key=lambda i: _vs_top1(several[i])[0] - _vs_top1(several[i])[1])
+        r = several[top]
+        rows.append(
+            Glance(
+                f"{SEVERAL} (top-k vs the top-1 latent at the same norm)",
+                "SAIF: several latents are needed, not one",
+                f"top-k above top-1 (p < 0.05) for {better} of {len(several)} recipes with k > 1, below for {worse}; "
+                f"best `{top}` top-{r['recipe']['k']} {_ci(r['methods']['steered'])} vs top-1 "
+                f"{_pct(r['methods']['top1_matched']['success'])} ({n_each(x['n'] for x in several.values())})",
+                tally(better, len(several), worse),
+            )
+        )
+    return rows
 
 
 def steering_section(studies: Docs, figs: Path) -> list[str]:
@@ -277,7 +386,9 @@ def steering_section(studies: Docs, figs: Path) -> list[str]:
         "Outcome: *reproduced* when the bar is met; *partial* when the interval's lower bound is above the "
         "unsteered rate but the gain is under the bar; *not reproduced* otherwise.",
         "",
-        *plotted(_plot, studies, figs, "steering_methods.png", "success by method"),
+        *plotted(_plot, studies, figs, FIGURE, "success by method"),
+        "",
+        "## Each instruction on test contents: recipe, methods and first answers",
         "",
     ]
     for iid, doc in studies.items():
@@ -285,7 +396,7 @@ def steering_section(studies: Docs, figs: Path) -> list[str]:
         rec = r["recipe"]
         val = rec["validation"]
         md += [
-            f"## `{iid}` ({r['checker']} checker)",
+            f"### `{iid}` ({r['checker']} checker)",
             "",
             f"Recipe: {rec['method']} at layer {rec['layer']}, latents {', '.join(map(str, rec['latents']))}, "
             f"α = {rec['alpha']:g} × mean activation, positions `{rec['positions']}`, decay {rec['decay']:g}; "

@@ -39,7 +39,7 @@ from saif_ui.saif.steering.joint_eval import (
 )
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_joint import JointResult, joint_claim, joint_section
+from saif_ui.saif.studies.findings_joint import JointResult, joint_claim, joint_glance, joint_section
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key
 from saif_ui.saif.studies.steering_study import control_specs
 from saif_ui.saif.studies.study import Doc, Option, Study, check_instruction
@@ -227,5 +227,6 @@ STUDY = Study(
     ),
     section=joint_section,
     claim=lambda docs: [joint_claim(docs)],
+    glance=joint_glance,
     pending="two instructions at once (SAIF's future work)",
 )

@@ -35,7 +35,7 @@ from saif_ui.saif.steering.recipe_search import (
 )
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_layers import LayersResult, layers_claim, layers_section
+from saif_ui.saif.studies.findings_layers import LayersResult, layers_claim, layers_glance, layers_section
 from saif_ui.saif.studies.shipped import Log, sae_key
 from saif_ui.saif.studies.study import Doc
 
@@ -171,5 +171,6 @@ STUDY = derived.derived_study(
     order=50,
     section=layers_section,
     claim=lambda docs: [layers_claim(docs)],
+    glance=layers_glance,
     pending="final layers steer best (every shipped layer, a late L27 SAE among them)",
 )

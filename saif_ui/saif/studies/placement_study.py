@@ -30,7 +30,12 @@ from saif_ui.saif.inputs.catalogue import Instruction
 from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_placement import PlacementResult, placement_claim, placement_section
+from saif_ui.saif.studies.findings_placement import (
+    PlacementResult,
+    placement_claim,
+    placement_glance,
+    placement_section,
+)
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 
@@ -122,6 +127,7 @@ STUDY = derived.derived_study(
     order=40,
     section=placement_section,
     claim=lambda docs: [placement_claim(docs)],
+    glance=placement_glance,
     pending="post vs pre placement",
 )
 

@@ -25,7 +25,12 @@ from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.inputs.prompts import build_pairs
 from saif_ui.saif.steering.recipe import Recipe, require_recipe
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_proximity import ProximityResult, proximity_claim, proximity_section
+from saif_ui.saif.studies.findings_proximity import (
+    ProximityResult,
+    proximity_claim,
+    proximity_glance,
+    proximity_section,
+)
 from saif_ui.saif.studies.shipped import Log, recipe_key, run_each
 from saif_ui.saif.studies.study import Doc, Study
 
@@ -145,5 +150,6 @@ STUDY = Study(
     order=20,
     section=proximity_section,
     claim=lambda docs: [proximity_claim(docs)],
+    glance=proximity_glance,
     index_extra=lambda doc: {"mann_whitney_p": doc["result"]["mann_whitney_p"]},
 )

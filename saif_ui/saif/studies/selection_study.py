@@ -21,7 +21,12 @@ from saif_ui.saif.judge.stats import mcnemar_exact
 from saif_ui.saif.steering.output_effect import output_effect
 from saif_ui.saif.steering.recipe_search import SearchConfig, best_candidate, stage_candidates
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_selection import SelectionResult, selection_claim, selection_section
+from saif_ui.saif.studies.findings_selection import (
+    SelectionResult,
+    selection_claim,
+    selection_glance,
+    selection_section,
+)
 from saif_ui.saif.studies.shipped import Log
 from saif_ui.saif.studies.study import Doc
 
@@ -92,5 +97,6 @@ STUDY = derived.derived_study(
     order=80,
     section=selection_section,
     claim=lambda docs: [selection_claim(docs)],
+    glance=selection_glance,
     pending="latents chosen by output effect instead of input contrast",
 )

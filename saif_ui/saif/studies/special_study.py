@@ -32,7 +32,13 @@ from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
 from saif_ui.saif.steering.spec import SteeringSpec, SteerLatent
 from saif_ui.saif.steering.special import PAPER_ALPHAS, default_special_latent, special_latents
 from saif_ui.saif.studies import shipped
-from saif_ui.saif.studies.findings_special import MEASURES, SpecialResult, special_claim, special_section
+from saif_ui.saif.studies.findings_special import (
+    MEASURES,
+    SpecialResult,
+    special_claim,
+    special_glance,
+    special_section,
+)
 from saif_ui.saif.studies.shipped import Log, run_each, sae_key
 from saif_ui.saif.studies.study import Doc, Study
 
@@ -198,4 +204,5 @@ STUDY = Study(
     option=None,
     section=special_section,
     claim=lambda docs: [special_claim(docs)],
+    glance=special_glance,
 )

@@ -46,6 +46,7 @@ from saif_ui.saif.studies.findings_steering import (
     SteeringResult,
     index_extra,
     steering_claims,
+    steering_glance,
     steering_section,
 )
 from saif_ui.saif.studies.shipped import Log, engine_key, is_current, load_shipped, recipe_key, run_each, sae_key
@@ -356,6 +357,7 @@ STUDY = Study(
     order=10,
     section=steering_section,
     claim=steering_claims,
+    glance=steering_glance,
     unshipped=("No steering study has been shipped yet: run `python -m saif_ui steering-study`.", ""),
     index_order=25,
     index_name="studies",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from saif_ui.engine import Engine
@@ -77,6 +77,38 @@ def _no_claims(docs: Docs) -> list[str]:
     return []
 
 
+ClaimVerdict = Literal["reproduced", "partial", "not reproduced", "supported", "mixed", "not supported"]
+"""A claim's verdict at a glance: a seed paper's claim is *reproduced*, *partial*, *mixed* or *not reproduced*; a
+question of this project's own is *supported*, *mixed* or *not supported* (`findings_sections.tally`)."""
+VERDICTS: tuple[ClaimVerdict, ...] = get_args(ClaimVerdict)
+
+
+@dataclass(frozen=True)
+class Glance:
+    """One claim at a glance: a row of FINDINGS.md's opening table, computed from the study's shipped results by
+    the same functions as its claim line."""
+
+    claim: str
+    seed: str
+    """The seed paper's evidence in a few words (only what the papers state, see RESEARCH.md)."""
+    showed: str
+    """What this model showed, one short line: aggregate counts with n and a 95 % interval where the study has one,
+    never every instruction."""
+    verdict: ClaimVerdict
+    figure: str | None = None
+    """A file name under the figures folder, when the study draws one for this claim."""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
+        if not all((self.claim, self.seed, self.showed)):
+            raise ValueError("a glance needs its claim, the seed's evidence and what this model showed")
+
+
+def _no_glance(docs: Docs) -> list[Glance]:
+    return []
+
+
 @dataclass(frozen=True)
 class Study:
     """One study that ships results under docs/studies/<name>/, one JSON document per item."""
@@ -101,6 +133,9 @@ class Study:
     """(its shipped documents, the figures folder) -> its FINDINGS.md section; called only when some are shipped."""
     claim: Callable[[Docs], list[str]] = _no_claims
     """Its claim lines in FINDINGS.md; called only when some are shipped."""
+    glance: Callable[[Docs], list[Glance]] = _no_glance
+    """Its claims at a glance (FINDINGS.md's opening table), from the same numbers as `claim`; called only when some
+    are shipped."""
     unshipped: Sequence[str] = ()
     """Its FINDINGS.md section while nothing is shipped."""
     pending: str | None = None

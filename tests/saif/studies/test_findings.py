@@ -4,12 +4,18 @@ section (findings_<study>.py) is checked here through the whole document it is p
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import pytest
 
 from saif_ui.cli import main
 from saif_ui.saif.judge.stats import wilson_interval
-from saif_ui.saif.studies.findings import write_findings
-from saif_ui.saif.studies.findings_steering import METHODS, verdict
+from saif_ui.saif.studies.findings import claims, glances, load_studies, write_findings
+from saif_ui.saif.studies.findings_sections import summary_html, tally
+from saif_ui.saif.studies.findings_steering import METHODS, STEERS, verdict
+from saif_ui.saif.studies.registry import studies
+from saif_ui.saif.studies.study import VERDICTS, Glance
 
 
 def _block(k: int, n: int = 96) -> dict:
@@ -211,6 +217,39 @@ def test_every_replication_has_its_claim_section_and_figure(tmp_path: Path) -> N
     assert (out / "figures" / "ablation.png").stat().st_size > 1000
     index = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     assert set(index["fast_vs_bt"]) == {"fast_vs_bt/seed0"} and set(index["layers"]) == {"layers/french"}
+    # At a glance: a row per claim in the registry's order, each verdict counted from the same numbers as the lines.
+    rows = {row[0]: row[1:] for row in glance_rows(text)}
+    assert list(rows) == [
+        "SAIF: steering with instruction-relevant latents makes the model follow an instruction it was not given",
+        "SAE latents steer better than simple controls (mean difference, random latents or direction, top-1)",
+        "AxBench: prompting beats steering",
+        "SAIF: several latents steer better than one (top-k vs the top-1 latent at the same norm)",
+        "SAIF: the instruction after the content (post) works better than before it (pre)",
+        "SAIF: latents of the final layers steer best",
+        "SAIF: several latents steer better than one (drop-one / add-one; the norm grows with each latent)",
+        "FAST: training on chats as the model reads them reconstructs special tokens much better than block training",
+        "Latents chosen by their output effect (GradSAE-style) steer better than SAIF's input contrast",
+        "SAIF's future work: two instructions at once (both recipes' latents together)",
+    ]
+    steers = rows[STEERS]
+    assert steers[1:] == [
+        "0 of 1 instructions gain ≥ 30 points; best `french` 0% → 10% [6, 18] (n = 96 each)",
+        "partial",  # the interval is above the unsteered rate, the gain under the bar
+        "[figure](figures/steering_methods.png)",
+    ]
+    placement = rows["SAIF: the instruction after the content (post) works better than before it (pre)"]
+    assert placement[1].startswith("prompted: post above pre (p < 0.05) for 1 of 1, pre above for 0; steered: post")
+    assert placement[2:] == ["partial", "–"]  # prompted yes, steered no
+    assert rows["SAIF: latents of the final layers steer best"][2:] == ["reproduced", "[figure](figures/layers.png)"]
+    selection = rows["Latents chosen by their output effect (GradSAE-style) steer better than SAIF's input contrast"]
+    assert "for 0 of 1, below for 1" in selection[1] and selection[2] == "not reproduced"
+    assert rows["SAIF's future work: two instructions at once (both recipes' latents together)"][1:3] == [
+        "the bar (≥ 30 points) met for 1 of 1 pairs; best `french+postscript` 42% [32, 52] vs original 0% and prompted "
+        "with both 55% (n = 96 each)",
+        "reproduced",
+    ]
+    assert_glance_table(text, out)
+    assert_folded(text, claims(studies(), {s.name: load_studies(root, s.name) for s in studies()}))
 
 
 def test_missing_replications_are_named(tmp_path: Path) -> None:
@@ -220,5 +259,89 @@ def test_missing_replications_are_named(tmp_path: Path) -> None:
            "strict": _pair(90, 88, 0.5)}, "discovery": {"k": 1, "jaccard_at_1": 0.0, "jaccard_at_20": 0.5},
            "steering": {"success": _pair(3, 2, 1.0), "fluent_strict": _pair(45, 48, 0.7)}})  # fmt: skip
     text = write_findings(tmp_path / "out", root).read_text(encoding="utf-8")
-    line = next(x for x in text.splitlines() if "Not yet re-measured" in x)
+    line = next(x for x in text.splitlines() if x.startswith("- **Not yet re-measured"))
     assert "post vs pre" not in line and "final layers" in line and "two seeds" in line
+
+
+def glance_rows(text: str) -> list[list[str]]:
+    """The claims-at-a-glance table's rows (its header left out) as lists of cells."""
+    block = text.split("\n## Claims at a glance\n", 1)[1].split("\n## ", 1)[0]
+    lines = [x for x in block.splitlines() if x.startswith("| ")]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])] for line in lines[1:]]
+
+
+def assert_glance_table(text: str, out: Path) -> None:
+    """The table opens the document after the protocol, each cell filled, each verdict from the fixed set, each
+    figure link pointing at a file written beside the document."""
+    assert text.index("## Protocol") < text.index("## Claims at a glance") < text.index("## Claims and what")
+    rows = glance_rows(text)
+    assert rows and all(len(row) == 5 and all(row) for row in rows)
+    assert {row[3] for row in rows} <= set(VERDICTS)
+    for row in rows:
+        link = re.fullmatch(r"\[figure\]\((figures/[^)]+)\)", row[4])
+        assert link or row[4] == "–", row
+        if link:
+            assert (out / link.group(1)).stat().st_size > 1000
+
+
+def assert_folded(text: str, claim_lines: list[str]) -> None:
+    """Every claim line is in the document, inside a `<details>` block with blank lines around its Markdown; every
+    section's heading stays outside, each block it heads folded; the blocks are balanced."""
+    lines = text.splitlines()
+    assert claim_lines
+    for line in claim_lines:
+        i = lines.index(line)
+        assert lines[i - 1] == "" and lines[i - 2].startswith("<details><summary>") and lines[i + 1] == ""
+        assert lines[i + 2] == "</details>"
+    assert text.count("<details>") == text.count("</details>") > len(claim_lines)
+    details = [i for i, x in enumerate(lines) if x.startswith("<details>")]
+    assert all(x.endswith("</summary>") and lines[i + 1] == "" for i, x in ((i, lines[i]) for i in details))
+    headings = [i for i, x in enumerate(lines) if x.startswith("## ")]
+    assert not any(lines[i].startswith("## ") for i in range(len(lines)) if _inside(lines, i))
+    after = headings[headings.index(lines.index("## Claims and what this model showed")) + 1 :]
+    assert after and all(lines[i + 2].startswith("<details><summary>") for i in after)
+
+
+def _inside(lines: list[str], i: int) -> bool:
+    """Whether line `i` is inside a `<details>` block."""
+    depth = 0
+    for x in lines[:i]:
+        depth += x.startswith("<details>") - (x == "</details>")
+    return depth > 0
+
+
+def test_glance_rows_and_folded_detail_from_the_shipped_results(tmp_path: Path) -> None:
+    """The shipped results' document: a glance row per claim of every shipped study, each filled, the figures on
+    disk, every claim line of the detail still there (folded), and the same file when written again."""
+    registry = studies()
+    shipped = {s.name: load_studies(study=s.name) for s in registry}
+    rows = glances(registry, shipped)
+    assert rows and len({g.claim for g in rows}) == len(rows)
+    text = write_findings(tmp_path / "a").read_text(encoding="utf-8")
+    assert [row[0] for row in glance_rows(text)] == [" ".join(g.claim.split()) for g in rows]
+    assert_glance_table(text, tmp_path / "a")
+    assert_folded(text, claims(registry, shipped))
+    # Every number of the detail is kept, only folded: each study's section is in the document line for line,
+    # its headings' text in a heading or a summary.
+    for s in registry:
+        for line in s.section(shipped[s.name], tmp_path / "figures") if shipped[s.name] else []:
+            title = line.lstrip("#").strip()
+            assert line in text if not line.startswith("#") else title in text or summary_html(title) in text, line
+    assert write_findings(tmp_path / "b").read_text(encoding="utf-8") == text
+
+
+def test_a_glance_row_needs_every_cell_and_a_known_verdict() -> None:
+    assert Glance("c", "s", "1 of 2", "partial").figure is None
+    with pytest.raises(ValueError, match="not one of reproduced"):
+        Glance("c", "s", "1 of 2", "works")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs its claim"):
+        Glance("c", "", "1 of 2", "partial")
+
+
+def test_tally_reads_counts_as_verdicts() -> None:
+    assert [tally(7, 7), tally(4, 7), tally(4, 7, 1), tally(0, 7, 3), tally(0, 0)] == [
+        "reproduced", "partial", "mixed", "not reproduced", "not reproduced",
+    ]  # fmt: skip
+    assert [tally(3, 3, question=True), tally(1, 3, question=True), tally(0, 3, question=True)] == [
+        "supported", "mixed", "not supported",
+    ]  # fmt: skip

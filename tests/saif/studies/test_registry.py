@@ -19,7 +19,7 @@ from saif_ui.saif.studies.registry import by_name, studies
 DUMMY = '''
 """A study that counts nothing, for the registry's test."""
 
-from saif_ui.saif.studies.study import Study
+from saif_ui.saif.studies.study import Glance, Study
 
 
 def key_for(engine, item):
@@ -42,6 +42,7 @@ STUDY = Study(
     order=85,
     section=lambda docs, figs: ["## Dummy", "", *(f"- {i}: {d['result']['x']}" for i, d in docs.items()), ""],
     claim=lambda docs: [f"- **Dummy claim** — {len(docs)} shipped."],
+    glance=lambda docs: [Glance("Dummy claim", "none", f"{len(docs)} shipped", "supported")],
     pending="a dummy claim",
 )
 '''
@@ -97,7 +98,9 @@ def test_a_new_module_is_found_by_the_index_the_cli_and_findings(dummy, tmp_path
     doc = {"key_digest": "d", "key": {"v": 1}, "provenance": {}, "seconds": 1.0, "result": {"x": 7}}
     (root / "dummy" / "french.json").write_text(json.dumps(doc), encoding="utf-8")
     text = write_findings(tmp_path / "out", root).read_text(encoding="utf-8")
-    assert "- **Dummy claim** — 1 shipped." in text and "## Dummy\n\n- french: 7\n" in text
+    assert "\n\n- **Dummy claim** — 1 shipped.\n\n</details>\n" in text  # folded
+    assert "## Dummy\n\n<details><summary>The method</summary>\n\n- french: 7\n\n</details>\n" in text
+    assert "| Dummy claim | none | 1 shipped | supported | – |" in text  # its row at a glance
     assert "a dummy claim" not in text
     index = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert index["dummy"] == {"dummy/french": {k: doc[k] for k in ("key_digest", "key", "provenance", "seconds")}}
@@ -114,6 +117,7 @@ def test_every_study_summarises_and_renders_its_shipped_documents(tmp_path: Path
             lines = study.summary(item, doc)
             assert lines and all(line.startswith(item) for line in lines)
         assert study.claim(docs) and study.section(docs, tmp_path)[0].startswith("## ")
+        assert study.glance(docs), f"{study.name} states a claim but has no row at a glance"
 
 
 def test_the_cards_the_parser_is_built_from_read_the_declarations() -> None:
