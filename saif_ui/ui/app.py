@@ -32,6 +32,7 @@ TITLE = "saif_ui — instruction-following latents"
 CSS = """
 .saif-context { margin: 3px 0; font-family: var(--font-mono); font-size: 0.9em; line-height: 1.7; }
 #compliance p { margin: 0.2em 0; }
+#findings td:nth-child(n+4) { overflow-wrap: normal; white-space: nowrap; }
 """
 
 
