@@ -23,7 +23,7 @@ from saif_ui.service.distil import Distillation
 from saif_ui.service.instructions import Instructions
 from saif_ui.service.saes import Saes
 from saif_ui.service.steering import Steering
-from saif_ui.service.streaming import Done, Partial, watched
+from saif_ui.service.streaming import Done, Partial, watched, whole
 from saif_ui.service.sweeps import Sweeps
 from saif_ui.service.training import Training
 
@@ -70,19 +70,16 @@ class Backend:
         self.distil.stop(session)
         return self.shelf.release(session)
 
-    def generate(self, text: str, max_new_tokens: int, system_prompt: bool) -> tuple[str, str]:
-        """The rendered prompt and the model's greedy answer to a plain user message (the playground)."""
-        full = self._rendered(text, system_prompt)
-        gen = self.engine.generate([full], decoding=Decoding(max_new_tokens=max_new_tokens))[0]
-        return full, gen.text
-
     def generate_stream(
-        self, text: str, max_new_tokens: int, system_prompt: bool, stop: threading.Event | None = None
+        self, text: str, decoding: Decoding, system_prompt: bool, stop: threading.Event | None = None
     ) -> Iterator[Partial | tuple[str, str]]:
-        """`generate` as it is written: the answer so far (`Partial`, under `answer`), then the rendered prompt and
-        the answer; `stop` ends it at the next token (the engine never caches a stopped answer)."""
+        """The rendered prompt and the model's answer to a plain user message (the playground), as it is written: the
+        answer so far (`Partial`, under `answer`), then the rendered prompt and the answer; `stop` ends it at the
+        next token (the engine never caches a stopped answer)."""
         full = self._rendered(text, system_prompt)  # bad input raises here, before any thread
-        return self._answer_stream(full, Decoding(max_new_tokens=max_new_tokens), stop)
+        return self._answer_stream(full, decoding, stop)
+
+    generate = whole(generate_stream)
 
     def _answer_stream(
         self, full: str, decoding: Decoding, stop: threading.Event | None

@@ -13,11 +13,10 @@ from saif_ui.engine.errors import SaifError
 from saif_ui.engine.watch import Watch
 from saif_ui.saif.discovery.config import DEFAULT_POSITIONS, DEFAULT_SCORE, DiscoveryConfig
 from saif_ui.saif.discovery.discover import DiscoveryResult, discover
-from saif_ui.saif.judge.checkers import CHECKERS_VERSION
 from saif_ui.saif.steering.layers_compare import LayerComparison, compare_layers, layer_spec
 from saif_ui.service.context import Context, as_placement
 from saif_ui.service.controls import PromptChoice
-from saif_ui.service.streaming import Partial, cached, finals
+from saif_ui.service.streaming import Partial, cached, finals, whole
 
 
 class Discovery:
@@ -51,17 +50,6 @@ class Discovery:
         self.context.remember(result)
         return replace(result, stats=None)
 
-    def compare_layers(
-        self, choice: PromptChoice, saes: tuple[str, str], *, top_k: int, n_contents: int, max_new_tokens: int
-    ) -> LayerComparison:
-        """The same instruction at two SAEs side by side (`saif.steering.layers_compare`): each one's discovery (its
-        top latents with their labels) and the content steered by each one's top-5 latents at α = 1, beside the
-        original and prompted answers."""
-        settings, run, _ = self._layers_job(choice, saes, top_k, n_contents, max_new_tokens)
-        return LayerComparison.from_dict(
-            self.context.results.get_or_compute("compare_layers", settings, lambda: run(None))[0]
-        )
-
     def compare_layers_stream(
         self,
         choice: PromptChoice,
@@ -69,18 +57,22 @@ class Discovery:
         *,
         top_k: int,
         n_contents: int,
-        max_new_tokens: int,
+        decoding: Decoding,
         stop: threading.Event | None = None,
     ) -> Iterator[Partial | LayerComparison]:
-        """`compare_layers` as its answers are generated (the discoveries first, here): the answers so far
-        (`Partial`, under `original`, each SAE's name and `prompted`), then the comparison; `stop` ends them at the
+        """The same instruction at two SAEs side by side (`saif.steering.layers_compare`): each one's discovery (its
+        top latents with their labels) and the content steered by each one's top-5 latents at α = 1, beside the
+        original and prompted answers; streamed as the answers are generated (the discoveries first): the answers so
+        far (`Partial`, under `original`, each SAE's name and `prompted`), then the comparison; `stop` ends them at the
         next token (the stopped comparison is returned, never cached)."""
-        settings, run, columns = self._layers_job(choice, saes, top_k, n_contents, max_new_tokens)
+        settings, run, columns = self._layers_job(choice, saes, top_k, n_contents, decoding)
         updates = cached(self.context.results, "compare_layers", settings, run, columns, stop)
         return finals(updates, lambda done: LayerComparison.from_dict(done.value))
 
+    compare_layers = whole(compare_layers_stream)
+
     def _layers_job(
-        self, choice: PromptChoice, saes: tuple[str, str], top_k: int, n_contents: int, max_new_tokens: int
+        self, choice: PromptChoice, saes: tuple[str, str], top_k: int, n_contents: int, decoding: Decoding
     ) -> tuple[dict[str, Any], Callable[[Watch | None], dict[str, Any]], tuple[str, ...]]:
         ctx = self.context
         if len(set(saes)) != 2:
@@ -97,17 +89,15 @@ class Discovery:
         ]
         full = [ctx.full(r) or r for r in found]
         settings = {
-            **ctx.settings(choice, instr),
+            **ctx.settings(choice, instr, decoding),
             "saes": [ctx.sae_key(s) for s in saes],
             "specs": [layer_spec(r).to_dict() for r in full],
-            "max": max_new_tokens,
-            "checkers": CHECKERS_VERSION,
         }
 
         def run(watch: Watch | None) -> dict[str, Any]:
             return compare_layers(
                 ctx.engine, instr, choice.content, full,
-                placement=as_placement(choice.placement), decoding=Decoding(max_new_tokens=max_new_tokens),
+                placement=as_placement(choice.placement), decoding=decoding,
                 system_prompt=choice.system_prompt, watch=watch,
             ).to_dict()  # fmt: skip
 

@@ -4,7 +4,7 @@ instruction, the exact prompt pair, and the model's answers without and with the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from saif_ui.engine.decoding import Decoding
@@ -17,7 +17,7 @@ from saif_ui.saif.steering.compare import Comparison, compare
 from saif_ui.saif.steering.spec import SteeringSpec
 from saif_ui.service.context import CUSTOM, Context, as_placement
 from saif_ui.service.controls import PromptChoice
-from saif_ui.service.streaming import Partial, cached, finals
+from saif_ui.service.streaming import Partial, cached, finals, whole
 
 ANSWER_ROWS = ("original", "steered", "prompted")
 """The rows `answers` generates: `compare`'s modes, the steered one unsteered (the original answer, generated once)
@@ -69,26 +69,14 @@ class Instructions:
         engine.prompt_ids(pos.text)  # the length limit, said here too: what is shown is what may be run
         return pos.text, neg.text
 
-    def answers(self, choice: PromptChoice, max_new_tokens: int) -> Comparison:
-        """The model's answer without and with the instruction, each judged by the instruction's checker (no steered
-        mode: with an empty spec it is the original answer)."""
-        settings, run = self._answers_job(choice, max_new_tokens)
-        return Comparison.from_dict(self.context.results.get_or_compute("answers", settings, lambda: run(None))[0])
-
     def answers_stream(
-        self, choice: PromptChoice, max_new_tokens: int, stop: threading.Event | None = None
+        self, choice: PromptChoice, decoding: Decoding, stop: threading.Event | None = None
     ) -> Iterator[Partial | Comparison]:
-        """`answers` as they are generated: both answers so far (`Partial`, under `original` and `prompted`), then the
-        judged `Comparison`; `stop` ends them at the next token (the stopped comparison is returned, never cached)."""
-        settings, run = self._answers_job(choice, max_new_tokens)
-        updates = cached(self.context.results, "answers", settings, run, ANSWER_ROWS, stop)
-        return finals(updates, lambda done: Comparison.from_dict(done.value))
-
-    def _answers_job(
-        self, choice: PromptChoice, max_new_tokens: int
-    ) -> tuple[dict[str, Any], Callable[[Watch | None], dict[str, Any]]]:
+        """The model's answer without and with the instruction, each judged by the instruction's checker (no steered
+        mode: with an empty spec it is the original answer), as they are generated: both answers so far (`Partial`,
+        under `original` and `prompted`), then the judged `Comparison`; `stop` ends them at the next token (the
+        stopped comparison is returned, never cached)."""
         instr = self.resolve(choice)
-        decoding = Decoding(max_new_tokens=max_new_tokens)
 
         def run(watch: Watch | None) -> dict[str, Any]:
             c = compare(
@@ -105,5 +93,8 @@ class Instructions:
             data.pop("steered", None)
             return data
 
-        settings = {**self.context.settings(choice, instr), "max": max_new_tokens}
-        return settings, run
+        settings = self.context.settings(choice, instr, decoding)
+        updates = cached(self.context.results, "answers", settings, run, ANSWER_ROWS, stop)
+        return finals(updates, lambda done: Comparison.from_dict(done.value))
+
+    answers = whole(answers_stream)

@@ -16,6 +16,7 @@ from saif_ui.service import (
     POSITIONS,
     SCORES,
     Backend,
+    Decoding,
     DiscoveryResult,
     PromptChoice,
     Session,
@@ -31,6 +32,7 @@ from saif_ui.ui.widgets import (
     instruction_md,
     partial_answers,
     private,
+    sampling_controls,
     session_of,
     user_errors,
     wire_stop,
@@ -57,6 +59,8 @@ class InstructionsTab:
     positive: gr.Textbox
     negative: gr.Textbox
     answer_tokens: gr.Slider
+    sampling: dict[str, Any]
+    """The other decoding knobs of the answers (and the layer comparison), by `Decoding` field."""
     answer_stop: gr.Button
     """Stops the two answers as they are written."""
     without: gr.Textbox
@@ -79,6 +83,11 @@ class InstructionsTab:
     def prompt_inputs(self) -> list[Any]:
         """Instruction, content, placement and system prompt: what a prompt pair depends on."""
         return [*self.instruction_inputs, self.content, self.placement, self.system_prompt]
+
+    @property
+    def decoding_inputs(self) -> list[Any]:
+        """The answers' decoding controls in the order of `Decoding`'s fields (a handler receives one `Decoding`)."""
+        return [self.answer_tokens, *self.sampling.values()]
 
 
 def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prompt: bool) -> InstructionsTab:
@@ -139,6 +148,7 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
         answer_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens", scale=3)
         answer_btn = gr.Button("Answer with and without the instruction", variant="secondary", scale=2)
         answer_stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="answer-stop")
+    sampling = sampling_controls("answer-")
     with gr.Row():
         with gr.Column():
             without = gr.Textbox(label="Answer without the instruction", lines=4, elem_id="answer-without")
@@ -169,6 +179,7 @@ def build_instructions_tab(backend: Backend, state: gr.State, engine_system_prom
         positive,
         negative,
         answer_tokens,
+        sampling,
         answer_stop,
         without,
         without_verdict,
@@ -227,11 +238,11 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
 
     @handler
     def answer(
-        choice: PromptChoice, max_new_tokens: float, state: Session, request: gr.Request
+        choice: PromptChoice, decoding: Decoding, state: Session, request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
         instr = backend.instructions.resolve(choice)
         with backend.streams.open(session_of(request), "answer") as stop:
-            updates = backend.instructions.answers_stream(choice, int(max_new_tokens), stop)
+            updates = backend.instructions.answers_stream(choice, decoding, stop)
             skip = gr.skip()
             data = yield from renders(updates, lambda p: (skip, skip, *partial_answers(p, ANSWERED), skip))
         state.answers = data
@@ -245,7 +256,7 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
 
     event = answer_btn.click(
         answer,
-        [*tab.prompt_inputs, tab.answer_tokens, state],
+        [*tab.prompt_inputs, *tab.decoding_inputs, state],
         [tab.positive, tab.negative, tab.without, tab.without_verdict, tab.with_, tab.with_verdict, state],
         api_name="answer",
         **MODEL_EVENT,

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, LayerComparison, Partial, PromptChoice, Session, renders
+from saif_ui.service import Backend, Decoding, LayerComparison, Partial, PromptChoice, Session, renders
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.tables import LATENT_HEADERS, latent_table
 from saif_ui.ui.widgets import MODEL_EVENT, handler, private, session_of, verdict_md, wire_stop
@@ -113,7 +113,7 @@ def wire_layer_section(
         sae_b: str,
         top_k: float,
         n_contents: float,
-        max_new_tokens: float,
+        decoding: Decoding,
         state: Session,
         request: gr.Request,
     ) -> Iterator[list[Any]]:
@@ -124,8 +124,7 @@ def wire_layer_section(
 
         with backend.streams.open(session_of(request), "compare_layers") as stop:
             updates = backend.discovery.compare_layers_stream(
-                choice, (sae_a, sae_b), top_k=int(top_k), n_contents=int(n_contents),
-                max_new_tokens=int(max_new_tokens), stop=stop,
+                choice, (sae_a, sae_b), top_k=int(top_k), n_contents=int(n_contents), decoding=decoding, stop=stop,
             )  # fmt: skip
             result = yield from renders(updates, partial)
         state.extra["layer_comparison"] = result.to_dict()
@@ -136,7 +135,7 @@ def wire_layer_section(
 
     event = section.button.click(
         compare_layers,
-        [*ins.prompt_inputs, *section.saes, section.top_k, section.n_contents, ins.answer_tokens, state],
+        [*ins.prompt_inputs, *section.saes, section.top_k, section.n_contents, *ins.decoding_inputs, state],
         [*section.headers, *section.tables, *section.answers, *section.verdicts, section.baselines, state],
         api_name="compare_layers",
         **MODEL_EVENT,

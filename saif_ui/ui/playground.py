@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from saif_ui.service import Backend, renders
-from saif_ui.ui.widgets import MODEL_EVENT, session_of, user_errors, wire_stop
+from saif_ui.service import Backend, Decoding, renders
+from saif_ui.ui.widgets import MODEL_EVENT, handler, sampling_controls, session_of, wire_stop
 
 
 def info_markdown(info: dict[str, Any]) -> str:
@@ -34,6 +34,7 @@ def build_playground_tab(backend: Backend) -> None:
             with gr.Row():
                 max_new = gr.Slider(1, 256, value=64, step=1, label="Max new tokens")
                 system = gr.Checkbox(value=backend.default_system_prompt, label="Default system prompt")
+            sampling = sampling_controls("generate-")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary")
                 stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="generate-stop")
@@ -42,19 +43,17 @@ def build_playground_tab(backend: Backend) -> None:
     rendered = gr.Textbox(label="Rendered prompt (exactly what the model reads)", lines=4, interactive=False)
     answer = gr.Textbox(label="Answer", lines=6, interactive=False)
 
-    @user_errors
-    def generate(
-        text: str, max_new_tokens: float, system_prompt: bool, request: gr.Request
-    ) -> Iterator[tuple[Any, str]]:
+    @handler
+    def generate(text: str, system_prompt: bool, decoding: Decoding, request: gr.Request) -> Iterator[tuple[Any, str]]:
         with backend.streams.open(session_of(request), "generate") as flag:
-            updates = backend.generate_stream(text, int(max_new_tokens), system_prompt, flag)
+            updates = backend.generate_stream(text, decoding, system_prompt, flag)
             full, written = yield from renders(updates, lambda p: (gr.skip(), p.texts["answer"]))
         yield full, written
 
     event = gr.on(
         [run.click, prompt.submit],
         generate,
-        [prompt, max_new, system],
+        [prompt, system, max_new, *sampling.values()],
         [rendered, answer],
         api_name="generate",
         **MODEL_EVENT,

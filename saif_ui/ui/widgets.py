@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import html
 import inspect
@@ -169,6 +170,26 @@ def handler(fn: F) -> F:
 def session_of(request: gr.Request | None) -> str:
     """The visitor's session id (gradio's session hash; one gradio_client is one session)."""
     return str(getattr(request, "session_hash", None) or "anonymous")
+
+
+def sampling_controls(prefix: str = "") -> dict[str, Any]:
+    """Every `Decoding` knob but the length (each panel places its own max-tokens slider), by field name, in an
+    accordion: a `@handler` parameter typed `Decoding` takes `[max_tokens, *controls.values()]` as one object."""
+    with gr.Accordion("Decoding", open=False), gr.Row():
+        controls = {
+            "do_sample": gr.Checkbox(False, label="Sample (else greedy)", elem_id=f"{prefix}do-sample"),
+            "temperature": gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature"),
+            "top_p": gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p"),
+            "seed": gr.Number(0, label="Seed", precision=0),
+            "repetition_penalty": gr.Slider(
+                1.0, 2.0, value=1.0, step=0.05, label="Repetition penalty (1 = off; the answer only)"
+            ),
+            "no_repeat_ngram_size": gr.Slider(0, 8, value=0, step=1, label="No repeated n-gram of size (0 = off)"),
+        }
+    names = [f.name for f in dataclasses.fields(Decoding)]
+    if names[0] != "max_new_tokens" or list(controls) != names[1:]:  # a new knob needs its control here
+        raise RuntimeError(f"the decoding controls {list(controls)} do not follow Decoding's fields {names[1:]}")
+    return controls
 
 
 def private(name: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.service import Partial
 
@@ -33,17 +34,17 @@ def test_a_visitor_leaving_stops_their_streamed_answers_in_every_panel(backend) 
 
 def test_the_playground_answers_a_plain_message(backend) -> None:
     with pytest.raises(SaifError, match="Write a prompt first"):
-        backend.generate("  ", 4, True)
-    prompt, answer = backend.generate("Say hi.", 4, False)
+        backend.generate("  ", Decoding(max_new_tokens=4), True)
+    prompt, answer = backend.generate("Say hi.", Decoding(max_new_tokens=4), False)
     assert "Say hi." in prompt and isinstance(answer, str)
 
 
 def test_the_playground_streams_its_answer_into_the_plain_one(backend, held) -> None:
     with pytest.raises(SaifError, match="Write a prompt first"):
-        backend.generate_stream("  ", 4, True)  # bad input is refused before anything runs
+        backend.generate_stream("  ", Decoding(max_new_tokens=4), True)  # bad input is refused before anything runs
     backend.engine.generations.clear()  # generated while watched, not read back
     updates = []
-    for update in backend.generate_stream("Name two rivers.", 8, False):
+    for update in backend.generate_stream("Name two rivers.", Decoding(max_new_tokens=8), False):
         updates.append(update)
         if isinstance(update, Partial) and update.texts["answer"]:
             held.set()
@@ -51,4 +52,4 @@ def test_the_playground_streams_its_answer_into_the_plain_one(backend, held) -> 
     assert all(isinstance(p, Partial) for p in partials) and partials[-1].texts["answer"]
     lengths = [len(p.texts["answer"]) for p in partials]
     assert lengths == sorted(lengths) and answer.startswith(partials[0].texts["answer"])
-    assert (prompt, answer) == backend.generate("Name two rivers.", 8, False)
+    assert (prompt, answer) == backend.generate("Name two rivers.", Decoding(max_new_tokens=8), False)

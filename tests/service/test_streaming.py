@@ -171,7 +171,7 @@ def test_streamed_answers_grow_into_the_plain_ones_and_a_repeat_comes_at_once(en
     choice = PromptChoice("french", content="Foxes dig dens in soft ground near the forest edge.")
     streamed = Backend(engine)
     updates = []
-    for update in streamed.instructions.answers_stream(choice, 12):
+    for update in streamed.instructions.answers_stream(choice, Decoding(max_new_tokens=12)):
         updates.append(update)
         if isinstance(update, Partial) and any(update.texts.values()):
             held.set()  # seen written: let the generation go on
@@ -181,10 +181,10 @@ def test_streamed_answers_grow_into_the_plain_ones_and_a_repeat_comes_at_once(en
     for mode in ("original", "prompted"):
         assert growing(partials, mode, final.outputs[mode].text)
     engine.generations.clear()
-    plain = Backend(engine).instructions.answers(choice, 12)  # computed without a watch, in this thread
+    plain = Backend(engine).instructions.answers(choice, Decoding(max_new_tokens=12))  # no cached result: computed
     assert plain.to_dict() == final.to_dict() and "steered" not in final.outputs
     monkeypatch.setattr(streaming_module, "watched", no_worker)
-    [again] = list(streamed.instructions.answers_stream(choice, 12))
+    [again] = list(streamed.instructions.answers_stream(choice, Decoding(max_new_tokens=12)))
     assert isinstance(again, Comparison) and again.to_dict() == final.to_dict()
 
 

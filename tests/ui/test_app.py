@@ -418,15 +418,21 @@ def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(client) -> None
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("nope", api_name="/content_text")
     with pytest.raises(AppError, match="Write a prompt first"):
-        client.predict("   ", 8, True, api_name="/generate")
-    _, answer = client.predict("Say hello.", 8, True, api_name="/generate")
+        client.predict(text="   ", max_new_tokens=8, api_name="/generate")
+    _, answer = client.predict(text="Say hello.", max_new_tokens=8, api_name="/generate")
     assert answer
 
 
 def test_generate_endpoint(client) -> None:
-    rendered, answer = client.predict("What is the capital of France?", 12, False, api_name="/generate")
+    question = {"text": "What is the capital of France?", "system_prompt": False, "api_name": "/generate"}
+    rendered, answer = client.predict(**question, max_new_tokens=12)
     assert rendered == "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
     assert "Paris" in answer
+    # every decoding knob is a parameter (the engine's tests check each one's effect): a seeded sample repeats
+    sampled = client.predict(**question, max_new_tokens=12, do_sample=True, temperature=1.5, seed=3)
+    assert sampled == client.predict(**question, max_new_tokens=12, do_sample=True, temperature=1.5, seed=3)
+    with pytest.raises(AppError, match=r"less than minimum value 1\.0"):  # the slider refuses it first
+        client.predict(**question, repetition_penalty=0.5)
 
 
 @pytest.mark.slow

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from saif_ui.service import METHODS, SCALES, Backend, ControlError, Decoding, Session, parse_latent_ids
+from saif_ui.service import METHODS, SCALES, Backend, ControlError, Session, parse_latent_ids
 from saif_ui.ui import figures
 from saif_ui.ui.tables import SWEEP_HEADERS
-from saif_ui.ui.widgets import private, user_errors
+from saif_ui.ui.widgets import private, sampling_controls, user_errors
 from saif_ui.ui.widgets import recipe_md as recipe_markdown
 
 STRENGTH_SLIDERS = 8
@@ -57,12 +57,8 @@ class SteeringTab:
     method: gr.Radio
     prompted_steered: gr.Checkbox
     max_new_tokens: gr.Slider
-    do_sample: gr.Checkbox
-    temperature: gr.Slider
-    top_p: gr.Slider
-    seed: gr.Number
-    repetition_penalty: gr.Slider
-    no_repeat_ngram_size: gr.Slider
+    sampling: dict[str, Any]
+    """The other decoding knobs by `Decoding` field (`widgets.sampling_controls`)."""
     steer_btn: gr.Button
     steer_stop: gr.Button
     """Stops the answers of Steer and of the recipe as they are written (they share the boxes)."""
@@ -111,9 +107,8 @@ class SteeringTab:
 
     @property
     def decoding_inputs(self) -> list[Any]:
-        """The decoding controls, in the order of `Decoding`'s fields (a handler receives them as one `Decoding`): each
-        field's component is the attribute of its name."""
-        return [getattr(self, f.name) for f in fields(Decoding)]
+        """The decoding controls, in the order of `Decoding`'s fields (a handler receives them as one `Decoding`)."""
+        return [self.max_new_tokens, *self.sampling.values()]
 
 
 def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instruction: str) -> SteeringTab:
@@ -167,16 +162,8 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
                 "component capped at α·strength × base · clamp: the SAE latents set to α·strength × base, error kept",
                 elem_id="method",
             )
-    with gr.Accordion("Decoding", open=False), gr.Row():
-        max_new_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens", elem_id="max-new-tokens")
-        do_sample = gr.Checkbox(False, label="Sample (else greedy)")
-        temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-        top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
-        seed = gr.Number(0, label="Seed", precision=0)
-        repetition_penalty = gr.Slider(
-            1.0, 2.0, value=1.0, step=0.05, label="Repetition penalty (1 = off; the answer only)"
-        )
-        no_repeat_ngram_size = gr.Slider(0, 8, value=0, step=1, label="No repeated n-gram of size (0 = off)")
+    max_new_tokens = gr.Slider(8, 256, value=48, step=8, label="Max new tokens", elem_id="max-new-tokens")
+    sampling = sampling_controls()
     with gr.Row():
         prompted_steered = gr.Checkbox(False, label="Also prompted + steered")
         steer_btn = gr.Button("Steer", variant="primary", elem_id="steer")
@@ -235,12 +222,7 @@ def build_steering_tab(backend: Backend, sae: str | None, state: gr.State, instr
         method,
         prompted_steered,
         max_new_tokens,
-        do_sample,
-        temperature,
-        top_p,
-        seed,
-        repetition_penalty,
-        no_repeat_ngram_size,
+        sampling,
         steer_btn,
         steer_stop,
         recipe_md,
