@@ -8,6 +8,7 @@ import pytest
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.errors import SaifError
 from saif_ui.resources import assets_dir
+from saif_ui.saif.steering.recipe import load_recipes
 from saif_ui.service import Backend
 from saif_ui.service import steering as steering_part
 from saif_ui.service.controls import PromptChoice, SteerControls
@@ -37,14 +38,20 @@ def test_recipe_panel_is_computed_once_per_instruction_and_attached_saes(engine,
         calls.append(recipe.instruction)
 
     monkeypatch.setattr(steering_part, "shipped_test_figures", figures)
+    # a recipe whose applied steering needs its SAE (SAIF's latents or a distilled `sae` vector; a free one does not)
+    iid = next(
+        i
+        for i, r in load_recipes().items()
+        if r.steering.latents and r.steering.latents[0].sae == r.spec.latents[0].sae
+    )
     b = Backend(engine).steering
-    recipe = b.recipe_view("french").recipe
+    recipe = b.recipe_view(iid).recipe
     assert recipe is not None and calls == []  # its SAE is not attached: no figures looked up
     sae = recipe.spec.latents[0].sae
     engine.add_sae(str(assets_dir() / "saes" / sae))
     try:
-        first = b.recipe_view("french")
-        assert first.attached and b.recipe_view("french") is first and calls == ["french"]
+        first = b.recipe_view(iid)
+        assert first.attached and b.recipe_view(iid) is first and calls == [iid]
     finally:
         engine.remove_sae(sae)
-    assert not b.recipe_view("french").attached  # another set of SAEs: looked at again
+    assert not b.recipe_view(iid).attached  # another set of SAEs: looked at again
