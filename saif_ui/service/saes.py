@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.errors import SaifError
-from saif_ui.resources import assets_dir
 from saif_ui.saif.inputs.prompts import build_pairs
 from saif_ui.saif.interpret.cards_store import find_cards, latent_cards
 from saif_ui.saif.interpret.heatmap import pair_heatmaps
@@ -31,7 +31,11 @@ def origin(source: str, cache_dir: Path) -> str:
     if not path.is_absolute() and not path.exists():
         return f"sae-lens registry `{source}`"
     resolved = path.resolve()
-    if resolved.parent == (assets_dir() / "saes").resolve():
+    try:
+        shipped = {Path(p).resolve() for p in shipped_saes()}
+    except SaifError:  # an install without its SAEs: nothing attached is shipped
+        shipped = set()
+    if resolved in shipped:
         return f"shipped (assets/saes/{resolved.name})"
     if resolved.parent == (Path(cache_dir) / "uploads").resolve():
         return "uploaded by a visitor" if resolved.name.startswith("upload_") else "trained in this app"
