@@ -31,6 +31,8 @@ longest study content and keeps a CPU answer within seconds; an operator with mo
 CHARS_PER_TOKEN_BOUND = 16
 """A prompt longer than this many characters per allowed token is refused before it is tokenised (tokenising a
 megabyte costs more than answering): no tokenizer packs that many characters into a token of real text."""
+SKIP_MEMORY_PLAN_ENV = "SAIF_SKIP_MEMORY_PLAN"
+"""`1` loads without the memory plan's check (`EngineConfig.check_memory`)."""
 
 
 def default_cache_dir() -> Path:
@@ -104,6 +106,9 @@ class EngineConfig:
     with its length, never truncated: cutting the content or the instruction would silently change the experiment."""
     warmup: bool = True
     """Run a tiny generate at load: the first generate in a process is much slower than the rest."""
+    check_memory: bool = True
+    """Plan the memory before loading (`engine/plan.py`) and refuse a configuration that cannot serve one request on
+    this device, with the numbers and what would make it fit; `SAIF_SKIP_MEMORY_PLAN=1` turns it off."""
 
     def __post_init__(self) -> None:
         self.cache_dir = Path(self.cache_dir).expanduser()
@@ -124,9 +129,9 @@ class EngineConfig:
     def from_env(cls, **overrides: object) -> EngineConfig:
         """Build from `SAIF_MODEL`, `SAIF_SAES` (comma-separated), `SAIF_DEVICE`, `SAIF_DTYPE`, `SAIF_CACHE_DIR`,
         `SAIF_SYSTEM_PROMPT` (1/0) and the cache budgets in MiB `SAIF_ENCODE_CACHE_MB`, `SAIF_GENERATION_CACHE_MB`,
-        `SAIF_RESULT_CACHE_MB`, and `SAIF_MAX_PROMPT_TOKENS`; keyword overrides win (an overridden variable is not
-        even parsed). Without
-        `SAIF_SAES`, the embedded model gets the shipped SAEs and any other model none."""
+        `SAIF_RESULT_CACHE_MB`, `SAIF_MAX_PROMPT_TOKENS` and `SAIF_SKIP_MEMORY_PLAN` (1/0); keyword overrides win (an
+        overridden variable is not even parsed). Without `SAIF_SAES`, the embedded model gets the shipped SAEs and any
+        other model none."""
         kw: dict[str, object] = {}
         if os.environ.get("SAIF_MODEL"):
             kw["model"] = os.environ["SAIF_MODEL"]
@@ -150,5 +155,7 @@ class EngineConfig:
             if not (raw.isascii() and raw.isdigit()):
                 raise SaifError(f"SAIF_MAX_PROMPT_TOKENS must be a whole number of tokens, not {raw!r}")
             kw["max_prompt_tokens"] = int(raw)
+        if os.environ.get(SKIP_MEMORY_PLAN_ENV):
+            kw["check_memory"] = os.environ[SKIP_MEMORY_PLAN_ENV].lower() in ("0", "false", "no", "off")
         kw.update(overrides)
         return cls(**kw)  # type: ignore[arg-type]

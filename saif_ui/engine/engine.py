@@ -21,6 +21,7 @@ from saif_ui.engine.decoding import GREEDY, Decoding, answer_penalties
 from saif_ui.engine.errors import PromptTooLong, SaifError
 from saif_ui.engine.forwards import Forwards
 from saif_ui.engine.model import LoadedModel, decoder_layers, load_model
+from saif_ui.engine.plan import preflight
 from saif_ui.engine.results import Generation
 from saif_ui.engine.sae import LoadedSAE, SAELoadError, check_source, load_sae
 from saif_ui.engine.steering import Intervention, Steering
@@ -57,7 +58,9 @@ class Engine(Forwards):
 
     @classmethod
     def load(cls, config: EngineConfig | None = None) -> Engine:
-        """Load the model and SAEs named by `config` (default: `EngineConfig.from_env()`)."""
+        """Load the model and SAEs named by `config` (default: `EngineConfig.from_env()`), after planning their memory:
+        a configuration that cannot serve one request on this device is refused (`plan.DoesNotFit`) before anything
+        is loaded, with the numbers and what would make it fit."""
         config = config or EngineConfig.from_env()
         for source in config.saes:
             check_source(source)  # a typo in an SAE path fails now, not after loading the model
@@ -66,7 +69,7 @@ class Engine(Forwards):
             cache_dir=config.cache_dir,
             device=config.device,
             dtype=config.dtype,
-            device_map=config.device_map,
+            device_map=preflight(config),
         )
         engine = cls(loaded, config)
         remove_stale_temps(config.cache_dir)  # what a killed server left half-written is never read; free its disk
