@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jinja2.exceptions import TemplateError
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from saif_ui.engine.errors import SaifError
@@ -60,11 +61,27 @@ class ChatTemplate:
         text = self._apply([{"role": "system", "content": _SENTINEL}, *messages], add_generation_prompt)
         span = self._system_span(text)
         if span is None:
-            # Templates with no system role (e.g. Gemma merges it into the user turn) insert no default either.
+            # Templates with no system role insert no default either: Gemma 3 merges the sentinel into the user turn,
+            # Mistral into the last one, Gemma 2 refuses it (`_apply` merges it then).
             return self._apply(messages, add_generation_prompt)
         return text[: span[0]] + text[span[1] :]
 
     def _apply(self, messages: list[Message], add_generation_prompt: bool) -> str:
+        try:
+            return self._template(messages, add_generation_prompt)
+        except TemplateError as err:
+            if not (len(messages) > 1 and messages[0]["role"] == "system"):
+                raise SaifError(f"the chat template refused these messages: {err}") from None
+        # Some templates have no system role and raise on one (Gemma 2: "System role not supported"). Gemma 3's own
+        # template merges a system message into the first user turn; do the same for them.
+        system, first, *rest = messages
+        merged = {"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"}
+        try:
+            return self._template([merged, *rest], add_generation_prompt)
+        except TemplateError as err:
+            raise SaifError(f"the chat template refused these messages: {err}") from None
+
+    def _template(self, messages: list[Message], add_generation_prompt: bool) -> str:
         out = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
         assert isinstance(out, str)
         return out

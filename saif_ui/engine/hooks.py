@@ -29,6 +29,18 @@ def _replace_hidden(output: Any, hidden: torch.Tensor) -> Any:
     return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
 
+def _cached_length(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+    """How many positions the KV cache handed to a decoder block already holds; None when no cache was handed.
+
+    Llama-style blocks get the cache by keyword (`past_key_values`); GPT-2's by position (its second argument).
+    Any transformers `Cache` counts (sliding-window layers report every position seen, not only those kept).
+    """
+    for value in (*kwargs.values(), *args[1:]):
+        if value is not None and callable(getattr(value, "get_seq_length", None)):
+            return int(value.get_seq_length())
+    return None
+
+
 _TAG = "_saif_ui_hook"
 
 
@@ -121,8 +133,15 @@ def steer(
 
     @_tagged
     def offset_hook(module: nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
-        past = kwargs.get("past_key_values")
-        state.offset = int(past.get_seq_length()) if past is not None else 0
+        cached = _cached_length(args, kwargs)
+        state.offset = cached or 0
+        if cached is None and _hidden(args[0] if args else kwargs["hidden_states"]).shape[1] < state.prompt_len:
+            # Without a cache every forward reads the whole sequence (prompt included); a shorter one is a decoding
+            # step whose cache this hook cannot see, so the absolute positions (and the steering) would be wrong.
+            raise SaifError(
+                f"{type(model).__name__} runs a decoding step without handing its KV cache to the decoder blocks, so "
+                "saif_ui cannot tell the positions it steers; generate with use_cache=False for this model"
+            )
 
     def make_hook(items: list[Intervention]) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:

@@ -245,6 +245,7 @@ def load_model(
             else "Check the id or path; hub models need the network (set HF_HUB_OFFLINE=1 to fail fast offline)."
         )
         raise ModelLoadError(f"could not load model {model_id!r}: {e}\n{hint}") from e
+    check_layout(model)  # a layout saif_ui cannot hook fails here, naming what is missing, not at first use
     if not use_map:
         model.to(dev)  # type: ignore[arg-type]
     model.eval()
@@ -267,26 +268,59 @@ def load_model(
 # ---------------------------------------------------------------- architecture access
 
 
-def _submodule(model: nn.Module, paths: tuple[str, ...], kind: type[nn.Module], what: str) -> nn.Module:
-    """The first dotted attribute path that exists on `model` and holds a `kind` (layouts differ by family)."""
+LAYER_PATHS = ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers")
+"""Where the decoder blocks live: Llama, Qwen2, Gemma 2/3, Mistral, Phi-3 (and most decoder-only models of
+transformers); multimodal Gemma 3; GPT-2; GPT-NeoX / Pythia."""
+NORM_PATHS = ("model.norm", "model.language_model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm")
+"""Where the norm after the last block lives, in the same layouts."""
+
+
+def _submodule(model: nn.Module, paths: tuple[str, ...], kind: type[nn.Module], what: str, why: str) -> nn.Module:
+    """The first dotted attribute path that exists on `model` and holds a `kind` (layouts differ by family); the
+    error names what is missing, where it was looked for and what saif_ui needs it for."""
     for path in paths:
         obj: object = model
         for part in path.split("."):
             obj = getattr(obj, part, None)
         if isinstance(obj, kind):
             return obj
-    raise ModelLoadError(f"cannot find the {what} of {type(model).__name__}")
+    children = ", ".join(n for n, _ in model.named_children()) or "none"
+    raise ModelLoadError(
+        f"cannot find the {what} of {type(model).__name__}: saif_ui looks for a {kind.__name__} at "
+        f"{' or '.join(paths)} because it {why}; this model's top-level modules are {children}"
+    )
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The decoder blocks: `model.model.layers` for Llama/Qwen/Gemma, with fallbacks for other layouts."""
-    paths = ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers")
-    layers = _submodule(model, paths, nn.ModuleList, "decoder layers")
+    """The decoder blocks: `model.model.layers` for Llama/Qwen/Gemma/Mistral/Phi-3, with fallbacks (`LAYER_PATHS`)."""
+    why = "reads and steers the residual stream at the output of those blocks"
+    layers = _submodule(model, LAYER_PATHS, nn.ModuleList, "decoder layers", why)
     assert isinstance(layers, nn.ModuleList)
     return layers
 
 
 def final_norm(model: nn.Module) -> nn.Module:
-    """The norm applied after the last block (used by the logit lens)."""
-    paths = ("model.norm", "model.language_model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm")
-    return _submodule(model, paths, nn.Module, "final norm")
+    """The norm applied after the last block (used by the logit lens and the distillation's replay)."""
+    why = "applies it to residuals in the logit lens and the distillation"
+    return _submodule(model, NORM_PATHS, nn.Module, "final norm", why)
+
+
+def check_layout(model: nn.Module) -> None:
+    """Raise `ModelLoadError` naming what saif_ui needs and cannot find on `model`: the decoder blocks, the final
+    norm, the output embeddings (LM head, tied to the input embeddings or not) and the residual width."""
+    decoder_layers(model)
+    final_norm(model)
+    name = type(model).__name__
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if callable(get_head) else None
+    if not isinstance(getattr(head, "weight", None), torch.Tensor):
+        raise ModelLoadError(
+            f"{name} has no output embeddings (get_output_embeddings() gives {type(head).__name__}): saif_ui needs a "
+            "causal LM head whose weight maps the residual stream to the vocabulary (logit lens, distillation)"
+        )
+    width = getattr(getattr(model, "config", None), "hidden_size", None)
+    if not isinstance(width, int):
+        raise ModelLoadError(
+            f"{name}'s config has no integer hidden_size (a multimodal config keeps it in text_config): saif_ui needs "
+            "the residual stream's width; load the text-only model class if the family has one"
+        )
