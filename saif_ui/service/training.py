@@ -19,8 +19,11 @@ class Training:
         self.engine = context.engine
 
     def defaults(self) -> TrainControls:
+        """The Train panel's starting form: the served defaults, the layer within the model's depth (a model of 8
+        layers or fewer cannot take the embedded model's layer 8)."""
         t, h = served.DEFAULTS.train, served.DEFAULTS.harvest
-        return TrainControls(t.layer, h.method, t.arch, t.d_sae, float(t.k), t.tokens, t.seed)
+        layer = min(t.layer, self.engine.n_layers - 1)
+        return TrainControls(layer, h.method, t.arch, t.d_sae, float(t.k), t.tokens, t.seed)
 
     def configs(self, form: TrainControls, side_by_side: bool) -> list[PipelineConfig]:
         """The pipeline runs a Train request makes: one, or FAST and BT with the same budget (side by side)."""

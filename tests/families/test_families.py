@@ -273,17 +273,15 @@ def test_the_app_serves_the_family_configured_by_environment_variables_only(fx: 
 # ---------------------------------------------------------------- other layouts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SaifError,
-    reason="saif_ui/service/training.py: the Train panel's default layer (8) is refused for a model of 8 layers or "
-    "fewer, so the app does not build; the default should be clamped to the model's depth",
-)
 def test_the_app_builds_for_a_shallow_model(tmp_path) -> None:
+    """The Train panel's default layer (8 on the embedded model) is clamped to the model's depth."""
     build_model(FAMILIES["llama3"], tmp_path / "llama3", layers=4)
     with space_env(tmp_path / "llama3", tmp_path / "no-sae", tmp_path / "cache"):
         engine = Engine.load(EngineConfig.from_env(saes=[]))
     build_demo(engine)
+    from saif_ui.service import Backend
+
+    assert Backend(engine).training.defaults().layer == 3
 
 
 def _tiny_gpt2():

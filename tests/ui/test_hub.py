@@ -128,5 +128,5 @@ def test_registry_id_goes_through_sae_lens(hub_app, monkeypatch) -> None:
     assert calls == [(RELEASE, f"other_{SAE_ID}")] and status.startswith(
         f"Attached **other_{SAE_ID}** (visible to you only"
     )
-    assert f"{RELEASE}/other_{SAE_ID}" in [row[5] for row in table["data"]]
+    assert f"sae-lens registry `{RELEASE}/other_{SAE_ID}`" in [row[5] for row in table["data"]]  # its origin
     engine.remove_sae(f"other_{SAE_ID}")
