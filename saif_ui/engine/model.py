@@ -52,7 +52,18 @@ class LoadedModel:
 
 
 def pick_device(preference: str = "auto") -> torch.device:
-    """cuda → mps → cpu for `auto`; an explicit choice that is not available is an error, not a silent fallback."""
+    """cuda → mps → cpu for `auto`; an explicit choice that is not available is an error, not a silent fallback.
+
+    On a ZeroGPU Space (`SPACES_ZERO_GPU`, read as the `spaces` package reads it) `auto` and `cuda` are cuda: no
+    GPU is attached to the process until a `spaces.GPU` call, and `import spaces` patches torch so that moving the
+    weights to cuda now registers them for the GPU calls' workers. It must come before anything initialises CUDA,
+    hence here, before the model and its SAEs load."""
+    if preference in ("auto", "cuda") and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"):
+        try:
+            import spaces  # noqa: F401  (its import is the patch)
+        except ImportError as e:
+            raise ModelLoadError("SPACES_ZERO_GPU is set but `spaces` is not installed (pip install spaces)") from e
+        return torch.device("cuda")
     mps_ok = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
     if preference == "auto":
         if torch.cuda.is_available():

@@ -7,7 +7,8 @@ results or JSON-able data. Beside it live the visitors' own state and rules: a s
 jobs with a Stop flag (`jobs`), answers streamed as they are generated, each with its own (`streaming`), the training
 queue (`trainings`), the per-visitor SAE shelf and its caps (`shelf`), the limits of a training asked for in the
 browser (`served`) and of a distillation (`distil`). No torch and no science here: what a spec, a card or a map is
-made of is the library's business.
+made of is the library's business. On a ZeroGPU Space each action that runs the model asks for a GPU for as
+long as its work needs (`gpu`).
 
 Repeated requests are answered from the engine's byte-bounded result cache keyed by every setting (as Neuronpedia
 keys its steering cache by input + settings), so a demo that re-runs the same steer gets it back without the model.
@@ -51,6 +52,8 @@ from saif_ui.service.controls import (
 from saif_ui.service.demos import Demo, Passage, Verdict
 from saif_ui.service.distil import MAX_STEPS as MAX_DISTIL_STEPS
 from saif_ui.service.distil import Chip, DistilControls, DistilResult, DistilView
+from saif_ui.service.gpu import ACTIONS as GPU_ACTIONS
+from saif_ui.service.gpu import GPU_ACTION, NotOnZeroGpu, on_gpu
 from saif_ui.service.jobs import Busy, Cancelled, Jobs
 from saif_ui.service.session import Session
 from saif_ui.service.steering import RecipeView, Steered
@@ -63,6 +66,8 @@ __all__ = [
     "CUSTOM",
     "DEFAULT_POSITIONS",
     "DEFAULT_SCORE",
+    "GPU_ACTION",
+    "GPU_ACTIONS",
     "LOW_COMPLIANCE",
     "MAX_ABS_ALPHA",
     "MAX_ABS_STRENGTH",
@@ -101,6 +106,7 @@ __all__ = [
     "LatentCard",
     "LayerComparison",
     "LayerSide",
+    "NotOnZeroGpu",
     "Output",
     "Partial",
     "Passage",
@@ -120,6 +126,7 @@ __all__ = [
     "Verdict",
     "as_placement",
     "get_engine",
+    "on_gpu",
     "parse_alphas",
     "parse_latent_ids",
     "parse_strengths",
