@@ -15,6 +15,7 @@ from saif_ui.ui.widgets import (
     MODEL_EVENT,
     RECIPE_ROWS,
     answer_and_verdict,
+    gpu,
     partial_answers,
     private,
     session_of,
@@ -162,6 +163,7 @@ def wire_demos(backend: Backend, section: DemoSection) -> None:
     boxes = [c for mode in COLUMNS for c in section.answers[mode]]
     outputs = [section.about, section.latents, *boxes, section.verdict]
 
+    @gpu("demo")
     @user_errors
     def run(instruction: str, index: float, request: gr.Request) -> Iterator[list[Any]]:
         """Discover, then steer the test passage (streamed), then the verdict."""

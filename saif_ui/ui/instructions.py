@@ -28,6 +28,7 @@ from saif_ui.ui.widgets import (
     TRACK_TQDM,
     answer_and_verdict,
     compliance_md,
+    gpu,
     handler,
     instruction_md,
     partial_answers,
@@ -236,6 +237,7 @@ def _wire_own(backend: Backend, tab: InstructionsTab, state: gr.State, show: gr.
         render_prompts, tab.prompt_inputs, [tab.positive, tab.negative], **private("prompts_after_content")
     )
 
+    @gpu("answer")
     @handler
     def answer(
         choice: PromptChoice, decoding: Decoding, state: Session, request: gr.Request
@@ -274,6 +276,7 @@ def wire_discovery(
 ) -> Any:
     """Discovery fills the Latents tab's tables; returns the event so other tabs can follow it with `.success`."""
 
+    @gpu("discover")
     @handler
     def discover(
         choice: PromptChoice,

@@ -18,6 +18,7 @@ from saif_ui.ui.widgets import (
     PROGRESS,
     TRACK_TQDM,
     contexts_html,
+    gpu,
     handler,
     private,
     session_of,
@@ -126,6 +127,7 @@ def build_latents_tab(backend: Backend, state: gr.State, sae: gr.Dropdown, ins: 
 
 
 def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, ins: InstructionsTab) -> None:
+    @gpu("heatmap")
     @handler
     def heatmap(
         choice: PromptChoice,
@@ -159,6 +161,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
 
         return select
 
+    @gpu("latent_card")
     @user_errors
     def latent_card(sae: str, latent: float | None, state: Session) -> tuple[Any, ...]:
         if not sae:
@@ -191,6 +194,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
 
     card_outputs = [tab.card_md, tab.lens, tab.words, tab.contexts, tab.histogram, tab.cards_btn, tab.neighbours, state]
 
+    @gpu("umap")
     @user_errors
     def umap_map(
         sae: str, latent: float | None, state: Session, request: gr.Request, progress: gr.Progress = PROGRESS
@@ -205,6 +209,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
             coords = backend.saes.umap(sae)
         return _umap_figure(coords, latent, state), f"{coords.shape[0]} latents of {sae}."
 
+    @gpu("umap_redraw")
     def umap_if_ready(sae: str, latent: float | None, state: Session) -> tuple:
         # Redraw after each card only when the map is already there: computing it is an explicit click.
         if not sae or not backend.saes.umap_ready(sae):
@@ -238,6 +243,7 @@ def _wire(backend: Backend, tab: LatentsTab, state: gr.State, sae: gr.Dropdown, 
         umap_map, [sae, tab.latent_id, state], [tab.umap, tab.umap_status], api_name="umap", **MODEL_EVENT
     )
 
+    @gpu("cards")
     @user_errors
     def compute_cards(sae: str, request: gr.Request, progress: gr.Progress = TRACK_TQDM) -> str:
         progress(0, desc="reading held-out chats")

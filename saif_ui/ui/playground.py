@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from saif_ui.service import Backend, Decoding, renders
-from saif_ui.ui.widgets import MODEL_EVENT, handler, sampling_controls, session_of, wire_stop
+from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, sampling_controls, session_of, wire_stop
 
 
 def info_markdown(info: dict[str, Any]) -> str:
@@ -43,6 +43,7 @@ def build_playground_tab(backend: Backend) -> None:
     rendered = gr.Textbox(label="Rendered prompt (exactly what the model reads)", lines=4, interactive=False)
     answer = gr.Textbox(label="Answer", lines=6, interactive=False)
 
+    @gpu("generate")
     @handler
     def generate(text: str, system_prompt: bool, decoding: Decoding, request: gr.Request) -> Iterator[tuple[Any, str]]:
         with backend.streams.open(session_of(request), "generate") as flag:

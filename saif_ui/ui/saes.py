@@ -15,7 +15,7 @@ from saif_ui.service import Backend
 from saif_ui.ui import figures
 from saif_ui.ui.tables import quality_table, sae_table, special_latent_table
 from saif_ui.ui.train import TrainPanel, build_train_panel, wire_train_panel
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, private, session_of, user_errors
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, gpu, private, session_of, user_errors
 
 FAST_DOC = doc("FAST.md")
 
@@ -177,12 +177,14 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
         note = "" if backend.shelf.config.shared_uploads else " (visible to you only; it is detached when you leave)"
         return gr.update(choices=backend.saes.choices(session), value=new), table, f"Attached **{new}**{note}."
 
+    @gpu("load_sae")
     @user_errors
     def load_registry_sae(source: str, request: gr.Request, progress: gr.Progress = PROGRESS) -> tuple[Any, Any, str]:
         progress(0, desc=f"loading {source}")
         session = session_of(request)
         return attached_update(backend.saes.add_registry_sae(source, session), session)
 
+    @gpu("load_sae")
     @user_errors
     def upload_sae(files: list[str] | None, request: gr.Request) -> tuple[Any, Any, str]:
         if not files:
@@ -200,6 +202,7 @@ def _wire(backend: Backend, tab: SaesTab, sae: gr.Dropdown) -> None:
 
     tab.attached.select(use_row, None, sae, **private("use_sae_row"))
 
+    @gpu("quality")
     @user_errors
     def measure_quality(sae: str, request: gr.Request, progress: gr.Progress = TRACK_TQDM) -> tuple[Any, ...]:
         if not sae:

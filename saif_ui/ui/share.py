@@ -38,7 +38,7 @@ from saif_ui.ui.latents import LatentsTab
 from saif_ui.ui.steering.chat import ChatSection, column_views
 from saif_ui.ui.steering.tab import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
-from saif_ui.ui.widgets import answer_and_verdict, session_of, user_errors
+from saif_ui.ui.widgets import answer_and_verdict, gpu, session_of, user_errors
 
 
 @dataclass
@@ -249,6 +249,7 @@ def wire_share(
     ]
     n_out = len(load_outputs)
 
+    @gpu("link")
     @user_errors
     def load_link(state: Session, request: gr.Request) -> list[Any]:
         params = dict(request.query_params) if request is not None else {}

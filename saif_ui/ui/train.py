@@ -17,7 +17,7 @@ import gradio as gr
 from saif_ui.service import Backend, TrainControls, TrainingView
 from saif_ui.ui import figures
 from saif_ui.ui.tables import quality_table, sae_table
-from saif_ui.ui.widgets import private, session_of, user_errors
+from saif_ui.ui.widgets import gpu, private, session_of, user_errors
 
 POLL_S = 2.0
 ARCH_SPARSITY = {"topk": "k (active latents)", "jumprelu": "target L0", "standard": "L1 coefficient"}
@@ -148,6 +148,7 @@ def wire_train_panel(backend: Backend, panel: TrainPanel, sae: gr.Dropdown, atta
         """The handler of one Train button; a factory, so both buttons share it with their own `side_by_side`."""
 
         # Named parameters (not *values): the API's parameter names are the handler's.
+        @gpu("train")
         @user_errors
         def train(
             layer: float, method: str, arch: str, d_sae: float, sparsity: float, tokens: float, seed: float,

@@ -28,6 +28,7 @@ from saif_ui.service import (
     RecipeView,
     SteerControls,
     Summary,
+    on_gpu,
 )
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,26 @@ def handler(fn: F) -> F:
     wrapper.__signature__ = exposed  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": exposed.return_annotation}
     return user_errors(cast(F, wrapper))
+
+
+def gpu(action: str) -> Callable[[F], F]:
+    """A handler that runs the model asks for a GPU on a ZeroGPU Space (`service.on_gpu(action)`: the action's
+    duration, or its refusal shown as the visitor's error); anywhere else it is returned unchanged. Put it above
+    `@handler` / `@user_errors`, so that they run inside the GPU call and its errors come back as the visitor's
+    messages (an error of another class crosses ZeroGPU's process boundary as its class name only).
+
+    Example:
+        >>> @gpu("steer")
+        ... @handler
+        ... def steer(controls: SteerControls, request: gr.Request) -> Iterator[list[Any]]: ...
+    """
+    asks = on_gpu(action)
+
+    def decorate(fn: F) -> F:
+        wrapped = asks(fn)
+        return fn if wrapped is fn else user_errors(wrapped)
+
+    return decorate
 
 
 def session_of(request: gr.Request | None) -> str:

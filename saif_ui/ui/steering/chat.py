@@ -25,7 +25,7 @@ from saif_ui.service import (
 )
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab
-from saif_ui.ui.widgets import MODEL_EVENT, handler, private, session_of, verdict_md, wire_stop
+from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, private, session_of, verdict_md, wire_stop
 
 COLUMNS = {
     "default": "Default (no instruction, no steering)",
@@ -111,6 +111,7 @@ def wire_chat(
 ) -> None:
     views = [c for pair in section.columns.values() for c in pair]
 
+    @gpu("chat")
     @handler
     def send(
         source: str,

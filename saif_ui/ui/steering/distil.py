@@ -35,6 +35,7 @@ from saif_ui.ui.train import minutes
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
     answer_and_verdict,
+    gpu,
     handler,
     partial_answers,
     private,
@@ -227,6 +228,7 @@ def wire_distil(
     sae.change(lambda _: gr.update(choices=backend.distil.layers()), sae, panel.layer, queue=False,
                **private("distil_layers"))  # fmt: skip
 
+    @gpu("distil")
     @user_errors
     def distil(instruction: str, layer: float, basis: str, steps: float, request: gr.Request) -> tuple[Any, ...]:
         form = DistilControls.parse(instruction, layer, basis, steps)
@@ -266,6 +268,7 @@ def wire_distil(
               panel.seen]  # fmt: skip
     panel.timer.tick(distil_status, panel.seen, polled, api_name="distil_status", show_progress="hidden")
 
+    @gpu("steer_distilled")
     @handler
     def steer_distilled(choice: PromptChoice, decoding: Decoding, request: gr.Request) -> Iterator[list[str]]:
         session = session_of(request)

@@ -18,7 +18,17 @@ from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.sweep import stoppable
 from saif_ui.ui.steering.tab import SteeringTab
 from saif_ui.ui.tables import JOINT_HEADERS, joint_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, handler, mark, partial_answers, private, session_of, wire_stop
+from saif_ui.ui.widgets import (
+    MODEL_EVENT,
+    PROGRESS,
+    gpu,
+    handler,
+    mark,
+    partial_answers,
+    private,
+    session_of,
+    wire_stop,
+)
 
 JOINT_MODES = {
     "original": "Original (content only)",
@@ -113,6 +123,7 @@ def wire_joint(
     """The two events; each keeps its result in the session (`extra["joint_steer"]`, `extra["joint_sweep"]`), so
     the exploration's JSON holds it and the sweep's table exports as CSV."""
 
+    @gpu("steer_joint")
     @handler
     def steer_joint(
         choice: PromptChoice,
@@ -143,6 +154,7 @@ def wire_joint(
     )
     wire_stop(backend, joint.steer_stop, "steer_joint", [event])
 
+    @gpu("joint_sweep")
     @handler
     def sweep_joint(
         choice: PromptChoice,

@@ -18,6 +18,7 @@ from saif_ui.ui.steering.tab import DEFAULT_K, MODES, SteeringTab, log_alpha, st
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
     answer_and_verdict,
+    gpu,
     handler,
     partial_answers,
     private,
@@ -58,6 +59,7 @@ def wire_steer(
     outputs = [c for mode in MODES for c in tab.answers[mode]]
     rest = [tab.spec_json, state]
 
+    @gpu("steer")
     @handler
     def steer(
         controls: SteerControls,
@@ -102,6 +104,7 @@ def wire_recipe(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: g
     controls = [tab.picker, tab.alpha, tab.alpha_log, tab.positions, tab.scale, tab.decay, tab.method]
     rest = [tab.spec_json, state, *controls, *tab.strength_outputs]
 
+    @gpu("steer")
     @handler
     def steer_recipe(
         choice: PromptChoice,

@@ -11,10 +11,11 @@ from saif_ui.service import Backend, Cancelled, PromptChoice, Session, SteerCont
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab, strengths_then
 from saif_ui.ui.tables import ablation_plot, grid_table, sweep_plot, sweep_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, handler, private, session_of, user_errors
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, gpu, handler, private, session_of, user_errors
 
 
 def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:
+    @gpu("sweep")
     @handler
     def sweep(
         controls: SteerControls,
@@ -70,6 +71,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
 
     tab.sweep_stop.click(stop_sweep, None, None, cancels=[event], api_name="stop_sweep")
 
+    @gpu("ablation")
     @handler
     def ablation(
         controls: SteerControls,
@@ -98,6 +100,7 @@ def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr
         **MODEL_EVENT,
     )
 
+    @gpu("special_grid")
     @user_errors
     def special_grid(
         sae: str,
