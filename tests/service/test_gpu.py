@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import pickle
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -27,10 +28,17 @@ from saif_ui.service.gpu import (
 )
 
 
+def crossed(value: Any) -> Any:
+    """`value` after crossing ZeroGPU's process boundary: the real wrapper pickles a call's arguments to its worker
+    and each result (each yield) back."""
+    return pickle.loads(pickle.dumps(value))
+
+
 class StandIn(types.ModuleType):
     """A `spaces` package in ZeroGPU mode that schedules nothing: `GPU` records each function it wraps with its
     `duration`, and the wrapper records each call with the seconds that duration gives for the call's arguments, then
-    runs the function here (a generator stays one, as with the real wrapper)."""
+    runs the function here on pickled copies of them and hands back pickled copies of what it returns or yields (a
+    generator stays one, as with the real wrapper)."""
 
     def __init__(self) -> None:
         super().__init__("spaces")
@@ -46,14 +54,17 @@ class StandIn(types.ModuleType):
             @functools.wraps(task)
             def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 self.calls.append((duration.action, duration(*args, **kwargs)))
-                yield from task(*args, **kwargs)
+                args, kwargs = crossed((args, kwargs))
+                for value in task(*args, **kwargs):
+                    yield crossed(value)
 
             return stream
 
         @functools.wraps(task)
         def call(*args: Any, **kwargs: Any) -> Any:
             self.calls.append((duration.action, duration(*args, **kwargs)))
-            return task(*args, **kwargs)
+            args, kwargs = crossed((args, kwargs))
+            return crossed(task(*args, **kwargs))
 
         return call
 

@@ -1,7 +1,8 @@
 """The app as on a ZeroGPU Space, with a stand-in `spaces` in ZeroGPU mode (`tests.service.test_gpu.StandIn`):
 building it makes exactly the events that run the model ask for the GPU, each under its action; gradio's API is the
-one it has off ZeroGPU; served, a streamed answer comes through the GPU wrapper with the seconds its controls ask
-for, and a refused action tells the visitor why."""
+one it has off ZeroGPU; served, each call asks for the seconds its controls need, its arguments and results cross a
+pickled boundary as with ZeroGPU's worker (the page's state carrying discovery to the steer), a streamed answer
+comes through, and a refused action tells the visitor why."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from saif_ui.engine.config import shipped_saes
 from saif_ui.service import GPU_ACTION
 from saif_ui.ui.app import build_demo, launch_kwargs
 from tests.service.test_gpu import StandIn
@@ -41,13 +43,22 @@ GPU_EVENTS = {
 
 
 @pytest.fixture(scope="module")
-def zero_gpu_demo(engine):
-    """(stand-in, demo): the app built while `import spaces` gives the stand-in; the handlers keep it afterwards."""
+def zero_gpu_demo(engine, tmp_path_factory):
+    """(stand-in, demo): the app with the shipped L24 SAE attached and a private cache, built while `import spaces`
+    gives the stand-in (the handlers keep it afterwards); everything is put back afterwards."""
+    old_cache, before = engine.config.cache_dir, set(engine.saes)
+    engine.config.cache_dir = tmp_path_factory.mktemp("zerogpu-cache")
+    engine.add_sae(next(s for s in shipped_saes() if s.endswith("L24_fast_topk64")))
     stand_in = StandIn()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sys.modules, "spaces", stand_in)
-        demo = build_demo(engine)
-    return stand_in, demo
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setitem(sys.modules, "spaces", stand_in)
+            demo = build_demo(engine)
+        yield stand_in, demo
+    finally:
+        for name in set(engine.saes) - before:
+            engine.remove_sae(name)
+        engine.config.cache_dir = old_cache
 
 
 def test_exactly_the_events_that_run_the_model_ask_for_the_gpu(zero_gpu_demo) -> None:
@@ -78,7 +89,7 @@ def test_gradio_shows_the_same_api_as_off_zero_gpu(engine, zero_gpu_demo) -> Non
     assert '"parameter_name": "max_new_tokens"' in api(demo)  # the handlers' own parameters, not (*args, **kwargs)
 
 
-def test_served_a_streamed_answer_asks_for_its_seconds_and_a_training_is_refused(zero_gpu_demo) -> None:
+def test_served_each_call_asks_for_its_seconds_its_state_crosses_and_a_training_is_refused(zero_gpu_demo) -> None:
     stand_in, demo = zero_gpu_demo
     demo.queue().launch(
         server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs()
@@ -95,5 +106,13 @@ def test_served_a_streamed_answer_asks_for_its_seconds_and_a_training_is_refused
         with pytest.raises(AppError, match="background thread"):
             client.predict(api_name="/train_sae")
         assert len(stand_in.calls) == before + 1
+        # the page's state crosses the process boundary both ways: steering uses the discovery it carries back
+        status, table, _ = client.predict(instruction="french", n_contents=4, top_k=5, api_name="/discover")
+        top = [str(row[1]) for row in table["data"][:3]]
+        assert "french" in status and len(top) == 3
+        out = client.predict(latents=top, alpha=1.0, max_new_tokens=8, api_name="/steer")
+        assert out[2] and json.loads(out[-1])["latents"][0]["mean_act"] > 0
+        # discovery of 4 contents after the 15 s start; the steer's four answers of 8 tokens after 20 s
+        assert stand_in.calls[before + 1 :] == [("discover", 17), ("steer", 21)]
     finally:
         demo.close()
