@@ -145,7 +145,6 @@ ACTIONS: dict[str, Budget | Refused] = {
     "answer": Budget(START_S, _answers(2)),  # without and with the instruction
     "steer": Budget(START_S + 5, _answers(4)),  # original, steered, prompted, prompted + steered
     "steer_joint": Budget(START_S + 5, _answers(3)),
-    "steer_distilled": Budget(START_S + 5, _answers(4)),
     "chat": Budget(START_S + 5, _answers(3)),  # default, steered and prompted columns
     "demo": Budget(START_S + 10 + generating(3, TOKENS)),  # discovery is disk-cached; 3 answers of 48 tokens
     "discover": Budget(START_S, lambda a: ENCODE_S * _contents(a)),
@@ -163,6 +162,10 @@ ACTIONS: dict[str, Budget | Refused] = {
     "link": Budget(START_S + ENCODE_S * 48 + generating(3, TOKENS), needed=_link_needs_model),
     "train": Refused(IN_THE_BACKGROUND.format(what="Training an SAE", command="train-sae")),
     "distil": Refused(IN_THE_BACKGROUND.format(what="A distillation", command="distil")),
+    "steer_distilled": Refused(
+        "Steering with a distilled vector needs a distillation run in this app, which ZeroGPU cannot serve: "
+        + IN_THE_BACKGROUND.format(what="a distillation", command="distil")
+    ),
     "load_sae": Refused(AFTER_STARTUP),
 }
 """Every action that runs the model, by the name its handler is decorated with (`on_gpu(name)`)."""

@@ -175,8 +175,8 @@ def test_every_budget_asks_for_at_least_its_start_and_at_most_the_cap() -> None:
     }
     largest |= {"latents": [str(i) for i in range(32)], "prompted_steered": True}
     budgets = {name: plan for name, plan in ACTIONS.items() if isinstance(plan, Budget)}
-    assert set(ACTIONS) - set(budgets) == {"train", "distil", "load_sae"}
-    assert all(isinstance(ACTIONS[name], Refused) for name in ("train", "distil", "load_sae"))
+    assert set(ACTIONS) - set(budgets) == {"train", "distil", "steer_distilled", "load_sae"}
+    assert all(isinstance(ACTIONS[name], Refused) for name in ("train", "distil", "steer_distilled", "load_sae"))
     for name, budget in budgets.items():
         least, most = budget.seconds({}), budget.seconds(largest)
         assert 15 <= least <= most <= MAX_SECONDS, name

@@ -26,8 +26,8 @@ GPU_EVENTS = {
     "answer": "answer", "discover": "discover", "heatmap": "heatmap", "umap": "umap", "compute_cards": "cards",
     "compare_layers": "compare_layers", "generate": "generate", "measure_quality": "quality", "demo": "demo",
     "demo_next_run": "demo", "chat": "chat", "chat_submit": "chat", "steer": "steer", "steer_recipe": "steer",
-    "steer_distilled": "steer_distilled", "steer_joint": "steer_joint", "sweep": "sweep", "ablate": "ablation",
-    "special_grid": "special_grid", "sweep_joint": "joint_sweep",
+    "steer_joint": "steer_joint", "sweep": "sweep", "ablate": "ablation", "special_grid": "special_grid",
+    "sweep_joint": "joint_sweep",
     # reading the weights (a latent's logit lens and neighbours, the SAE's fingerprint for its cached map)
     "latent_card": "latent_card", "card_after_cards": "latent_card", "card_after_discovery": "latent_card",
     "card_from_latents": "latent_card", "card_from_flagged": "latent_card", "heatmap_after_discovery": "heatmap",
@@ -36,8 +36,8 @@ GPU_EVENTS = {
     # a share link with latents or a chat reruns discovery and answers
     "load_link": "link",
     # refused on ZeroGPU
-    "train_sae": "train", "train_side_by_side": "train", "distil": "distil", "load_registry_sae": "load_sae",
-    "upload_sae": "load_sae",
+    "train_sae": "train", "train_side_by_side": "train", "distil": "distil", "steer_distilled": "steer_distilled",
+    "load_registry_sae": "load_sae", "upload_sae": "load_sae",
 }  # fmt: skip
 """Every event whose handler asks for the GPU (or is refused there), by api_name, with its action."""
 
@@ -73,8 +73,9 @@ def test_exactly_the_events_that_run_the_model_ask_for_the_gpu(zero_gpu_demo) ->
         assert actions[pure] is None
     # each handler was handed to spaces.GPU once (the refused ones never), under its action
     wrapped = {(name, duration.action) for name, duration in stand_in.wrapped}
-    assert len(wrapped) == len(stand_in.wrapped) == 21
-    assert {action for _, action in wrapped} == set(GPU_EVENTS.values()) - {"train", "distil", "load_sae"}
+    assert len(wrapped) == len(stand_in.wrapped) == 20
+    refused = {"train", "distil", "steer_distilled", "load_sae"}
+    assert {action for _, action in wrapped} == set(GPU_EVENTS.values()) - refused
 
 
 def api(demo: gr.Blocks) -> str:
