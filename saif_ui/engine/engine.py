@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -75,7 +76,9 @@ class Engine(Forwards):
         remove_stale_temps(config.cache_dir)  # what a killed server left half-written is never read; free its disk
         for source in config.saes:
             engine.add_sae(source)
-        if config.warmup:
+        # On a ZeroGPU Space the GPU exists only inside a GPU call: a warm-up here would start CUDA in the main process,
+        # which the `spaces` package forbids (the first call warms up instead).
+        if config.warmup and not os.environ.get("SPACES_ZERO_GPU"):
             engine.generate([engine.render("Hi")], decoding=Decoding(max_new_tokens=2))
         return engine
 

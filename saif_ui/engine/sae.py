@@ -119,17 +119,24 @@ def check_source(source: str) -> Path | tuple[str, str]:
 
 
 def _read(source: str, device: str) -> SAE:
+    """The SAE read on the CPU, then moved to `device` as the model is: reading straight to CUDA makes safetensors
+    pin host memory, which needs CUDA in the calling process (a ZeroGPU Space forbids that outside a GPU call)."""
+    sae = _read_cpu(source)
+    return sae if device == "cpu" else sae.to(device)
+
+
+def _read_cpu(source: str) -> SAE:
     from sae_lens import SAE
 
     where = check_source(source)
     if isinstance(where, Path):
         try:
-            return SAE.load_from_disk(where, device=device, dtype="float32")
+            return SAE.load_from_disk(where, device="cpu", dtype="float32")
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise SAELoadError(f"could not load the SAE in {where}: {e}") from e
     release, sae_id = where
     try:
-        return SAE.from_pretrained(release, sae_id, device=device)
+        return SAE.from_pretrained(release, sae_id, device="cpu")
     except (OSError, ValueError, KeyError) as e:
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
         hint = " (HF_HUB_OFFLINE is set: registry SAEs load only from the local HF cache)" if offline else ""

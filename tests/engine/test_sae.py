@@ -74,3 +74,29 @@ def test_mapping_reads_the_right_hidden_state(tmp_path, tiny_llama, hook, hidden
         with hooks.capture(tiny_llama, [loaded.layer], stop=False) as store:
             tiny_llama(ids)
     assert torch.equal(store[loaded.layer], ref)
+
+
+def test_an_sae_is_read_on_the_cpu_then_moved_to_the_models_device(tmp_path) -> None:
+    """Reading straight to CUDA would pin host memory through CUDA (refused on a ZeroGPU Space outside a GPU call):
+    the weights are read on the CPU and moved; here to the meta device, which needs no GPU."""
+    random_sae(64, 32, "blocks.2.hook_resid_post").save_model(str(tmp_path / "s"))
+    loaded = load_sae(str(tmp_path / "s"), d_model=64, n_layers=4, device="meta")
+    assert loaded.sae.W_dec.device.type == "meta" and str(loaded.sae.cfg.device) == "meta"
+    on_cpu = load_sae(str(tmp_path / "s"), d_model=64, n_layers=4)
+    assert on_cpu.sae.W_dec.device.type == "cpu" and on_cpu.sae.W_dec.abs().sum() > 0
+
+
+def test_no_warm_up_generation_at_load_on_a_zerogpu_space(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from saif_ui.engine import Engine, EngineConfig
+
+    config = replace(EngineConfig.from_env(saes=[]), device="cpu")  # `auto` would ask the real ZeroGPU for cuda
+    calls = []
+    monkeypatch.setattr(Engine, "generate", lambda self, *a, **k: calls.append(a))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    Engine.load(config)
+    assert calls == []  # the GPU exists only inside a GPU call there
+    monkeypatch.delenv("SPACES_ZERO_GPU")
+    Engine.load(config)
+    assert len(calls) == 1  # elsewhere the first request does not pay for the first generate
