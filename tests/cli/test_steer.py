@@ -33,9 +33,10 @@ def test_steer_two_instructions_at_once_with_a_weight_each(capsys) -> None:
     assert main([*args, "--weights", "1,2", "--max-new-tokens", "8", "--json"]) == 0
     data = json_out(capsys)
     assert data["instructions"] == ["french", "question"] and data["weights"] == [1.0, 2.0]
-    # Each part is the instruction's validated recipe, as shipped; its weight scales the recipe's own α.
+    # Each part is the instruction's validated recipe as it steers (an adopted distilled vector, or SAIF's latents),
+    # as shipped; its weight scales the recipe's own α.
     recipes = load_recipes()
-    shipped = [json.loads(recipes[i].spec.to_json()) for i in data["instructions"]]
+    shipped = [json.loads(recipes[i].steering.to_json()) for i in data["instructions"]]
     assert [p["spec"] for p in data["joint"]["parts"]] == shipped
     for mode in ("original", "steered", "prompted"):
         assert set(data[mode]["verdicts"]) == {"french", "question"}
@@ -43,7 +44,8 @@ def test_steer_two_instructions_at_once_with_a_weight_each(capsys) -> None:
     assert data["wording"] == "Translate the text into French. Rewrite the text as a question."
     assert main([*args, "--max-new-tokens", "8"]) == 0
     text = capsys.readouterr().out
-    assert "joint: french × 1 (α 2" in text and "question × 1" in text and "--- steered:" in text
+    alpha = recipes["french"].steering.alpha
+    assert f"joint: french × 1 (α {alpha:g}" in text and "question × 1" in text and "--- steered:" in text
 
 
 def test_steer_with_twelve_hand_picked_latents_and_their_strengths(l24, capsys) -> None:

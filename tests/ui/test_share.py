@@ -13,8 +13,10 @@ from saif_ui.ui.steering.tab import SteeringTab
 
 
 def _named(cls: type) -> object:
-    """A tab whose every component is stood in for by its own attribute name (no gradio Blocks needed)."""
-    return cls(**{f.name: f.name for f in fields(cls)})
+    """A tab whose every component is stood in for by its own attribute name (no gradio Blocks needed); its
+    decoding knobs (`sampling`, by `Decoding` field) by their field names."""
+    knobs = {f.name: f.name for f in fields(Decoding)[1:]}
+    return cls(**{f.name: knobs if f.name == "sampling" else f.name for f in fields(cls)})
 
 
 def test_each_recorded_control_has_its_component_and_decoding_knobs_are_decodings_fields() -> None:
@@ -23,7 +25,7 @@ def test_each_recorded_control_has_its_component_and_decoding_knobs_are_decoding
     assert tuple(comps) == CONTROL_KEYS
     decoding = tuple(f.name for f in fields(Decoding))
     # A knob added to Decoding is recorded and shared by the component of the same name, with no edit here.
-    assert steer.decoding_inputs == list(decoding)  # type: ignore[attr-defined]
+    assert steer.decoding_inputs == ["max_new_tokens", *decoding[1:]]  # type: ignore[attr-defined]
     assert {k: comps[k] for k in decoding} == {k: k for k in decoding}
     assert decoding == DECODING_KEYS
 
