@@ -12,6 +12,7 @@ from saif_ui.engine import Clamp, Steering
 from saif_ui.engine.decoding import Decoding
 from saif_ui.engine.hooks import hook_count
 from tests.conftest import SHIPPED_SAE_NAMES, random_sae
+from tests.exactness import assert_exact_under_the_kv_cache
 
 PROMPTS = ["Translate into French: The cat sleeps on the warm window sill.", "Name a colour."]
 
@@ -78,12 +79,6 @@ def test_hooks_are_gone_after_generate_and_after_an_exception(engine):
     assert first == engine.generate(prompts, decoding=Decoding(max_new_tokens=3), reuse=False)[0].token_ids
 
 
-GREEDY_TOLERANCE = 1e-3
-"""How far below the best logit a greedy token may be when the logits come from another kernel (one padded batch
-with the KV cache vs one full unpadded forward): measured gaps are 0, and top-2 margins go down to ~4e-4, so comparing
-the two runs' tokens exactly would depend on the CPU's last bits."""
-
-
 def _intervention(kind: str, positions: str) -> list:
     push = torch.randn(576, generator=torch.Generator().manual_seed(1))
     if kind == "clamp":
@@ -112,22 +107,7 @@ def test_kv_cache_steering_equals_full_recompute(engine, kind, positions):
     answer must end where the full forward picks an end-of-turn token."""
     prompts = [engine.render(p) for p in PROMPTS]
     steering = _intervention(kind, positions)
-    cached = engine.generate(prompts, steering, decoding=Decoding(max_new_tokens=16), use_cache=True, reuse=False)
-    eos = sorted(engine.eos_ids())
-    for prompt, gen in zip(prompts, cached, strict=True):
-        prompt_ids = engine.chat.tokenize(prompt)
-        ids = torch.tensor([prompt_ids + gen.token_ids])
-        with engine.steering(steering, len(prompt_ids)), torch.no_grad():
-            logits = engine.model(input_ids=ids, use_cache=False).logits[0, len(prompt_ids) - 1 :].float()
-        best = logits.max(-1).values
-        chosen = logits[torch.arange(len(gen.token_ids)), gen.token_ids]
-        assert (best[: len(gen.token_ids)] - chosen).max() <= GREEDY_TOLERANCE
-        if gen.finished:
-            assert logits[len(gen.token_ids), eos].max() >= best[len(gen.token_ids)] - GREEDY_TOLERANCE
-        else:
-            assert len(gen.token_ids) == 16
-    plain = engine.generate(prompts, decoding=Decoding(max_new_tokens=16))
-    assert [g.token_ids for g in cached] != [g.token_ids for g in plain]  # the steering did something
+    assert_exact_under_the_kv_cache(engine, prompts, steering, 16)
 
 
 def test_concurrent_steered_and_plain_requests_do_not_mix(engine):

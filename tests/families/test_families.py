@@ -37,13 +37,11 @@ from saif_ui.saif.steering.evaluate import EvalConfig, evaluate
 from saif_ui.saif.steering.spec import spec_from_discovery
 from saif_ui.ui.app import build_demo
 from tests.conftest import TINY_DISTIL
+from tests.exactness import assert_exact_under_the_kv_cache
 from tests.families.builders import FAMILIES, LAYERS, SAE_LAYER, Family, build, build_model, build_tokenizer
 from tests.ui.conftest import free_port
 
 SHORT = Decoding(max_new_tokens=6)
-GREEDY_TOLERANCE = 1e-3
-"""As in tests/engine/test_engine.py: how far below the best logit a greedy token may be when the logits come from
-another kernel (a padded batch with the KV cache vs one full forward)."""
 LONG = "Bees make honey from the nectar of flowers, and a hive can hold tens of thousands of them through the winter."
 """A content longer than every fixture's sliding window (8-12 tokens), so windowed attention is exercised."""
 
@@ -159,23 +157,7 @@ def test_steering_is_exact_under_the_kv_cache(fx: Loaded, positions: str, decay:
     scale = float(enc.residuals[SAE_LAYER][1:].norm(dim=-1).mean())
     vector = torch.randn(engine.d_model, generator=torch.Generator().manual_seed(3))
     steering = [Steering(SAE_LAYER, vector / vector.norm() * 3 * scale, positions, decay=decay)]  # type: ignore[arg-type]
-    cached = engine.generate(prompts, steering, decoding=Decoding(max_new_tokens=8), use_cache=True, reuse=False)
-    eos = sorted(engine.eos_ids())
-    for prompt, gen in zip(prompts, cached, strict=True):
-        prompt_ids = engine.chat.tokenize(prompt)
-        ids = torch.tensor([prompt_ids + gen.token_ids])
-        with engine.steering(steering, len(prompt_ids)), torch.no_grad():
-            logits = engine.model(input_ids=ids, use_cache=False).logits[0, len(prompt_ids) - 1 :].float()
-        best = logits.max(-1).values
-        n = len(gen.token_ids)
-        chosen = logits[torch.arange(n), gen.token_ids]
-        assert n and (best[:n] - chosen).max() <= GREEDY_TOLERANCE
-        if gen.finished:
-            assert logits[n, eos].max() >= best[n] - GREEDY_TOLERANCE
-        else:
-            assert n == 8
-    plain = engine.generate(prompts, decoding=Decoding(max_new_tokens=8), reuse=False)
-    assert [g.token_ids for g in cached] != [g.token_ids for g in plain]  # the steering did something
+    assert_exact_under_the_kv_cache(engine, prompts, steering, 8)
     assert hooks.hook_count(engine.model) == 0
 
 
