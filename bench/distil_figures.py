@@ -22,7 +22,8 @@ def p11_distil_step(engine: Engine, quick: bool) -> Figure:
         engine, resolve_instruction("french"), training_contents(4 if quick else 16), answer_tokens=48, top_k=32
     )
     batches = _batches(engine, LAYER, examples, batch_size=8)
-    param = FreeVector(engine.d_model)
+    device = engine.loaded.device
+    param = FreeVector(engine.d_model).to(device)  # as `distil` places it: on the model's device
     tokens = sum(int(ex.student.shape[0]) for ex in examples)
 
     def step() -> None:
@@ -30,10 +31,11 @@ def p11_distil_step(engine: Engine, quick: bool) -> Figure:
 
     def plain() -> None:
         # the same blocks, forward and backward to an added vector, with nothing of training around them
-        delta = torch.zeros(engine.d_model, requires_grad=True)
+        delta = torch.zeros(engine.d_model, device=device, requires_grad=True)
         with torch.enable_grad():
             for b in batches:
-                out = b.above.logits(b.above.resid + delta, b.rows)
+                # in the residual's dtype, as the training step adds its vector (bf16 on a GPU)
+                out = b.above.logits(b.above.resid + delta.to(b.above.resid.dtype), b.rows)
                 torch.autograd.grad(out.logsumexp(-1).sum(), [delta])
 
     t = paired_best({"step": step, "plain": plain}, repeats=2 if quick else 3)

@@ -6,17 +6,35 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import GPU_IDS
+
 START, END = "<!-- performance:start -->", "<!-- performance:end -->"
 
 
-def table(figures: list[dict[str, Any]]) -> str:
-    rows = ["| id | figure | value | target | met |", "|---|---|---|---|---|"]
-    for f in figures:
+def _cell(f: dict[str, Any] | None) -> tuple[str, str]:
+    """A figure's value and verdict as table cells; `–` for a figure the run did not measure."""
+    if f is None or f["value"] is None:
+        return "–", "–"
+    return f"{f['value']:g} {f['unit']}", {True: "yes", False: "**no**", None: "–"}[f["met"]]
+
+
+def table(figures: list[dict[str, Any]], gpu: list[dict[str, Any]] | None = None) -> str:
+    """The figures as a markdown table; with `gpu` (a GPU run's figures) a GPU column and its verdict beside the CPU's,
+    matched by id (a figure only the GPU run has gets a row of its own)."""
+    head = "| id | figure | value | target | met |" if gpu is None else (
+        "| id | figure | CPU | target | met | GPU (bf16) | met |")  # fmt: skip
+    rows = [head, "|---|---|---|---|---|" + ("" if gpu is None else "---|---|")]
+    on_gpu = {f["id"]: f for f in gpu or []}
+    cpu_ids = {f["id"] for f in figures}
+    for f in [*figures, *(g for g in gpu or [] if g["id"] not in cpu_ids)]:
+        mine = f if f["id"] in cpu_ids else None
         target = "–" if f["target"] is None else f"{f['kind']} {f['target']:g}"
-        met = {True: "yes", False: "**no**", None: "–"}[f["met"]]
-        value = "–" if f["value"] is None else f"{f['value']:g} {f['unit']}"
-        note = f" ({f['note']})" if f.get("note") else ""
-        rows.append(f"| {f['id']} | {f['figure']}{note} | {value} | {target} | {met} |")
+        note = f" ({f['note']})" if mine is not None and f.get("note") else ""
+        value, met = _cell(mine)
+        row = f"| {f['id']} | {f['figure']}{note} | {value} | {target} | {met} |"
+        if gpu is not None:
+            row += " {} | {} |".format(*_cell(on_gpu.get(f["id"])))
+        rows.append(row)
     return "\n".join(rows)
 
 
@@ -24,14 +42,35 @@ OTHER = ("load-", "growth-", "profile-")
 """Results of other commands (bench.load, bench.growth, bench.profiles), not whole runs of `python -m bench`."""
 
 
-def newest(results: Path) -> Path:
-    """The newest whole run (a full run before a quick one of the same day); load, growth and profile results and
-    `--only` runs are not this table's."""
+def is_gpu(record: dict[str, Any]) -> bool:
+    """A `python -m bench --gpu` run (the engine on cuda); older records, without `device`, are CPU runs."""
+    return str(record.get("device", "cpu")).startswith("cuda")
+
+
+def whole_runs(results: Path, gpu: bool) -> dict[Path, dict[str, Any]]:
+    """Every whole run of one kind (CPU or GPU) in `results`: load, growth and profile results and `--only` runs
+    are not whole runs."""
     runs = {p: json.loads(p.read_text()) for p in sorted(results.glob("*.json")) if not p.name.startswith(OTHER)}
-    whole = {p: r for p, r in runs.items() if not r.get("only")}
+    return {p: r for p, r in runs.items() if not r.get("only") and is_gpu(r) == gpu}
+
+
+def _newest(runs: dict[Path, dict[str, Any]]) -> Path:
+    return max(runs, key=lambda p: (runs[p]["date"], not runs[p]["quick"]))
+
+
+def newest(results: Path) -> Path:
+    """The newest whole CPU run (a full run before a quick one of the same day); load, growth and profile results,
+    `--only` runs and GPU runs are not this table's."""
+    whole = whole_runs(results, gpu=False)
     if not whole:
         raise SystemExit(f"no whole run in {results}: run python -m bench first")
-    return max(whole, key=lambda p: (whole[p]["date"], not whole[p]["quick"]))
+    return _newest(whole)
+
+
+def newest_gpu(results: Path) -> Path | None:
+    """The newest whole `python -m bench --gpu` run, None when none is shipped."""
+    whole = whole_runs(results, gpu=True)
+    return _newest(whole) if whole else None
 
 
 def newest_of(results: Path, prefix: str) -> Path | None:
@@ -125,7 +164,37 @@ def profile_lines(record: dict[str, Any], path: Path, figures: list[dict[str, An
     return lines
 
 
-def section(record: dict[str, Any], path: Path, extra: list[str] | None = None) -> str:
+def gpu_lines(gpu: tuple[dict[str, Any], Path] | None) -> list[str]:
+    """The sentence above the table that says where the GPU column comes from, or that there is none yet."""
+    if gpu is None:
+        return [
+            "",
+            f"GPU: no GPU run shipped yet. `python -m bench --gpu` on a machine with CUDA measures "
+            f"{', '.join(GPU_IDS[:-1])} and {GPU_IDS[-1]} with the engine on cuda in bf16 and writes "
+            "`bench/results/<date>-<gpu>-gpu.json`; `python -m bench --readme` then adds its column to this table.",
+        ]
+    record, path = gpu
+    m = record["machine"]
+    memory = f", {m['gpu_memory_gb']:g} GB" if m.get("gpu_memory_gb") else ""
+    cuda = f", CUDA {m['cuda']}" if m.get("cuda") else ""
+    notes = [f"- {f['id']} on the GPU: {f['note']}" for f in record["figures"] if f.get("note")]
+    return [
+        "",
+        f"GPU column: `python -m bench --gpu{' --quick' if record['quick'] else ''}` ({record['seconds']} s) at commit "
+        f"{record['commit']} on {record['date']}: {m['gpu']}{memory}{cuda}, torch {m['torch']}, the engine in "
+        f"{record.get('dtype') or 'bfloat16'}; raw timings in `{path.as_posix()}`. The targets were set for the CPU.",
+        *(["", *notes] if notes else []),
+    ]
+
+
+def section(
+    record: dict[str, Any],
+    path: Path,
+    extra: list[str] | None = None,
+    gpu: tuple[dict[str, Any], Path] | None = None,
+) -> str:
+    """The whole block: the CPU run's header and table (with the GPU column when `gpu`, a GPU run and its path, is
+    given, else a line saying none is shipped), then `extra`."""
     m = record["machine"]
     where = f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads)"
     if m.get("gpu"):
@@ -137,8 +206,9 @@ def section(record: dict[str, Any], path: Path, extra: list[str] | None = None) 
             f"Measured by `python -m bench{' --quick' if record['quick'] else ''}` ({mode}, {record['seconds']} s) at "
             f"commit {record['commit']} on {record['date']}: {where}. Every value is a ratio (or a time) measured in "
             f"that one run; raw timings are in `{path.as_posix()}`.",
+            *gpu_lines(gpu),
             "",
-            table(record["figures"]),
+            table(record["figures"], gpu[0]["figures"] if gpu else None),
             *(extra or []),
             END,
         ]
@@ -146,12 +216,9 @@ def section(record: dict[str, Any], path: Path, extra: list[str] | None = None) 
 
 
 def history_lines(results: Path, path: Path, record: dict[str, Any]) -> list[str]:
-    """For each target this run missed, its value in the other whole runs kept in `results` (the machines are noisy:
-    a miss by a hair and a clear miss read differently)."""
-    others = [
-        json.loads(p.read_text()) for p in sorted(results.glob("*.json")) if p != path and not p.name.startswith(OTHER)
-    ]
-    others = [r for r in others if not r.get("only")]
+    """For each target this run missed, its value in the other whole CPU runs kept in `results` (the machines are
+    noisy: a miss by a hair and a clear miss read differently)."""
+    others = [r for p, r in whole_runs(results, gpu=False).items() if p != path]
     lines = []
     for f in record["figures"]:
         if f.get("met") is not False:
@@ -185,5 +252,7 @@ def write_readme(root: Path, results: Path) -> Path:
     if prof is not None:
         extra += profile_lines(json.loads(prof.read_text()), prof.relative_to(root), record["figures"])
     extra += history_lines(results, path, record)
-    readme.write_text(head + section(record, path.relative_to(root), extra) + tail, encoding="utf-8")
+    gpu_path = newest_gpu(results)
+    gpu = (json.loads(gpu_path.read_text()), gpu_path.relative_to(root)) if gpu_path is not None else None
+    readme.write_text(head + section(record, path.relative_to(root), extra, gpu) + tail, encoding="utf-8")
     return path

@@ -10,6 +10,7 @@ are checked to agree between the two paths.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -46,8 +47,8 @@ def tl_model(engine: Engine) -> Any:
         gated_mlp=True,
         original_architecture="LlamaForCausalLM",
         default_prepend_bos=False,
-        dtype=torch.float32,
-        device="cpu",
+        dtype=engine.loaded.dtype,  # the engine's own: fp32 on the CPU run, bf16 on the GPU run
+        device=str(engine.loaded.device),
     )
     model = HookedSAETransformer(cfg, tokenizer=engine.tokenizer)
     model.load_and_process_state_dict(
@@ -61,6 +62,15 @@ def tl_model(engine: Engine) -> Any:
     return model.eval()
 
 
+def spliced_sae(sae: Any, dtype: torch.dtype) -> Any:
+    """The SAE sae-lens splices into the TransformerLens model: the engine's own when the dtypes agree, else a copy in
+    the model's dtype (what a sae-lens user on a bf16 GPU loads). Spliced in, its output replaces the residual that
+    the next block reads, and an fp32 residual in a bf16 model would run the later blocks in mixed precision."""
+    if sae.dtype == dtype:
+        return sae
+    return copy.deepcopy(sae).to(dtype=dtype)
+
+
 def p3_sae_lens(engine: Engine, sae_name: str, texts: list[str], quick: bool) -> Figure:
     """The SAE's latents for every discovery prompt: the engine's batched encode (stops at the layer) vs
     `run_with_cache_with_saes` (full forward, as the sae-lens tutorials run it; the `stop_at_layer` variant is
@@ -72,13 +82,14 @@ def p3_sae_lens(engine: Engine, sae_name: str, texts: list[str], quick: bool) ->
     sae = engine.sae(sae_name)
     hook = f"{sae.hook_name}.hook_sae_acts_post"
     batch = 16
+    tl_sae = spliced_sae(sae.sae, engine.loaded.dtype)
 
     def tl_batches(stop: bool) -> None:
         with torch.no_grad():
             for i in range(0, len(texts), batch):
                 model.run_with_cache_with_saes(
                     texts[i : i + batch],
-                    saes=[sae.sae],
+                    saes=[tl_sae],
                     names_filter=[hook],
                     prepend_bos=False,
                     padding_side="right",
@@ -89,13 +100,13 @@ def p3_sae_lens(engine: Engine, sae_name: str, texts: list[str], quick: bool) ->
     ids = engine.tokenizer(texts[0], return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         _, cache = model.run_with_cache_with_saes(
-            ids, saes=[sae.sae], names_filter=[hook, f"{sae.hook_name}.hook_sae_input"]
+            ids, saes=[tl_sae], names_filter=[hook, f"{sae.hook_name}.hook_sae_input"]
         )
     ours = engine.hidden_states([ids[0]], [sae.layer])[sae.layer][0].float()
-    theirs = cache[f"{sae.hook_name}.hook_sae_input"][0].float()  # the residual as the spliced SAE reads it
+    theirs = cache[f"{sae.hook_name}.hook_sae_input"][0].float().to(ours.device)  # the residual the SAE reads
     resid_err = float(((ours - theirs).norm(dim=-1) / ours.norm(dim=-1))[1:].max())  # position 0: the sink
     lat_ours = sae.encode(ours).float()
-    lat_err = float((lat_ours - cache[hook][0].float()).abs().max() / lat_ours.abs().max())
+    lat_err = float((lat_ours - cache[hook][0].float().to(lat_ours.device)).abs().max() / lat_ours.abs().max())
     saved, engine.cache = engine.cache, ByteLRU(0)
     try:
         t = paired_best(

@@ -8,15 +8,29 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
+
+def sync() -> None:
+    """Wait for the GPU's queued work, when CUDA is in use (a no-op on a CPU run). CUDA kernels run asynchronously:
+    without this a timer stops when the last kernel is *launched*, not when it has run, and a figure that ends on the
+    GPU (a copy, a forward whose output is not read) would look faster than it is."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call of `fn`, the GPU's queue drained before and after (`sync`)."""
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
 
 def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
     """Best wall time of `repeats` runs: the run least disturbed by other load on a noisy machine."""
-    times = []
-    for _ in range(max(3, repeats)):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timed(fn) for _ in range(max(3, repeats)))
 
 
 def paired_best(fns: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str, float]:
@@ -24,9 +38,7 @@ def paired_best(fns: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str
     best = {name: float("inf") for name in fns}
     for _ in range(max(3, repeats)):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], timed(fn))
     return best
 
 

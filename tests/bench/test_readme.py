@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bench.readme import END, START, newest, write_readme
+from bench.readme import END, START, newest, newest_gpu, table, write_readme
 from bench.timing import Figure
 
 
@@ -124,3 +124,65 @@ def test_a_missed_target_is_shown_beside_its_value_in_the_other_whole_runs(tmp_p
     assert "- P1 (target >= 0.97): 0.96 in this run; other runs: 0.98 (2026-11-30, abc1234)." in text
     assert "0.1 (" not in text
     assert "- P5w (target <= 20): 30 in this run; other runs: 30 (2026-11-30, abc1234)." in text
+
+
+def gpu_record(date: str, value: float) -> dict:
+    """A `python -m bench --gpu` record: the engine on cuda in bf16, the GPU named in its machine block."""
+    return {
+        **record(date, False, value),
+        "device": "cuda",
+        "dtype": "bfloat16",
+        "machine": {"cpu": "Host CPU", "cores": 16, "torch": "2.13.0+cu128", "torch_threads": 16,
+                    "gpu": "NVIDIA H200", "gpu_memory_gb": 150.0, "cuda": "12.8", "device": "cuda"},
+        "figures": [Figure("P1", "steered / plain", value, 0.97).to_dict(),
+                    Figure("P10", "decode vs bound", 0.05, 0.8, note="launch-bound").to_dict()],
+    }  # fmt: skip
+
+
+def test_the_table_puts_a_gpu_column_beside_the_cpu_one_when_given_a_gpu_run() -> None:
+    cpu = record("2026-12-01", False, 0.99)["figures"]
+    assert "GPU" not in table(cpu)  # no GPU run: the table is the CPU's alone
+    rows = table(cpu, gpu_record("2026-12-05", 1.01)["figures"]).splitlines()
+    assert rows[0] == "| id | figure | CPU | target | met | GPU (bf16) | met |"
+    assert rows[1] == "|---|---|---|---|---|---|---|"
+    assert rows[2] == "| P1 | steered / plain | 0.99 × | >= 0.97 | yes | 1.01 × | yes |"
+    assert rows[3] == "| P5w | start | 30 s | <= 20 | **no** | – | – |"  # not a GPU figure
+    assert rows[4] == "| P10 | decode vs bound | – | >= 0.8 | – | 0.05 × | **no** |"  # measured on the GPU only
+    assert len(rows) == 5
+
+
+def test_the_section_shows_the_newest_gpu_run_beside_the_newest_cpu_run(tmp_path) -> None:
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "2026-12-01-x.json").write_text(json.dumps(record("2026-12-01", False, 0.96)))
+    (results / "2026-11-30-x.json").write_text(json.dumps(record("2026-11-30", False, 0.98)))
+    (results / "2026-12-04-nvidia-h200-gpu.json").write_text(json.dumps(gpu_record("2026-12-04", 0.5)))
+    (results / "2026-12-05-nvidia-h200-gpu.json").write_text(json.dumps(gpu_record("2026-12-05", 1.01)))
+    partial = {**gpu_record("2026-12-06", 0.1), "only": ["P1"]}
+    (results / "2026-12-06-nvidia-h200-gpu-P1.json").write_text(json.dumps(partial))
+    assert newest(results).name == "2026-12-01-x.json"  # a newer GPU run is not the CPU column
+    assert newest_gpu(results).name == "2026-12-05-nvidia-h200-gpu.json"  # nor is a partial GPU run its column
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n")
+    write_readme(tmp_path, results)
+    text = readme.read_text()
+    assert "| P1 | steered / plain | 0.96 × | >= 0.97 | **no** | 1.01 × | yes |" in text
+    assert "GPU column: `python -m bench --gpu` (12 s) at commit abc1234 on 2026-12-05: NVIDIA H200, 150 GB" in text
+    assert "the engine in bfloat16; raw timings in `bench/results/2026-12-05-nvidia-h200-gpu.json`" in text
+    assert "- P10 on the GPU: launch-bound" in text
+    assert "no GPU run shipped yet" not in text
+    # a missed CPU target is compared with the other CPU runs only, never with a GPU's value
+    assert "- P1 (target >= 0.97): 0.96 in this run; other runs: 0.98 (2026-11-30, abc1234)." in text
+
+
+def test_without_a_gpu_run_the_section_says_so_plainly(tmp_path) -> None:
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "2026-12-01-x.json").write_text(json.dumps(record("2026-12-01", False, 0.99)))
+    assert newest_gpu(results) is None
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n")
+    write_readme(tmp_path, results)
+    text = readme.read_text()
+    assert "GPU: no GPU run shipped yet. `python -m bench --gpu` on a machine with CUDA measures P1, P2" in text
+    assert "| id | figure | value | target | met |" in text and "GPU (bf16)" not in text
