@@ -62,7 +62,7 @@ def _plan(args: argparse.Namespace, config: Any) -> Any:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from saif_ui.engine import Engine
-    from saif_ui.engine.plan import PlanUnavailable
+    from saif_ui.engine.shapes import PlanUnavailable
 
     config = _config(args)
     try:

@@ -24,15 +24,12 @@ from saif_ui.engine.plan import (
     Capacity,
     DoesNotFit,
     Limits,
-    ModelShape,
-    PlanUnavailable,
-    SaePlan,
     layer_devices,
     plan_memory,
     preflight,
-    read_model_config,
     split,
 )
+from saif_ui.engine.shapes import ModelShape, PlanUnavailable, SaePlan, read_model_config
 from saif_ui.engine.steering import Steering
 
 LLAMA_3_1_8B = {
