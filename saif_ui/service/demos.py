@@ -21,7 +21,7 @@ from saif_ui.saif.discovery.discover import DiscoveryResult
 from saif_ui.saif.inputs.contents import Content, load_contents
 from saif_ui.saif.judge.fidelity import chrf
 from saif_ui.saif.steering.evaluate import REPETITION_LIMIT
-from saif_ui.saif.studies.findings_steering import GAIN
+from saif_ui.saif.studies.findings_sections import clears_bar
 from saif_ui.saif.studies.steering_study import DECODING
 from saif_ui.service.context import Context
 from saif_ui.service.controls import PromptChoice
@@ -115,7 +115,7 @@ class Demos:
             if method not in rates or "original" not in rates or "prompted" not in rates:
                 continue
             steered, original = rates[method], rates["original"]
-            if steered[0] - original[0] < GAIN or steered[1] <= original[0]:
+            if not clears_bar(steered[0], steered[1], original[0]):
                 continue
             instr = self.context.catalogue.get(iid)
             demos.append(

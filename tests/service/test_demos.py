@@ -9,7 +9,7 @@ import pytest
 from saif_ui.engine.config import shipped_saes
 from saif_ui.engine.errors import SaifError
 from saif_ui.saif.inputs.contents import load_contents
-from saif_ui.saif.studies.findings_steering import GAIN
+from saif_ui.saif.studies.findings_sections import GAIN
 from saif_ui.service import Backend, Partial, Steered, Verdict
 from saif_ui.service.demos import Demos
 

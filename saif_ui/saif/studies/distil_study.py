@@ -34,7 +34,7 @@ from saif_ui.saif.steering.baselines import random_direction_spec
 from saif_ui.saif.steering.recipe import Adopted, Recipe, require_recipe
 from saif_ui.saif.steering.recipe_search import Candidate, SearchConfig, best_candidate, stage_candidates
 from saif_ui.saif.studies import derived, steering_study
-from saif_ui.saif.studies.findings_sections import Rate, n_each, rate_ci, section, table, tally
+from saif_ui.saif.studies.findings_sections import GAIN, Rate, clears_bar, n_each, rate_ci, section, table, tally
 from saif_ui.saif.studies.shipped import Log, is_current, load_shipped
 from saif_ui.saif.studies.steering_study import TestFigures
 from saif_ui.saif.studies.study import Doc, Docs, Glance
@@ -379,11 +379,11 @@ def distil_tally(docs: Docs) -> DistilTally:
         r = doc["result"]
         base = r["shipped"]["original"]["success"]
         chosen, rate = chosen_test_rate(require_recipe(iid), doc)
-        if rate["rate"] - base["rate"] >= 0.3 and rate["ci"][0] > base["rate"]:
+        if clears_bar(rate["rate"], rate["ci"][0], base["rate"]):
             won.append((iid, chosen, rate, base))
             categories.add(load_catalogue().get(iid).category)
         gap = _sae_vs_free(r["methods"])
-        if gap is not None and r["methods"]["distil_free"]["success"]["rate"] - base["rate"] >= 0.3:
+        if gap is not None and r["methods"]["distil_free"]["success"]["rate"] - base["rate"] >= GAIN:
             matched.append((iid, gap[0] > -0.1 and gap[1] >= 0.05))
         rd = r["methods"].get("distil_free", {}).get("reading")
         if rd:

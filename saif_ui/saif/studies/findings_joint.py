@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.findings_sections import Rate, n_each, p_value, quote, section, table, tally
+from saif_ui.saif.studies.findings_sections import GAIN, Rate, clears_bar, n_each, p_value, quote, section, table, tally
 from saif_ui.saif.studies.study import Docs, Glance
 
 
@@ -61,9 +61,6 @@ class JointVerdict(TypedDict):
     best_control: str | None
 
 
-GAIN = 0.30
-"""The bar of the single-instruction claim, applied to the joint one: joint success at least this much above
-`original`, with the interval's lower bound above the unsteered rate."""
 CLAIM = "SAIF's future work: two instructions at once"
 ORDER = ("original", "prompted", "joint", "mean_difference", "random_latents")
 LABELS = {
@@ -110,7 +107,7 @@ def verdict(result: JointResult) -> JointVerdict:
     m = result["test"]["methods"]
     joint, original = m["joint"]["success"], m["original"]["success"]
     gain = joint["rate"] - original["rate"]
-    passed = gain >= GAIN and joint["ci"][0] > original["rate"]
+    passed = clears_bar(joint["rate"], joint["ci"][0], original["rate"])  # the single-instruction bar
     controls: list[str] = [n for n in ("mean_difference", "random_latents") if n in m]
     best = max(controls, key=lambda n: m[n]["success"]["rate"]) if controls else None
     return {"gain": gain, "passed": passed, "best_control": best}

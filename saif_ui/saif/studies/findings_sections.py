@@ -46,6 +46,16 @@ class Candidate(TypedDict):
     strict: int
 
 
+GAIN = 0.30
+"""The bar every steering claim is held to (issue 11): the headline rate at least this much above the unsteered
+(`original`) rate, with the 95 % interval's lower bound above it."""
+
+
+def clears_bar(rate: float, low: float, original: float) -> bool:
+    """Whether a success `rate` (its interval's lower bound `low`) clears the bar over the unsteered rate."""
+    return rate - original >= GAIN and low > original
+
+
 def section(title: str, intro: str, *blocks: list[str]) -> list[str]:
     """A FINDINGS.md section: its heading, its introduction and each block of lines, a blank line after each."""
     md = [f"## {title}", "", intro, ""]

@@ -8,7 +8,7 @@ from typing import Any, NotRequired, TypedDict
 
 from saif_ui.saif.inputs.catalogue import load_catalogue
 from saif_ui.saif.judge.stats import PairedDict
-from saif_ui.saif.studies.findings_sections import above, figure, n_each, plotted, table, tally
+from saif_ui.saif.studies.findings_sections import GAIN, above, clears_bar, figure, n_each, plotted, table, tally
 from saif_ui.saif.studies.findings_sections import ci as _ci
 from saif_ui.saif.studies.findings_sections import p_value as _p
 from saif_ui.saif.studies.findings_sections import pct as _pct
@@ -78,9 +78,6 @@ class SteeringVerdict(TypedDict):
     outcome: ClaimVerdict
 
 
-GAIN = 0.30
-"""The bar of issue 11: steering raises the headline rate by at least this much over `original`, with the 95 %
-interval's lower bound above the unsteered rate."""
 CONTROLS = ("mean_difference", "random_latents", "random_direction", "top1_matched")
 LABELS = {
     "original": "original (no instruction, no steering)",
@@ -107,7 +104,7 @@ def verdict(result: SteeringResult) -> SteeringVerdict:
     gain = steered["success"] - original["success"]
     low = steered["ci"]["success"][0]
     best_control = max(CONTROLS, key=lambda c: (m[c]["success"], c))
-    passed = gain >= GAIN and low > original["success"]
+    passed = clears_bar(steered["success"], low, original["success"])
     return {
         "gain": gain,
         "passed": passed,
