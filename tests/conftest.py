@@ -44,22 +44,23 @@ def held(engine, monkeypatch):
     gate.set()
 
 
+def tiny_llama_config(layers: int = 4):
+    """A Llama config of width 32 and `layers` layers (no download)."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def tiny_llama():
-    """A randomly initialised 4-layer Llama (no download), in eval mode."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """A randomly initialised 4-layer Llama, in eval mode."""
+    from transformers import LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(tiny_llama_config()).eval()
 
 
 def random_sae(

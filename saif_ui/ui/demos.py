@@ -15,6 +15,7 @@ from saif_ui.ui.widgets import (
     MODEL_EVENT,
     RECIPE_ROWS,
     answer_and_verdict,
+    answer_columns,
     gpu,
     partial_answers,
     private,
@@ -149,12 +150,7 @@ def build_demo_section(backend: Backend) -> DemoSection:
         stop_btn = gr.Button("Stop", variant="stop", size="sm", elem_id="demo-stop")
     about = gr.Markdown(elem_id="demo-about")
     latents = gr.Markdown(elem_id="demo-latents")
-    answers = {}
-    with gr.Row():
-        for mode in COLUMNS:
-            with gr.Column():
-                box = gr.Textbox(label=LABELS[mode], lines=5, elem_id=f"demo-out-{mode}")
-                answers[mode] = (box, gr.Markdown(elem_id=f"demo-verdict-{mode}"))
+    answers = answer_columns({mode: LABELS[mode] for mode in COLUMNS}, "demo-out-{}", "demo-verdict-{}", lines=5)
     verdict = gr.Markdown(elem_id="demo-verdict")
     return DemoSection(buttons, pick, index, again_btn, next_btn, stop_btn, about, latents, answers, verdict)
 

@@ -213,6 +213,25 @@ def sampling_controls(prefix: str = "") -> dict[str, Any]:
     return controls
 
 
+Answers = dict[str, tuple[gr.Textbox, gr.Markdown]]
+"""A panel's answer boxes by mode, each with the verdict under it."""
+
+
+def answer_columns(
+    labels: Mapping[str, str], box_id: str, verdict_id: str, lines: int = 6, interactive: bool | None = None
+) -> Answers:
+    """One column per mode in a row: an answer box labelled `labels[mode]` over its verdict. The element ids are
+    `box_id` and `verdict_id` with the mode in place of `{}` (the browser tests and the README find them by id).
+    `interactive` None leaves it to Gradio (an output only is read-only)."""
+    answers: Answers = {}
+    with gr.Row():
+        for mode, label in labels.items():
+            with gr.Column():
+                box = gr.Textbox(label=label, lines=lines, interactive=interactive, elem_id=box_id.format(mode))
+                answers[mode] = (box, gr.Markdown(elem_id=verdict_id.format(mode)))
+    return answers
+
+
 def private(name: str) -> dict[str, Any]:
     """Event kwargs of an internal UI handler: an explicit api_name, kept off the documented API."""
     return {"api_name": name, "api_visibility": "private"}

@@ -4,11 +4,19 @@ the rest of the README is kept, and the newest full run wins over a quick run of
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from bench.readme import END, START, newest, newest_gpu, table, write_readme
 from bench.timing import Figure
+
+
+def rendered(root: Path, results: Path, readme: str) -> str:
+    """The README `readme` after `write_readme` filled its section from `results`."""
+    (root / "README.md").write_text(readme)
+    write_readme(root, results)
+    return (root / "README.md").read_text()
 
 
 def record(date: str, quick: bool, value: float) -> dict:
@@ -32,10 +40,7 @@ def test_the_section_is_rewritten_from_the_newest_full_run(tmp_path) -> None:
     (results / "load-2026-12-02-x.json").write_text("{}")  # load results are not this section's
     (results / "2026-12-02-x-P1.json").write_text(json.dumps({**record("2026-12-02", False, 0.1), "only": ["P1"]}))
     assert newest(results).name == "2026-12-01-x.json"
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\n## Performance\n\n{START}\nold text\n{END}\n\n## Next\nkept\n")
-    write_readme(tmp_path, results)
-    text = readme.read_text()
+    text = rendered(tmp_path, results, f"# Title\n\n## Performance\n\n{START}\nold text\n{END}\n\n## Next\nkept\n")
     assert "old text" not in text and text.startswith("# Title") and text.endswith("## Next\nkept\n")
     assert "| P1 | steered / plain | 0.99 × | >= 0.97 | yes |" in text
     assert "| P5w | start | 30 s | <= 20 | **no** |" in text
@@ -98,10 +103,7 @@ def test_growth_and_profiles_join_the_section_and_never_replace_the_table(tmp_pa
     (results / "growth-2026-12-02-x-quick.json").write_text(json.dumps(growth_record()))
     (results / "profile-2026-12-02-x.json").write_text(json.dumps(profile_record()))
     assert newest(results).name == "2026-12-01-x-quick.json"  # newer growth / profile files are not runs
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# T\n\n{START}\n{END}\n")
-    write_readme(tmp_path, results)
-    text = readme.read_text()
+    text = rendered(tmp_path, results, f"# T\n\n{START}\n{END}\n")
     assert "![cost growth](bench/results/growth-2026-12-02-x-quick.png)" in text
     assert "6.0 s with the KV cache and 24.0 s recomputed (4.0×" in text
     assert "matrix products take 70% of it" in text and "bf16 0.84× (greedy answers kept 1/4)" in text
@@ -116,10 +118,7 @@ def test_a_missed_target_is_shown_beside_its_value_in_the_other_whole_runs(tmp_p
     (results / "2026-11-30-x.json").write_text(json.dumps(record("2026-11-30", False, 0.98)))
     (results / "2026-12-01-x-quick.json").write_text(json.dumps(record("2026-12-01", True, 0.96)))
     (results / "2026-12-01-x-P1.json").write_text(json.dumps({**record("2026-12-01", True, 0.1), "only": ["P1"]}))
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{START}\n{END}\n")
-    write_readme(tmp_path, results)
-    text = readme.read_text()
+    text = rendered(tmp_path, results, f"{START}\n{END}\n")
     # The newest run misses P1 (0.96 < 0.97); the older whole run met it; the --only run is not a whole run.
     assert "- P1 (target >= 0.97): 0.96 in this run; other runs: 0.98 (2026-11-30, abc1234)." in text
     assert "0.1 (" not in text
@@ -162,10 +161,7 @@ def test_the_section_shows_the_newest_gpu_run_beside_the_newest_cpu_run(tmp_path
     (results / "2026-12-06-nvidia-h200-gpu-P1.json").write_text(json.dumps(partial))
     assert newest(results).name == "2026-12-01-x.json"  # a newer GPU run is not the CPU column
     assert newest_gpu(results).name == "2026-12-05-nvidia-h200-gpu.json"  # nor is a partial GPU run its column
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{START}\n{END}\n")
-    write_readme(tmp_path, results)
-    text = readme.read_text()
+    text = rendered(tmp_path, results, f"{START}\n{END}\n")
     assert "| P1 | steered / plain | 0.96 × | >= 0.97 | **no** | 1.01 × | yes |" in text
     assert "GPU column: `python -m bench --gpu` (12 s) at commit abc1234 on 2026-12-05: NVIDIA H200, 150 GB" in text
     assert "the engine in bfloat16; raw timings in `bench/results/2026-12-05-nvidia-h200-gpu.json`" in text
@@ -180,9 +176,6 @@ def test_without_a_gpu_run_the_section_says_so_plainly(tmp_path) -> None:
     results.mkdir(parents=True)
     (results / "2026-12-01-x.json").write_text(json.dumps(record("2026-12-01", False, 0.99)))
     assert newest_gpu(results) is None
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{START}\n{END}\n")
-    write_readme(tmp_path, results)
-    text = readme.read_text()
+    text = rendered(tmp_path, results, f"{START}\n{END}\n")
     assert "GPU: no GPU run shipped yet. `python -m bench --gpu` on a machine with CUDA measures P1, P2" in text
     assert "| id | figure | value | target | met |" in text and "GPU (bf16)" not in text

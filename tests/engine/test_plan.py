@@ -29,42 +29,12 @@ from saif_ui.engine.plan import (
     preflight,
     split,
 )
-from saif_ui.engine.shapes import ModelShape, PlanUnavailable, SaePlan, read_model_config
+from saif_ui.engine.shapes import EMBEDDED_DIMS
 from saif_ui.engine.steering import Steering
+from tests.conftest import tiny_llama_config
+from tests.engine.test_shapes import LLAMA_3_1_8B, LLAMA_8B_PARAMS, folder_with
 
-LLAMA_3_1_8B = {
-    "architectures": ["LlamaForCausalLM"],
-    "model_type": "llama",
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "vocab_size": 128256,
-    "tie_word_embeddings": False,
-    "max_position_embeddings": 131072,
-}
-"""Llama-3.1-8B's real dimensions, as its config.json gives them."""
-LLAMA_8B_PARAMS = 8_030_261_248
-"""Its published parameter count (8.03 B)."""
-SMOLLM2_135M = {
-    "model_type": "llama",
-    "hidden_size": 576,
-    "intermediate_size": 1536,
-    "num_hidden_layers": 30,
-    "num_attention_heads": 9,
-    "num_key_value_heads": 3,
-    "vocab_size": 49152,
-    "tie_word_embeddings": True,
-}
 NO_CACHES = {"encode_cache_bytes": 0, "generation_cache_bytes": 0, "result_cache_bytes": 0}
-
-
-def folder_with(path: Path, config: dict) -> str:
-    """A model folder holding only a config.json (no weights: the plan never reads them)."""
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps(config))
-    return str(path)
 
 
 def gpus(*free_gb: float) -> Capacity:
@@ -74,18 +44,6 @@ def gpus(*free_gb: float) -> Capacity:
 def llama_8b(tmp_path: Path, capacity: Capacity, **config: object) -> plan_module.MemoryPlan:
     model = folder_with(tmp_path / "llama-3.1-8b", LLAMA_3_1_8B)
     return plan_memory(EngineConfig(model=model, **{"saes": [], **config}), capacity=capacity)  # type: ignore[arg-type]
-
-
-def tiny_llama_config(layers: int = 4) -> LlamaConfig:
-    return LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
 
 
 # ---------------------------------------------------------------- counting
@@ -101,14 +59,6 @@ def test_llama_3_1_8b_is_8_03_b_parameters_16_gb_in_bf16_and_32_gb_in_fp32(tmp_p
     assert bf16.shape.kv_bytes_per_token(2) == 2 * 32 * 8 * 128 * 2 == 131_072
     assert bf16.kv_cache == 131_072 * 32 * 2048 and fp32.kv_cache == 2 * bf16.kv_cache
     assert bf16.fits and "16.06 GB" in bf16.explain() and "8.03 B parameters" in bf16.explain()
-
-
-@pytest.mark.parametrize(("config", "params"), [(LLAMA_3_1_8B, LLAMA_8B_PARAMS), (SMOLLM2_135M, 134_515_008)])
-def test_the_formula_matches_the_meta_device_count(config, params):
-    counted = ModelShape.from_config(config, "config.json")
-    estimated = ModelShape.from_config({**config, "model_type": "not-in-transformers"}, "config.json")
-    assert counted.counted and not estimated.counted
-    assert counted.n_params == estimated.n_params == params
 
 
 @pytest.mark.parametrize(
@@ -145,27 +95,10 @@ def test_the_embedded_default_fits_easily_with_its_shipped_saes(tmp_path):
     assert plan.explain().endswith("Fits.")
 
 
-def test_sae_sizes_from_cfg_json_from_a_registry_id_or_not_counted(tmp_path):
-    folder = tmp_path / "sae"
-    folder.mkdir()
-    (folder / "cfg.json").write_text(json.dumps({"d_in": 4096, "d_sae": 65536}))
-    read = SaePlan.of(str(folder), 4096)
-    assert read.how == "cfg.json" and read.bytes == (2 * 4096 * 65536 + 2 * 65536 + 4096) * 4  # 2.15 GB in fp32
-    registry = SaePlan.of("gemma-scope-2-270m-it-res/layer_12_width_16k_l0_medium", 640)
-    assert (registry.d_in, registry.d_sae, registry.how) == (640, 16384, "estimated from the id")
-    unknown = SaePlan.of("some-release/some-sae", 640)
-    assert unknown.how == "unknown" and unknown.bytes == 0
-    model = folder_with(tmp_path / "smol", SMOLLM2_135M)
+def test_an_sae_that_cannot_be_sized_is_named_in_the_plan(tmp_path):
+    model = folder_with(tmp_path / "smol", EMBEDDED_DIMS)
     plan = plan_memory(EngineConfig(model=model, saes=["some-release/some-sae"]), capacity=Capacity("cpu", (), GB))
     assert "not counted: some-release/some-sae" in plan.explain()
-
-
-def test_a_config_that_is_not_here_is_not_downloaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(PlanUnavailable, match="not in the local Hugging Face cache, and it never downloads"):
-        read_model_config("meta-llama/Llama-3.1-8B", tmp_path)
-    with pytest.raises(PlanUnavailable, match=r"has no config\.json"):
-        read_model_config(str(tmp_path), tmp_path)
 
 
 # ---------------------------------------------------------------- fitting

@@ -165,72 +165,61 @@ def _ids(fam: Family, vocab: dict[str, int], layers: int) -> dict[str, int]:
     return out
 
 
+def _tiny(ids: dict[str, int], heads: int = 4, kv_heads: int = 2, **arch: Any) -> dict[str, Any]:
+    """What every family's tiny config shares (width 32, 512 positions, the vocabulary's special ids); `arch` is
+    the family's own."""
+    ids_kw = {"bos_token_id": ids.get("bos"), "eos_token_id": ids["eos"], "pad_token_id": ids["pad"]}
+    return {
+        "vocab_size": ids["vocab_size"], "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": ids["layers"], "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "max_position_embeddings": 512, **ids_kw, **arch,
+    }  # fmt: skip
+
+
 def _llama_config(ids: dict[str, int]) -> Any:
     from transformers import LlamaConfig
 
-    return LlamaConfig(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=ids["layers"],
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, rope_theta=500000.0,
-        tie_word_embeddings=False, bos_token_id=ids["bos"], eos_token_id=ids["eos"],
-    )  # fmt: skip
+    # Llama 3's and Mistral's configs name no pad token (the embedding then has no zeroed padding row).
+    return LlamaConfig(**_tiny(ids, rope_theta=500000.0, tie_word_embeddings=False, pad_token_id=None))
 
 
 def _qwen2_config(ids: dict[str, int]) -> Any:
     from transformers import Qwen2Config
 
-    # Qwen2.5-0.5B/1.5B tie their embeddings; the attention's q/k/v carry biases (Qwen2's own).
-    return Qwen2Config(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=ids["layers"],
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-        bos_token_id=None, eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-    )  # fmt: skip
+    # Qwen2.5-0.5B/1.5B tie their embeddings and start with no BOS; the attention's q/k/v carry biases (Qwen2's own).
+    return Qwen2Config(**_tiny(ids, tie_word_embeddings=True, bos_token_id=None))
+
+
+# Gemma 2 and 3 use a wider head than width / heads, and sliding-window layers alternating with global ones: a
+# window of 8 tokens, so every prompt here is longer than it.
+_GEMMA = {"heads": 2, "kv_heads": 1, "head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 8}
 
 
 def _gemma2_config(ids: dict[str, int]) -> Any:
     from transformers import Gemma2Config
 
-    # Logit soft-capping on attention and on the output, the extra pre/post feed-forward norms, and sliding-window
-    # layers alternating with global ones: a window of 8 tokens, so every prompt here is longer than it.
-    return Gemma2Config(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=ids["layers"],
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
-        max_position_embeddings=512, sliding_window=8, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
-        bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-    )  # fmt: skip
+    # Gemma 2 adds logit soft-capping on attention and on the output, and extra pre/post feed-forward norms.
+    return Gemma2Config(**_tiny(ids, **_GEMMA, attn_logit_softcapping=50.0, final_logit_softcapping=30.0))
 
 
 def _gemma3_config(ids: dict[str, int]) -> Any:
     from transformers import Gemma3TextConfig
 
-    return Gemma3TextConfig(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=ids["layers"],
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
-        max_position_embeddings=512, sliding_window=8,
-        bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-    )  # fmt: skip
+    return Gemma3TextConfig(**_tiny(ids, **_GEMMA))
 
 
 def _mistral_config(ids: dict[str, int]) -> Any:
     from transformers import MistralConfig
 
     # Mistral-7B v0.1 attends within a sliding window (4096); 12 tokens here, so the prompts exceed it.
-    return MistralConfig(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=ids["layers"],
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, sliding_window=12,
-        tie_word_embeddings=False, bos_token_id=ids["bos"], eos_token_id=ids["eos"],
-    )  # fmt: skip
+    return MistralConfig(**_tiny(ids, sliding_window=12, tie_word_embeddings=False, pad_token_id=None))
 
 
 def _phi3_config(ids: dict[str, int]) -> Any:
     from transformers import Phi3Config
 
     # Phi-3 fuses q/k/v into one projection (qkv_proj) and gate/up into one (gate_up_proj).
-    return Phi3Config(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=ids["layers"],
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-        original_max_position_embeddings=512, tie_word_embeddings=False, bos_token_id=ids["bos"],
-        eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-    )  # fmt: skip
+    return Phi3Config(**_tiny(ids, kv_heads=4, original_max_position_embeddings=512, tie_word_embeddings=False))
 
 
 # ---------------------------------------------------------------- SAEs in the public formats
@@ -249,6 +238,13 @@ def _randomise(sae: Any, norm: float) -> None:
         sae.b_dec.normal_(0, 0.01 * norm / sae.cfg.d_in**0.5)
 
 
+def _save(sae: Any, hook: str, model: str, folder: Path, inference: bool = False) -> None:
+    """Saves `sae` as sae-lens does, reading `hook` of `model` (a training SAE through `save_inference_model`)."""
+    sae.cfg.metadata.hook_name = hook
+    sae.cfg.metadata.model_name = model
+    (sae.save_inference_model if inference else sae.save_model)(str(folder))
+
+
 def _jumprelu(
     d_in: int, norm: float, folder: Path, hook: str, model: str, thresholds: torch.Tensor, b_dec_in: bool
 ) -> None:
@@ -258,9 +254,7 @@ def _jumprelu(
     _randomise(sae, norm)
     with torch.no_grad():
         sae.threshold.copy_(thresholds)
-    sae.cfg.metadata.hook_name = hook
-    sae.cfg.metadata.model_name = model
-    sae.save_model(str(folder))
+    _save(sae, hook, model, folder)
 
 
 def llama_scope_sae(d_in: int, norm: float, layer: int, folder: Path) -> None:
@@ -282,9 +276,7 @@ def andyrdt_batchtopk_sae(d_in: int, norm: float, layer: int, folder: Path) -> N
     _randomise(sae, norm)
     with torch.no_grad():
         sae.topk_threshold.fill_(0.5)
-    sae.cfg.metadata.hook_name = f"blocks.{layer}.hook_resid_post"
-    sae.cfg.metadata.model_name = "Qwen2.5-7B-Instruct"
-    sae.save_inference_model(str(folder))
+    _save(sae, f"blocks.{layer}.hook_resid_post", "Qwen2.5-7B-Instruct", folder, inference=True)
 
 
 def gemma_scope_sae(d_in: int, norm: float, layer: int, folder: Path) -> None:
@@ -311,9 +303,7 @@ def mistral_wg_sae(d_in: int, norm: float, layer: int, folder: Path) -> None:
     _seeded(15)
     sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=128, normalize_activations="constant_norm_rescale"))
     _randomise(sae, d_in**0.5)  # it encodes residuals rescaled to norm √d_in
-    sae.cfg.metadata.hook_name = f"blocks.{layer + 1}.hook_resid_pre"
-    sae.cfg.metadata.model_name = "mistral-7b"
-    sae.save_model(str(folder))
+    _save(sae, f"blocks.{layer + 1}.hook_resid_pre", "mistral-7b", folder)
 
 
 def topk_sae(d_in: int, norm: float, layer: int, folder: Path) -> None:
@@ -324,9 +314,7 @@ def topk_sae(d_in: int, norm: float, layer: int, folder: Path) -> None:
     _seeded(16)
     sae = TopKSAE(TopKSAEConfig(d_in=d_in, d_sae=128, k=8, rescale_acts_by_decoder_norm=True))
     _randomise(sae, norm)
-    sae.cfg.metadata.hook_name = f"blocks.{layer}.hook_resid_post"
-    sae.cfg.metadata.model_name = "microsoft/Phi-3-mini-4k-instruct"
-    sae.save_model(str(folder))
+    _save(sae, f"blocks.{layer}.hook_resid_post", "microsoft/Phi-3-mini-4k-instruct", folder)
 
 
 FAMILIES: dict[str, Family] = {

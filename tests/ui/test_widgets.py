@@ -120,3 +120,16 @@ def test_a_streaming_handler_stays_a_generator_and_its_errors_reach_the_user_how
     assert not inspect.isgeneratorfunction(plain)
     with pytest.raises(gr.Error, match="bad input"):
         plain()
+
+
+def test_answer_columns_give_each_mode_a_box_over_its_verdict_with_the_ids_the_pages_use() -> None:
+    import gradio as gr
+
+    from saif_ui.ui.widgets import answer_columns
+
+    with gr.Blocks():
+        answers = answer_columns({"original": "Original", "steered": "Steered"}, "x-out-{}", "x-verdict-{}", lines=3)
+    assert list(answers) == ["original", "steered"]
+    box, verdict = answers["steered"]
+    assert (box.label, box.lines, box.elem_id, verdict.elem_id) == ("Steered", 3, "x-out-steered", "x-verdict-steered")
+    assert box.interactive is None  # left to gradio: an output only is read-only

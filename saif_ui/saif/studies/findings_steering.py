@@ -226,7 +226,7 @@ def steering_claims(studies: Docs) -> list[str]:
     """The claims the steering study measures (steering works, beats simple controls, prompting, several latents)."""
     results = _results(studies)
     lines = []
-    parts = []
+    parts, beats = [], []
     for iid, r in results.items():
         v = verdict(r)
         m = r["methods"]
@@ -234,20 +234,16 @@ def steering_claims(studies: Docs) -> list[str]:
             f"`{iid}` {_pct(m['original']['success'])} → {_ci(m['steered'])} ({100 * v['gain']:+.0f} points, "
             f"{v['outcome']}; prompted {_pct(m['prompted']['success'])})"
         )
+        beats.append(
+            f"`{iid}` steered {_pct(m['steered']['success'])} vs {v['best_control'].replace('_', ' ')} "
+            f"{_pct(m[v['best_control']]['success'])} (McNemar p {_p(v['beats_control_p'])})"
+        )
     passed = _passed(results)
     lines.append(
         f"- **{STEERS}** — success on test contents: {'; '.join(parts)}. The bar (≥ {100 * GAIN:.0f} points with the "
         f"interval's lower bound above the unsteered rate) is met for {len(passed)} of {len(studies)} "
         f"instructions ({', '.join(passed) or 'none'}){_in_categories(passed)}."
     )
-    beats = []
-    for iid, r in results.items():
-        v = verdict(r)
-        m = r["methods"]
-        beats.append(
-            f"`{iid}` steered {_pct(m['steered']['success'])} vs {v['best_control'].replace('_', ' ')} "
-            f"{_pct(m[v['best_control']]['success'])} (McNemar p {_p(v['beats_control_p'])})"
-        )
     lines.append(
         "- **Do the SAE latents add anything over simple controls?** (best of mean-difference, random latents, "
         f"random direction and the top-1 latent at the same norm): {'; '.join(beats)}."

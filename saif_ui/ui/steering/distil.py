@@ -35,6 +35,7 @@ from saif_ui.ui.train import minutes
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
     answer_and_verdict,
+    answer_columns,
     gpu,
     handler,
     partial_answers,
@@ -192,12 +193,7 @@ def build_distil_section(backend: Backend) -> DistilPanel:
             steer_btn = gr.Button("Steer the content with it", variant="secondary", elem_id="distil-steer")
             steer_stop = gr.Button("Stop answering", variant="stop", size="sm", elem_id="distil-steer-stop")
             load_btn = gr.Button("Load its latents into the steering controls", elem_id="distil-load")
-        answers: dict[str, tuple[gr.Textbox, gr.Markdown]] = {}
-        with gr.Row():
-            for mode, label in DISTIL_MODES.items():
-                with gr.Column():
-                    box = gr.Textbox(label=label, lines=5, interactive=False, elem_id=f"distil-out-{mode}")
-                    answers[mode] = (box, gr.Markdown(elem_id=f"distil-verdict-{mode}"))
+        answers = answer_columns(DISTIL_MODES, "distil-out-{}", "distil-verdict-{}", lines=5, interactive=False)
         timer = gr.Timer(POLL_S, active=False)
         seen = gr.State(None)
     return DistilPanel(layer, basis, steps, estimate, start_btn, stop_btn, status, plot, checks, chips, reading,

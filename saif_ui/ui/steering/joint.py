@@ -21,6 +21,7 @@ from saif_ui.ui.tables import JOINT_HEADERS, joint_table
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
     PROGRESS,
+    answer_columns,
     gpu,
     handler,
     mark,
@@ -73,12 +74,7 @@ def build_joint_section(backend: Backend) -> JointSection:
         weight_second = gr.Slider(0, 4, value=1, step=0.25, label="Weight of the second", elem_id="joint-weight-second")
         steer_btn = gr.Button("Steer both", variant="primary", elem_id="steer-joint")
         steer_stop = gr.Button("Stop", variant="stop", size="sm", scale=0, elem_id="steer-joint-stop")
-    answers: dict[str, tuple[gr.Textbox, gr.Markdown]] = {}
-    with gr.Row():
-        for mode, label in JOINT_MODES.items():
-            with gr.Column():
-                box = gr.Textbox(label=label, lines=6, interactive=False, elem_id=f"joint-answer-{mode}")
-                answers[mode] = (box, gr.Markdown(elem_id=f"joint-verdict-{mode}"))
+    answers = answer_columns(JOINT_MODES, "joint-answer-{}", "joint-verdict-{}", interactive=False)
     with gr.Accordion("Spec of both instructions (JSON)", open=False):
         spec_json = gr.Code(language="json", elem_id="joint-spec")
     with gr.Row():
