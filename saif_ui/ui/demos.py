@@ -126,6 +126,17 @@ def verdict_md(verdict: Verdict | None, stopped: bool = False) -> str:
     )
 
 
+BUTTONS_PER_ROW = 5
+"""The most demo buttons side by side (each carries a sentence and its rates)."""
+
+
+def button_rows(n: int, most: int = BUTTONS_PER_ROW) -> list[int]:
+    """How many of `n` buttons go in each row: as few rows as `most` allows, their sizes as equal as can be (seven
+    in one wrapping row left the seventh alone at full width)."""
+    rows = -(-n // most)
+    return [n // rows + (i < n % rows) for i in range(rows)]
+
+
 def build_demo_section(backend: Backend) -> DemoSection:
     demos = backend.demos.available()
     gr.Markdown(
@@ -135,11 +146,14 @@ def build_demo_section(backend: Backend) -> DemoSection:
         "answers, and the steered answer is judged as the studies judge it. The tabs below do each step by hand."
     )
     buttons = {}
-    with gr.Row():
-        for demo in demos:
-            buttons[demo.instruction] = gr.Button(
-                button_label(demo), variant="primary", elem_id=f"demo-{demo.instruction}", size="sm"
-            )
+    start = 0
+    for size in button_rows(len(demos)):
+        with gr.Row(equal_height=True):
+            for demo in demos[start : start + size]:
+                buttons[demo.instruction] = gr.Button(
+                    button_label(demo), variant="primary", elem_id=f"demo-{demo.instruction}", size="sm"
+                )
+        start += size
     if not demos:
         gr.Markdown("*No validated recipe of this model clears the bar on test, or its SAE is not attached.*")
     with gr.Row():

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from saif_ui.saif.inputs.contents import load_contents
 from saif_ui.service import Demo, Passage, Verdict
-from saif_ui.ui.demos import about_md, button_label, latents_md, verdict_md
+from saif_ui.ui.demos import about_md, button_label, button_rows, latents_md, verdict_md
 
 DEMO = Demo(
     "one_sentence", "Summarize the text in one sentence.", "length", "distil_sae", 96,
@@ -50,3 +50,10 @@ def test_the_verdict_names_each_condition_and_none_for_a_stopped_answer() -> Non
     bad = verdict_md(Verdict(True, 0.7, 0.5, 31.0, 24.0))
     assert "not a success" in bad and "loop yes (repeats 70%, limit 50%)" in bad
     assert "no verdict on an unfinished answer" in verdict_md(Verdict(True, 0.0, 0.5, 31.0, 24.0), stopped=True)
+
+
+def test_demo_buttons_fill_balanced_rows_of_at_most_five() -> None:
+    assert button_rows(0) == [] and button_rows(5) == [5]
+    assert button_rows(7) == [4, 3]  # not 5 + 2, nor 6 + a lone seventh at full width
+    assert button_rows(11) == [4, 4, 3]
+    assert all(sum(button_rows(n)) == n and max(button_rows(n)) <= 5 for n in range(1, 40))
