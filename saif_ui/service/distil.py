@@ -33,31 +33,35 @@ from saif_ui.service.streaming import Partial
 from saif_ui.service.trainings import MAX_REMEMBERED, TrainingQueue, TrainingView
 
 MAX_STEPS = 120
-"""The most optimiser steps one request may ask for: about 11 minutes of steps at layer 15 on 2 cores, plus the
-preparing, checks and reading (the default budget, 60, takes about half as many steps)."""
+"""The most optimiser steps one request may ask for: about 6 minutes of steps at layer 15 on 2 cores (11 on the
+slower machine of the first measurement), plus the preparing, checks and reading."""
 MAX_QUEUED = 4
 """Distillations waiting or running at once, all visitors together."""
 BASE = DistilConfig()
 """Every setting a visitor does not choose: the library's defaults."""
 
 # Rates of the 2-core machine (SmolLM2-135M, fp32) at DistilConfig's defaults (16 training contents, 48 answer
-# tokens, 8 validation contents), measured on 2026-12-03 while another job shared the cores (so they lean long): the
-# prompted answers of 16 contents 80 s (twice); the sae basis's candidates 156 s (their discovery on 48 contents
-# 52 s of it); one step 6.2 s at layer 8, 2.2 s at layer 27 (a + b × blocks above: a ≈ 1.7 s, b ≈ 0.21 s per block,
-# so 4.7 s at layer 15, where a quiet machine gave 5-6 s).
-STEP_S = 5.5
+# tokens, 8 validation contents), measured on 2026-12-04 on a quiet machine by timing each phase of
+# `distil(engine, "french", DistilConfig(basis=...))` (the whole default run: `python -m saif_ui distil --instruction
+# french` 214 s wall for sae, 212 s for free, model load included): the prompted answers 8 s; the sae basis's
+# candidates (SAIF's discovery on 48 contents and the latents the answers raise) 6 s; one step 2.75 s at layer 15;
+# one check 5.4 s (9 s the first); the reading 6 s. The first measurement (2026-12-03, another job sharing the
+# cores, on a slower CPU) was about twice as long per step: CPUs differ between machines, so this is an estimate.
+STEP_S = 2.75
 """One optimiser step at layer 15 (a forward and backward of the 14 blocks above it and the head, 16 contents)."""
 HEAD_SHARE = 0.35
 """Share of a layer-15 step that does not depend on the layer (the final norm, the head over the vocabulary and
-the loss): a step at layer L costs STEP_S × (HEAD_SHARE + (1 − HEAD_SHARE) × blocks above L / 14)."""
-CHECK_S = 15.0
+the loss): a step at layer L costs STEP_S × (HEAD_SHARE + (1 − HEAD_SHARE) × blocks above L / 14) (from the first
+measurement: 6.2 s at layer 8, 2.2 s at layer 27)."""
+CHECK_S = 6.0
 """One validation check: the vector steering 8 validation contents for 48 tokens, judged."""
-PREPARE_S = {"sae": 235.0, "free": 80.0}
+PREPARE_S = {"sae": 15.0, "free": 9.0}
 """Before the first step: the prompted answers of the training contents; the `sae` basis also ranks its candidate
 latents (SAIF's discovery on 48 contents and the latents the instruction raises along the answers)."""
-READING_S = {"sae": 50.0, "free": 105.0}
+READING_S = {"sae": 6.0, "free": 12.0}
 """After the last step: the effect check's prompted answers (8 contents) and forwards, SAIF's top latents (cached by
-the candidates for `sae`; 52 s for `free`), for `free` a sparse fit over every latent."""
+the candidates for `sae`; about 5 s more for `free`, whose discovery is not cached yet), for `free` a sparse fit over
+every latent."""
 
 
 @dataclass(frozen=True)
