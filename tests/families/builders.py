@@ -195,6 +195,14 @@ def _qwen2_config(ids: dict[str, int]) -> Any:
 _GEMMA = {"heads": 2, "kv_heads": 1, "head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 8}
 
 
+_GEMMA_TOKENS: dict[str, Any] = {
+    "byte_level": False, "bos": "<bos>", "eos": "<eos>", "pad": "<pad>", "unk": "<unk>",
+    "specials": ("<bos>", "<start_of_turn>", "<end_of_turn>"), "stop": ("<eos>", "<end_of_turn>"),
+    "role_words": ("user", "model"),
+}  # fmt: skip
+"""Gemma 2's and 3's tokenizer: SentencePiece (not byte-level), the same special tokens and turn markers."""
+
+
 def _gemma2_config(ids: dict[str, int]) -> Any:
     from transformers import Gemma2Config
 
@@ -338,19 +346,13 @@ FAMILIES: dict[str, Family] = {
             sae_architecture="jumprelu", tied=True,
         ),
         Family(
-            "gemma2", "Gemma2ForCausalLM", _gemma2_config, GEMMA2_TEMPLATE, byte_level=False,
-            bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>",
-            specials=("<bos>", "<start_of_turn>", "<end_of_turn>"), stop=("<eos>", "<end_of_turn>"),
-            role_words=("user", "model"),
+            "gemma2", "Gemma2ForCausalLM", _gemma2_config, GEMMA2_TEMPLATE, **_GEMMA_TOKENS,
             sae_format="Gemma Scope: JumpReLU, a threshold per latent", sae=gemma_scope_sae, sae_layer=SAE_LAYER,
             sae_architecture="jumprelu", tied=True,
             extra={"cache_implementation": "hybrid"},
         ),
         Family(
-            "gemma3", "Gemma3ForCausalLM", _gemma3_config, GEMMA3_TEMPLATE, byte_level=False,
-            bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>",
-            specials=("<bos>", "<start_of_turn>", "<end_of_turn>"), stop=("<eos>", "<end_of_turn>"),
-            role_words=("user", "model"),
+            "gemma3", "Gemma3ForCausalLM", _gemma3_config, GEMMA3_TEMPLATE, **_GEMMA_TOKENS,
             sae_format="Gemma Scope 2: JumpReLU, a threshold per latent", sae=gemma_scope_2_sae, sae_layer=SAE_LAYER,
             sae_architecture="jumprelu", tied=True,
         ),
