@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 from gradio_client import Client
@@ -14,6 +15,7 @@ from gradio_client.exceptions import AppError
 
 from saif_ui.service import distil as service_distil
 from saif_ui.ui.app import build_demo, launch_kwargs
+from saif_ui.ui.train import minutes
 from tests.conftest import TINY_DISTIL as TINY
 from tests.ui.conftest import free_port
 
@@ -44,9 +46,11 @@ def poll(client: Client, timeout: float = 180) -> tuple:
         time.sleep(1)
 
 
-def test_before_a_run_the_panel_says_its_time_and_has_nothing_to_steer_with(client) -> None:
+def test_before_a_run_the_panel_says_its_time_and_has_nothing_to_steer_with(client, engine) -> None:
     estimate = client.predict(layer=24, basis="free", steps=60, api_name="/distil_estimate")
-    assert "Estimated time" in estimate and "min" in estimate
+    # the service's estimate for the panel's budget (the tiny one here), said in the panel's units
+    seconds = service_distil.estimate_seconds(replace(TINY, layer=24, basis="free", steps=60), engine.n_layers)
+    assert seconds > 0 and f"Estimated time on the 2-core machine: about **{minutes(seconds)}**" in estimate
     assert "has no attached SAE" in client.predict(layer=3, basis="sae", steps=60, api_name="/distil_estimate")
     assert "No distillation yet" in client.predict(api_name="/distil_status")[0]
     assert "Nothing to stop" in client.predict(api_name="/stop_distil")
