@@ -11,18 +11,8 @@ from typing import Any
 import gradio as gr
 
 from saif_ui.service import Backend, Demo, DiscoveryResult, Passage, PromptChoice, Steered, Verdict, renders
-from saif_ui.ui.widgets import (
-    MODEL_EVENT,
-    RECIPE_ROWS,
-    answer_and_verdict,
-    answer_columns,
-    gpu,
-    partial_answers,
-    private,
-    session_of,
-    user_errors,
-    wire_stop,
-)
+from saif_ui.ui.texts import RECIPE_ROWS, answer_and_verdict, partial_answers
+from saif_ui.ui.widgets import MODEL_EVENT, answer_columns, gpu, private, session_of, user_errors, wire_stop
 
 COLUMNS = ("original", "steered", "prompted")
 LABELS = {

@@ -23,15 +23,12 @@ from saif_ui.service import (
     renders,
 )
 from saif_ui.ui.tables import latent_table
+from saif_ui.ui.texts import answer_and_verdict, compliance_md, instruction_md, partial_answers
 from saif_ui.ui.widgets import (
     MODEL_EVENT,
     TRACK_TQDM,
-    answer_and_verdict,
-    compliance_md,
     gpu,
     handler,
-    instruction_md,
-    partial_answers,
     private,
     sampling_controls,
     session_of,

@@ -13,17 +13,8 @@ from saif_ui.service import Backend, LatentCard, PromptChoice, Session
 from saif_ui.ui import figures, latent_figures
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.tables import LATENT_HEADERS, lens_table, neighbour_table, word_table
-from saif_ui.ui.widgets import (
-    MODEL_EVENT,
-    PROGRESS,
-    TRACK_TQDM,
-    contexts_html,
-    gpu,
-    handler,
-    private,
-    session_of,
-    user_errors,
-)
+from saif_ui.ui.texts import contexts_html
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, TRACK_TQDM, gpu, handler, private, session_of, user_errors
 
 
 @dataclass

@@ -13,7 +13,8 @@ import gradio as gr
 from saif_ui.service import Backend, Decoding, LayerComparison, Partial, PromptChoice, Session, renders
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.tables import LATENT_HEADERS, latent_table
-from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, private, session_of, verdict_md, wire_stop
+from saif_ui.ui.texts import verdict_md
+from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, private, session_of, wire_stop
 
 SHOWN_COLUMNS = ["rank", "latent", "label (top contexts)", "score", "logit lens"]
 """The columns of each side's table (the full table, every statistic, is the main discovery's)."""

@@ -38,7 +38,8 @@ from saif_ui.ui.latents import LatentsTab
 from saif_ui.ui.steering.chat import ChatSection, column_views
 from saif_ui.ui.steering.tab import MODES, SteeringTab, log_alpha, strength_updates, strengths_then
 from saif_ui.ui.tables import grid_table, latent_table, sweep_table
-from saif_ui.ui.widgets import answer_and_verdict, gpu, session_of, user_errors
+from saif_ui.ui.texts import answer_and_verdict
+from saif_ui.ui.widgets import gpu, session_of, user_errors
 
 
 @dataclass

@@ -25,7 +25,8 @@ from saif_ui.service import (
 )
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab
-from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, private, session_of, verdict_md, wire_stop
+from saif_ui.ui.texts import verdict_md
+from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, private, session_of, wire_stop
 
 COLUMNS = {
     "default": "Default (no instruction, no steering)",

@@ -31,19 +31,9 @@ from saif_ui.service import (
 from saif_ui.ui import figures
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab, log_alpha, strength_updates
+from saif_ui.ui.texts import answer_and_verdict, partial_answers
 from saif_ui.ui.train import minutes
-from saif_ui.ui.widgets import (
-    MODEL_EVENT,
-    answer_and_verdict,
-    answer_columns,
-    gpu,
-    handler,
-    partial_answers,
-    private,
-    session_of,
-    user_errors,
-    wire_stop,
-)
+from saif_ui.ui.widgets import MODEL_EVENT, answer_columns, gpu, handler, private, session_of, user_errors, wire_stop
 
 POLL_S = 2.0
 DEFAULT_STEPS = 60

@@ -18,18 +18,8 @@ from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.sweep import stoppable
 from saif_ui.ui.steering.tab import SteeringTab
 from saif_ui.ui.tables import JOINT_HEADERS, joint_table
-from saif_ui.ui.widgets import (
-    MODEL_EVENT,
-    PROGRESS,
-    answer_columns,
-    gpu,
-    handler,
-    mark,
-    partial_answers,
-    private,
-    session_of,
-    wire_stop,
-)
+from saif_ui.ui.texts import mark, partial_answers
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, answer_columns, gpu, handler, private, session_of, wire_stop
 
 JOINT_MODES = {
     "original": "Original (content only)",

@@ -15,16 +15,8 @@ import gradio as gr
 from saif_ui.service import Backend, Decoding, Partial, PromptChoice, Session, SteerControls, Steered, renders
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import DEFAULT_K, MODES, SteeringTab, log_alpha, strength_updates, strengths_then
-from saif_ui.ui.widgets import (
-    MODEL_EVENT,
-    answer_and_verdict,
-    gpu,
-    handler,
-    partial_answers,
-    private,
-    recipe_md,
-    session_of,
-)
+from saif_ui.ui.texts import answer_and_verdict, partial_answers, recipe_md
+from saif_ui.ui.widgets import MODEL_EVENT, gpu, handler, private, session_of
 
 
 def answers(backend: Backend, steered: Steered, choice: PromptChoice) -> list[str]:

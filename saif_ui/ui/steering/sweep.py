@@ -11,7 +11,8 @@ from saif_ui.service import Backend, Cancelled, PromptChoice, Session, SteerCont
 from saif_ui.ui.instructions import InstructionsTab
 from saif_ui.ui.steering.tab import SteeringTab, strengths_then
 from saif_ui.ui.tables import ablation_plot, grid_table, sweep_plot, sweep_table
-from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, compliance_md, gpu, handler, private, session_of, user_errors
+from saif_ui.ui.texts import compliance_md
+from saif_ui.ui.widgets import MODEL_EVENT, PROGRESS, gpu, handler, private, session_of, user_errors
 
 
 def wire_sweep(backend: Backend, tab: SteeringTab, ins: InstructionsTab, sae: gr.Dropdown, state: gr.State) -> None:

@@ -15,8 +15,8 @@ import pandas as pd
 from saif_ui.service import METHODS, SCALES, Backend, ControlError, Session, parse_latent_ids
 from saif_ui.ui import figures
 from saif_ui.ui.tables import SWEEP_HEADERS
+from saif_ui.ui.texts import recipe_md as recipe_markdown
 from saif_ui.ui.widgets import private, sampling_controls, user_errors
-from saif_ui.ui.widgets import recipe_md as recipe_markdown
 
 STRENGTH_SLIDERS = 8
 """Strength sliders shown in the Steering tab, one per chosen latent; any further latents get a row in the strengths
